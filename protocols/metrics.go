@@ -1,0 +1,124 @@
+package protocols
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the engine- and pipeline-level Prometheus collectors. Labels
+// are bounded sets: protocol, connection (from config), action, risk and a
+// fixed reason vocabulary; never a statement, user input or an error string.
+// A nil *Metrics is valid and counts nothing.
+type Metrics struct {
+	Connections    *prometheus.CounterVec   // protocol, connection, outcome
+	Active         *prometheus.GaugeVec     // protocol, connection
+	Commands       *prometheus.CounterVec   // protocol, connection, action, risk
+	CommandSeconds *prometheus.HistogramVec // protocol, connection
+	Classify       *prometheus.HistogramVec // protocol
+	UpstreamErrors *prometheus.CounterVec   // protocol, connection
+	AuthFailures   *prometheus.CounterVec   // protocol, reason
+}
+
+// NewMetrics creates the collectors and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Connections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_connections_total",
+			Help: "Client connections by outcome (accepted, rejected, error).",
+		}, []string{"protocol", "connection", "outcome"}),
+		Active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "airlock_active_sessions",
+			Help: "Client sessions currently open.",
+		}, []string{"protocol", "connection"}),
+		Commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_commands_total",
+			Help: "Commands decided, by action and risk.",
+		}, []string{"protocol", "connection", "action", "risk"}),
+		CommandSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "airlock_command_duration_seconds",
+			Help:    "Time from a command's arrival to the end of its result, as seen by Airlock.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"protocol", "connection"}),
+		Classify: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "airlock_classify_duration_seconds",
+			Help:    "Time to classify one command (cache hits included).",
+			Buckets: prometheus.ExponentialBuckets(0.000001, 4, 10),
+		}, []string{"protocol"}),
+		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_upstream_errors_total",
+			Help: "Failures to reach or talk to an upstream.",
+		}, []string{"protocol", "connection"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_auth_failures_total",
+			Help: "Rejected client authentications by reason (token, connection, tls, protocol).",
+		}, []string{"protocol", "reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Connections, m.Active, m.Commands, m.CommandSeconds, m.Classify, m.UpstreamErrors, m.AuthFailures)
+	}
+	return m
+}
+
+func (m *Metrics) observeClassify(p Protocol, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.Classify.WithLabelValues(string(p)).Observe(d.Seconds())
+}
+
+func (m *Metrics) countCommand(s *Session, a Action, r Risk) {
+	if m == nil {
+		return
+	}
+	m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String()).Inc()
+}
+
+// ObserveCommand records the duration of a command whose result completed.
+func (m *Metrics) ObserveCommand(s *Session, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.CommandSeconds.WithLabelValues(string(s.Info.Protocol), s.Info.Connection).Observe(d.Seconds())
+}
+
+// Connection counts a client connection attempt's outcome on connection
+// (empty when the client never named a valid one).
+func (m *Metrics) Connection(p Protocol, connection, outcome string) {
+	if m == nil {
+		return
+	}
+	m.Connections.WithLabelValues(string(p), connection, outcome).Inc()
+}
+
+// SessionOpened and SessionClosed track the active sessions gauge.
+func (m *Metrics) SessionOpened(p Protocol, connection string) {
+	if m == nil {
+		return
+	}
+	m.Active.WithLabelValues(string(p), connection).Inc()
+}
+
+// SessionClosed decrements the active sessions gauge.
+func (m *Metrics) SessionClosed(p Protocol, connection string) {
+	if m == nil {
+		return
+	}
+	m.Active.WithLabelValues(string(p), connection).Dec()
+}
+
+// UpstreamError counts a failure to reach or talk to an upstream.
+func (m *Metrics) UpstreamError(p Protocol, connection string) {
+	if m == nil {
+		return
+	}
+	m.UpstreamErrors.WithLabelValues(string(p), connection).Inc()
+}
+
+// AuthFailure counts a rejected authentication; reason is one of a fixed set.
+func (m *Metrics) AuthFailure(p Protocol, reason string) {
+	if m == nil {
+		return
+	}
+	m.AuthFailures.WithLabelValues(string(p), reason).Inc()
+}

@@ -1,0 +1,113 @@
+package protocols
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Session is one authenticated client session on a connection, shared by the
+// engine and the Pipeline.
+type Session struct {
+	Info SessionInfo
+	Conn *Connection
+	// Recorder is never nil while the session runs; NopRecorder when
+	// recording is off.
+	Recorder Recorder
+	// Masker is nil when nothing is masked for this caller.
+	Masker Masker
+	Log    *slog.Logger
+}
+
+// Pipeline is the one fixed sequence every command passes through:
+// classify, decide, review, record, count. It is safe for concurrent use.
+type Pipeline struct {
+	// Classifier may be nil only in the "relay" benchmark mode: every command
+	// is then allowed with risk none and recorded verbatim.
+	Classifier Classifier
+	// Approver resolves review decisions; nil refuses them (fail closed).
+	Approver Approver
+	Metrics  *Metrics
+}
+
+// Check decides what happens to cmd. notify delivers an out-of-band message
+// to the client (a Postgres NoticeResponse) while a command is held for
+// review. A non-nil error means the session must end: the recording failed,
+// or ctx ended while the command was held.
+func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify func(string)) (Decision, error) {
+	var cls *Classification
+	if p.Classifier != nil {
+		start := time.Now()
+		cls = p.Classifier.Classify(cmd)
+		p.Metrics.observeClassify(cmd.Protocol, time.Since(start))
+	} else {
+		cls = &Classification{Redacted: cmd.Text}
+	}
+	var dec Decision
+	if s.Conn.Policy != nil {
+		dec = s.Conn.Policy.Decide(s.Info.Identity, cls)
+	} else {
+		dec = Decision{Action: Allow, Risk: cls.Risk, Rules: cls.Rules}
+	}
+	if err := s.Recorder.Command(cmd, cls.Redacted); err != nil {
+		return Decision{}, fmt.Errorf("record command: %w", err)
+	}
+	if dec.Action == Review {
+		if p.Approver == nil {
+			dec.Action = Deny
+			dec.Reason = "approval required (" + ruleList(dec.Rules) + ") and no approval channel is configured"
+		} else {
+			final, err := p.Approver.Review(ctx, ReviewRequest{Session: s.Info, Command: cmd, Classification: cls, Decision: dec}, notify)
+			if err != nil {
+				// The held command never runs; record why before ending.
+				_ = s.Recorder.Decision(Decision{Action: Deny, Risk: dec.Risk, Rules: dec.Rules, Reason: "review abandoned: " + err.Error(), ApprovalID: final.ApprovalID})
+				p.Metrics.countCommand(s, Deny, dec.Risk)
+				return Decision{}, err
+			}
+			dec = final
+		}
+	}
+	if err := s.Recorder.Decision(dec); err != nil {
+		return Decision{}, fmt.Errorf("record decision: %w", err)
+	}
+	p.Metrics.countCommand(s, dec.Action, dec.Risk)
+	if dec.Action != Allow {
+		s.Log.Info("command refused", "decision", dec)
+	}
+	return dec, nil
+}
+
+func ruleList(rules []string) string {
+	if len(rules) == 0 {
+		return "policy"
+	}
+	out := rules[0]
+	for _, r := range rules[1:] {
+		out += ", " + r
+	}
+	return out
+}
+
+// NopRecorder records nothing. It is used when recording is disabled.
+type NopRecorder struct{}
+
+// Command implements Recorder.
+func (NopRecorder) Command(*Command, string) error { return nil }
+
+// Decision implements Recorder.
+func (NopRecorder) Decision(Decision) error { return nil }
+
+// Columns implements Recorder.
+func (NopRecorder) Columns([]Column) error { return nil }
+
+// Row implements Recorder.
+func (NopRecorder) Row([][]byte) error { return nil }
+
+// Result implements Recorder.
+func (NopRecorder) Result(Result) error { return nil }
+
+// Close implements Recorder.
+func (NopRecorder) Close(string) error { return nil }
+
+var _ Recorder = NopRecorder{}
