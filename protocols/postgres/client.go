@@ -1,0 +1,404 @@
+package postgres
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// clientLoop reads client messages, decides and forwards them. It owns the
+// client socket's read side and the upstream socket's write side.
+func (s *session) clientLoop(ctx context.Context) {
+	for {
+		typ, frame, body, err := s.cr.next()
+		if err != nil {
+			switch {
+			case errors.Is(err, errTooLarge):
+				s.terminate(fatal(codeProtocolViolation, "message too large: "+strings.TrimPrefix(err.Error(), errTooLarge.Error()+": ")), "protocol violation")
+			case isClosed(err) || s.isEnded():
+				s.terminate(nil, "client disconnected")
+			default:
+				s.terminate(fatal(codeProtocolViolation, "invalid message from client"), "protocol violation")
+			}
+			return
+		}
+		if s.e.opt.Relay {
+			_, err = s.uw.Write(frame)
+			if typ == 'X' {
+				_ = s.uw.Flush()
+				s.terminate(nil, "client terminated")
+				return
+			}
+		} else {
+			err = s.clientMessage(ctx, typ, frame, body)
+		}
+		if err == nil && !s.cr.buffered() {
+			err = s.uw.Flush()
+		}
+		if err != nil {
+			var pe *pgError
+			switch {
+			case errors.Is(err, errStop):
+			case errors.As(err, &pe):
+				s.terminate(pe, pe.Message)
+			case s.isEnded():
+			default:
+				s.e.opt.Metrics.UpstreamError(protocols.Postgres, s.c.Name)
+				s.terminate(fatal(codeConnectionFailure, fmt.Sprintf("lost the upstream of connection %q", s.c.Name)), "upstream write failed")
+			}
+			return
+		}
+		s.cr.shrink()
+	}
+}
+
+// errStop ends the client loop after a clean Terminate.
+var errStop = errors.New("stop")
+
+func (s *session) isEnded() bool {
+	select {
+	case <-s.ended:
+		return true
+	default:
+		return false
+	}
+}
+
+// clientMessage handles one client message in inspecting mode.
+func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byte) error {
+	switch typ {
+	case 'Q':
+		var q pgproto3.Query
+		if err := q.Decode(body); err != nil {
+			return fatal(codeProtocolViolation, "invalid Query message")
+		}
+		cmd := s.command(q.String, "query")
+		allowed, refusal, err := s.check(ctx, cmd)
+		if err != nil {
+			return err
+		}
+		if !allowed {
+			return s.refuse(pkQuery, "", refusal)
+		}
+		_, err = s.uw.Write(frame)
+		s.pend.push(pending{kind: pkQuery, start: time.Now()})
+		return err
+	case 'P':
+		var p pgproto3.Parse
+		if err := p.Decode(body); err != nil {
+			return fatal(codeProtocolViolation, "invalid Parse message")
+		}
+		cmd := s.command(p.Query, "parse")
+		allowed, refusal, err := s.check(ctx, cmd)
+		if err != nil {
+			return err
+		}
+		if !allowed {
+			return s.refuse(pkParse, p.Name, refusal)
+		}
+		_, err = s.uw.Write(frame)
+		s.pend.push(pending{kind: pkParse, name: p.Name})
+		return err
+	case 'B':
+		b, ok := parseBind(body)
+		if !ok {
+			return fatal(codeProtocolViolation, "invalid Bind message")
+		}
+		p := pending{kind: pkBind, name: s.intern(b.portal), stmt: s.intern(b.stmt)}
+		if b.nfmt == 1 {
+			p.formats = oneFormat[b.fmt0&1]
+		} else if b.nfmt > 1 {
+			p.formats = b.formats()
+		}
+		_, err := s.uw.Write(frame)
+		s.pend.push(p)
+		return err
+	case 'D':
+		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
+			return fatal(codeProtocolViolation, "invalid Describe message")
+		}
+		kind := pkDescribeS
+		if body[0] == 'P' {
+			kind = pkDescribeP
+		}
+		_, err := s.uw.Write(frame)
+		s.pend.push(pending{kind: kind, name: s.intern(cstring(body[1:]))})
+		return err
+	case 'E':
+		if len(body) < 5 {
+			return fatal(codeProtocolViolation, "invalid Execute message")
+		}
+		_, err := s.uw.Write(frame)
+		s.pend.push(pending{kind: pkExecute, name: s.intern(cstring(body)), start: time.Now()})
+		return err
+	case 'C':
+		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
+			return fatal(codeProtocolViolation, "invalid Close message")
+		}
+		_, err := s.uw.Write(frame)
+		s.pend.push(pending{kind: pkClose, close: body[0], name: s.intern(cstring(body[1:]))})
+		return err
+	case 'S':
+		_, err := s.uw.Write(frame)
+		s.pend.push(pending{kind: pkSync, start: time.Now()})
+		return err
+	case 'H':
+		if _, err := s.uw.Write(frame); err != nil {
+			return err
+		}
+		return s.uw.Flush()
+	case 'd', 'c', 'f':
+		_, err := s.uw.Write(frame)
+		return err
+	case 'X':
+		_, _ = s.uw.Write(frame)
+		_ = s.uw.Flush()
+		s.terminate(nil, "client terminated")
+		return errStop
+	case 'F':
+		// Fast-path calls name a function by OID with no SQL to classify
+		// (lo_import runs this way), so they never pass.
+		return s.refuse(pkQuery, "", &pgError{Code: codeFeatureUnsupported,
+			Message: "fast-path function calls are not supported through Airlock",
+			Hint:    "call the function in SQL (SELECT f(...)) so it can be classified"})
+	default:
+		return fatal(codeProtocolViolation, fmt.Sprintf("unexpected message type %q", typ))
+	}
+}
+
+// oneFormat holds the two single-code format lists so a Bind does not
+// allocate for them.
+var oneFormat = [2][]int16{{0}, {1}}
+
+func (s *session) command(text, kind string) *protocols.Command {
+	info := &s.ps.Info
+	return &protocols.Command{
+		Protocol: protocols.Postgres, Connection: info.Connection, Identity: info.Identity,
+		SessionID: info.ID, Text: text, Kind: kind,
+	}
+}
+
+// intern returns a stable string for a statement or portal name without an
+// allocation per message for names already seen.
+func (s *session) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s.names == nil {
+		s.names = make(map[string]string)
+	}
+	if v, ok := s.names[string(b)]; ok {
+		return v
+	}
+	if len(s.names) > 4096 {
+		clear(s.names)
+	}
+	v := string(b)
+	s.names[v] = v
+	return v
+}
+
+func cstring(b []byte) []byte {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i]
+		}
+	}
+	return b
+}
+
+// bindHeader is what Airlock needs from a Bind: the names and the result
+// formats. It is parsed by hand to avoid pgproto3's per-parameter copies on
+// the hottest extended-protocol message.
+type bindHeader struct {
+	portal, stmt []byte
+	nfmt         int
+	fmt0         int16
+	fmtBytes     []byte
+}
+
+func (b bindHeader) formats() []int16 {
+	out := make([]int16, b.nfmt)
+	for i := range out {
+		out[i] = int16(binary.BigEndian.Uint16(b.fmtBytes[2*i:]))
+	}
+	return out
+}
+
+func parseBind(body []byte) (bindHeader, bool) {
+	var b bindHeader
+	i := 0
+	next := func() ([]byte, bool) {
+		for j := i; j < len(body); j++ {
+			if body[j] == 0 {
+				v := body[i:j]
+				i = j + 1
+				return v, true
+			}
+		}
+		return nil, false
+	}
+	u16 := func() (int, bool) {
+		if i+2 > len(body) {
+			return 0, false
+		}
+		v := int(binary.BigEndian.Uint16(body[i:]))
+		i += 2
+		return v, true
+	}
+	var ok bool
+	if b.portal, ok = next(); !ok {
+		return b, false
+	}
+	if b.stmt, ok = next(); !ok {
+		return b, false
+	}
+	np, ok := u16()
+	if !ok || i+2*np > len(body) {
+		return b, false
+	}
+	i += 2 * np
+	nv, ok := u16()
+	if !ok {
+		return b, false
+	}
+	for range nv {
+		if i+4 > len(body) {
+			return b, false
+		}
+		n := int(int32(binary.BigEndian.Uint32(body[i:])))
+		i += 4
+		if n > 0 {
+			if i+n > len(body) {
+				return b, false
+			}
+			i += n
+		} else if n < -1 {
+			return b, false
+		}
+	}
+	if b.nfmt, ok = u16(); !ok || i+2*b.nfmt > len(body) {
+		return b, false
+	}
+	b.fmtBytes = body[i : i+2*b.nfmt]
+	if b.nfmt > 0 {
+		b.fmt0 = int16(binary.BigEndian.Uint16(b.fmtBytes))
+	}
+	return b, true
+}
+
+// check runs the Pipeline. allowed says whether to forward; otherwise
+// refusal is the error the client gets. err ends the session.
+func (s *session) check(ctx context.Context, cmd *protocols.Command) (allowed bool, refusal *pgError, err error) {
+	p := s.e.opt.Pipeline
+	if p.Approver == nil {
+		dec, err := p.Check(ctx, s.ps, cmd, nil)
+		if err != nil {
+			return false, nil, s.checkFailed(err)
+		}
+		return dec.Action == protocols.Allow, refusalError(dec), nil
+	}
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.holdMu.Lock()
+	s.holdCancel = cancel
+	s.holdMu.Unlock()
+	var stopWatch func()
+	notify := func(msg string) {
+		// Let what was pipelined before the held command run, tell the
+		// client, and notice if it goes away while waiting.
+		_ = s.uw.Flush()
+		_ = s.writeClient(appendNotice(nil, msg), true)
+		if stopWatch == nil {
+			stopWatch = s.watchClient(cancel)
+		}
+	}
+	dec, err := p.Check(hctx, s.ps, cmd, notify)
+	s.holdMu.Lock()
+	s.holdCancel = nil
+	s.holdMu.Unlock()
+	if stopWatch != nil {
+		stopWatch()
+	}
+	if err != nil {
+		if hctx.Err() != nil && errors.Is(context.Cause(hctx), errCancelRequested) {
+			return false, &pgError{Code: codeQueryCanceled, Message: "canceling statement due to user request",
+				Detail: "the command was withdrawn while it waited for approval; it did not run"}, nil
+		}
+		if hctx.Err() != nil {
+			return false, nil, errStop
+		}
+		return false, nil, s.checkFailed(err)
+	}
+	return dec.Action == protocols.Allow, refusalError(dec), nil
+}
+
+func (s *session) checkFailed(err error) error {
+	s.log.Error("command could not be checked; ending session", "err", err)
+	return fatal(codeIOError, "Airlock could not record or decide the command; the session is closed so nothing runs unrecorded")
+}
+
+// watchClient notices a client that hangs up while its command is held. It
+// peeks the client socket (the client loop is blocked in check meanwhile)
+// and cancels the hold on end of input or on a Terminate.
+func (s *session) watchClient(cancel context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b, err := s.cr.r.Peek(1)
+		if err == nil && b[0] == 'X' || err != nil && !isTimeout(err) {
+			cancel(errClientGone)
+		}
+	}()
+	return func() {
+		_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		_ = s.conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// refusalError turns a refusing decision into the client's error.
+func refusalError(dec protocols.Decision) *pgError {
+	if dec.Action == protocols.Allow {
+		return nil
+	}
+	msg := "Airlock refused the command"
+	if dec.Reason != "" {
+		msg += ": " + dec.Reason
+	}
+	detail := "risk " + dec.Risk.String()
+	if len(dec.Rules) > 0 {
+		detail += "; rules " + strings.Join(dec.Rules, ", ")
+	}
+	if dec.ApprovalID != "" {
+		detail += "; approval request " + dec.ApprovalID
+	}
+	return &pgError{Code: codeInsufficientPriv, Message: msg, Detail: detail}
+}
+
+// refuse replaces a refused Query or Parse upstream with a statement that
+// fails to parse; the upstream reader swaps its error for refusal. Using the
+// upstream keeps the error in its place within a pipeline and the
+// transaction state exactly as PostgreSQL itself would leave it.
+func (s *session) refuse(kind pendKind, stmt string, refusal *pgError) error {
+	s.seq++
+	tok := "airlock_refused_" + s.nonce + "_" + strconv.FormatUint(s.seq, 10)
+	var out []byte
+	if kind == pkQuery {
+		out, _ = (&pgproto3.Query{String: tok}).Encode(nil)
+		s.pend.push(pending{kind: pkQuery, start: time.Now(), refusal: refusal})
+	} else {
+		out, _ = (&pgproto3.Parse{Name: stmt, Query: tok}).Encode(nil)
+		s.pend.push(pending{kind: pkParse, name: stmt, refusal: refusal})
+	}
+	_, err := s.uw.Write(out)
+	return err
+}

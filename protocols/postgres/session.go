@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// session is one client session relayed to one upstream session.
+type session struct {
+	e    *Engine
+	conn net.Conn // client
+	up   *upstream
+	c    *protocols.Connection
+	ps   *protocols.Session
+	log  *slog.Logger
+
+	pid    uint32 // handed to the client in BackendKeyData
+	secret []byte
+
+	cr *frameReader // client reader goroutine only
+	ur *frameReader // upstream reader goroutine only
+	uw *bufio.Writer
+
+	cwMu sync.Mutex // guards cw and cbuf
+	cw   *bufio.Writer
+
+	pend  pendingQueue
+	nonce string            // makes refusal statements unguessable
+	seq   uint64            // client reader only
+	names map[string]string // client reader only: interned names
+
+	res resultState // upstream reader only
+
+	holdMu     sync.Mutex
+	holdCancel context.CancelCauseFunc
+
+	ended     chan struct{}
+	endOnce   sync.Once
+	endReason string
+}
+
+func newSession(e *Engine, conn net.Conn, up *upstream, c *protocols.Connection, id protocols.Identity) *session {
+	var n [6]byte
+	_, _ = rand.Read(n[:])
+	s := &session{
+		e: e, conn: conn, up: up, c: c,
+		cr:    newFrameReader(conn, 16<<10, e.opt.MaxMessageSize),
+		cw:    bufio.NewWriterSize(conn, 16<<10),
+		ur:    newFrameReader(up.conn, 32<<10, 0),
+		uw:    bufio.NewWriterSize(up.conn, 16<<10),
+		nonce: hex.EncodeToString(n[:]),
+		ended: make(chan struct{}),
+	}
+	info := protocols.SessionInfo{
+		Protocol: protocols.Postgres, Identity: id, Connection: c.Name,
+		ClientAddr: conn.RemoteAddr().String(), Start: time.Now().UTC(),
+	}
+	s.ps = &protocols.Session{Info: info, Conn: c, Recorder: protocols.NopRecorder{}}
+	return s
+}
+
+// open registers the session, opens its recording and completes the
+// client's startup with the upstream's parameters and Airlock's own key.
+func (s *session) open(st *startup) error {
+	e := s.e
+	e.register(s)
+	s.ps.Info.ID = sessionID(s.ps.Info.Start)
+	s.log = e.log.With("session", s.ps.Info.ID, "identity", s.ps.Info.Identity.Name, "connection", s.c.Name)
+	s.ps.Log = s.log
+	if e.opt.Recorders != nil && !e.opt.Relay {
+		rec, err := e.opt.Recorders.Open(s.ps.Info)
+		if err != nil {
+			e.unregister(s)
+			s.log.Error("recording unavailable, session refused", "err", err)
+			return fatal(codeIOError, "session recording is unavailable; Airlock does not run sessions unrecorded")
+		}
+		s.ps.Recorder = rec
+	}
+	if s.c.Masking != nil && !e.opt.Relay {
+		s.ps.Masker = s.c.Masking.For(s.ps.Info.Identity)
+	}
+	out, _ := (&pgproto3.AuthenticationOk{}).Encode(nil)
+	keys := make([]string, 0, len(s.up.params))
+	for k := range s.up.params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out, _ = (&pgproto3.ParameterStatus{Name: k, Value: s.up.params[k]}).Encode(out)
+	}
+	out, _ = (&pgproto3.BackendKeyData{ProcessID: s.pid, SecretKey: s.secret}).Encode(out)
+	out = appendReadyForQuery(out, s.up.txStatus)
+	if _, err := s.conn.Write(out); err != nil {
+		e.unregister(s)
+		_ = s.ps.Recorder.Close("client went away during startup")
+		return err
+	}
+	s.log.Info("session started", "tls", st.tls)
+	return nil
+}
+
+// sessionID is sortable by start time and unique within the process.
+func sessionID(t time.Time) string {
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	return t.Format("20060102T150405Z") + "-" + hex.EncodeToString(r[:])
+}
+
+// run relays until either side ends.
+func (s *session) run(ctx context.Context) {
+	m := s.e.opt.Metrics
+	m.SessionOpened(protocols.Postgres, s.c.Name)
+	defer m.SessionClosed(protocols.Postgres, s.c.Name)
+	defer s.e.unregister(s)
+	stop := context.AfterFunc(ctx, func() {
+		s.terminate(fatal(codeAdminShutdown, "terminating connection because Airlock is shutting down"), "airlock shutdown")
+	})
+	defer stop()
+
+	upDone := make(chan struct{})
+	go func() {
+		defer close(upDone)
+		s.upstreamLoop()
+	}()
+	s.clientLoop(ctx)
+	<-upDone
+	reason := s.endReason
+	if err := s.ps.Recorder.Close(reason); err != nil {
+		s.log.Error("closing recording failed", "err", err)
+	}
+	s.log.Info("session ended", "reason", reason)
+}
+
+// terminate ends the session once: it sends pe (if any) to the client, then
+// closes both sockets so both goroutines return.
+func (s *session) terminate(pe *pgError, reason string) {
+	s.endOnce.Do(func() {
+		s.endReason = reason
+		if pe != nil {
+			s.cwMu.Lock()
+			_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			_, _ = s.cw.Write(pe.encode(nil))
+			_ = s.cw.Flush()
+			s.cwMu.Unlock()
+		}
+		s.holdMu.Lock()
+		if s.holdCancel != nil {
+			s.holdCancel(errSessionEnded)
+		}
+		s.holdMu.Unlock()
+		_ = s.up.conn.Close()
+		_ = s.conn.Close()
+		close(s.ended)
+	})
+}
+
+var (
+	errSessionEnded    = errors.New("session ended")
+	errCancelRequested = errors.New("cancel requested by the client")
+	errClientGone      = errors.New("client disconnected")
+)
+
+// cancelRequested serves a client's CancelRequest: a command held for review
+// is withdrawn; otherwise the cancel goes to the upstream session.
+func (s *session) cancelRequested() {
+	s.holdMu.Lock()
+	hc := s.holdCancel
+	s.holdMu.Unlock()
+	if hc != nil {
+		hc(errCancelRequested)
+		return
+	}
+	if err := s.up.cancel(s.e.opt.ConnectTimeout); err != nil {
+		s.log.Warn("forwarding cancel request failed", "err", err)
+	}
+}
+
+// writeClient writes frames to the client under the writer lock.
+func (s *session) writeClient(b []byte, flush bool) error {
+	s.cwMu.Lock()
+	defer s.cwMu.Unlock()
+	if _, err := s.cw.Write(b); err != nil {
+		return err
+	}
+	if flush {
+		return s.cw.Flush()
+	}
+	return nil
+}

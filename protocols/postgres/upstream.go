@@ -1,0 +1,144 @@
+package postgres
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// upstream is an authenticated upstream session, hijacked from pgconn.
+type upstream struct {
+	conn     net.Conn
+	pid      uint32
+	secret   []byte
+	tls      *tls.Config
+	address  string
+	params   map[string]string
+	txStatus byte
+}
+
+// connString quotes a value for a libpq keyword/value connection string.
+func connString(kv ...string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		b.WriteString(kv[i])
+		b.WriteString("='")
+		b.WriteString(strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(kv[i+1]))
+		b.WriteString("' ")
+	}
+	return b.String()
+}
+
+// dialUpstream connects and authenticates to c's upstream with the
+// credentials Airlock holds, passing the client's allowed runtime parameters.
+// Errors never carry the password: pgconn does not put it in messages, and
+// the caller logs them only server-side.
+func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, params map[string]string) (*upstream, error) {
+	u := c.Upstream
+	host, port, err := net.SplitHostPort(u.Address)
+	if err != nil {
+		return nil, fmt.Errorf("upstream address %q: %w", u.Address, err)
+	}
+	mode := u.TLS.Mode
+	if mode == "" {
+		mode = "prefer"
+	}
+	cs := connString("host", host, "port", port, "sslmode", mode, "sslrootcert", u.TLS.CAFile,
+		"connect_timeout", fmt.Sprint(int(e.opt.ConnectTimeout.Seconds())))
+	cfg, err := pgconn.ParseConfig(cs)
+	if err != nil {
+		return nil, fmt.Errorf("upstream config: %w", err)
+	}
+	cfg.User = u.User
+	cfg.Database = u.Database
+	cfg.Password = u.Password.Reveal()
+	if u.TLS.ServerName != "" {
+		if cfg.TLSConfig != nil {
+			cfg.TLSConfig.ServerName = u.TLS.ServerName
+		}
+		for _, fb := range cfg.Fallbacks {
+			if fb.TLSConfig != nil {
+				fb.TLSConfig.ServerName = u.TLS.ServerName
+			}
+		}
+	}
+	cfg.RuntimeParams = map[string]string{}
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
+	}
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "airlock"
+	}
+	// The upstream is relayed raw after the hijack; it must not be given a
+	// chance to see an unsolicited client message before then.
+	cfg.OnNotice = nil
+	cfg.OnNotification = nil
+	dctx, cancel := context.WithTimeout(ctx, e.opt.ConnectTimeout)
+	defer cancel()
+	pc, err := pgconn.ConnectConfig(dctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	h, err := pc.Hijack()
+	if err != nil {
+		pc.Close(context.Background())
+		return nil, fmt.Errorf("hijack upstream: %w", err)
+	}
+	return &upstream{
+		conn: h.Conn, pid: h.PID, secret: h.SecretKey, tls: h.TLSConfig,
+		address: u.Address, params: h.ParameterStatuses, txStatus: h.TxStatus,
+	}, nil
+}
+
+// cancel asks the upstream to cancel what its session is running, the way
+// libpq does: a new connection (TLS when the session used TLS) carrying only
+// a CancelRequest.
+func (u *upstream) cancel(timeout time.Duration) error {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.Dial("tcp", u.address)
+	if err != nil {
+		return fmt.Errorf("dial for cancel: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if u.tls != nil {
+		req := []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+		if _, err := c.Write(req); err != nil {
+			return err
+		}
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil {
+			return err
+		}
+		if b[0] == 'S' {
+			tc := tls.Client(c, u.tls)
+			if err := tc.Handshake(); err != nil {
+				return fmt.Errorf("tls for cancel: %w", err)
+			}
+			c = tc
+		}
+	}
+	msg, err := (&pgproto3.CancelRequest{ProcessID: u.pid, SecretKey: u.secret}).Encode(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	// The server closes the connection when done; wait briefly for it so
+	// the cancel is delivered before the caller moves on.
+	var b [1]byte
+	_, _ = c.Read(b[:])
+	return nil
+}
