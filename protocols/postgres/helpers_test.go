@@ -76,9 +76,11 @@ func (r *memRecorder) add(s string) error {
 	return nil
 }
 func (r *memRecorder) Command(_ *protocols.Command, red string) error { return r.add("command " + red) }
-func (r *memRecorder) Decision(d protocols.Decision) error          { return r.add("decision " + string(d.Action)) }
-func (r *memRecorder) Columns(c []protocols.Column) error           { return r.add("columns") }
-func (r *memRecorder) Row(v [][]byte) error                         { return nil }
+func (r *memRecorder) Decision(d protocols.Decision) error {
+	return r.add("decision " + string(d.Action))
+}
+func (r *memRecorder) Columns(c []protocols.Column) error { return r.add("columns") }
+func (r *memRecorder) Row(v [][]byte) error               { return nil }
 func (r *memRecorder) Result(res protocols.Result) error {
 	return r.add("result " + res.Tag + res.Code)
 }
