@@ -90,8 +90,11 @@ func checkURL(raw string, allowQuery bool) error {
 	if u.User != nil {
 		return fmt.Errorf("%q must not carry credentials", u.Redacted())
 	}
-	if u.Fragment != "" || (!allowQuery && (u.RawQuery != "" || u.ForceQuery)) {
-		return fmt.Errorf("%q must not have a query or fragment", raw)
+	if u.Fragment != "" {
+		return fmt.Errorf("%q must not have a fragment", raw)
+	}
+	if !allowQuery && (u.RawQuery != "" || u.ForceQuery) {
+		return fmt.Errorf("%q must not have a query", raw)
 	}
 	switch u.Scheme {
 	case "https":
