@@ -1,0 +1,343 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session/identity"
+)
+
+// Config is the whole of airlock.yaml.
+type Config struct {
+	Listen          Listen    `yaml:"listen"`
+	TLS             ServerTLS `yaml:"tls"`
+	Log             Log       `yaml:"log"`
+	identity.Config `yaml:",inline"`
+	Postgres        PostgresOptions `yaml:"postgres"`
+	Connections     []Connection    `yaml:"connections"`
+}
+
+// Listen holds the listener addresses; an empty one is not opened.
+type Listen struct {
+	Postgres string `yaml:"postgres"`
+	Admin    string `yaml:"admin"`
+}
+
+// ServerTLS is the certificate Airlock presents to clients. Without files a
+// self-signed certificate is generated at start and logged by fingerprint.
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Hosts are the names and addresses a generated certificate covers.
+	Hosts []string `yaml:"hosts"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// PostgresOptions tune the Postgres engine.
+type PostgresOptions struct {
+	// Mode is "inspect" (default: every command through the pipeline) or
+	// "relay" (authenticate, then pass frames untouched; for measurement).
+	Mode           string        `yaml:"mode"`
+	MaxMessageSize ByteSize      `yaml:"max_message_size"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	StartupTimeout time.Duration `yaml:"startup_timeout"`
+}
+
+// Connection is a named route to one upstream.
+type Connection struct {
+	Name     string   `yaml:"name"`
+	Protocol string   `yaml:"protocol"`
+	Upstream Upstream `yaml:"upstream"`
+	// Allow lists who may use the connection: identity names,
+	// "group:NAME" entries, or "*" for every authenticated caller.
+	Allow []string `yaml:"allow"`
+}
+
+// Upstream is the service and the credentials Airlock holds for it.
+type Upstream struct {
+	Address  string      `yaml:"address"`
+	Database string      `yaml:"database"`
+	User     string      `yaml:"user"`
+	Password string      `yaml:"password"`
+	TLS      UpstreamTLS `yaml:"tls"`
+}
+
+// UpstreamTLS says how Airlock secures its connection to the upstream.
+type UpstreamTLS struct {
+	Mode       string `yaml:"mode"` // disable, prefer (default), require, verify-full
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
+}
+
+// ByteSize is a size in bytes written as 64MiB, 512KB or a plain number.
+type ByteSize int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// ParseByteSize parses "64MiB", "10GB", "512k" or "1024".
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(strings.ToLower(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000}, {"tb", 1000 * 1000 * 1000 * 1000},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q (write e.g. 64MiB, 10GB or 1048576)", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// Load reads, expands, decodes and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, os.LookupEnv)
+}
+
+// Parse is Load on bytes with an injected environment.
+func Parse(data []byte, getenv func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	if root.Kind == 0 {
+		return nil, errors.New("config is empty")
+	}
+	var errs []error
+	expandNode(&root, "", getenv, &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Postgres.Mode == "" {
+		c.Postgres.Mode = "inspect"
+	}
+	if c.Postgres.MaxMessageSize == 0 {
+		c.Postgres.MaxMessageSize = 64 << 20
+	}
+	if c.Postgres.ConnectTimeout == 0 {
+		c.Postgres.ConnectTimeout = 10 * time.Second
+	}
+	if c.Postgres.StartupTimeout == 0 {
+		c.Postgres.StartupTimeout = 30 * time.Second
+	}
+	for i := range c.Connections {
+		cn := &c.Connections[i]
+		if cn.Protocol == "" {
+			cn.Protocol = string(protocols.Postgres)
+		}
+		if cn.Upstream.TLS.Mode == "" {
+			cn.Upstream.TLS.Mode = "prefer"
+		}
+	}
+}
+
+// Validate reports every problem in the configuration with its path.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	if c.Listen.Postgres == "" && c.Listen.Admin == "" {
+		add("listen", "no listener configured (set listen.postgres and listen.admin)")
+	}
+	for name, addr := range map[string]string{"listen.postgres": c.Listen.Postgres, "listen.admin": c.Listen.Admin} {
+		if addr != "" {
+			if msg := checkHostPort(addr, true); msg != "" {
+				add(name, "%s", msg)
+			}
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls", "cert_file and key_file go together: set both or neither")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "unknown format %q (want text or json)", c.Log.Format)
+	}
+	switch c.Postgres.Mode {
+	case "inspect", "relay":
+	default:
+		add("postgres.mode", "unknown mode %q (want inspect or relay)", c.Postgres.Mode)
+	}
+	if c.Postgres.MaxMessageSize < 1<<10 {
+		add("postgres.max_message_size", "must be at least 1KiB")
+	}
+	if err := c.Config.Validate(""); err != nil {
+		errs = append(errs, err)
+	}
+	names := map[string]int{}
+	for i := range c.Connections {
+		errs = append(errs, c.Connections[i].validate(fmt.Sprintf("connections[%d]", i), names, i)...)
+	}
+	if len(c.Connections) == 0 {
+		add("connections", "no connection configured")
+	}
+	return errors.Join(errs...)
+}
+
+func (cn *Connection) validate(path string, names map[string]int, i int) []error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case cn.Name == "":
+		add("name", "missing")
+	case !validConnName(cn.Name):
+		add("name", "%q may contain only letters, digits, '_', '-' and '.'", cn.Name)
+	default:
+		if j, dup := names[cn.Name]; dup {
+			add("name", "%q is already used by connections[%d]", cn.Name, j)
+		}
+		names[cn.Name] = i
+	}
+	switch protocols.Protocol(cn.Protocol) {
+	case protocols.Postgres:
+	case protocols.MySQL, protocols.Redis, protocols.HTTP:
+		add("protocol", "%q connections are not served yet (only postgres)", cn.Protocol)
+	default:
+		add("protocol", "unknown protocol %q (want postgres)", cn.Protocol)
+	}
+	if cn.Upstream.Address == "" {
+		add("upstream.address", "missing (write host:port)")
+	} else if msg := checkHostPort(cn.Upstream.Address, false); msg != "" {
+		add("upstream.address", "%s", msg)
+	}
+	if cn.Upstream.Database == "" {
+		add("upstream.database", "missing")
+	}
+	if cn.Upstream.User == "" {
+		add("upstream.user", "missing")
+	}
+	switch cn.Upstream.TLS.Mode {
+	case "disable", "prefer", "require", "verify-full":
+	default:
+		add("upstream.tls.mode", "unknown mode %q (want disable, prefer, require or verify-full)", cn.Upstream.TLS.Mode)
+	}
+	if cn.Upstream.TLS.CAFile != "" {
+		if _, err := os.Stat(cn.Upstream.TLS.CAFile); err != nil {
+			add("upstream.tls.ca_file", "%v", err)
+		}
+	}
+	if len(cn.Allow) == 0 {
+		add("allow", "empty: nobody could use this connection (list identities, \"group:NAME\" or \"*\")")
+	}
+	for j, a := range cn.Allow {
+		if a == "" || a == "group:" {
+			add(fmt.Sprintf("allow[%d]", j), "empty entry")
+		}
+	}
+	return errs
+}
+
+func validConnName(s string) bool {
+	for _, c := range s {
+		if !(c == '_' || c == '-' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return len(s) <= 63
+}
+
+// checkHostPort checks host:port; a listener may leave the host empty to
+// listen on every interface.
+func checkHostPort(addr string, listener bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if !strings.Contains(addr, ":") {
+			return fmt.Sprintf("missing port in %q (write host:port)", addr)
+		}
+		return fmt.Sprintf("invalid address %q: %v", addr, err)
+	}
+	if host == "" && !listener {
+		return fmt.Sprintf("missing host in %q", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Sprintf("invalid port %q", port)
+	}
+	return ""
+}
+
+// ProtocolConnection converts a configured connection into the engine's
+// form; the policy and masking are attached by the caller.
+func (cn *Connection) ProtocolConnection() *protocols.Connection {
+	return &protocols.Connection{
+		Name:     cn.Name,
+		Protocol: protocols.Protocol(cn.Protocol),
+		Allow:    protocols.Principals(cn.Allow),
+		Upstream: protocols.Upstream{
+			Address:  cn.Upstream.Address,
+			Database: cn.Upstream.Database,
+			User:     cn.Upstream.User,
+			Password: protocols.Secret(cn.Upstream.Password),
+			TLS: protocols.UpstreamTLS{
+				Mode: cn.Upstream.TLS.Mode, CAFile: cn.Upstream.TLS.CAFile, ServerName: cn.Upstream.TLS.ServerName,
+			},
+		},
+	}
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/airlock-gw/airlock/cmd/airlock/config"
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/postgres"
+	"github.com/airlock-gw/airlock/session/identity"
+)
+
+func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "airlock.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "airlock: %s: invalid configuration:\n%v\n", *path, err)
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	srv, err := newServer(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.run(ctx); err != nil {
+		log.Error("stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// server is one Airlock process: its listeners and what they share.
+type server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	metrics  *protocols.Metrics
+	auth     *identity.Authenticator
+	pipeline *protocols.Pipeline
+	conns    map[string]*protocols.Connection
+	pg       *postgres.Engine
+
+	ready   atomic.Bool
+	addrsMu sync.Mutex
+	addrs   map[string]string // listener name -> bound address
+	started chan struct{}
+	closers []func() error
+}
+
+func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), addrs: map[string]string{}, started: make(chan struct{})}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = protocols.NewMetrics(s.reg)
+	auth, err := identity.New(cfg.Config, identity.Options{Logger: log.With("component", "identity")})
+	if err != nil {
+		return nil, fmt.Errorf("identities: %w", err)
+	}
+	s.auth = auth
+	s.pipeline = &protocols.Pipeline{Metrics: s.metrics}
+	s.conns = map[string]*protocols.Connection{}
+	for i := range cfg.Connections {
+		cn := &cfg.Connections[i]
+		s.conns[cn.Name] = cn.ProtocolConnection()
+	}
+	if cfg.Listen.Postgres != "" {
+		tlsConf, fp, err := cfg.TLS.ServerTLSConfig()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.TLS.CertFile == "" {
+			log.Info("generated a self-signed TLS certificate", "sha256", fp)
+		}
+		s.pg, err = postgres.New(postgres.Options{
+			TLS:            tlsConf,
+			Pipeline:       s.pipeline,
+			Auth:           s.auth,
+			Connections:    s.conns,
+			Metrics:        s.metrics,
+			Log:            log,
+			MaxMessageSize: int(cfg.Postgres.MaxMessageSize),
+			ConnectTimeout: cfg.Postgres.ConnectTimeout,
+			StartupTimeout: cfg.Postgres.StartupTimeout,
+			Relay:          cfg.Postgres.Mode == "relay",
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// addr returns the bound address of a listener ("postgres", "admin").
+func (s *server) addr(name string) string {
+	s.addrsMu.Lock()
+	defer s.addrsMu.Unlock()
+	return s.addrs[name]
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func (s *server) run(ctx context.Context) error {
+	defer func() {
+		for _, c := range s.closers {
+			_ = c()
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.cfg.OIDC != nil {
+		go func() {
+			if err := s.auth.Discover(ctx); err != nil {
+				s.log.Warn("OIDC issuer not reachable yet; will retry on first use", "err", err)
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	listen := func(name, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
+		}
+		s.addrsMu.Lock()
+		s.addrs[name] = ln.Addr().String()
+		s.addrsMu.Unlock()
+		s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+		return ln, nil
+	}
+	if s.cfg.Listen.Admin != "" {
+		ln, err := listen("admin", s.cfg.Listen.Admin)
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin listener: %w", err)
+			}
+		}()
+		defer func() {
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			_ = hs.Shutdown(sctx)
+		}()
+	}
+	if s.pg != nil {
+		ln, err := listen("postgres", s.cfg.Listen.Postgres)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.pg.Serve(ctx, ln); err != nil {
+				errc <- fmt.Errorf("postgres listener: %w", err)
+			}
+		}()
+	}
+	s.ready.Store(true)
+	close(s.started)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.ready.Store(false)
+	s.log.Info("shutting down")
+	cancel()
+	wg.Wait()
+	return err
+}
+
+func (s *server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	return mux
+}
