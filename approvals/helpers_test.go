@@ -3,10 +3,10 @@ package approvals
 import (
 	"context"
 	"fmt"
-	"strings"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,9 +90,9 @@ func (c *clock) Add(d time.Duration) {
 
 type svcOpt func(*Options)
 
-func withClock(c *clock) svcOpt          { return func(o *Options) { o.Now = c.Now } }
-func withReplica(r string) svcOpt        { return func(o *Options) { o.Config.Replica = r } }
-func withPoll(d time.Duration) svcOpt    { return func(o *Options) { o.PollInterval = d } }
+func withClock(c *clock) svcOpt       { return func(o *Options) { o.Now = c.Now } }
+func withReplica(r string) svcOpt     { return func(o *Options) { o.Config.Replica = r } }
+func withPoll(d time.Duration) svcOpt { return func(o *Options) { o.PollInterval = d } }
 func withConns(c map[string]ConnectionConfig) svcOpt {
 	return func(o *Options) { o.Connections = c }
 }

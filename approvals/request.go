@@ -85,9 +85,9 @@ type Request struct {
 	Command string `json:"command"`
 	// CommandSHA256 is the hex SHA-256 of the exact command
 	// (protocols.Command.Hash): an approval applies to that command only.
-	CommandSHA256 string             `json:"command_sha256"`
-	Risk          protocols.Risk     `json:"risk"`
-	Rules         []string           `json:"rules"`
+	CommandSHA256 string         `json:"command_sha256"`
+	Risk          protocols.Risk `json:"risk"`
+	Rules         []string       `json:"rules"`
 	// Required is the number of distinct approving reviewers needed.
 	Required int `json:"required"`
 	// Validity is how long an approval in retry mode stays usable.
