@@ -92,7 +92,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, secret string) (
 		return protocols.Identity{}, fmt.Errorf("%w: %w", protocols.ErrAuthFailed, err)
 	}
 	if secret == "" || len(secret) > maxSecretLen {
-		return a.refuse("secret empty or too long", "")
+		return a.refuse(ctx, "secret empty or too long", "")
 	}
 	if a.oidc != nil && looksLikeJWT(secret) {
 		return a.authenticateJWT(ctx, name, secret)
@@ -110,10 +110,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, secret string) (
 		// The name is logged only when it is a configured identity: a
 		// client may have put its token in the user field.
 		known := ""
-		if a.tokens.has(name) {
+		if a.log.Enabled(ctx, slog.LevelDebug) && a.tokens.has(name) {
 			known = name
 		}
-		return a.refuse("static token does not match", known)
+		return a.refuse(ctx, "static token does not match", known)
 	}
 	return id, nil
 }
@@ -123,7 +123,7 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, name, raw string) (
 	if err != nil {
 		// go-oidc's messages name the failed check (issuer, audience,
 		// expiry, signature), never the token.
-		a.log.Debug("authentication refused", "method", "oidc", "reason", err.Error())
+		a.log.DebugContext(ctx, "authentication refused", "method", "oidc", "reason", err.Error())
 		if ctx.Err() != nil {
 			return protocols.Identity{}, fmt.Errorf("%w: %w", protocols.ErrAuthFailed, ctx.Err())
 		}
@@ -135,21 +135,20 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, name, raw string) (
 	if a.tokens.has(id.Name) {
 		// An identity provider user must not become a machine identity
 		// by choosing its name.
-		return a.refuse("oidc name is also a static identity", id.Name)
+		return a.refuse(ctx, "oidc name is also a static identity", id.Name)
 	}
 	if name != "" && name != id.Name {
-		return a.refuse("given name does not match the token's name claim", id.Name)
+		return a.refuse(ctx, "given name does not match the token's name claim", id.Name)
 	}
 	return id, nil
 }
 
 // refuse logs why at debug level and returns the uniform error. identity is
-// a name that is safe to log, or empty.
-func (a *Authenticator) refuse(reason, identity string) (protocols.Identity, error) {
-	if identity != "" {
-		a.log.Debug("authentication refused", "reason", reason, "identity", identity)
-	} else {
-		a.log.Debug("authentication refused", "reason", reason)
+// a name that is safe to log, or empty. Below debug level nothing depends on
+// the name, so that a refusal costs the same whether the name exists.
+func (a *Authenticator) refuse(ctx context.Context, reason, identity string) (protocols.Identity, error) {
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		a.log.DebugContext(ctx, "authentication refused", "reason", reason, "identity", identity)
 	}
 	return protocols.Identity{}, protocols.ErrAuthFailed
 }

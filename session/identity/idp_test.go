@@ -42,7 +42,7 @@ type testKey struct {
 	priv crypto.Signer
 }
 
-func newTestIdP(t *testing.T, tls bool) *testIdP {
+func newTestIdP(t testing.TB, tls bool) *testIdP {
 	t.Helper()
 	p := &testIdP{}
 	mux := http.NewServeMux()
