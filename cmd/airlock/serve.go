@@ -172,11 +172,11 @@ func (s *server) run(ctx context.Context) error {
 				errc <- fmt.Errorf("admin listener: %w", err)
 			}
 		}()
-		defer func() {
+		s.closers = append(s.closers, func() error {
 			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 			defer c()
-			_ = hs.Shutdown(sctx)
-		}()
+			return hs.Shutdown(sctx)
+		})
 	}
 	if s.pg != nil {
 		ln, err := listen("postgres", s.cfg.Listen.Postgres)
@@ -201,6 +201,10 @@ func (s *server) run(ctx context.Context) error {
 	s.ready.Store(false)
 	s.log.Info("shutting down")
 	cancel()
+	for _, c := range s.closers {
+		_ = c()
+	}
+	s.closers = nil
 	wg.Wait()
 	return err
 }
