@@ -130,6 +130,9 @@ func (a *oidcAuth) keySet(ctx context.Context) (*keySet, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.lastErr == nil {
+		return nil, ErrUnavailable // not reached: a failed discovery sets lastErr
+	}
 	return nil, a.lastErr
 }
 
