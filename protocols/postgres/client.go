@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -72,46 +73,83 @@ func (s *session) isEnded() bool {
 	}
 }
 
-// clientMessage handles one client message in inspecting mode.
-func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byte) error {
+// clientMsg is what Airlock reads from a client message.
+type clientMsg struct {
+	text string     // Query string, Parse query
+	name []byte     // Parse statement; Describe, Close object; Execute portal
+	obj  byte       // Describe, Close: 'S' or 'P'
+	bind bindHeader // Bind
+}
+
+// decodeClient validates one client message and extracts what the engine
+// needs. It is pure, so it can be fuzzed alone.
+func decodeClient(typ byte, body []byte) (clientMsg, error) {
+	var m clientMsg
 	switch typ {
 	case 'Q':
 		var q pgproto3.Query
 		if err := q.Decode(body); err != nil {
-			return fatal(codeProtocolViolation, "invalid Query message")
+			return m, fatal(codeProtocolViolation, "invalid Query message")
 		}
-		cmd := s.command(q.String, "query")
-		allowed, refusal, err := s.check(ctx, cmd)
-		if err != nil {
-			return err
-		}
-		if !allowed {
-			return s.refuse(pkQuery, "", refusal)
-		}
-		_, err = s.uw.Write(frame)
-		s.pend.push(pending{kind: pkQuery, start: time.Now()})
-		return err
+		m.text = q.String
 	case 'P':
 		var p pgproto3.Parse
 		if err := p.Decode(body); err != nil {
-			return fatal(codeProtocolViolation, "invalid Parse message")
+			return m, fatal(codeProtocolViolation, "invalid Parse message")
 		}
-		cmd := s.command(p.Query, "parse")
-		allowed, refusal, err := s.check(ctx, cmd)
-		if err != nil {
-			return err
-		}
-		if !allowed {
-			return s.refuse(pkParse, p.Name, refusal)
-		}
-		_, err = s.uw.Write(frame)
-		s.pend.push(pending{kind: pkParse, name: p.Name})
-		return err
+		m.text, m.name = p.Query, []byte(p.Name)
 	case 'B':
 		b, ok := parseBind(body)
 		if !ok {
-			return fatal(codeProtocolViolation, "invalid Bind message")
+			return m, fatal(codeProtocolViolation, "invalid Bind message")
 		}
+		m.bind = b
+	case 'D', 'C':
+		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') || body[len(body)-1] != 0 {
+			return m, fatal(codeProtocolViolation, "invalid Describe or Close message")
+		}
+		m.obj, m.name = body[0], cstring(body[1:])
+	case 'E':
+		if len(body) < 5 || bytes.IndexByte(body, 0) != len(body)-5 {
+			return m, fatal(codeProtocolViolation, "invalid Execute message")
+		}
+		m.name = cstring(body)
+	case 'S', 'H', 'c', 'X':
+		if len(body) != 0 {
+			return m, fatal(codeProtocolViolation, fmt.Sprintf("invalid message type %q: unexpected body", typ))
+		}
+	case 'd', 'f', 'F':
+	default:
+		return m, fatal(codeProtocolViolation, fmt.Sprintf("unexpected message type %q", typ))
+	}
+	return m, nil
+}
+
+// clientMessage handles one client message in inspecting mode.
+func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byte) error {
+	m, err := decodeClient(typ, body)
+	if err != nil {
+		return err
+	}
+	switch typ {
+	case 'Q', 'P':
+		kind, pk := "query", pkQuery
+		if typ == 'P' {
+			kind, pk = "parse", pkParse
+		}
+		allowed, refusal, err := s.check(ctx, s.command(m.text, kind))
+		if err != nil {
+			return err
+		}
+		name := string(m.name)
+		if !allowed {
+			return s.refuse(pk, name, refusal)
+		}
+		_, err = s.uw.Write(frame)
+		s.pend.push(pending{kind: pk, name: name, start: time.Now()})
+		return err
+	case 'B':
+		b := m.bind
 		p := pending{kind: pkBind, name: s.intern(b.portal), stmt: s.intern(b.stmt)}
 		if b.nfmt == 1 {
 			p.formats = oneFormat[b.fmt0&1]
@@ -122,29 +160,20 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		s.pend.push(p)
 		return err
 	case 'D':
-		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
-			return fatal(codeProtocolViolation, "invalid Describe message")
-		}
 		kind := pkDescribeS
-		if body[0] == 'P' {
+		if m.obj == 'P' {
 			kind = pkDescribeP
 		}
 		_, err := s.uw.Write(frame)
-		s.pend.push(pending{kind: kind, name: s.intern(cstring(body[1:]))})
+		s.pend.push(pending{kind: kind, name: s.intern(m.name)})
 		return err
 	case 'E':
-		if len(body) < 5 {
-			return fatal(codeProtocolViolation, "invalid Execute message")
-		}
 		_, err := s.uw.Write(frame)
-		s.pend.push(pending{kind: pkExecute, name: s.intern(cstring(body)), start: time.Now()})
+		s.pend.push(pending{kind: pkExecute, name: s.intern(m.name), start: time.Now()})
 		return err
 	case 'C':
-		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
-			return fatal(codeProtocolViolation, "invalid Close message")
-		}
 		_, err := s.uw.Write(frame)
-		s.pend.push(pending{kind: pkClose, close: body[0], name: s.intern(cstring(body[1:]))})
+		s.pend.push(pending{kind: pkClose, close: m.obj, name: s.intern(m.name)})
 		return err
 	case 'S':
 		_, err := s.uw.Write(frame)
@@ -163,14 +192,12 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		_ = s.uw.Flush()
 		s.terminate(nil, "client terminated")
 		return errStop
-	case 'F':
+	default: // 'F'
 		// Fast-path calls name a function by OID with no SQL to classify
 		// (lo_import runs this way), so they never pass.
 		return s.refuse(pkQuery, "", &pgError{Code: codeFeatureUnsupported,
 			Message: "fast-path function calls are not supported through Airlock",
 			Hint:    "call the function in SQL (SELECT f(...)) so it can be classified"})
-	default:
-		return fatal(codeProtocolViolation, fmt.Sprintf("unexpected message type %q", typ))
 	}
 }
 
