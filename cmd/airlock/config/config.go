@@ -1,12 +1,11 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -138,18 +137,13 @@ func Parse(data []byte, getenv func(string) (string, bool)) (*Config, error) {
 		return nil, errors.New("config is empty")
 	}
 	var errs []error
+	checkKnown(&root, reflect.TypeFor[Config](), "", &errs)
 	expandNode(&root, "", getenv, &errs)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	expanded, err := yaml.Marshal(&root)
-	if err != nil {
-		return nil, fmt.Errorf("re-encode config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
 	var c Config
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := root.Decode(&c); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
 	c.applyDefaults()
@@ -198,10 +192,10 @@ func (c *Config) Validate() error {
 	if c.Listen.Postgres == "" && c.Listen.Admin == "" {
 		add("listen", "no listener configured (set listen.postgres and listen.admin)")
 	}
-	for name, addr := range map[string]string{"listen.postgres": c.Listen.Postgres, "listen.admin": c.Listen.Admin} {
-		if addr != "" {
-			if msg := checkHostPort(addr, true); msg != "" {
-				add(name, "%s", msg)
+	for _, l := range []struct{ name, addr string }{{"listen.postgres", c.Listen.Postgres}, {"listen.admin", c.Listen.Admin}} {
+		if l.addr != "" {
+			if msg := checkHostPort(l.addr, true); msg != "" {
+				add(l.name, "%s", msg)
 			}
 		}
 	}

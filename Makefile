@@ -1,0 +1,40 @@
+# Airlock. `make run` serves the quickstart airlock.yaml; `make test` runs
+# every test against the local PostgreSQL, MariaDB and Redis.
+GO        ?= go
+BIN       := bin/airlock
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+# Fuzz time per target: brief in `make test`, longer with `make fuzz`.
+FUZZTIME  ?= 60s
+CI_FUZZTIME ?= 4s
+
+.PHONY: build run test unit fuzz fuzz-brief lint bench clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/airlock
+
+run: build
+	mkdir -p data/recordings
+	./$(BIN) serve --config airlock.yaml
+
+# The whole suite with the race detector, then every fuzz target briefly.
+test: lint unit fuzz-brief
+
+unit:
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+fuzz-brief:
+	@FUZZTIME=$(CI_FUZZTIME) ./.ci/fuzz
+
+fuzz:
+	@FUZZTIME=$(FUZZTIME) ./.ci/fuzz
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) run ./cmd/airlock-bench
+
+clean:
+	rm -rf bin
