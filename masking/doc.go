@@ -1,0 +1,52 @@
+// Package masking keeps sensitive values out of what a caller, an LLM
+// agent's context window and a session recording ever see.
+//
+// A connection's Config names entity detectors (email, payment cards,
+// IBANs, phone numbers, IP addresses, US SSNs, JWTs, cloud and SaaS tokens,
+// private keys, bearer and basic credentials, password=… assignments) and
+// column rules (by column name glob or by [schema.]table.column), each with a
+// strategy: redact, partial, hash (keyed HMAC-SHA256) or null. New compiles
+// the Config into a Source; Source.For yields the protocols.Masker of one
+// caller, or nil when the caller is exempt or nothing is configured.
+//
+// Masker.Plan runs once per result set: it decides per column what work a
+// value needs (a column rule, entity detection on text, on JSON, on array
+// text, or on an opaque value that can only be nulled) and returns nil when
+// no column needs any, so rows then pass untouched. RowMasker.MaskRow then
+// streams each row through that plan. Masker.Text masks free text (error
+// messages, notices, NOTIFY payloads, COPY lines) with the detectors only.
+//
+// # Validity
+//
+// A masked value always stays valid for its column's type so drivers still
+// decode the row: text gets replacement text; JSON stays valid JSON (strings
+// and numbers inside it are masked, a column rule yields a JSON string); a
+// Postgres array literal keeps its syntax (masked elements are re-quoted, or
+// become NULL when they look like numbers or addresses and may belong to a
+// numeric or inet array); every other type, and any opaque value in which a
+// detector fires (binary arrays, bytea, unknown binary), becomes NULL. The
+// replacements (placeholders like "[redacted:email]", "hash:" plus 16 hex
+// digits, '*' runs) never contain quotes, backslashes, commas, braces, tabs
+// or newlines, so COPY text and CSV lines stay well formed too.
+//
+// # Scanning
+//
+// Detection is one hand-written forward pass over the bytes (scan.go): a
+// 256-entry class table skips ordinary words and only word starts, digit
+// runs and a few trigger bytes ('@', ':', '=', '+', '(', '-') are examined,
+// each by a bounded matcher followed by its validator (Luhn and issuer
+// ranges, mod-97, octet ranges, base64url+JSON, Shannon entropy). No regular
+// expression runs: Go's RE2 engine would need one pass per pattern and has
+// no look-around for word boundaries, and the validators need the
+// structured tokens anyway. Work per input byte is bounded by a constant, so
+// 100 MB values are masked in linear time, and output is at most a small
+// constant factor of the input.
+//
+// # Concurrency
+//
+// A Source and its Masker are immutable and safe for concurrent use; Text
+// may be called from any goroutine. A RowMasker belongs to one goroutine:
+// it owns its scanner, HMAC state and output buffer, and the values it
+// replaces stay valid until its next MaskRow call. Metrics are counted in
+// per-row tallies and flushed to pre-resolved counters, never under a lock.
+package masking

@@ -1,0 +1,287 @@
+package masking
+
+// The scanner is the detection fast path: one forward pass over a value's
+// bytes. It is written by hand rather than with regular expressions because
+// Go's RE2 engine runs one pass per pattern (twenty patterns, twenty passes)
+// at tens of MB/s each and has no look-around for the word boundaries every
+// detector needs, and because each detector's validator (Luhn, mod-97,
+// octets, base64url+JSON, entropy) needs the structured token anyway.
+//
+// The pass skips ordinary words with a class table and examines only:
+//   - word starts (a word is a run of [A-Za-z0-9_]): a digit starts the
+//     digit-run detectors, a few letters start the token prefixes (AKIA,
+//     eyJ, ghp_, xox, sk_live_, Bearer, …), an upper-case letter an IBAN, a
+//     short hex word followed by ':' an IPv6 address;
+//   - trigger bytes: '@' (email, looking back at most 64 bytes), '=' and
+//     ':' (password=… assignments, looking back at most 64 bytes, and "::"),
+//     '+' and '(' (phone numbers), '-' (PEM blocks).
+// Every matcher reads a bounded window or consumes what it reads, and spans
+// never overlap, so the work per input byte is bounded by a constant.
+
+// Byte classes.
+const (
+	cWord   uint16 = 1 << iota // [A-Za-z0-9_]
+	cDigit                     // [0-9]
+	cAlpha                     // [A-Za-z]
+	cUpper                     // [A-Z]
+	cHex                       // [0-9A-Fa-f]
+	cLocal                     // email local part: [A-Za-z0-9._%+-] and non-ASCII
+	cDomain                    // domain label: [A-Za-z0-9-] and non-ASCII
+	cB64                       // standard base64: [A-Za-z0-9+/]
+	cB64URL                    // base64url: [A-Za-z0-9_-]
+	cIdent                     // assignment key: [A-Za-z0-9_.-]
+	cToken                     // bearer token (RFC 6750 b64token): [A-Za-z0-9._~+/-]
+)
+
+var class = func() (t [256]uint16) {
+	for c := 0; c < 256; c++ {
+		var k uint16
+		switch {
+		case c >= '0' && c <= '9':
+			k = cWord | cDigit | cHex | cLocal | cDomain | cB64 | cB64URL | cIdent | cToken
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+			k = cWord | cAlpha | cLocal | cDomain | cB64 | cB64URL | cIdent | cToken
+			if c <= 'Z' {
+				k |= cUpper
+			}
+			if (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f') {
+				k |= cHex
+			}
+		case c >= 0x80:
+			k = cLocal | cDomain
+		}
+		switch c {
+		case '_':
+			k |= cWord | cLocal | cB64URL | cIdent | cToken
+		case '.':
+			k |= cLocal | cIdent | cToken
+		case '-':
+			k |= cLocal | cDomain | cB64URL | cIdent | cToken
+		case '+':
+			k |= cLocal | cB64 | cToken
+		case '/':
+			k |= cB64 | cToken
+		case '%':
+			k |= cLocal
+		case '~':
+			k |= cToken
+		}
+		t[c] = k
+	}
+	return t
+}()
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isWord(c byte) bool  { return class[c]&cWord != 0 }
+
+// Actions of non-word trigger bytes.
+const (
+	actNone uint8 = iota
+	actAt
+	actAssign
+	actPhone
+	actDash
+)
+
+// detectors is the immutable set of enabled detectors with its trigger
+// table; it is shared by every scanner of a Masker.
+type detectors struct {
+	on     [numEntities]bool
+	any    bool
+	digits bool // any detector of digit runs
+	act    [256]uint8
+}
+
+func newDetectors(on [numEntities]bool) *detectors {
+	d := &detectors{on: on}
+	for _, v := range on {
+		d.any = d.any || v
+	}
+	d.digits = on[entCard] || on[entPhone] || on[entSSN] || on[entIP]
+	if on[entEmail] {
+		d.act['@'] = actAt
+	}
+	if on[entCredential] || on[entAWSSecret] {
+		d.act['='] = actAssign
+		d.act[':'] = actAssign
+	}
+	if on[entIP] {
+		d.act[':'] = actAssign
+	}
+	if on[entPhone] {
+		d.act['+'] = actPhone
+		d.act['('] = actPhone
+	}
+	if on[entPrivateKey] {
+		d.act['-'] = actDash
+	}
+	return d
+}
+
+// span is one detected entity: b[start:end].
+type span struct {
+	start, end int
+	ent        entity
+}
+
+// maxGroups bounds the digit groups of one run the scanner looks at; see
+// numeric.
+const maxGroups = 24
+
+// scanner finds entity spans in a value. It is owned by one goroutine and
+// reuses its span slice: the result of scan is valid until the next call.
+type scanner struct {
+	d     *detectors
+	spans []span
+	// last is the end of the last span: look-backs never cross it.
+	last int
+	// awsUntil ends the window after an AWS key id in which a bare 40
+	// character base64 word is taken as its secret key.
+	awsUntil int
+	// first stops the scan at the first span (opaque values are nulled
+	// whole, so one hit is enough).
+	first bool
+	done  bool
+	// groups is the digit-group buffer of numeric.
+	groups [maxGroups]group
+}
+
+func (s *scanner) emit(start, end int, e entity) {
+	s.spans = append(s.spans, span{start, end, e})
+	s.last = end
+	if s.first {
+		s.done = true
+	}
+}
+
+// scan returns the spans of b's entities, in order and not overlapping.
+func (s *scanner) scan(b []byte) []span {
+	s.spans = s.spans[:0]
+	s.last, s.awsUntil, s.done = 0, 0, false
+	act := &s.d.act
+	n := len(b)
+	for i := 0; i < n && !s.done; {
+		c := b[i]
+		if class[c]&cWord != 0 {
+			j := i + 1
+			for j < n && class[b[j]]&cWord != 0 {
+				j++
+			}
+			if i == 0 || class[b[i-1]]&cWord == 0 {
+				if e := s.word(b, i, j); e > j {
+					j = e
+				}
+			}
+			i = j
+			continue
+		}
+		switch act[c] {
+		case actNone:
+			i++
+		case actAt:
+			i = s.email(b, i)
+		case actAssign:
+			i = s.assign(b, i)
+		case actPhone:
+			i = s.phoneStart(b, i)
+		case actDash:
+			i = s.pem(b, i)
+		}
+	}
+	return s.spans
+}
+
+// word examines the word b[i:j] that starts at a word boundary and returns
+// where scanning resumes (j, or the end of a match).
+func (s *scanner) word(b []byte, i, j int) int {
+	d := s.d
+	c := b[i]
+	if i < s.awsUntil {
+		if e := s.awsSecret(b, i); e > 0 {
+			return e
+		}
+	}
+	hexColon := d.on[entIP] && j-i <= 4 && j < len(b) && b[j] == ':'
+	if class[c]&cDigit != 0 {
+		if hexColon && allClass(b[i:j], cHex) {
+			if e := s.ipv6(b, i); e > 0 {
+				return e
+			}
+		}
+		if d.digits && allClass(b[i:j], cDigit) {
+			return s.numeric(b, i)
+		}
+		return j
+	}
+	e := 0
+	switch c {
+	case 'A':
+		if d.on[entAWSKeyID] {
+			e = s.awsKeyID(b, i, j)
+		}
+	case 'e':
+		if d.on[entJWT] {
+			e = s.jwt(b, i)
+		}
+	case 'g':
+		if d.on[entGitHub] {
+			e = s.github(b, i, j)
+		}
+	case 'x':
+		if d.on[entSlack] {
+			e = s.slack(b, i)
+		}
+	case 'h':
+		if d.on[entSlackWebhook] {
+			e = s.slackWebhook(b, i)
+		}
+	case 's', 'r', 'w':
+		if d.on[entStripe] {
+			e = s.stripe(b, i, j)
+		}
+	case 'B', 'b', 'P', 'p':
+		e = s.authWord(b, i, j)
+	}
+	if e > 0 {
+		return e
+	}
+	if class[c]&cUpper != 0 && d.on[entIBAN] {
+		if e := s.iban(b, i); e > 0 {
+			return e
+		}
+	}
+	if hexColon && allClass(b[i:j], cHex) {
+		if e := s.ipv6(b, i); e > 0 {
+			return e
+		}
+	}
+	return j
+}
+
+func allClass(b []byte, k uint16) bool {
+	for _, c := range b {
+		if class[c]&k == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// hasPrefix is bytes.HasPrefix for a string prefix without a conversion.
+func hasPrefix(b []byte, p string) bool {
+	return len(b) >= len(p) && string(b[:len(p)]) == p
+}
+
+// equalFold reports whether b equals the lower-case ASCII word w, ignoring
+// case.
+func equalFold(b []byte, w string) bool {
+	if len(b) != len(w) {
+		return false
+	}
+	for i := range b {
+		if b[i]|0x20 != w[i] {
+			return false
+		}
+	}
+	return true
+}
