@@ -224,3 +224,19 @@ func metricValue(t *testing.T, c prometheus.Collector) float64 {
 	t.Fatal("unsupported metric")
 	return 0
 }
+
+// slogTo logs text to b (safe for concurrent use).
+func slogTo(b *strings.Builder) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&lockedWriter{b: b}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
