@@ -101,7 +101,7 @@ func (w *web) base(r *http.Request, title string, c *caller) pageData {
 func nonce() string {
 	var b [18]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawStdEncoding.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // render writes template name with strict security headers: a CSP that
