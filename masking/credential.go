@@ -155,7 +155,7 @@ func (s *scanner) assign(b []byte, i int) int {
 			return e
 		}
 	}
-	if !on[entCredential] && !on[entAWSSecret] {
+	if s.inValue || (!on[entCredential] && !on[entAWSSecret]) {
 		return i + 1
 	}
 	k := i
@@ -172,11 +172,11 @@ func (s *scanner) assign(b []byte, i int) int {
 	for k > s.last && ke-k < maxKey && class[b[k-1]]&cIdent != 0 {
 		k--
 	}
-	if k == ke {
-		return i + 1
-	}
 	if b[i] == ':' && ke == i && k >= 2 && b[k-1] == '/' && b[k-2] == '/' {
 		return s.userinfo(b, i)
+	}
+	if k == ke {
+		return i + 1
 	}
 	if isDigit(b[k]) {
 		return i + 1 // numbers and times: 10:23:45
@@ -220,18 +220,29 @@ func (s *scanner) assign(b []byte, i int) int {
 		}
 	}
 	ve = min(ve, n)
-	val := b[v:ve]
-	if !credValue(val, cc) {
-		return i + 1
+	// A value that holds a more specific entity (a JWT, a GitHub token, an
+	// email) is reported as that. The sub-scan runs once over the value
+	// and scanning resumes after it, accepted or not, so a long run of
+	// "password=password=…" stays linear.
+	mark := len(s.spans)
+	s.last, s.inValue = v, true
+	s.loop(b[:ve], v)
+	s.inValue = false
+	if len(s.spans) > mark {
+		return max(ve, s.last)
 	}
+	s.last = max(s.last, v)
+	val := b[v:ve]
 	ent := entCredential
 	if aws && on[entAWSSecret] && len(val) == 40 && allClass(val, cB64) {
 		ent = entAWSSecret
 	} else if !on[entCredential] {
-		return i + 1
+		return max(ve, i+1)
 	}
-	s.emit(v, ve, ent)
-	return ve
+	if credValue(val, cc) {
+		s.emit(v, ve, ent)
+	}
+	return max(ve, i+1)
 }
 
 // valueStop ends a bare (unquoted) assignment value.

@@ -20,7 +20,7 @@ type group struct {
 
 func (g group) len() int { return g.end - g.start }
 
-// from is where a match starting at this group begins.
+// from is where a phone number starting at this group begins.
 func (g group) from() int {
 	if g.paren {
 		return g.start - 1
@@ -28,7 +28,7 @@ func (g group) from() int {
 	return g.start
 }
 
-// to is where a match ending at this group ends.
+// to is where a phone number ending at this group ends.
 func (g group) to() int {
 	if g.paren {
 		return g.end + 1
@@ -131,11 +131,14 @@ func (s *scanner) numeric(b []byte, i int) int {
 			k++
 			continue
 		}
-		start := gs[k].from()
-		if k == 0 && r.plus && ent == entPhone {
-			start = i
+		start, end := gs[k].start, gs[k+L-1].end
+		if ent == entPhone { // "(212) 555-0100" and "+44 …" are masked whole
+			start, end = gs[k].from(), gs[k+L-1].to()
+			if k == 0 && r.plus {
+				start = i
+			}
 		}
-		s.emit(start, gs[k+L-1].to(), ent)
+		s.emit(start, end, ent)
 		k += L
 	}
 	resume := end
@@ -448,7 +451,12 @@ func trunkAt(b []byte, gs []group, k int, r *run) int {
 		return 0 // a date
 	}
 	if b[g.start+1] == '0' {
-		if total-2 >= 8 && total-2 <= 15 {
+		// "00" and a country code, which never starts with 0.
+		cc := g.start + 2
+		if g.len() == 2 {
+			cc = gs[k+1].start
+		}
+		if b[cc] != '0' && total-2 >= 8 && total-2 <= 15 {
 			return L
 		}
 		return 0

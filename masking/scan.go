@@ -142,6 +142,9 @@ type scanner struct {
 	// whole, so one hit is enough).
 	first bool
 	done  bool
+	// inValue is set while an assignment's value is scanned for more
+	// specific entities; nested assignments are not looked for then.
+	inValue bool
 	// groups is the digit-group buffer of numeric.
 	groups [maxGroups]group
 }
@@ -158,9 +161,15 @@ func (s *scanner) emit(start, end int, e entity) {
 func (s *scanner) scan(b []byte) []span {
 	s.spans = s.spans[:0]
 	s.last, s.awsUntil, s.done = 0, 0, false
+	s.loop(b, 0)
+	return s.spans
+}
+
+// loop is the scanning pass over b from i.
+func (s *scanner) loop(b []byte, i int) {
 	act := &s.d.act
 	n := len(b)
-	for i := 0; i < n && !s.done; {
+	for i < n && !s.done {
 		c := b[i]
 		if class[c]&cWord != 0 {
 			j := i + 1
@@ -188,7 +197,6 @@ func (s *scanner) scan(b []byte) []span {
 			i = s.pem(b, i)
 		}
 	}
-	return s.spans
 }
 
 // word examines the word b[i:j] that starts at a word boundary and returns
