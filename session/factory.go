@@ -1,0 +1,352 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// indexTimeout bounds each call to the Index: Recorder methods carry no
+// context, and a stuck store must not hold a session open forever.
+const indexTimeout = 10 * time.Second
+
+// Options are a Factory's collaborators. All are optional.
+type Options struct {
+	// Key signs checkpoints and trailers (Config.Key reads it from the
+	// environment); nil writes unsigned recordings.
+	Key []byte
+	// Index registers each recording; nil records without an index.
+	Index   Index
+	Metrics *Metrics
+	Log     *slog.Logger
+	// Version is Airlock's version, written into each header.
+	Version string
+	// Node names this Airlock instance in headers and index entries;
+	// empty: the host name.
+	Node string
+}
+
+// file is what a Recorder writes to; *os.File in production, a failing
+// stand-in in tests.
+type file interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
+}
+
+// Factory opens one Recorder per session under a directory. It implements
+// protocols.RecorderFactory and is safe for concurrent use. All its
+// recorders share one zstd encoder, two buffer pools and one flush ticker,
+// so an idle session costs a file descriptor and a few hundred bytes.
+type Factory struct {
+	cfg     Config
+	dir     string
+	key     []byte
+	keyID   string
+	index   Index
+	metrics *Metrics
+	log     *slog.Logger
+	version string
+	node    string
+	enc     *zstd.Encoder
+	create  func(path string) (file, error)
+	// since is time.Since; tests substitute a clock that advances in fixed
+	// steps so transcripts are repeatable.
+	since func(time.Time) time.Duration
+
+	rawPool  sync.Pool // *[]byte, uncompressed blocks being filled
+	compPool sync.Pool // *[]byte, compressed blocks being written
+
+	mu     sync.Mutex
+	active map[*recorder]struct{}
+	closed bool
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+var _ protocols.RecorderFactory = (*Factory)(nil)
+
+// NewFactory checks that cfg.Dir exists or can be created and is writable,
+// and starts the flush ticker. Close stops it.
+func NewFactory(cfg Config, o Options) (*Factory, error) {
+	cfg = cfg.WithDefaults()
+	check := cfg
+	check.HMACKeyEnv = "" // the key comes in Options
+	if err := check.Validate("recording"); err != nil {
+		return nil, err
+	}
+	if len(o.Key) > 0 && len(o.Key) < MinKeyBytes {
+		return nil, fmt.Errorf("recording key is %d bytes, want at least %d", len(o.Key), MinKeyBytes)
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("recording directory %s: %w", cfg.Dir, err)
+	}
+	if err := probeDir(dir); err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Node == "" {
+		o.Node, _ = os.Hostname()
+	}
+	// One encoder for every session: EncodeAll is safe for concurrent use
+	// and keeps at most GOMAXPROCS internal states, whatever the number of
+	// sessions. Fastest keeps recording cheap on the row path; rows are
+	// repetitive and still compress several-fold.
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithLowerEncoderMem(true),
+		zstd.WithEncoderCRC(false), // blocks carry their own CRC-32C
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create zstd encoder: %w", err)
+	}
+	f := &Factory{
+		cfg:     cfg,
+		dir:     dir,
+		key:     append([]byte(nil), o.Key...),
+		keyID:   KeyID(o.Key),
+		index:   o.Index,
+		metrics: o.Metrics,
+		log:     o.Log,
+		version: o.Version,
+		node:    o.Node,
+		enc:     enc,
+		create:  createFile,
+		since:   time.Since,
+		active:  make(map[*recorder]struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	size := int(cfg.BlockSize)
+	f.rawPool.New = func() any { b := make([]byte, 0, size+size/4); return &b }
+	f.compPool.New = func() any { b := make([]byte, 0, size/2); return &b }
+	go f.run(cfg.FlushInterval)
+	return f, nil
+}
+
+// probeDir creates dir if needed and proves a file can be written there, so
+// a bad directory fails at startup rather than at the first session.
+func probeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("recording directory %s: %w", dir, err)
+	}
+	p, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("recording directory %s is not writable: %w", dir, err)
+	}
+	_, werr := p.Write([]byte("airlock"))
+	cerr := p.Close()
+	_ = os.Remove(p.Name())
+	if err := errors.Join(werr, cerr); err != nil {
+		return fmt.Errorf("recording directory %s is not writable: %w", dir, err)
+	}
+	return nil
+}
+
+func createFile(path string) (file, error) {
+	// O_EXCL: a reused session id must never overwrite earlier evidence.
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
+var sessionID = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
+
+// Path returns the file a session's recording is written to.
+func (f *Factory) Path(id string) (string, error) {
+	return PathFor(f.dir, id)
+}
+
+// PathFor returns the recording file of session id under dir; it refuses ids
+// that could escape dir.
+func PathFor(dir, id string) (string, error) {
+	if !sessionID.MatchString(id) {
+		return "", ErrInvalidSessionID
+	}
+	return filepath.Join(dir, id+FileExt), nil
+}
+
+// Dir returns the absolute recording directory.
+func (f *Factory) Dir() string { return f.dir }
+
+// Open creates the session's recording and writes its header. It fails when
+// the file cannot be created or written (directory missing or unwritable,
+// disk full) or the index refuses the entry: the engine must then refuse the
+// session, since nothing may run unrecorded.
+func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	path, err := f.Path(info.ID)
+	if err != nil {
+		return nil, fmt.Errorf("open recording: %w", err)
+	}
+	if info.Start.IsZero() {
+		info.Start = time.Now()
+	}
+	h := Header{
+		SessionID:      info.ID,
+		Identity:       info.Identity,
+		Connection:     info.Connection,
+		Protocol:       info.Protocol,
+		ClientAddr:     info.ClientAddr,
+		AirlockVersion: f.version,
+		Node:           f.node,
+		Start:          info.Start,
+		Rows:           f.cfg.Rows,
+		KeyID:          f.keyID,
+	}
+	if h.Rows == RowsFirst {
+		h.FirstRows = f.cfg.FirstRows
+	}
+	hb, err := encodeHeader(&h)
+	if err != nil {
+		return nil, fmt.Errorf("open recording %s: %w", path, err)
+	}
+	log := f.log.With("session", info.ID, "path", path)
+	out, err := f.create(path)
+	if err != nil {
+		return nil, f.openFailed(log, fmt.Errorf("create recording %s: %w", path, err))
+	}
+	if _, err := out.Write(hb); err != nil {
+		_ = out.Close()
+		_ = os.Remove(path)
+		return nil, f.openFailed(log, fmt.Errorf("write recording header %s: %w", path, err))
+	}
+	r := &recorder{
+		f:         f,
+		log:       log,
+		entry:     Entry{Info: info, Path: path, Node: f.node},
+		start:     info.Start,
+		mode:      f.cfg.Rows,
+		firstN:    f.cfg.FirstRows,
+		blockSize: int(f.cfg.BlockSize),
+		out:       out,
+		h:         sha256.New(),
+		chain:     chainSeed(hb),
+		bytes:     int64(len(hb)),
+	}
+	f.metrics.wrote(len(hb), nil)
+	if f.index != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
+		err := f.index.Started(ctx, r.entry)
+		cancel()
+		if err != nil {
+			_ = out.Close()
+			_ = os.Remove(path)
+			f.metrics.writeError(reasonIndex)
+			log.Error("session index refused the recording; refusing the session", "err", err)
+			return nil, fmt.Errorf("register recording in the session index: %w", err)
+		}
+	}
+	f.mu.Lock()
+	f.active[r] = struct{}{}
+	f.mu.Unlock()
+	f.metrics.active(1)
+	return r, nil
+}
+
+func (f *Factory) openFailed(log *slog.Logger, err error) error {
+	reason := failureReason(err, reasonOpen)
+	f.metrics.writeError(reason)
+	log.Error("cannot record session; refusing it", "reason", reason, "err", err)
+	return err
+}
+
+func (f *Factory) release(r *recorder) {
+	f.mu.Lock()
+	delete(f.active, r)
+	f.mu.Unlock()
+	f.metrics.active(-1)
+}
+
+// run is the one flush ticker shared by all sessions: a pending block waits
+// at most one interval before it is compressed and written.
+func (f *Factory) run(every time.Duration) {
+	defer close(f.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var batch []*recorder
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+			batch = f.flushAll(batch[:0])
+		}
+	}
+}
+
+func (f *Factory) flushAll(batch []*recorder) []*recorder {
+	f.mu.Lock()
+	for r := range f.active {
+		if r.dirty.Load() {
+			batch = append(batch, r)
+		}
+	}
+	f.mu.Unlock()
+	for i, r := range batch {
+		r.tick()
+		batch[i] = nil
+	}
+	return batch
+}
+
+// Close stops the flush ticker and writes every open recording's pending
+// block. Open recordings stay open (their sessions close them); later Opens
+// fail with ErrClosed.
+func (f *Factory) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	f.mu.Unlock()
+	close(f.stop)
+	<-f.done
+	f.flushAll(nil)
+	return nil
+}
+
+func (f *Factory) getRaw() *[]byte {
+	b := f.rawPool.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+func (f *Factory) putRaw(b *[]byte) {
+	// A block swollen by one huge frame is not worth keeping.
+	if cap(*b) <= 4*int(f.cfg.BlockSize) {
+		f.rawPool.Put(b)
+	}
+}
+
+func (f *Factory) getComp() *[]byte {
+	b := f.compPool.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+func (f *Factory) putComp(b *[]byte) {
+	if cap(*b) <= 4*int(f.cfg.BlockSize) {
+		f.compPool.Put(b)
+	}
+}

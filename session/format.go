@@ -1,0 +1,168 @@
+package session
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// FormatVersion is the version of the recording format this package writes
+// and the newest it reads. FORMAT.md describes it.
+const FormatVersion = 1
+
+// FileExt is the extension of recording files.
+const FileExt = ".alrec"
+
+// magic starts every recording. Like PNG's signature, the high byte and the
+// CR LF pair reveal 7-bit or line-ending mangling in transit.
+var magic = [8]byte{0x89, 'A', 'L', 'R', 'E', 'C', '\r', '\n'}
+
+// Limits that bound what a writer produces and what a reader accepts, so a
+// hostile length field can never make a reader allocate more than this.
+const (
+	maxHeader    = 1 << 20 // header JSON
+	maxFrameBody = 1 << 20 // one frame's type, time and payload
+	maxText      = 512 << 10
+	maxValue     = 64 << 10
+	// maxBlockRaw bounds a decompressed block: the largest configurable
+	// block size, one maximal frame past it and the closing frames.
+	maxBlockRaw  = MaxBlockSize + maxFrameBody + 64<<10
+	maxBlockComp = maxBlockRaw + maxBlockRaw/64 + 1024
+	tagSize      = 4 // bytes of the chain link stored after each frame
+	blockHdrSize = 8 // compressed length, raw length
+)
+
+// FrameType says what a frame records.
+type FrameType uint8
+
+// Frame types. Values are part of the file format and never reused.
+const (
+	FrameCommand    FrameType = 1
+	FrameDecision   FrameType = 2
+	FrameColumns    FrameType = 3
+	FrameRow        FrameType = 4
+	FrameResult     FrameType = 5
+	FrameEnd        FrameType = 6
+	FrameCheckpoint FrameType = 7
+	FrameTrailer    FrameType = 8
+	frameTypeLimit            = 9
+)
+
+var frameNames = [...]string{"", "command", "decision", "columns", "row", "result", "end", "checkpoint", "trailer"}
+
+// String returns the frame type's name as used in JSON and metric labels.
+func (t FrameType) String() string {
+	if int(t) < len(frameNames) && frameNames[t] != "" {
+		return frameNames[t]
+	}
+	return fmt.Sprintf("unknown(%d)", uint8(t))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (t FrameType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+func (t FrameType) isSeal() bool { return t == FrameCheckpoint || t == FrameTrailer }
+
+// Header describes the recorded session. It is written once, uncompressed,
+// at the start of the file, so a file can be identified and listed without
+// decompressing anything.
+type Header struct {
+	// Version is the format version read from the file (not part of the JSON).
+	Version        int                `json:"-"`
+	SessionID      string             `json:"session_id"`
+	Identity       protocols.Identity `json:"identity"`
+	Connection     string             `json:"connection"`
+	Protocol       protocols.Protocol `json:"protocol"`
+	ClientAddr     string             `json:"client_addr"`
+	AirlockVersion string             `json:"airlock_version"`
+	Node           string             `json:"node,omitempty"`
+	Start          time.Time          `json:"start"`
+	Rows           RowsMode           `json:"rows"`
+	FirstRows      int                `json:"first_rows,omitempty"`
+	// KeyID identifies the HMAC key that signs the checkpoints and the
+	// trailer; empty when the recording is unsigned. It is derived from the
+	// key one-way and reveals nothing about it.
+	KeyID string `json:"key_id,omitempty"`
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeHeader returns the header's bytes as stored: magic, version, length,
+// JSON, CRC-32C of everything before it.
+func encodeHeader(h *Header) ([]byte, error) {
+	js, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("encode header: %w", err)
+	}
+	if len(js) > maxHeader {
+		return nil, fmt.Errorf("encode header: %d bytes exceeds the %d byte limit", len(js), maxHeader)
+	}
+	b := make([]byte, 0, len(magic)+6+len(js)+4)
+	b = append(b, magic[:]...)
+	b = binary.LittleEndian.AppendUint16(b, FormatVersion)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(js)))
+	b = append(b, js...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
+}
+
+// chainSeed is the chain's value before the first frame: it binds every
+// frame to the header it follows.
+func chainSeed(header []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("airlock recording v1\x00"))
+	h.Write(header)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Domain separation for seals: a checkpoint's signature can never be passed
+// off as a trailer's, so a truncated file cannot be re-sealed by turning its
+// last checkpoint into a trailer.
+const (
+	sealCheckpoint = "airlock recording checkpoint v1\x00"
+	sealTrailer    = "airlock recording trailer v1\x00"
+)
+
+func sealMAC(key []byte, t FrameType, count int64, head [32]byte) []byte {
+	m := hmac.New(sha256.New, key)
+	if t == FrameTrailer {
+		m.Write([]byte(sealTrailer))
+	} else {
+		m.Write([]byte(sealCheckpoint))
+	}
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(count))
+	m.Write(n[:])
+	m.Write(head[:])
+	return m.Sum(nil)
+}
+
+// KeyID returns the public identifier of an HMAC key as stored in a signed
+// recording's header: 16 hex digits of an HMAC of a fixed label, so it
+// reveals nothing about the key yet tells keys apart.
+func KeyID(key []byte) string {
+	if len(key) == 0 {
+		return ""
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("airlock recording key id"))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// RowsMode says which result rows a recording keeps.
+type RowsMode string
+
+// Row recording modes.
+const (
+	RowsNone  RowsMode = "none"  // columns and summaries only
+	RowsFirst RowsMode = "first" // the first N rows of each result set
+	RowsAll   RowsMode = "all"   // every row
+)

@@ -1,0 +1,333 @@
+package session
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// recorder is one session's Recorder. mu orders the client goroutine's
+// commands and the upstream goroutine's rows; the factory's ticker takes it
+// only to flush a pending block.
+type recorder struct {
+	f         *Factory
+	log       *slog.Logger
+	entry     Entry
+	start     time.Time
+	mode      RowsMode
+	firstN    int
+	blockSize int
+
+	// dirty is set while a pending block holds frames, so the ticker skips
+	// idle sessions without taking their lock.
+	dirty atomic.Bool
+
+	mu         sync.Mutex
+	out        file
+	raw        *[]byte // pending block, from the factory's pool; nil when empty
+	h          hash.Hash
+	chain      [32]byte      // chain head after the last frame
+	frames     int64         // frames written, pending ones included
+	last       time.Duration // time offset of the last frame from start
+	rows       int           // rows seen in the current result set
+	bytes      int64         // bytes written to the file
+	counts     [frameTypeLimit]int64
+	err        error // sticky: set once, returned by every later call
+	failReason string
+	closed     bool
+	result     error // what Close returned, for a repeated Close
+}
+
+var _ protocols.Recorder = (*recorder)(nil)
+
+// usable returns why the recorder cannot take a frame, if it cannot.
+func (r *recorder) usable() error {
+	if r.err != nil {
+		return r.err
+	}
+	if r.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Command implements protocols.Recorder. Only redacted is recorded, with
+// the message kind and the argument count: never cmd.Text or cmd.Args, which
+// may hold a password literal or an AUTH token. No hash of the original is
+// kept either, since a hash of a short secret can be brute-forced.
+func (r *recorder) Command(cmd *protocols.Command, redacted string) error {
+	var kind string
+	var argc int
+	if cmd != nil {
+		kind, argc = cmd.Kind, len(cmd.Args)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.usable(); err != nil {
+		return err
+	}
+	r.rows = 0
+	s := r.begin(FrameCommand)
+	*r.raw = appendCommand(*r.raw, kind, redacted, argc)
+	return r.end(s, FrameCommand)
+}
+
+// Decision implements protocols.Recorder.
+func (r *recorder) Decision(d protocols.Decision) error {
+	return r.fitted(FrameDecision, func(b []byte, limit int) []byte { return appendDecision(b, &d, limit) })
+}
+
+// Columns implements protocols.Recorder; it starts a result set.
+func (r *recorder) Columns(cols []protocols.Column) error {
+	return r.fitted(FrameColumns, func(b []byte, limit int) []byte {
+		r.rows = 0
+		return appendColumns(b, cols, limit)
+	})
+}
+
+// Row implements protocols.Recorder. It is the hot path: an append into the
+// pending block and one SHA-256 of the frame, no allocation.
+func (r *recorder) Row(values [][]byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.usable(); err != nil {
+		return err
+	}
+	r.rows++
+	if r.mode == RowsNone || (r.mode == RowsFirst && r.rows > r.firstN) {
+		return nil
+	}
+	s := r.begin(FrameRow)
+	*r.raw = appendRow(*r.raw, values)
+	return r.end(s, FrameRow)
+}
+
+// Result implements protocols.Recorder.
+func (r *recorder) Result(res protocols.Result) error {
+	return r.fitted(FrameResult, func(b []byte, limit int) []byte { return appendResult(b, &res, limit) })
+}
+
+// fitted records a frame whose strings are cut until it fits the frame
+// limit; only absurd inputs (hundreds of thousands of columns) need a
+// second pass.
+func (r *recorder) fitted(t FrameType, enc func(b []byte, limit int) []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.usable(); err != nil {
+		return err
+	}
+	s := r.begin(t)
+	mark := len(*r.raw)
+	for limit := maxText; ; limit /= 8 {
+		*r.raw = enc((*r.raw)[:mark], limit)
+		if len(*r.raw)-s <= maxFrameBody || limit == 0 {
+			break
+		}
+	}
+	return r.end(s, t)
+}
+
+// begin starts a frame of type t in the pending block: a one-byte length
+// placeholder, the type and the time since the previous frame. Time offsets
+// come from the monotonic clock and never decrease.
+func (r *recorder) begin(t FrameType) int {
+	if r.raw == nil {
+		r.raw = r.f.getRaw()
+		r.dirty.Store(true)
+	}
+	off := r.f.since(r.start)
+	if off < r.last {
+		off = r.last
+	}
+	b := *r.raw
+	s := len(b)
+	b = append(b, 0, byte(t))
+	b = binary.AppendUvarint(b, uint64(off-r.last))
+	r.last = off
+	*r.raw = b
+	return s
+}
+
+// end completes the frame begun at s: it writes the length prefix (moving
+// the body when the length needs more than one byte), extends the chain
+// with the body and appends the link's first bytes. A full block is then
+// written.
+func (r *recorder) end(s int, t FrameType) error {
+	if err := r.seal(s, t); err != nil {
+		return err
+	}
+	if len(*r.raw) >= r.blockSize {
+		return r.flush()
+	}
+	return nil
+}
+
+func (r *recorder) seal(s int, t FrameType) error {
+	b := *r.raw
+	n := len(b) - s - 1
+	if n > maxFrameBody {
+		*r.raw = b[:s]
+		return r.fail(reasonWrite, fmt.Errorf("%s frame of %d bytes exceeds the %d byte limit", t, n, maxFrameBody))
+	}
+	var lp [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(lp[:], uint64(n))
+	if k > 1 {
+		b = append(b, lp[:k-1]...)
+		copy(b[s+k:], b[s+1:s+1+n])
+	}
+	copy(b[s:], lp[:k])
+	r.h.Reset()
+	r.h.Write(r.chain[:])
+	r.h.Write(b[s+k : s+k+n])
+	r.h.Sum(r.chain[:0])
+	*r.raw = append(b, r.chain[:tagSize]...)
+	r.frames++
+	if t < frameTypeLimit {
+		r.counts[t]++
+	}
+	return nil
+}
+
+// mac signs a seal of type t over the current chain state.
+func (r *recorder) mac(t FrameType) []byte {
+	if len(r.f.key) == 0 {
+		return nil
+	}
+	return sealMAC(r.f.key, t, r.frames, r.chain)
+}
+
+// flush closes the pending block with a checkpoint and writes it.
+func (r *recorder) flush() error {
+	if r.raw == nil {
+		return nil
+	}
+	s := r.begin(FrameCheckpoint)
+	*r.raw = appendSeal(*r.raw, r.frames, &r.chain, r.mac(FrameCheckpoint))
+	if err := r.seal(s, FrameCheckpoint); err != nil {
+		return err
+	}
+	return r.writeBlock()
+}
+
+// writeBlock compresses the pending block with the shared encoder and writes
+// it with its lengths and CRC in one call. Nothing is synced here: a crash
+// loses at most the blocks the kernel had not written, and the reader trusts
+// whole blocks only.
+func (r *recorder) writeBlock() error {
+	raw := *r.raw
+	cp := r.f.getComp()
+	c := append(*cp, make([]byte, blockHdrSize)...)
+	c = r.f.enc.EncodeAll(raw, c)
+	binary.LittleEndian.PutUint32(c[0:], uint32(len(c)-blockHdrSize))
+	binary.LittleEndian.PutUint32(c[4:], uint32(len(raw)))
+	c = binary.LittleEndian.AppendUint32(c, crc32.Checksum(c, castagnoli))
+	_, err := r.out.Write(c)
+	n := len(c)
+	*cp = c
+	r.f.putComp(cp)
+	r.f.putRaw(r.raw)
+	r.raw = nil
+	r.dirty.Store(false)
+	counts := r.counts
+	r.counts = [frameTypeLimit]int64{}
+	if err != nil {
+		return r.fail(failureReason(err, reasonWrite), fmt.Errorf("write block: %w", err))
+	}
+	r.bytes += int64(n)
+	r.f.metrics.wrote(n, &counts)
+	return nil
+}
+
+// fail makes err sticky, counts and logs it once, and lets go of the file
+// and buffers. Callers hold mu.
+func (r *recorder) fail(reason string, err error) error {
+	if r.err != nil {
+		return r.err
+	}
+	r.err = fmt.Errorf("%w: %w", ErrRecordingFailed, err)
+	r.failReason = reason
+	r.f.metrics.writeError(reason)
+	r.log.Error("session recording failed; the session must end", "reason", reason, "err", err)
+	if r.raw != nil {
+		r.f.putRaw(r.raw)
+		r.raw = nil
+		r.dirty.Store(false)
+	}
+	if r.out != nil {
+		_ = r.out.Close()
+		r.out = nil
+	}
+	return r.err
+}
+
+// tick writes the pending block for the factory's ticker.
+func (r *recorder) tick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil && !r.closed {
+		_ = r.flush()
+	}
+}
+
+// Close implements protocols.Recorder: it records the session end and the
+// trailer, writes and syncs the file (the one fsync of a session), closes it
+// and completes the index entry. A second Close returns the first's result.
+func (r *recorder) Close(reason string) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return r.result
+	}
+	if r.err == nil {
+		s := r.begin(FrameEnd)
+		*r.raw = appendStr(*r.raw, reason, maxText)
+		if r.seal(s, FrameEnd) == nil {
+			s = r.begin(FrameTrailer)
+			*r.raw = appendSeal(*r.raw, r.frames, &r.chain, r.mac(FrameTrailer))
+			if r.seal(s, FrameTrailer) == nil && r.writeBlock() == nil {
+				if err := r.out.Sync(); err != nil {
+					r.fail(failureReason(err, reasonSync), fmt.Errorf("sync: %w", err))
+				}
+			}
+		}
+	}
+	r.closed = true
+	if r.out != nil {
+		if err := r.out.Close(); err != nil {
+			r.fail(failureReason(err, reasonSync), fmt.Errorf("close: %w", err))
+		}
+		r.out = nil
+	}
+	err := r.err
+	e := r.entry
+	e.End, e.EndReason, e.Frames, e.Bytes = time.Now(), reason, r.frames, r.bytes
+	if err != nil {
+		e.EndReason = fmt.Sprintf("%s [recording failed: %s]", reason, r.failReason)
+	}
+	r.mu.Unlock()
+
+	r.f.release(r)
+	if r.f.index != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
+		ierr := r.f.index.Ended(ctx, e)
+		cancel()
+		if ierr != nil {
+			r.f.metrics.writeError(reasonIndex)
+			r.log.Error("session index update failed", "err", ierr)
+			err = errors.Join(err, fmt.Errorf("update session index: %w", ierr))
+		}
+	}
+	r.mu.Lock()
+	r.result = err
+	r.mu.Unlock()
+	return err
+}
