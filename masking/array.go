@@ -10,8 +10,8 @@ import "bytes"
 // rewritten, always double-quoted, so the literal keeps its syntax.
 //
 // The element type is not known (protocols.Column has none), so an element
-// whose text could be a number, an address or hex (digits, hex letters,
-// '.', ':', '+', '-', '/') becomes NULL instead of replacement text, which
+// whose text could be a number, an address or hex (a digit, and only
+// digits, hex letters, '.', ':', '+', '-', '/') becomes NULL instead of replacement text, which
 // would not decode in an int8[] or inet[] array.
 
 // maskArray appends the array literal src with masked elements: detected
@@ -144,15 +144,14 @@ func (w *worker) arrayElement(text []byte, rule *action) (repl []byte, null, ok 
 // scalarShaped reports element text that may belong to a numeric, network
 // or other non-text array.
 func scalarShaped(t []byte) bool {
-	if len(t) == 0 {
-		return false
-	}
+	digit := false
 	for _, c := range t {
 		if class[c]&cHex == 0 && !sepIn(c, ".:+-/") {
 			return false
 		}
+		digit = digit || isDigit(c)
 	}
-	return true
+	return digit
 }
 
 func isArraySpace(c byte) bool {

@@ -91,14 +91,22 @@ func (c *Config) Validate(path string) error {
 		} else if ents, group, ok := lookupEntity(r.Entity); !ok {
 			errs = append(errs, fmt.Errorf("%s.entity: unknown entity %q (want %s)", p, r.Entity, entityHelp()))
 		} else {
+			clash := map[int][]string{}
+			var order []int
 			for _, e := range ents {
 				prev, seen := owners[e]
 				switch {
 				case !seen || (prev.group && !group):
 					owners[e] = owner{i, group}
 				case prev.group == group:
-					errs = append(errs, fmt.Errorf("%s.entity: %s is already configured by %s.detect[%d]", p, e, path, prev.rule))
+					if clash[prev.rule] == nil {
+						order = append(order, prev.rule)
+					}
+					clash[prev.rule] = append(clash[prev.rule], e.String())
 				}
+			}
+			for _, r := range order {
+				errs = append(errs, fmt.Errorf("%s.entity: %s already configured by %s.detect[%d]", p, strings.Join(clash[r], ", "), path, r))
 			}
 		}
 		errs = append(errs, validateStrategy(p, r.Strategy, r.Keep)...)
