@@ -58,8 +58,8 @@ func TestColumnRuleMatching(t *testing.T) {
 	}{
 		{"ssn", "public.users", true},
 		{"SSN", "PUBLIC.USERS", true},
-		{"ssn", "users", true},         // no schema in the metadata
-		{"ssn", "", true},              // unknown source: fail closed
+		{"ssn", "users", true},          // no schema in the metadata
+		{"ssn", "", true},               // unknown source: fail closed
 		{"ssn", "archive.users", false}, // another schema
 		{"ssn", "public.people", false},
 		{"card_number", "sales.customers", true},
@@ -108,7 +108,7 @@ func TestPartial(t *testing.T) {
 		{"4111-1111-1111-1111", 4, "****-****-****-1111"},
 		{"+1 (212) 555-0100", 4, "+* (***) ***-0100"},
 		{"123-45-6789", 4, "***-**-6789"},
-		{"abcd", 4, "**cd"},   // keep is capped at half
+		{"abcd", 4, "**cd"}, // keep is capped at half
 		{"ab", 4, "*b"},
 		{"a", 4, "*"},
 		{"hunter2", 0, "*******"},
