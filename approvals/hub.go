@@ -55,10 +55,3 @@ func (h *hub) wake(id string) {
 	}
 	signal(h.waiters[id])
 }
-
-// len returns the number of requests being waited on.
-func (h *hub) len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.waiters)
-}

@@ -227,8 +227,15 @@ func (s *Service) finished(r *Request, decision, why string) {
 	if why != "" {
 		l = l.With("why", why)
 	}
-	for _, v := range r.Decisions {
-		l = l.With(slog.Group("reviewer_"+string(v.Verdict), "name", v.Reviewer, "reason", v.Reason))
+	if len(r.Decisions) > 0 {
+		votes := make([]string, len(r.Decisions))
+		for i, v := range r.Decisions {
+			votes[i] = v.Reviewer + " " + string(v.Verdict)
+			if v.Reason != "" {
+				votes[i] += ": " + v.Reason
+			}
+		}
+		l = l.With("decisions", votes)
 	}
 	l.Info("approval " + decision)
 	if decision != "consumed" {
