@@ -135,7 +135,6 @@ func Open(ctx context.Context, o Options) (*Service, error) {
 		defer s.wg.Done()
 		s.sweepLoop(bg)
 	}()
-	s.requestRefresh()
 	return s, nil
 }
 
@@ -154,6 +153,7 @@ func (s *Service) Replica() string { return s.replica }
 func (s *Service) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(s.sweep)
 	defer t.Stop()
+	s.sweepOnce(ctx) // what ran out of time while no replica was up
 	for {
 		select {
 		case <-ctx.Done():

@@ -148,6 +148,13 @@ func sqliteDSN(dsn string) (string, error) {
 			return "", fmt.Errorf("open sqlite store: create directory %s: %w", dir, err)
 		}
 	}
+	// The file holds who ran what: create it private. SQLite gives its
+	// -wal and -shm files the same permissions.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("open sqlite store: %w", err)
+	}
+	f.Close()
 	q, err := url.ParseQuery(query)
 	if err != nil {
 		return "", fmt.Errorf("open sqlite store: bad dsn parameters: %w", err)

@@ -1,0 +1,185 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/sqlrisk/rule"
+)
+
+// DefaultRisks is the built-in mapping every policy starts from: reads,
+// bounded writes and non-destructive DDL pass, high risk waits for a
+// reviewer, reach beyond the database is refused.
+var DefaultRisks = map[protocols.Risk]protocols.Action{
+	protocols.RiskNone:     protocols.Allow,
+	protocols.RiskLow:      protocols.Allow,
+	protocols.RiskMedium:   protocols.Allow,
+	protocols.RiskHigh:     protocols.Review,
+	protocols.RiskCritical: protocols.Deny,
+}
+
+// layer is one compiled Config or IdentityConfig.
+type layer struct {
+	who   protocols.Principals // nil: every caller
+	risks map[protocols.Risk]protocols.Action
+	rules map[string]protocols.Action // exact rule ids
+	cats  map[string]protocols.Action // "category" from "category.*"
+}
+
+func (l *layer) applies(id protocols.Identity) bool { return l.who == nil || l.who.Match(id) }
+
+// Policy maps a classification and its caller to an action. It implements
+// protocols.Policy and is immutable, hence safe for concurrent use.
+//
+// Precedence: a rule-id override beats a category override ("schema.*"),
+// which beats the risk mapping. At each of these three levels the most
+// specific layer that sets a value wins: connection identity entries (later
+// entries first), then global identity entries (later first), then the
+// connection's own settings, then the global ones, then the defaults. The
+// decision is the strictest action over the command's rules (deny over
+// review over allow).
+type Policy struct {
+	layers []layer // highest precedence first
+}
+
+var _ protocols.Policy = (*Policy)(nil)
+
+// Default returns the built-in policy.
+func Default() *Policy {
+	p, _ := New(Config{}, Config{})
+	return p
+}
+
+// New compiles the global policy and a connection's overrides of it into
+// one Policy. It validates both layers (paths "policy" and
+// "connection.policy"); callers that know the real paths should call
+// Config.Validate first.
+func New(global, connection Config) (*Policy, error) {
+	if err := errors.Join(global.Validate("policy"), connection.Validate("connection.policy")); err != nil {
+		return nil, err
+	}
+	var ls []layer
+	for i := len(connection.Identities) - 1; i >= 0; i-- {
+		ls = append(ls, compile(connection.Identities[i].Principals, connection.Identities[i].Risks, connection.Identities[i].Rules))
+	}
+	for i := len(global.Identities) - 1; i >= 0; i-- {
+		ls = append(ls, compile(global.Identities[i].Principals, global.Identities[i].Risks, global.Identities[i].Rules))
+	}
+	ls = append(ls, compile(nil, connection.Risks, connection.Rules), compile(nil, global.Risks, global.Rules))
+	ls = append(ls, layer{risks: DefaultRisks})
+	return &Policy{layers: ls}, nil
+}
+
+func compile(who protocols.Principals, risks, rules map[string]string) layer {
+	l := layer{who: who}
+	if who == nil {
+		l.who = nil
+	} else {
+		l.who = append(protocols.Principals(nil), who...)
+	}
+	for k, v := range risks {
+		r, _ := protocols.ParseRisk(k)
+		a, _ := protocols.ParseAction(v)
+		if l.risks == nil {
+			l.risks = map[protocols.Risk]protocols.Action{}
+		}
+		l.risks[r] = a
+	}
+	for k, v := range rules {
+		a, _ := protocols.ParseAction(v)
+		if cat, ok := strings.CutSuffix(k, ".*"); ok {
+			if l.cats == nil {
+				l.cats = map[string]protocols.Action{}
+			}
+			l.cats[cat] = a
+			continue
+		}
+		if l.rules == nil {
+			l.rules = map[string]protocols.Action{}
+		}
+		l.rules[k] = a
+	}
+	return l
+}
+
+func severity(a protocols.Action) int {
+	switch a {
+	case protocols.Allow:
+		return 0
+	case protocols.Review:
+		return 1
+	}
+	return 2 // deny, and anything unknown
+}
+
+// riskAction returns the action for risk r.
+func (p *Policy) riskAction(id protocols.Identity, r protocols.Risk) protocols.Action {
+	for i := range p.layers {
+		l := &p.layers[i]
+		if a, ok := l.risks[r]; ok && l.applies(id) {
+			return a
+		}
+	}
+	return protocols.Deny // a risk outside the known levels
+}
+
+// ruleAction returns the action for rule ruleID whose risk is r.
+func (p *Policy) ruleAction(id protocols.Identity, ruleID string, r protocols.Risk) protocols.Action {
+	for i := range p.layers {
+		l := &p.layers[i]
+		if a, ok := l.rules[ruleID]; ok && l.applies(id) {
+			return a
+		}
+	}
+	if cat, _, ok := strings.Cut(ruleID, "."); ok {
+		for i := range p.layers {
+			l := &p.layers[i]
+			if a, ok := l.cats[cat]; ok && l.applies(id) {
+				return a
+			}
+		}
+	}
+	return p.riskAction(id, r)
+}
+
+// Decide implements protocols.Policy.
+func (p *Policy) Decide(id protocols.Identity, c *protocols.Classification) protocols.Decision {
+	if c == nil {
+		return protocols.Decision{Action: protocols.Deny, Risk: protocols.RiskHigh,
+			Reason: "denied: the command was not classified"}
+	}
+	action := protocols.Allow
+	var because []string
+	consider := func(a protocols.Action, why string) {
+		switch s := severity(a); {
+		case s > severity(action):
+			action, because = a, []string{why}
+		case s == severity(action) && s > 0:
+			because = append(because, why)
+		}
+	}
+	top := protocols.RiskNone
+	for _, r := range c.Rules {
+		rr := c.Risk
+		if in, ok := rule.Lookup(r); ok {
+			rr = in.Risk
+		}
+		top = max(top, rr)
+		consider(p.ruleAction(id, r, rr), fmt.Sprintf("%s (%s)", r, rr))
+	}
+	if len(c.Rules) == 0 || top < c.Risk {
+		// No rule explains the risk (a read, or an analyzer outside the
+		// catalogue): the risk level decides.
+		consider(p.riskAction(id, c.Risk), "risk "+c.Risk.String())
+	}
+	d := protocols.Decision{Action: action, Risk: c.Risk, Rules: c.Rules}
+	switch action {
+	case protocols.Deny:
+		d.Reason = "denied by policy: " + strings.Join(because, ", ")
+	case protocols.Review:
+		d.Reason = "approval required by policy: " + strings.Join(because, ", ")
+	}
+	return d
+}
