@@ -73,10 +73,8 @@ func New(global, connection Config) (*Policy, error) {
 }
 
 func compile(who protocols.Principals, risks, rules map[string]string) layer {
-	l := layer{who: who}
-	if who == nil {
-		l.who = nil
-	} else {
+	var l layer
+	if who != nil {
 		l.who = append(protocols.Principals(nil), who...)
 	}
 	for k, v := range risks {
