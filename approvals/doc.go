@@ -10,11 +10,33 @@
 // mode, for agents). An approval is bound to one identity, one connection and
 // one command hash, and it is used at most once.
 //
-// Reviewers decide through three channels served by Service.Handler on the
-// admin listener: a JSON API under /api/approvals, a server-rendered web page
-// under /approvals and, through that API, the CLI core RunCLI behind
-// "airlock approvals". A webhook notifier announces new requests and their
-// outcomes (JSON or Slack-compatible payloads).
+// # Reviewers' channels
+//
+// Service.Handler serves, on the admin listener:
+//
+//	GET  /api/approvals?status=pending[,…]&limit=N   {"approvals": [Request…]}
+//	GET  /api/approvals/{id}                        Request
+//	POST /api/approvals/{id}/approve  {"reason": "…"} (body optional)
+//	POST /api/approvals/{id}/deny     {"reason": "…"} (reason required)
+//	GET  /approvals, /approvals/{id}                the review pages
+//	GET  /approvals/login, POST /approvals/login, POST /approvals/logout
+//
+// Errors are JSON {"error": "…"}: 400 malformed input, 401 no or bad token,
+// 403 not a reviewer (or self-approval, or a CSRF failure), 404 unknown id,
+// 409 already decided, expired or already voted, 503 identity provider
+// down. A decision is committed before it is acknowledged.
+//
+// API clients send "Authorization: Bearer <identity token or OIDC JWT>".
+// Browsers sign in once through the form; the token then lives in an
+// HttpOnly, SameSite=Strict cookie (Secure with the __Host- prefix when the
+// admin URL is https), re-verified on every request. State changes made
+// with the cookie carry a CSRF token derived from it by HMAC and pass
+// net/http's CrossOriginProtection. Tokens never appear in URLs. RunCLI is
+// the core of "airlock approvals list|show|approve|deny", a client of the
+// same API. A webhook notifier announces new requests and their outcomes
+// (JSON or Slack-compatible payloads) without ever delaying a session.
+//
+// # Storage
 //
 // Requests live in a Store. OpenStore opens the embedded SQLite store or a
 // PostgreSQL store shared by several replicas; every state change is a

@@ -94,6 +94,10 @@ func (s *Service) newRequest(rr protocols.ReviewRequest) (*Request, string) {
 }
 
 func (s *Service) hold(ctx context.Context, r *Request, dec protocols.Decision, notify func(string)) (protocols.Decision, error) {
+	// Listen before the request exists, so that no decision can slip in
+	// between and wait for the poll.
+	wake, stop := s.hub.subscribe(r.ID)
+	defer stop()
 	if err := s.store.Create(ctx, r); err != nil {
 		if ctx.Err() != nil {
 			return dec, ctx.Err()
@@ -107,8 +111,6 @@ func (s *Service) hold(ctx context.Context, r *Request, dec protocols.Decision, 
 	if notify != nil {
 		notify(s.approveHint(r.ID))
 	}
-	wake, stop := s.hub.subscribe(r.ID)
-	defer stop()
 	deadline := time.NewTimer(r.ExpiresAt.Sub(s.now()))
 	defer deadline.Stop()
 	poll := time.NewTicker(s.poll)
