@@ -59,6 +59,9 @@ func (m *Metrics) wrote(n int, frames *[frameTypeLimit]int64) {
 		return
 	}
 	m.Bytes.Add(float64(n))
+	if frames == nil {
+		return
+	}
 	for t, c := range frames {
 		if c > 0 && m.frames[t] != nil {
 			m.frames[t].Add(float64(c))
