@@ -26,11 +26,21 @@ var credWords = [...]struct {
 	{"private_key", credSecret}, {"privatekey", credSecret}, {"credential", credSecret},
 }
 
+// credByFirst indexes credWords by their first byte.
+var credByFirst = func() (t [256][]uint8) {
+	for i, w := range credWords {
+		t[w.word[0]] = append(t[w.word[0]], uint8(i))
+	}
+	return t
+}()
+
 // maxKey bounds the look-back over an assignment's key.
 const maxKey = 64
 
 // credKeyword classifies a key such as "DB_PASSWORD", "api_key" or
-// "aws_secret_access_key"; aws reports an AWS secret key's name.
+// "aws_secret_access_key"; aws reports an AWS secret key's name. It is one
+// pass over the lower-cased key that tries the fragments starting with the
+// byte at hand, since it runs for every JSON key and every "name:" in text.
 func credKeyword(key []byte) (c credClass, aws bool) {
 	if len(key) < 3 || len(key) > maxKey {
 		return credNone, false
@@ -43,10 +53,13 @@ func credKeyword(key []byte) (c credClass, aws bool) {
 		low[i] = ch
 	}
 	k := low[:len(key)]
-	for _, w := range credWords {
-		if bytes.Contains(k, []byte(w.word)) {
-			c = w.class
-			break
+scan:
+	for i, ch := range k {
+		for _, w := range credByFirst[ch] {
+			if hasPrefix(k[i:], credWords[w].word) {
+				c = credWords[w].class
+				break scan
+			}
 		}
 	}
 	if c == credNone {

@@ -59,11 +59,14 @@ func (w *worker) maskJSON(dst, src []byte) ([]byte, result) {
 			i = end
 		case c == '-' || isDigit(c):
 			end := i + 1
-			for end < n && sepIn(src[end], "0123456789.eE+-") {
+			for end < n && (isDigit(src[end]) || src[end] == '.' || src[end] == 'e' || src[end] == 'E' || src[end] == '+' || src[end] == '-') {
 				end++
 			}
 			num := src[i:end]
-			spans := w.sc.scan(num)
+			var spans []span
+			if len(num) >= 7 { // "1.2.3.4" is the shortest entity a number token can hold
+				spans = w.sc.scan(num)
+			}
 			if len(spans) == 0 && cred != credNone {
 				spans = w.credSpan(num, cred, aws)
 			}

@@ -120,6 +120,12 @@ func (s *scanner) numeric(b []byte, i int) int {
 		r.lastGlued = isWord(b[end])
 		r.suffixed = b[end] == '-' && end+1 < n && class[b[end+1]]&cAlpha != 0
 	}
+	if len(gs) == 1 && !r.plus {
+		// One bare group: only a 13–19 digit card or a 9-digit SSN.
+		if n := gs[0].len(); n < 9 || (n < 13 && n != 9) || n > 19 {
+			return max(end, s.last, i+1)
+		}
+	}
 	limit := len(gs)
 	if r.truncated {
 		limit = maxGroups - lookahead
@@ -150,24 +156,32 @@ func (s *scanner) numeric(b []byte, i int) int {
 
 // digitMatch tries the digit detectors on the groups starting at k and
 // returns how many groups matched and as what.
+//
+// Each matcher is guarded by the group shape it needs (a card starts with 4
+// or 13–19 digits, an SSN with 3 or 9, a phone with '+', "1", 3 digits or a
+// trunk 0, an address with a dotted octet), so the ids, prices and
+// timestamps of ordinary rows skip them all.
 func (s *scanner) digitMatch(b []byte, gs []group, k int, r *run) (int, entity) {
 	on := &s.d.on
-	if on[entCard] {
+	g := gs[k]
+	n := g.len()
+	more := len(gs) - k - 1
+	if on[entCard] && ((n == 4 && more >= 2) || (n >= 13 && n <= 19)) {
 		if L := cardAt(b, gs, k, r); L > 0 {
 			return L, entCard
 		}
 	}
-	if on[entSSN] {
+	if on[entSSN] && ((n == 3 && more >= 2) || n == 9) {
 		if L := ssnAt(b, gs, k, r); L > 0 {
 			return L, entSSN
 		}
 	}
-	if on[entPhone] {
+	if on[entPhone] && ((k == 0 && r.plus) || (more >= 1 && (n == 3 || b[g.start] == '0' || (n == 1 && b[g.start] == '1')))) {
 		if L := phoneAt(b, gs, k, r); L > 0 {
 			return L, entPhone
 		}
 	}
-	if on[entIP] {
+	if on[entIP] && n <= 3 && more >= 3 && gs[k+1].sep == '.' {
 		if L := ipv4At(b, gs, k, r); L > 0 {
 			return L, entIP
 		}
@@ -475,6 +489,10 @@ func sepIn(c byte, set string) bool {
 	}
 	return false
 }
+
+// minScan is the shortest text any detector can match ("//:a@", a URL's
+// one-byte password), so shorter values are not scanned at all.
+const minScan = 5
 
 // ipv4At matches a dotted-quad IPv4 address: exactly four dot-joined
 // decimal octets 0–255 without leading zeros. A longer dotted chain

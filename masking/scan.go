@@ -74,22 +74,27 @@ var class = func() (t [256]uint16) {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func isWord(c byte) bool  { return class[c]&cWord != 0 }
 
-// Actions of non-word trigger bytes.
+// What the scanning loop does with a byte (detectors.act).
 const (
-	actNone uint8 = iota
+	actNone   uint8 = iota // nothing can start here
+	actWord                // a word byte that never starts a match
+	actTrig                // a word byte that may start a match
+	actTrigUp              // an upper-case letter: an IBAN if the next is too
 	actAt
 	actAssign
 	actPhone
 	actDash
 )
 
-// detectors is the immutable set of enabled detectors with its trigger
+// detectors is the immutable set of enabled detectors with its dispatch
 // table; it is shared by every scanner of a Masker.
 type detectors struct {
 	on     [numEntities]bool
 	any    bool
 	digits bool // any detector of digit runs
-	act    [256]uint8
+	// act maps every byte to its action, so the loop does one table load
+	// per byte and calls word only for words that may start a match.
+	act [256]uint8
 }
 
 func newDetectors(on [numEntities]bool) *detectors {
@@ -98,6 +103,32 @@ func newDetectors(on [numEntities]bool) *detectors {
 		d.any = d.any || v
 	}
 	d.digits = on[entCard] || on[entPhone] || on[entSSN] || on[entIP]
+	for c := range 256 {
+		if isWord(byte(c)) {
+			d.act[c] = actWord
+		}
+	}
+	trig := func(on bool, bytes string) {
+		for i := range len(bytes) {
+			if on {
+				d.act[bytes[i]] = actTrig
+			}
+		}
+	}
+	if on[entIBAN] {
+		for c := 'A'; c <= 'Z'; c++ {
+			d.act[c] = actTrigUp
+		}
+	}
+	trig(d.digits, "0123456789")
+	trig(on[entAWSKeyID], "A")
+	trig(on[entJWT], "e")
+	trig(on[entGitHub], "g")
+	trig(on[entSlack], "x")
+	trig(on[entSlackWebhook], "h")
+	trig(on[entStripe], "srw")
+	trig(on[entBearer] || on[entBasicAuth], "Bb")
+	trig(on[entCredential], "Pp")
 	if on[entEmail] {
 		d.act['@'] = actAt
 	}
@@ -160,6 +191,9 @@ func (s *scanner) emit(start, end int, e entity) {
 // scan returns the spans of b's entities, in order and not overlapping.
 func (s *scanner) scan(b []byte) []span {
 	s.spans = s.spans[:0]
+	if len(b) < minScan {
+		return s.spans
+	}
 	s.last, s.awsUntil, s.done = 0, 0, false
 	s.loop(b, 0)
 	return s.spans
@@ -170,13 +204,23 @@ func (s *scanner) loop(b []byte, i int) {
 	act := &s.d.act
 	n := len(b)
 	for i < n && !s.done {
-		c := b[i]
-		if class[c]&cWord != 0 {
+		a := act[b[i]]
+		if a == actNone {
+			i++
+			continue
+		}
+		if a <= actTrigUp {
 			j := i + 1
 			for j < n && class[b[j]]&cWord != 0 {
 				j++
 			}
-			if i == 0 || class[b[i-1]]&cWord == 0 {
+			// A word is examined only at a word boundary, and only if
+			// its first byte may start a match, it is an upper-case pair
+			// (IBAN), or it is followed by ':' (IPv6); awsUntil opens a
+			// window for any word.
+			if (i == 0 || class[b[i-1]]&cWord == 0) &&
+				(a == actTrig || (j < n && b[j] == ':') || i < s.awsUntil ||
+					(a == actTrigUp && j > i+1 && class[b[i+1]]&cUpper != 0)) {
 				if e := s.word(b, i, j); e > j {
 					j = e
 				}
@@ -184,9 +228,7 @@ func (s *scanner) loop(b []byte, i int) {
 			i = j
 			continue
 		}
-		switch act[c] {
-		case actNone:
-			i++
+		switch a {
 		case actAt:
 			i = s.email(b, i)
 		case actAssign:
@@ -221,39 +263,46 @@ func (s *scanner) word(b []byte, i, j int) int {
 		}
 		return j
 	}
-	e := 0
+	// The second byte (or the word's length) rules most words out before
+	// a matcher is called.
+	e, c1, wl := 0, byte(0), j-i
+	if wl > 1 {
+		c1 = b[i+1]
+	}
 	switch c {
 	case 'A':
-		if d.on[entAWSKeyID] {
+		if wl == 20 && d.on[entAWSKeyID] {
 			e = s.awsKeyID(b, i, j)
 		}
 	case 'e':
-		if d.on[entJWT] {
+		if c1 == 'y' && d.on[entJWT] {
 			e = s.jwt(b, i)
 		}
 	case 'g':
-		if d.on[entGitHub] {
+		if (c1 == 'h' || c1 == 'i') && wl >= 26 && d.on[entGitHub] {
 			e = s.github(b, i, j)
 		}
 	case 'x':
-		if d.on[entSlack] {
+		if (c1 == 'o' || c1 == 'a') && d.on[entSlack] {
 			e = s.slack(b, i)
 		}
 	case 'h':
-		if d.on[entSlackWebhook] {
+		if (c1 == 't' || c1 == 'o') && d.on[entSlackWebhook] {
 			e = s.slackWebhook(b, i)
 		}
 	case 's', 'r', 'w':
-		if d.on[entStripe] {
+		if (c1 == 'k' || c1 == 'h') && wl >= 22 && d.on[entStripe] {
 			e = s.stripe(b, i, j)
 		}
 	case 'B', 'b', 'P', 'p':
-		e = s.authWord(b, i, j)
+		if wl == 5 || wl == 6 || wl == 8 {
+			e = s.authWord(b, i, j)
+		}
 	}
 	if e > 0 {
 		return e
 	}
-	if class[c]&cUpper != 0 && d.on[entIBAN] {
+	if class[c]&cUpper != 0 && class[c1]&cUpper != 0 && d.on[entIBAN] {
 		if e := s.iban(b, i); e > 0 {
 			return e
 		}
