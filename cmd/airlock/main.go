@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/airlock-gw/airlock/approvals"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -25,6 +27,7 @@ func commands() map[string]command {
 		"check-config": {"validate a configuration file: airlock check-config airlock.yaml", runCheckConfig},
 		"hash-token":   {"print the token_sha256 for a token read from stdin (or a new random token with --new)", runHashToken},
 		"version":      {"print the version", runVersion},
+		"approvals":    {"list, show, approve or deny approval requests (airlock approvals --help)", runApprovals},
 	}
 }
 
@@ -61,6 +64,10 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-13s %s\n", n, cmds[n].summary)
 	}
+}
+
+func runApprovals(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	return approvals.RunCLI(args, stdout, stderr, os.Getenv)
 }
 
 func runVersion(_ []string, _ io.Reader, stdout, _ io.Writer) int {

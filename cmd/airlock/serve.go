@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/postgres"
@@ -73,6 +76,8 @@ type server struct {
 	pipeline *protocols.Pipeline
 	conns    map[string]*protocols.Connection
 	pg       *postgres.Engine
+	store    *approvals.SQLStore
+	approver *approvals.Service
 
 	ready   atomic.Bool
 	addrsMu sync.Mutex
@@ -81,7 +86,7 @@ type server struct {
 	closers []func() error
 }
 
-func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), addrs: map[string]string{}, started: make(chan struct{})}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = protocols.NewMetrics(s.reg)
@@ -91,6 +96,14 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	s.auth = auth
 	s.pipeline = &protocols.Pipeline{Metrics: s.metrics}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	if err := s.openApprovals(); err != nil {
+		return nil, err
+	}
 	s.conns = map[string]*protocols.Connection{}
 	for i := range cfg.Connections {
 		cn := &cfg.Connections[i]
@@ -123,6 +136,54 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	return s, nil
 }
 
+// openApprovals opens the shared store and the approvals service, which
+// resolves the commands a policy sends to review.
+func (s *server) openApprovals() error {
+	cfg := s.cfg
+	if cfg.Store.Driver == "sqlite" {
+		if dir := filepath.Dir(strings.TrimPrefix(cfg.Store.DSN.Reveal(), "file:")); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fmt.Errorf("store directory: %w", err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := approvals.OpenStore(ctx, cfg.Store, s.log.With("component", "store"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	s.store = st
+	perConn := map[string]approvals.ConnectionConfig{}
+	for _, cn := range cfg.Connections {
+		if cn.Approvals != nil {
+			perConn[cn.Name] = *cn.Approvals
+		}
+	}
+	svc, err := approvals.Open(ctx, approvals.Options{
+		Config: cfg.Approvals, Connections: perConn, Store: st,
+		Log: s.log.With("component", "approvals"), Registerer: s.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("approvals: %w", err)
+	}
+	s.approver = svc
+	s.pipeline.Approver = svc
+	return nil
+}
+
+// closeAll releases what newServer opened, last opened first.
+func (s *server) closeAll() {
+	if s.approver != nil {
+		_ = s.approver.Close()
+		s.approver = nil
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+		s.store = nil
+	}
+}
+
 // addr returns the bound address of a listener ("postgres", "admin").
 func (s *server) addr(name string) string {
 	s.addrsMu.Lock()
@@ -136,6 +197,7 @@ func (s *server) run(ctx context.Context) error {
 		for _, c := range s.closers {
 			_ = c()
 		}
+		s.closeAll()
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -212,6 +274,9 @@ func (s *server) run(ctx context.Context) error {
 func (s *server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	if s.approver != nil {
+		s.approver.Mount(mux, s.auth)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/session/identity"
 )
@@ -23,7 +24,11 @@ type Config struct {
 	Log             Log       `yaml:"log"`
 	identity.Config `yaml:",inline"`
 	Postgres        PostgresOptions `yaml:"postgres"`
-	Connections     []Connection    `yaml:"connections"`
+	// Store holds approval requests and the session index: SQLite by
+	// default, PostgreSQL when several replicas share them.
+	Store       approvals.StoreConfig `yaml:"store"`
+	Approvals   approvals.Config      `yaml:"approvals"`
+	Connections []Connection          `yaml:"connections"`
 }
 
 // Listen holds the listener addresses; an empty one is not opened.
@@ -65,6 +70,8 @@ type Connection struct {
 	// Allow lists who may use the connection: identity names,
 	// "group:NAME" entries, or "*" for every authenticated caller.
 	Allow []string `yaml:"allow"`
+	// Approvals overrides the global approvals block for this connection.
+	Approvals *approvals.ConnectionConfig `yaml:"approvals"`
 }
 
 // Upstream is the service and the credentials Airlock holds for it.
@@ -160,6 +167,21 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = "sqlite"
+	}
+	if c.Store.Driver == "sqlite" && c.Store.DSN == "" {
+		c.Store.DSN = protocols.Secret(approvals.DefaultSQLitePath)
+	}
+	if c.Approvals.AdminURL == "" && c.Listen.Admin != "" {
+		host, port, err := net.SplitHostPort(c.Listen.Admin)
+		if err == nil {
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "127.0.0.1"
+			}
+			c.Approvals.AdminURL = "http://" + net.JoinHostPort(host, port)
+		}
+	}
 	if c.Postgres.Mode == "" {
 		c.Postgres.Mode = "inspect"
 	}
@@ -223,6 +245,12 @@ func (c *Config) Validate() error {
 	if err := c.Config.Validate(""); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Store.Validate("store"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Approvals.Validate("approvals"); err != nil {
+		errs = append(errs, err)
+	}
 	names := map[string]int{}
 	for i := range c.Connections {
 		errs = append(errs, c.Connections[i].validate(fmt.Sprintf("connections[%d]", i), names, i)...)
@@ -275,6 +303,11 @@ func (cn *Connection) validate(path string, names map[string]int, i int) []error
 	if cn.Upstream.TLS.CAFile != "" {
 		if _, err := os.Stat(cn.Upstream.TLS.CAFile); err != nil {
 			add("upstream.tls.ca_file", "%v", err)
+		}
+	}
+	if cn.Approvals != nil {
+		if err := cn.Approvals.Validate(path + ".approvals"); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(cn.Allow) == 0 {

@@ -1,0 +1,471 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// options are the harness's flags.
+type options struct {
+	rounds    int
+	duration  time.Duration
+	warmup    time.Duration
+	quick     bool
+	out       string
+	idle      int
+	pgMargin  int
+	pgAddr    string
+	db        string
+	scale     int
+	workloads string
+	targets   string
+	keepTmp   bool
+}
+
+// bench is the state of one harness run.
+type bench struct {
+	opt          options
+	log          *slog.Logger
+	repo         string
+	tmp          string
+	sv           *supervisor
+	clkTck       uint64
+	pgbenchBin   string
+	pgbouncerBin string
+	airlockBin   string
+	token        string // the bench identity's token; never printed
+	tokenHash    string
+	recordingKey string // never printed
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("airlock-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.rounds, "rounds", 2, "rounds: each runs every workload against every target once")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "pgbench duration per run (whole seconds)")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "warm-up run per target before the first round (0 to skip)")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 round of 2s runs, 1s warm-up, 200 idle clients; prints the report instead of writing BENCHMARKS.md unless -out is given")
+	fs.StringVar(&o.out, "out", "BENCHMARKS.md", "report file, relative to the repository root ('-' for stdout only)")
+	fs.IntVar(&o.idle, "idle", 1000, "idle client connections for the memory measurement (0 to skip)")
+	fs.IntVar(&o.pgMargin, "pg-margin", 15, "PostgreSQL connection slots left free for other users during the memory measurement")
+	fs.StringVar(&o.pgAddr, "pg", "127.0.0.1:5432", "PostgreSQL address (trust auth for user postgres)")
+	fs.StringVar(&o.db, "db", "airlock_bench", "pgbench database, created if absent")
+	fs.IntVar(&o.scale, "scale", 10, "pgbench scale factor")
+	fs.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run (default all)")
+	fs.StringVar(&o.targets, "targets", "", "comma-separated targets besides direct (default all)")
+	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary directory (configs, logs) for inspection")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		def("rounds", func() { o.rounds = 1 })
+		def("duration", func() { o.duration = 2 * time.Second })
+		def("warmup", func() { o.warmup = time.Second })
+		def("idle", func() { o.idle = 200 })
+		def("out", func() { o.out = "-" })
+	}
+	var errs []error
+	if o.rounds < 1 {
+		errs = append(errs, errors.New("-rounds: at least 1"))
+	}
+	if o.duration < time.Second {
+		errs = append(errs, errors.New("-duration: at least 1s (pgbench counts whole seconds)"))
+	}
+	if o.warmup != 0 && o.warmup < time.Second {
+		errs = append(errs, errors.New("-warmup: 0 or at least 1s"))
+	}
+	if o.idle < 0 || o.pgMargin < 0 || o.scale < 1 {
+		errs = append(errs, errors.New("-idle, -pg-margin and -scale must not be negative (scale at least 1)"))
+	}
+	return o, errors.Join(errs...)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	opt, err := parseFlags(args, stderr)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "airlock-bench:", err)
+		}
+		return 2
+	}
+	ws, err := selectWorkloads(opt.workloads)
+	if err == nil {
+		_, err = selectTargets(opt.targets)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "airlock-bench:", err)
+		return 2
+	}
+	targets, _ := selectTargets(opt.targets)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		// A second Ctrl-C ends the harness at once; children still die
+		// with it (parent-death signal).
+		stop()
+	}()
+
+	b := &bench{opt: opt, log: log, sv: &supervisor{}, clkTck: clockTicks()}
+	if b.repo, err = repoRoot(); err != nil {
+		fmt.Fprintln(stderr, "airlock-bench:", err)
+		return 1
+	}
+	if b.tmp, err = os.MkdirTemp("", "airlock-bench-"); err != nil {
+		fmt.Fprintln(stderr, "airlock-bench: temp dir:", err)
+		return 1
+	}
+	// pgbouncer runs as the postgres user and must reach its own
+	// subdirectory: let others traverse (not list) the temp dir.
+	_ = os.Chmod(b.tmp, 0o711)
+	defer func() {
+		b.sv.stopAll()
+		if opt.keepTmp {
+			log.Info("kept the temporary directory", "dir", b.tmp)
+			return
+		}
+		_ = os.RemoveAll(b.tmp)
+	}()
+
+	rep, err := b.benchmark(ctx, ws, targets, args)
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Error("interrupted; everything started was stopped")
+			return 130
+		}
+		log.Error("benchmark failed", "err", err)
+		return 1
+	}
+	md, err := rep.render()
+	if err != nil {
+		log.Error("render report", "err", err)
+		return 1
+	}
+	if opt.out == "-" {
+		_, _ = stdout.Write(md)
+	} else {
+		path := opt.out
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(b.repo, path)
+		}
+		if err := os.WriteFile(path, md, 0o644); err != nil {
+			log.Error("write report", "err", err)
+			return 1
+		}
+		log.Info("report written", "path", path)
+	}
+	printSummary(stdout, rep)
+	failed := 0
+	for _, s := range rep.Samples {
+		if !s.ok() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		log.Warn("some runs failed; see the report", "failed", failed)
+		return 1
+	}
+	return 0
+}
+
+// repoRoot finds the module root from the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(d, "cmd", "airlock")); err == nil {
+				return d, nil
+			}
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("run from the Airlock checkout: no go.mod with cmd/airlock above %s", dir)
+		}
+	}
+}
+
+// benchmark prepares everything, runs the rounds and the memory
+// measurement, and returns the report.
+func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []string, args []string) (*Report, error) {
+	if lim, err := raiseNoFile(); err != nil {
+		b.log.Warn("could not raise the open-file limit", "err", err)
+	} else if lim < uint64(2*b.opt.idle+200) {
+		b.log.Warn("open-file limit may be too low for the idle-client measurement", "limit", lim)
+	}
+	if err := b.findTools(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.prepareDB(ctx); err != nil {
+		return nil, err
+	}
+	rep := &Report{
+		Date:        time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		Command:     strings.TrimSpace("go run ./cmd/airlock-bench " + strings.Join(args, " ")),
+		Quick:       b.opt.quick,
+		Rounds:      b.opt.rounds,
+		Duration:    b.opt.duration.String(),
+		Warmup:      b.opt.warmup.String(),
+		Targets:     targetNames,
+		ClockTicks:  b.clkTck,
+		runDuration: b.opt.duration,
+	}
+	rep.Facts = b.gatherFacts(ctx)
+
+	b.log.Info("building airlock")
+	if err := b.buildAirlock(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.newToken(ctx); err != nil {
+		return nil, err
+	}
+	base := airlockConfig{Identity: benchIdentity, TokenHash: b.tokenHash, Connection: benchConnection,
+		Upstream: b.opt.pgAddr, Database: b.opt.db}
+	recDir := filepath.Join(b.tmp, "recordings")
+	if err := os.Mkdir(recDir, 0o700); err != nil {
+		return nil, fmt.Errorf("recordings dir: %w", err)
+	}
+	full, probes, err := b.probeFull(ctx, withMode(base, modeInspect), probeData{RecordingDir: recDir, KeyEnv: recordingKeyEnv})
+	if err != nil {
+		return nil, err
+	}
+	full.Mode = modeFull
+	rep.Probes = probes
+	for _, p := range probes {
+		if p.Accepted {
+			rep.FullActive = append(rep.FullActive, p.Section+" ("+p.Level+")")
+		}
+	}
+	b.log.Info("full inspection sections", "active", rep.FullActive)
+
+	targets, err := b.startTargets(ctx, targetNames, base, full)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range targetNames {
+		if d, ok := modeDescriptions[strings.TrimPrefix(name, "airlock-")]; ok {
+			rep.Modes = append(rep.Modes, ModeInfo{Target: name, Description: d})
+		}
+	}
+	if err := b.verifyTargets(ctx, targets, rep, recDir); err != nil {
+		return nil, err
+	}
+
+	if b.opt.warmup > 0 {
+		warm := workloads[3] // select-only, prepared, 16 clients
+		for _, t := range targets {
+			b.log.Info("warm-up", "target", t.name)
+			if s := b.runPgbench(ctx, warm, t, 0, b.opt.warmup, false); !s.ok() {
+				b.log.Warn("warm-up failed", "target", t.name, "err", s.Err)
+			}
+		}
+	}
+	for round := 1; round <= b.opt.rounds; round++ {
+		for _, w := range ws {
+			for _, t := range targets {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if w.ReadWrite {
+					if err := b.vacuumForRW(ctx); err != nil {
+						return nil, err
+					}
+				}
+				s := b.runPgbench(ctx, w, t, round, b.opt.duration, true)
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				attrs := []any{"round", round, "workload", w.Key, "target", t.name, "tps", int(s.TPS), "p50_us", s.P50us, "p99_us", s.P99us}
+				if !isNaN(s.CPUus) {
+					attrs = append(attrs, "cpu_us_per_tx", fmt.Sprintf("%.1f", s.CPUus))
+				}
+				if s.ok() {
+					b.log.Info("run", attrs...)
+				} else {
+					b.log.Warn("run failed", append(attrs, "err", s.Err)...)
+				}
+				rep.Samples = append(rep.Samples, s)
+			}
+		}
+	}
+	rep.RecordingSeen = recordingSummary(recDir, rep.FullActive)
+	for _, t := range targets {
+		if t.svc != nil {
+			b.sv.remove(t.svc)
+		}
+	}
+	if b.opt.idle > 0 && contains(targetNames, targetFull) {
+		rep.Memory = b.measureMemory(ctx, full)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	rep.Results = aggregate(rep.Samples, ws, targetNames)
+	var active []string
+	for _, p := range probes {
+		if p.Accepted {
+			active = append(active, p.Section)
+		}
+	}
+	rep.Goals = evaluateGoals(rep.Results, rep.Memory, active)
+	rep.Facts.LoadAfter = loadAvg()
+	return rep, nil
+}
+
+func withMode(c airlockConfig, mode string) airlockConfig {
+	c.Mode = mode
+	c.Relay = mode == modeRelay
+	return c
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// startTargets starts the services behind the named targets.
+func (b *bench) startTargets(ctx context.Context, names []string, base, full airlockConfig) ([]*target, error) {
+	var out []*target
+	for _, name := range names {
+		var t *target
+		var err error
+		switch name {
+		case targetDirect:
+			t = b.directTarget(b.opt.db)
+		case targetPgbouncer:
+			t, err = b.startPgbouncer(ctx, targetPgbouncer, 200)
+		case targetRelay:
+			t, err = b.startAirlock(ctx, name, withMode(base, modeRelay))
+		case targetInspect:
+			t, err = b.startAirlock(ctx, name, withMode(base, modeInspect))
+		case targetFull:
+			t, err = b.startAirlock(ctx, name, full)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		b.log.Info("target ready", "target", name, "port", t.port, "pid", t.pid())
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// verifyTargets runs one query through every target before measuring, and
+// checks whether airlock-full masks the wide table's e-mail addresses.
+func (b *bench) verifyTargets(ctx context.Context, targets []*target, rep *Report, recDir string) error {
+	rep.MaskingSeen = "not checked (no airlock-full target)"
+	var clear string
+	for _, t := range targets {
+		cfg, err := t.connConfig()
+		if err != nil {
+			return err
+		}
+		pc := pgxConfig(cfg)
+		vctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		c, err := pgx.ConnectConfig(vctx, pc)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("verify %s: connect: %w%s", t.name, err, serviceTail(t))
+		}
+		var n int
+		var email string
+		err = c.QueryRow(vctx, "SELECT count(*) FROM pgbench_branches").Scan(&n)
+		if err == nil {
+			err = c.QueryRow(vctx, "SELECT email FROM "+wideTable+" WHERE id = 1").Scan(&email)
+		}
+		c.Close(vctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("verify %s: query: %w%s", t.name, err, serviceTail(t))
+		}
+		if n != b.opt.scale {
+			return fmt.Errorf("verify %s: pgbench_branches has %d rows, want %d", t.name, n, b.opt.scale)
+		}
+		switch t.name {
+		case targetDirect:
+			clear = email
+		case targetFull:
+			if email != clear {
+				rep.MaskingSeen = fmt.Sprintf("yes (`%s` came back as `%s`)", clear, email)
+			} else {
+				rep.MaskingSeen = "no (e-mail addresses came back in clear)"
+			}
+		}
+	}
+	return nil
+}
+
+func serviceTail(t *target) string {
+	if t.svc == nil {
+		return ""
+	}
+	return "\n" + t.svc.logTail(1500)
+}
+
+// recordingSummary says what the full mode recorded.
+func recordingSummary(dir string, active []string) string {
+	var files int
+	var size int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+			}
+		}
+		return nil
+	})
+	if files == 0 {
+		for _, a := range active {
+			if strings.HasPrefix(a, "recording") {
+				return "configured, but no recording file was written"
+			}
+		}
+		return "off"
+	}
+	return fmt.Sprintf("%d recording files, %.1f MiB written during the run", files, float64(size)/(1<<20))
+}
+
+func isNaN(f float64) bool { return f != f }
+
+// printSummary prints the goals and headline ratios to the terminal.
+func printSummary(w io.Writer, r *Report) {
+	fmt.Fprintln(w, "\nGoals:")
+	for _, g := range r.Goals {
+		fmt.Fprintf(w, "  [%s] %s: %s\n", g.Outcome, g.Goal, g.Measured)
+	}
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"math"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Report is everything BENCHMARKS.md shows.
+type Report struct {
+	Date          string
+	Command       string
+	Quick         bool
+	Rounds        int
+	Duration      string
+	Warmup        string
+	Targets       []string
+	Facts         Facts
+	ClockTicks    uint64
+	Modes         []ModeInfo
+	Probes        []probeResult
+	FullActive    []string
+	MaskingSeen   string
+	RecordingSeen string
+	Results       []WorkloadResult
+	Goals         []GoalResult
+	Memory        *MemoryResult
+	Samples       []Sample
+	// runDuration renders workload command lines.
+	runDuration time.Duration
+}
+
+// ModeInfo describes one Airlock target.
+type ModeInfo struct {
+	Target      string
+	Description string
+}
+
+// MemPhases lists the memory measurements that ran, in report order.
+func (r *Report) MemPhases() []*MemPhase {
+	if r.Memory == nil {
+		return nil
+	}
+	var out []*MemPhase
+	for _, p := range []*MemPhase{r.Memory.Bouncer, r.Memory.Direct, r.Memory.Pooled} {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+//go:embed report.md.tmpl
+var reportTemplate string
+
+func dash(v float64, format string) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+var reportFuncs = template.FuncMap{
+	"num0":   func(v float64) string { return dash(v, "%.0f") },
+	"num1":   func(v float64) string { return dash(v, "%.1f") },
+	"num2":   func(v float64) string { return dash(v, "%.2f") },
+	"signed": func(v float64) string { return dash(v, "%+.0f") },
+	"pctv":   func(v float64) string { return dash(v*100, "%.0f%%") },
+	"mib":    func(k int64) string { return fmt.Sprintf("%.1f", float64(k)/1024) },
+	"isNaN":  math.IsNaN,
+	"join":   strings.Join,
+	// oneLine keeps a table cell on one line and free of pipes.
+	"oneLine": func(s string) string {
+		s = strings.Join(strings.Fields(s), " ")
+		return strings.ReplaceAll(s, "|", `\|`)
+	},
+}
+
+// render produces BENCHMARKS.md.
+func (r *Report) render() ([]byte, error) {
+	funcs := template.FuncMap{"commandLine": func(w Workload) string { return w.CommandLine(r.runDuration) }}
+	for k, v := range reportFuncs {
+		funcs[k] = v
+	}
+	t, err := template.New("report").Funcs(funcs).Parse(reportTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("parse report template: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, r); err != nil {
+		return nil, fmt.Errorf("render report: %w", err)
+	}
+	return b.Bytes(), nil
+}
