@@ -65,6 +65,7 @@ type instance struct {
 	logMu   sync.Mutex
 	logs    bytes.Buffer
 	waitErr chan error
+	stopped sync.Once
 }
 
 const devToken = "dev-token"
@@ -163,10 +164,9 @@ func startAirlock(t *testing.T, cfg string, env ...string) *instance {
 	return in
 }
 
-func (in *instance) stop() {
-	if in.cmd.ProcessState != nil {
-		return
-	}
+func (in *instance) stop() { in.stopped.Do(in.doStop) }
+
+func (in *instance) doStop() {
 	_ = in.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-in.waitErr:

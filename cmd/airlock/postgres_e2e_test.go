@@ -443,3 +443,13 @@ func TestAuthErrorsThroughBinary(t *testing.T) {
 		}
 	}
 }
+
+func pgxConnectErr(url string) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, url)
+	if err == nil {
+		c.Close(ctx)
+	}
+	return c, err
+}
