@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -239,8 +238,8 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 		firstN:    f.cfg.FirstRows,
 		blockSize: int(f.cfg.BlockSize),
 		out:       out,
-		h:         sha256.New(),
-		chain:     chainSeed(hb),
+		h:         newChain(hb),
+		link:      linkSeed(hb),
 		bytes:     int64(len(hb)),
 	}
 	f.metrics.wrote(len(hb), nil)

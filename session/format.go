@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"time"
 
@@ -35,7 +36,7 @@ const (
 	// block size, one maximal frame past it and the closing frames.
 	maxBlockRaw  = MaxBlockSize + maxFrameBody + 64<<10
 	maxBlockComp = maxBlockRaw + maxBlockRaw/64 + 1024
-	tagSize      = 4 // bytes of the chain link stored after each frame
+	tagSize      = 4 // the CRC-32C link stored after each frame
 	blockHdrSize = 8 // compressed length, raw length
 )
 
@@ -112,15 +113,30 @@ func encodeHeader(h *Header) ([]byte, error) {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
-// chainSeed is the chain's value before the first frame: it binds every
-// frame to the header it follows.
-func chainSeed(header []byte) [32]byte {
+// newChain starts a recording's hash chain: a SHA-256 state that absorbs a
+// domain label and the stored header, then every frame (its length prefix
+// and body) in order. Its digest at a seal is the chain head: SHA-256 is
+// itself a chain over 64-byte blocks, so each frame extends it at the cost
+// of hashing its bytes once, without a finalisation per frame.
+func newChain(header []byte) hash.Hash {
 	h := sha256.New()
 	h.Write([]byte("airlock recording v1\x00"))
 	h.Write(header)
+	return h
+}
+
+// head returns the chain head: the digest of everything absorbed so far.
+// The state continues.
+func head(h hash.Hash) [32]byte {
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// linkSeed is the first frame's link input: the header's CRC, so the links
+// are bound to the header too.
+func linkSeed(header []byte) uint32 {
+	return binary.LittleEndian.Uint32(header[len(header)-4:])
 }
 
 // Domain separation for seals: a checkpoint's signature can never be passed

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -57,8 +56,8 @@ type Reader struct {
 	src    *bufio.Reader
 	key    []byte
 	hdr    Header
-	h      hash.Hash
-	chain  [32]byte
+	h      hash.Hash // the chain
+	link   uint32
 	next   int64 // index of the next frame
 	sealed int64 // frames covered by the last valid seal
 	ts     time.Duration
@@ -80,7 +79,7 @@ type Reader struct {
 // NewReader reads and checks the header. key, when given and matching the
 // header's key id, makes the reader check every seal's signature.
 func NewReader(r io.Reader, key []byte) (*Reader, error) {
-	rd := &Reader{src: bufio.NewReaderSize(r, 64<<10), key: key, h: sha256.New()}
+	rd := &Reader{src: bufio.NewReaderSize(r, 64<<10), key: key}
 	if err := rd.readHeader(); err != nil {
 		rd.err = err
 		return rd, err
@@ -158,7 +157,7 @@ func (r *Reader) readHeader() error {
 		return r.headerErr(ErrAltered, "header does not decode: %v", err)
 	}
 	r.hdr.Version = int(version)
-	r.chain = chainSeed(all)
+	r.h, r.link = newChain(all), linkSeed(all)
 	r.offset = int64(len(all))
 	r.signed = r.hdr.KeyID != ""
 	r.checked = r.signed && len(r.key) > 0 && KeyID(r.key) == r.hdr.KeyID
@@ -288,7 +287,6 @@ func (r *Reader) frame() (*Frame, error) {
 		return nil, r.fail(ErrAltered, "bad frame length")
 	}
 	body := p[k : k+int(n)]
-	tag := p[k+int(n) : k+int(n)+tagSize]
 	if FrameType(body[0]) == FrameTrailer {
 		// Noted before any check, so a report can say a trailer is there
 		// even when it is the part that was altered.
@@ -299,17 +297,19 @@ func (r *Reader) frame() (*Frame, error) {
 			}
 		}
 	}
-	prev := r.chain
-	r.h.Reset()
-	r.h.Write(prev[:])
-	r.h.Write(body)
-	r.h.Sum(r.chain[:0])
-	if !bytes.Equal(tag, r.chain[:tagSize]) {
-		r.chain = prev
-		return nil, r.fail(ErrAltered, "chain checksum mismatch (a frame here or before it in this block was edited, dropped, inserted or reordered)")
+	fr := p[:k+int(n)]
+	link := crc32.Update(r.link, castagnoli, fr)
+	if binary.LittleEndian.Uint32(p[k+int(n):]) != link {
+		return nil, r.fail(ErrAltered, "frame checksum mismatch (this frame or one before it in this block was edited, dropped, inserted or reordered)")
 	}
-	r.pos += k + int(n) + tagSize
 	t := FrameType(body[0])
+	var prev [32]byte
+	if t.isSeal() {
+		prev = head(r.h)
+	}
+	r.h.Write(fr)
+	r.link = link
+	r.pos += k + int(n) + tagSize
 	dt, k2 := binary.Uvarint(body[1:])
 	if k2 <= 0 || dt > uint64(1<<62) || r.ts+time.Duration(dt) < r.ts {
 		return nil, r.fail(ErrAltered, "bad frame time")
@@ -363,7 +363,7 @@ func (r *Reader) checkSeal(t FrameType, s *Seal, head [32]byte) error {
 	case s.Count != r.next:
 		return r.fail(ErrAltered, "%s counts %d frames, %d precede it", t, s.Count, r.next)
 	case s.Head != head:
-		return r.fail(ErrAltered, "%s chain head does not match the frames before it", t)
+		return r.fail(ErrAltered, "%s chain head does not match the frames before it (frames were edited and their checksums recomputed)", t)
 	case r.signed && len(s.MAC) == 0:
 		return r.fail(ErrAltered, "unsigned %s in a recording signed with key %s", t, r.hdr.KeyID)
 	case !r.signed && len(s.MAC) != 0:

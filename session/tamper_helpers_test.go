@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"hash/crc32"
@@ -97,26 +96,27 @@ func (rf *rawFile) editHeader(t testing.TB, edit func(h *Header)) {
 // rechain recomputes every link and seal over the current frames, signing
 // seals with key (nil: unsigned): a complete re-seal. Seals in blocks before
 // from keep their payloads, as a careful editor would leave what they did
-// not touch.
+// not touch; from past the last block recomputes the links only.
 func (rf *rawFile) rechain(key []byte, from int) {
-	chain := chainSeed(rf.header)
+	h, link := newChain(rf.header), linkSeed(rf.header)
 	var n int64
 	for b, blk := range rf.blocks {
 		for i := range blk {
 			fr := &blk[i]
 			if t := fr.typ(); t.isSeal() && b >= from {
 				_, k := binary.Uvarint(fr.body[1:])
+				hd := head(h)
 				var mac []byte
 				if key != nil {
-					mac = sealMAC(key, t, n, chain)
+					mac = sealMAC(key, t, n, hd)
 				}
-				fr.body = appendSeal(fr.body[:1+k:1+k], n, &chain, mac)
+				fr.body = appendSeal(fr.body[:1+k:1+k], n, &hd, mac)
 			}
-			h := sha256.New()
-			h.Write(chain[:])
-			h.Write(fr.body)
-			h.Sum(chain[:0])
-			fr.tag = append([]byte(nil), chain[:tagSize]...)
+			enc := binary.AppendUvarint(nil, uint64(len(fr.body)))
+			enc = append(enc, fr.body...)
+			h.Write(enc)
+			link = crc32.Update(link, castagnoli, enc)
+			fr.tag = binary.LittleEndian.AppendUint32(nil, link)
 			n++
 		}
 	}
@@ -154,11 +154,4 @@ func encoderForTests(t testing.TB) interface{ EncodeAll(src, dst []byte) []byte 
 	t.Helper()
 	f := newFactory(t, Config{}, Options{})
 	return f.enc
-}
-
-func newChainHash() interface {
-	Write([]byte) (int, error)
-	Sum([]byte) []byte
-} {
-	return sha256.New()
 }

@@ -62,28 +62,34 @@ func TestTamperIsDetected(t *testing.T) {
 			rf := parseRaw(t, b)
 			rf.editHeader(t, func(h *Header) { h.Identity.Name = "mallory" })
 			return rf.bytes(t)
-		}, want{Altered, 0, "chain checksum mismatch"}},
+		}, want{Altered, 0, "frame checksum mismatch"}},
 		{"drop a frame", testKey, func(t *testing.T, b []byte) []byte {
 			rf := parseRaw(t, b)
 			rf.blocks[1] = append(rf.blocks[1][:3], rf.blocks[1][4:]...)
 			return rf.bytes(t)
-		}, want{Altered, -4, "chain checksum mismatch"}},
+		}, want{Altered, -4, "frame checksum mismatch"}},
 		{"swap two frames", testKey, func(t *testing.T, b []byte) []byte {
 			rf := parseRaw(t, b)
 			blk := rf.blocks[1]
 			blk[2], blk[3] = blk[3], blk[2]
 			return rf.bytes(t)
-		}, want{Altered, -5, "chain checksum mismatch"}},
+		}, want{Altered, -5, "frame checksum mismatch"}},
 		{"swap two blocks", testKey, func(t *testing.T, b []byte) []byte {
 			var out []byte
 			out = append(out, b[:offs[1]]...)
 			out = append(out, b[offs[2]:offs[3]]...)
 			out = append(out, b[offs[1]:offs[2]]...)
 			return append(out, b[offs[3]:]...)
-		}, want{Altered, -6, "chain checksum mismatch"}},
+		}, want{Altered, -6, "frame checksum mismatch"}},
 		{"drop a whole block", testKey, func(t *testing.T, b []byte) []byte {
 			return append(b[:offs[1]:offs[1]], b[offs[2]:]...)
-		}, want{Altered, -6, "chain checksum mismatch"}},
+		}, want{Altered, -6, "frame checksum mismatch"}},
+		{"edit a row and fix the frame checksums", testKey, func(t *testing.T, b []byte) []byte {
+			rf := parseRaw(t, b)
+			editRow(t, rf)
+			rechainLinksOnly(rf)
+			return rf.bytes(t)
+		}, want{Altered, -7, "checkpoint chain head does not match"}},
 		{"edit a row and re-seal without the key", testKey, func(t *testing.T, b []byte) []byte {
 			rf := parseRaw(t, b)
 			editRow(t, rf)
@@ -118,7 +124,7 @@ func TestTamperIsDetected(t *testing.T) {
 			tr := &last[len(last)-1]
 			tr.body[2]++ // first byte of the count (after type and a one-byte time delta)
 			return rf.bytes(t)
-		}, want{Altered, total - 1, "chain checksum mismatch"}},
+		}, want{Altered, total - 1, "frame checksum mismatch"}},
 		{"alter the trailer and fix its link", testKey, func(t *testing.T, b []byte) []byte {
 			rf := parseRaw(t, b)
 			last := rf.blocks[len(rf.blocks)-1]
@@ -217,18 +223,7 @@ func editRow(t *testing.T, rf *rawFile) {
 
 // rechainLinksOnly recomputes the links but keeps every seal's payload, as
 // an editor without the key would to slip a change past the per-frame check.
-func rechainLinksOnly(rf *rawFile) {
-	chain := chainSeed(rf.header)
-	for _, blk := range rf.blocks {
-		for i := range blk {
-			h := newChainHash()
-			h.Write(chain[:])
-			h.Write(blk[i].body)
-			h.Sum(chain[:0])
-			blk[i].tag = append([]byte(nil), chain[:tagSize]...)
-		}
-	}
-}
+func rechainLinksOnly(rf *rawFile) { rf.rechain(nil, len(rf.blocks)) }
 
 func TestTruncationIsUnfinished(t *testing.T) {
 	orig := signedFixture(t)

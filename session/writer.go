@@ -33,9 +33,9 @@ type recorder struct {
 
 	mu         sync.Mutex
 	out        file
-	raw        *[]byte // pending block, from the factory's pool; nil when empty
-	h          hash.Hash
-	chain      [32]byte      // chain head after the last frame
+	raw        *[]byte       // pending block, from the factory's pool; nil when empty
+	h          hash.Hash     // the chain: absorbs every frame
+	link       uint32        // CRC-32C link of the last frame
 	frames     int64         // frames written, pending ones included
 	last       time.Duration // time offset of the last frame from start
 	rows       int           // rows seen in the current result set
@@ -158,8 +158,8 @@ func (r *recorder) begin(t FrameType) int {
 }
 
 // end completes the frame begun at s: it writes the length prefix (moving
-// the body when the length needs more than one byte), extends the chain
-// with the body and appends the link's first bytes. A full block is then
+// the body when the length needs more than one byte), extends the chain and
+// the CRC-32C link with the frame and appends the link. A full block is then
 // written.
 func (r *recorder) end(s int, t FrameType) error {
 	if err := r.seal(s, t); err != nil {
@@ -185,11 +185,10 @@ func (r *recorder) seal(s int, t FrameType) error {
 		copy(b[s+k:], b[s+1:s+1+n])
 	}
 	copy(b[s:], lp[:k])
-	r.h.Reset()
-	r.h.Write(r.chain[:])
-	r.h.Write(b[s+k : s+k+n])
-	r.h.Sum(r.chain[:0])
-	*r.raw = append(b, r.chain[:tagSize]...)
+	fr := b[s : s+k+n]
+	r.h.Write(fr)
+	r.link = crc32.Update(r.link, castagnoli, fr)
+	*r.raw = binary.LittleEndian.AppendUint32(b, r.link)
 	r.frames++
 	if t < frameTypeLimit {
 		r.counts[t]++
@@ -197,12 +196,17 @@ func (r *recorder) seal(s int, t FrameType) error {
 	return nil
 }
 
-// mac signs a seal of type t over the current chain state.
-func (r *recorder) mac(t FrameType) []byte {
-	if len(r.f.key) == 0 {
-		return nil
+// appendSeal begins, fills and completes a checkpoint or trailer over the
+// frames so far, signed when the factory has a key.
+func (r *recorder) appendSeal(t FrameType) error {
+	hd := head(r.h)
+	var mac []byte
+	if len(r.f.key) > 0 {
+		mac = sealMAC(r.f.key, t, r.frames, hd)
 	}
-	return sealMAC(r.f.key, t, r.frames, r.chain)
+	s := r.begin(t)
+	*r.raw = appendSeal(*r.raw, r.frames, &hd, mac)
+	return r.seal(s, t)
 }
 
 // flush closes the pending block with a checkpoint and writes it.
@@ -210,9 +214,7 @@ func (r *recorder) flush() error {
 	if r.raw == nil {
 		return nil
 	}
-	s := r.begin(FrameCheckpoint)
-	*r.raw = appendSeal(*r.raw, r.frames, &r.chain, r.mac(FrameCheckpoint))
-	if err := r.seal(s, FrameCheckpoint); err != nil {
+	if err := r.appendSeal(FrameCheckpoint); err != nil {
 		return err
 	}
 	return r.writeBlock()
@@ -290,10 +292,8 @@ func (r *recorder) Close(reason string) error {
 	if r.err == nil {
 		s := r.begin(FrameEnd)
 		*r.raw = appendStr(*r.raw, reason, maxText)
-		if r.seal(s, FrameEnd) == nil {
-			s = r.begin(FrameTrailer)
-			*r.raw = appendSeal(*r.raw, r.frames, &r.chain, r.mac(FrameTrailer))
-			if r.seal(s, FrameTrailer) == nil && r.writeBlock() == nil {
+		if r.seal(s, FrameEnd) == nil && r.appendSeal(FrameTrailer) == nil {
+			if r.writeBlock() == nil {
 				if err := r.out.Sync(); err != nil {
 					r.fail(failureReason(err, reasonSync), fmt.Errorf("sync: %w", err))
 				}
