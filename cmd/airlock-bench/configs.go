@@ -101,11 +101,11 @@ const recordingKeyEnv = "AIRLOCK_BENCH_RECORDING_KEY"
 // left out; the report lists which were active.
 var fullSections = []sectionProbe{
 	{Name: "recording", Level: topLevel, Shapes: []string{
-		"recording:\n  dir: {{.RecordingDir}}\n  hmac_key_env: {{.KeyEnv}}",
+		"recording: {dir: {{.RecordingDir}}, hmac_key_env: {{.KeyEnv}}}",
 		"recording: {dir: {{.RecordingDir}}}",
 	}},
 	{Name: "masking", Level: connLevel, Shapes: []string{
-		"masking:\n  detect:\n    - {entity: email, strategy: redact}\n    - {entity: payment_card, strategy: partial}",
+		"masking: {detect: [{entity: email, strategy: redact}, {entity: payment_card, strategy: partial}]}",
 		"masking: {detect: [{entity: email, strategy: redact}]}",
 	}},
 	{Name: "policy", Level: topLevel, Shapes: []string{"policy: {}"}},

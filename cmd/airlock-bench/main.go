@@ -58,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("airlock-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.rounds, "rounds", 2, "rounds: each runs every workload against every target once")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds: each runs every workload against every target once")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "pgbench duration per run (whole seconds)")
 	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "warm-up run per target before the first round (0 to skip)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 round of 2s runs, 1s warm-up, 200 idle clients; prints the report instead of writing BENCHMARKS.md unless -out is given")

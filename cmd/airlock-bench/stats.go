@@ -63,6 +63,23 @@ type WorkloadResult struct {
 	Cells    []Cell
 }
 
+// Failure is one failed run of a target.
+type Failure struct {
+	Target string
+	Err    string
+}
+
+// Failures lists every failed run, targets in order.
+func (r *WorkloadResult) Failures() []Failure {
+	var out []Failure
+	for _, c := range r.Cells {
+		for _, e := range c.Errors {
+			out = append(out, Failure{c.Target, e})
+		}
+	}
+	return out
+}
+
 // cell returns the named target's cell, or nil.
 func (r *WorkloadResult) cell(target string) *Cell {
 	for i := range r.Cells {

@@ -172,7 +172,7 @@ func (b *bench) checkConfig(ctx context.Context, cfg airlockConfig) error {
 type probeResult struct {
 	Section  string
 	Level    string
-	Shape    string
+	Shape    string // as written, with the temp dir shown as <tmp>
 	Accepted bool
 	Reason   string // first line of the rejection
 }
@@ -195,7 +195,7 @@ func (b *bench) probeFull(ctx context.Context, base airlockConfig, d probeData) 
 			}
 			cand := cur.with(p.Level, s)
 			err = b.checkConfig(ctx, cand)
-			r := probeResult{Section: p.Name, Level: p.Level.String(), Shape: s}
+			r := probeResult{Section: p.Name, Level: p.Level.String(), Shape: strings.ReplaceAll(s, b.tmp, "<tmp>")}
 			switch {
 			case err == nil:
 				r.Accepted = true

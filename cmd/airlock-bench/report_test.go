@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func goldenReport() *Report {
+	nan := math.NaN()
+	ws := []Workload{workloads[3], workloads[6]}
+	var samples []Sample
+	add := func(w, tgt string, round int, tps, p50, p99, cpu, conn float64) {
+		samples = append(samples, Sample{Workload: w, Target: tgt, Round: round, TPS: tps, Txns: int64(tps * 10),
+			P50us: p50, P99us: p99, CPUus: cpu, ConnectMs: conn})
+	}
+	for round := 1; round <= 2; round++ {
+		f := float64(round)
+		add("select-prepared-c16", targetDirect, round, 20000*f, 700, 2500, nan, nan)
+		add("select-prepared-c16", targetPgbouncer, round, 12000*f, 1200, 4000, 20, nan)
+		add("select-prepared-c16", targetRelay, round, 18500*f, 800, 2700, 18.5, nan)
+		add("select-prepared-c16", targetFull, round, 15000*f, 950, 3300, 35.25, nan)
+		add("connect-c4", targetDirect, round, 400, 300, 900, nan, 4.5)
+		add("connect-c4", targetPgbouncer, round, 4000, 250, 800, 80, 0.31)
+		add("connect-c4", targetRelay, round, 380, 320, 950, 720, 4.8)
+	}
+	samples = append(samples, Sample{Workload: "connect-c4", Target: targetFull, Round: 1, CPUus: nan, P50us: nan, P99us: nan, ConnectMs: nan,
+		Err: "pgbench: exit status 2: pgbench: error: connection to server failed | FATAL: refused"})
+	targets := []string{targetDirect, targetPgbouncer, targetRelay, targetFull}
+	results := aggregate(samples, ws, targets)
+	mem := &MemoryResult{MaxConnections: 100, Headroom: 77, Margin: 15,
+		Bouncer: &MemPhase{Process: "pgbouncer (transaction pooling)", Path: "client → pgbouncer → PostgreSQL", Requested: 1000, Opened: 1000,
+			BeforeKiB: 8 << 10, AfterKiB: 8<<10 + 2000, GorBefore: nan, GorAfter: nan, OpenSecs: 0.4},
+		Direct: &MemPhase{Process: "airlock-full", Path: "client → Airlock → PostgreSQL", Requested: 77, Opened: 77,
+			BeforeKiB: 12 << 10, AfterKiB: 12<<10 + 77*100, GorBefore: 10, GorAfter: 164, OpenSecs: 0.5},
+		Pooled: &MemPhase{Process: "airlock-full", Path: "client → Airlock → pgbouncer (transaction pooling) → PostgreSQL", Requested: 1000, Opened: 998,
+			FirstErr: "failed to connect: server closed the connection", BeforeKiB: 12 << 10, AfterKiB: 12<<10 + 998*110, GorBefore: 10, GorAfter: 2006, OpenSecs: 2.25},
+	}
+	probes := []probeResult{
+		{Section: "recording", Level: "top level", Shape: "recording: {dir: <tmp>/recordings}", Reason: "recording: unknown key (line 11)"},
+		{Section: "masking", Level: "connections[0]", Shape: "masking: {detect: [{entity: email, strategy: redact}]}", Accepted: true},
+	}
+	return &Report{
+		Date: "2026-01-02 03:04 UTC", Command: "go run ./cmd/airlock-bench -rounds 2", Rounds: 2, Duration: "10s", Warmup: "5s",
+		Targets: targets,
+		Facts: Facts{Cores: 2, CPUModel: "Test CPU", MemoryGiB: 23.5, Kernel: "6.1.0", GoVersion: "go1.26.0",
+			Postgres: "15.20", MaxConnections: 100, Pgbench: "pgbench (PostgreSQL) 15.20", Pgbouncer: "PgBouncer 1.18.0",
+			AirlockCommit: "0123456789ab", LoadBefore: "1.00 0.50 0.25", LoadAfter: "2.00 1.50 1.25"},
+		ClockTicks: 100,
+		Modes: []ModeInfo{{targetRelay, modeDescriptions[modeRelay]}, {targetFull, modeDescriptions[modeFull]}},
+		Probes: probes, FullActive: []string{"masking (connections[0])"},
+		MaskingSeen: "yes (`a@example.com` came back as `[redacted:email]`)", RecordingSeen: "off",
+		Results: results, Goals: evaluateGoals(results, mem, []string{"masking"}), Memory: mem, Samples: samples,
+		runDuration: 10 * time.Second,
+	}
+}
+
+func TestReportGolden(t *testing.T) {
+	got, err := goldenReport().render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "report.golden.md")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("report differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+}
+
+// TestReportContent checks the facts a reader relies on, independently of
+// the golden file's layout.
+func TestReportContent(t *testing.T) {
+	r := goldenReport()
+	md, err := r.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(md)
+	for _, want := range []string{
+		"| airlock-full | 22500 | 75% | 125% | 950 | 3300 | +250 | 35.2 |", // medians of 15000/30000 etc.
+		"| airlock-relay | 380 | 95% | 10% | 320 | 950 | +20 | 720.0 | 4.80 |",
+		"**airlock-full failed a run:** pgbench: exit status 2: pgbench: error: connection to server failed \\| FATAL: refused",
+		"| Full inspection ≥ 75% of direct TPS on -S -M prepared -c 16 | full/direct: 75% | **met** |",
+		"| airlock-full | client → Airlock → pgbouncer (transaction pooling) → PostgreSQL | 998 of 1000 | 12.0 | 119.2 | 110.0 | 2.0 | 2.2 |",
+		"1,000 idle clients ≈ 109.7 MiB RSS",
+		"| `masking` | connections[0] | `masking: {detect: [{entity: email, strategy: redact}]}` | **active** |",
+		"| `recording` | top level | `recording: {dir: <tmp>/recordings}` | rejected: recording: unknown key (line 11) |",
+		"`pgbench -n -T 10 -c 4 -j 2 -M simple -b select-only -C -h HOST -p PORT -U USER DB`",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(s, "NaN") {
+		t.Error("report shows NaN; missing figures must read —")
+	}
+	r.Quick = true
+	md, _ = r.render()
+	if !strings.Contains(string(md), "Do not cite these numbers") {
+		t.Error("a quick run must be marked as such")
+	}
+}

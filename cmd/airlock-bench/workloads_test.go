@@ -1,0 +1,130 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWorkloadArgs(t *testing.T) {
+	tg := &target{host: "127.0.0.1", port: 6000, user: "bench", db: "airlock_bench"}
+	byKey := map[string]Workload{}
+	for _, w := range workloads {
+		byKey[w.Key] = w
+	}
+	tests := []struct {
+		key  string
+		want string
+	}{
+		{"select-simple-c1", "-n -T 10 -c 1 -j 1 -M simple -b select-only --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
+		{"select-prepared-c16", "-n -T 10 -c 16 -j 2 -M prepared -b select-only --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
+		{"tpcb-c16", "-n -T 10 -c 16 -j 2 -M simple -b tpcb-like --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
+		{"wide-c4", "-n -T 10 -c 4 -j 2 -M prepared -f /l/wide.sql --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
+		{"connect-c4", "-n -T 10 -c 4 -j 2 -M simple -b select-only -C --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			got := strings.Join(byKey[tc.key].args(tg, 10*time.Second, "/l/wide.sql", "/l/tx"), " ")
+			if got != tc.want {
+				t.Fatalf("args:\n got %s\nwant %s", got, tc.want)
+			}
+			if strings.Contains(got, "password") {
+				t.Fatal("a password must never be on pgbench's command line")
+			}
+		})
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	got := workloads[0].CommandLine(10 * time.Second)
+	want := "pgbench -n -T 10 -c 1 -j 1 -M simple -b select-only -h HOST -p PORT -U USER DB"
+	if got != want {
+		t.Fatalf("CommandLine = %q, want %q", got, want)
+	}
+}
+
+func TestWideScript(t *testing.T) {
+	if !strings.Contains(wideScript, `\set start random(1, 9901)`) || !strings.Contains(wideScript, ":start + 99;") {
+		t.Fatalf("wide script does not read 100 rows within the table:\n%s", wideScript)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	ws, err := selectWorkloads("connect-c4, select-simple-c1")
+	if err != nil || len(ws) != 2 || ws[0].Key != "connect-c4" {
+		t.Fatalf("selectWorkloads = %v, %v", ws, err)
+	}
+	if _, err := selectWorkloads("nope"); err == nil || !strings.Contains(err.Error(), "select-simple-c1") {
+		t.Fatalf("unknown workload error should list the known ones: %v", err)
+	}
+	ts, err := selectTargets("airlock-full,pgbouncer")
+	if err != nil || !slices.Equal(ts, []string{targetDirect, targetPgbouncer, targetFull}) {
+		t.Fatalf("selectTargets = %v, %v (direct always first, run order kept)", ts, err)
+	}
+	if _, err := selectTargets("mysql"); err == nil {
+		t.Fatal("unknown target accepted")
+	}
+	if ts, _ := selectTargets(""); !slices.Equal(ts, allTargets) {
+		t.Fatalf("default targets = %v", ts)
+	}
+}
+
+func TestCardNumbersAreLuhnValid(t *testing.T) {
+	for _, id := range []int{1, 2, 9, 10, 77, 9999, 10000} {
+		c := cardNumber(id)
+		if len(c) != 19 || !luhnValid(c) {
+			t.Errorf("cardNumber(%d) = %q: want 16 Luhn-valid digits in groups of four", id, c)
+		}
+	}
+	if luhnValid("4000 0000 0000 0001") {
+		t.Error("luhnValid accepts an invalid number: the check would prove nothing")
+	}
+}
+
+// luhnValid reports whether the digits of s pass the Luhn check.
+func luhnValid(s string) bool {
+	sum, n := 0, 0
+	for i := len(s) - 1; i >= 0; i-- {
+		c := s[i]
+		if c == ' ' {
+			continue
+		}
+		if c < '0' || c > '9' {
+			return false
+		}
+		v := int(c - '0')
+		if n%2 == 1 {
+			v *= 2
+			if v > 9 {
+				v -= 9
+			}
+		}
+		sum += v
+		n++
+	}
+	return n > 1 && sum%10 == 0
+}
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-quick"}, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.rounds != 1 || o.duration != 2*time.Second || o.idle != 200 || o.out != "-" || o.warmup != time.Second {
+		t.Errorf("quick defaults = %+v", o)
+	}
+	o, err = parseFlags([]string{"-quick", "-rounds", "2", "-out", "x.md"}, &strings.Builder{})
+	if err != nil || o.rounds != 2 || o.out != "x.md" {
+		t.Errorf("explicit flags must win over -quick: %+v %v", o, err)
+	}
+	o, err = parseFlags(nil, &strings.Builder{})
+	if err != nil || o.rounds != 3 || o.duration != 10*time.Second || o.out != "BENCHMARKS.md" || o.idle != 1000 {
+		t.Errorf("defaults = %+v %v", o, err)
+	}
+	for _, bad := range [][]string{{"-rounds", "0"}, {"-duration", "500ms"}, {"-warmup", "10ms"}, {"-idle", "-1"}, {"extra"}} {
+		if _, err := parseFlags(bad, &strings.Builder{}); err == nil {
+			t.Errorf("parseFlags(%v) accepted", bad)
+		}
+	}
+}
