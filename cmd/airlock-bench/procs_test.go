@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -30,16 +31,29 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
+var sink uint64
+
 func TestCPUTicksOfSelf(t *testing.T) {
-	// Burn a little CPU so the counter is not zero on a coarse clock.
-	x := 0
-	for i := 0; i < 50_000_000; i++ {
-		x += i % 7
+	// Burn CPU until the counter moves: it counts whole clock ticks.
+	start, err := cpuTicks(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
 	}
-	_ = x
-	ticks, err := cpuTicks(os.Getpid())
-	if err != nil || ticks == 0 {
-		t.Fatalf("cpuTicks(self) = %d, %v", ticks, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for i := uint64(0); i < 1_000_000; i++ {
+			sink += i % 7
+		}
+		now, err := cpuTicks(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now > start {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU ticks of a busy process did not move in 10s (stuck at %d)", now)
+		}
 	}
 	if hz := clockTicks(); hz < 10 || hz > 10000 {
 		t.Fatalf("clockTicks = %d", hz)

@@ -71,8 +71,15 @@ var reportFuncs = template.FuncMap{
 	"signed": func(v float64) string { return dash(v, "%+.0f") },
 	"pctv":   func(v float64) string { return dash(v*100, "%.0f%%") },
 	"mib":    func(k int64) string { return fmt.Sprintf("%.1f", float64(k)/1024) },
-	"isNaN":  math.IsNaN,
-	"join":   strings.Join,
+	// spread shows the per-round range of a ratio when rounds differ.
+	"spread": func(c Cell) string {
+		if c.Target == targetDirect || math.IsNaN(c.VsDirectMin) || c.VsDirectMin == c.VsDirectMax {
+			return ""
+		}
+		return fmt.Sprintf(" (%.0f–%.0f)", c.VsDirectMin*100, c.VsDirectMax*100)
+	},
+	"isNaN": math.IsNaN,
+	"join":  strings.Join,
 	// oneLine keeps a table cell on one line and free of pipes.
 	"oneLine": func(s string) string {
 		s = strings.Join(strings.Fields(s), " ")

@@ -40,21 +40,41 @@ func median(vals []float64) float64 {
 	return (v[m-1] + v[m]) / 2
 }
 
+// extremes returns the smallest and largest value, NaN for none.
+func extremes(vals []float64) (lo, hi float64) {
+	lo, hi = math.NaN(), math.NaN()
+	for _, v := range vals {
+		if math.IsNaN(v) {
+			continue
+		}
+		if math.IsNaN(lo) || v < lo {
+			lo = v
+		}
+		if math.IsNaN(hi) || v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
+}
+
 // Cell is one target's aggregated result on one workload: the median
 // across rounds of each figure, and the median of per-round ratios (each
 // round's target run divided by the same round's direct or pgbouncer run).
 type Cell struct {
-	Target     string
-	Rounds     int // rounds with numbers
-	TPS        float64
-	P50us      float64
-	P99us      float64
-	ConnectMs  float64
-	CPUus      float64
-	VsDirect   float64 // TPS ratio to direct
-	VsBouncer  float64 // TPS ratio to pgbouncer
-	AddedP50us float64 // p50 minus direct's p50
-	Errors     []string
+	Target    string
+	Rounds    int // rounds with numbers
+	TPS       float64
+	P50us     float64
+	P99us     float64
+	ConnectMs float64
+	CPUus     float64
+	VsDirect  float64 // TPS ratio to direct
+	// VsDirectMin and VsDirectMax are the extremes of the per-round
+	// ratios: the spread the median hides, i.e. the noise.
+	VsDirectMin, VsDirectMax float64
+	VsBouncer                float64 // TPS ratio to pgbouncer
+	AddedP50us               float64 // p50 minus direct's p50
+	Errors                   []string
 }
 
 // WorkloadResult is every target's cell for one workload.
@@ -131,6 +151,7 @@ func aggregate(samples []Sample, ws []Workload, targets []string) []WorkloadResu
 			c.TPS, c.P50us, c.P99us = median(tps), median(p50), median(p99)
 			c.ConnectMs, c.CPUus = median(conn), median(cpu)
 			c.VsDirect, c.VsBouncer, c.AddedP50us = median(vsD), median(vsB), median(added)
+			c.VsDirectMin, c.VsDirectMax = extremes(vsD)
 			wr.Cells = append(wr.Cells, c)
 		}
 		out = append(out, wr)

@@ -113,6 +113,8 @@ func TestAggregate(t *testing.T) {
 		{"full vs pgbouncer: median of 1.125 and 1.0", f.VsBouncer, 1.0625},
 		{"full added p50: median of +30 and +80", f.AddedP50us, 55},
 		{"full CPU", f.CPUus, 50},
+		{"full lowest round vs direct", f.VsDirectMin, 0.8},
+		{"full highest round vs direct", f.VsDirectMax, 0.9},
 		{"direct has no CPU figure", d.CPUus, math.NaN()},
 	}
 	for _, c := range checks {

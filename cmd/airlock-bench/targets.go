@@ -249,9 +249,16 @@ func (b *bench) startAirlock(ctx context.Context, name string, cfg airlockConfig
 	if err := os.WriteFile(path, y, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s config: %w", name, err)
 	}
+	// Each process gets its own working directory: defaults such as the
+	// embedded approvals store are relative paths, and processes must not
+	// share them.
+	work := filepath.Join(b.tmp, name)
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return nil, fmt.Errorf("%s working dir: %w", name, err)
+	}
 	cmd := exec.Command(b.airlockBin, "serve", "--config", path)
 	cmd.Env = b.airlockEnv()
-	cmd.Dir = b.tmp
+	cmd.Dir = work
 	svc, err := b.sv.start(name, cmd, filepath.Join(b.tmp, name+".log"))
 	if err != nil {
 		return nil, err
