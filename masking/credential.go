@@ -163,7 +163,7 @@ func entropy(v []byte) float64 {
 func (s *scanner) assign(b []byte, i int) int {
 	n := len(b)
 	on := &s.d.on
-	if b[i] == ':' && on[entIP] && i+1 < n && b[i+1] == ':' && (i == 0 || (!isWord(b[i-1]) && b[i-1] != ':')) {
+	if b[i] == ':' && on[entIP] && i+1 < n && b[i+1] == ':' && (s.boundary(b, i) && (i == s.last || b[i-1] != ':')) {
 		if e := s.ipv6(b, i); e > 0 {
 			return e
 		}
@@ -241,21 +241,43 @@ func (s *scanner) assign(b []byte, i int) int {
 	s.last, s.inValue = v, true
 	s.loop(b[:ve], v)
 	s.inValue = false
-	if len(s.spans) > mark {
+	found := len(s.spans) > mark
+	if found && covers(s.spans[mark:], v, ve) {
 		return max(ve, s.last)
 	}
-	s.last = max(s.last, v)
-	val := b[v:ve]
-	ent := entCredential
+	ent, whole := credEntity(on, b[v:ve], cc, aws, found)
+	if !whole {
+		return max(ve, s.last, i+1)
+	}
+	s.spans, s.last = s.spans[:mark], v
+	s.emit(v, ve, ent)
+	return ve
+}
+
+// credEntity decides whether a credential-keyed value is masked whole, and
+// as what. A value is masked whole when credValue accepts it, or when it
+// holds entities that leave part of it clear (partial: the rest of a
+// credential is a credential too, whatever its entropy); a value made
+// only of entities keeps their more specific labels.
+func credEntity(on *[numEntities]bool, val []byte, cc credClass, aws, partial bool) (entity, bool) {
 	if aws && on[entAWSSecret] && len(val) == 40 && allClass(val, cB64) {
-		ent = entAWSSecret
-	} else if !on[entCredential] {
-		return max(ve, i+1)
+		return entAWSSecret, true
 	}
-	if credValue(val, cc) {
-		s.emit(v, ve, ent)
+	if !on[entCredential] {
+		return 0, false
 	}
-	return max(ve, i+1)
+	return entCredential, partial || credValue(val, cc)
+}
+
+// covers reports whether spans cover [from, to) without gaps.
+func covers(spans []span, from, to int) bool {
+	for _, sp := range spans {
+		if sp.start != from {
+			return false
+		}
+		from = sp.end
+	}
+	return from == to
 }
 
 // valueStop ends a bare (unquoted) assignment value.
@@ -277,7 +299,7 @@ func (s *scanner) userinfo(b []byte, i int) int {
 		}
 		k++
 	}
-	if k == v || k >= len(b) || b[k] != '@' {
+	if k == v || k >= len(b) || b[k] != '@' || (b[v] == '[' && placeholder(b[v:k])) {
 		return i + 1
 	}
 	s.emit(v, k, entCredential)

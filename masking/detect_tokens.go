@@ -251,7 +251,7 @@ func (s *scanner) authWord(b []byte, i, j int) int {
 		for t < n && b[t] != '\'' && b[t] != '\n' {
 			t++
 		}
-		if t == k+1 {
+		if t == k+1 || placeholder(b[k+1:t]) {
 			return 0
 		}
 		s.emit(k+1, t, entCredential)

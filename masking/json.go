@@ -43,8 +43,10 @@ func (w *worker) maskJSON(dst, src []byte) ([]byte, result) {
 			}
 			key := nextByte(src, end) == ':'
 			spans := w.sc.scan(text)
-			if !key && len(spans) == 0 && cred != credNone {
-				spans = w.credSpan(text, cred, aws)
+			if !key && cred != credNone && !covers(spans, 0, len(text)) {
+				if c := w.credSpan(text, cred, aws, len(spans) > 0); c != nil {
+					spans = c
+				}
 			}
 			if key && credOn {
 				cred, aws = credKeyword(text)
@@ -67,8 +69,10 @@ func (w *worker) maskJSON(dst, src []byte) ([]byte, result) {
 			if len(num) >= 7 { // "1.2.3.4" is the shortest entity a number token can hold
 				spans = w.sc.scan(num)
 			}
-			if len(spans) == 0 && cred != credNone {
-				spans = w.credSpan(num, cred, aws)
+			if cred != credNone && !covers(spans, 0, len(num)) {
+				if c := w.credSpan(num, cred, aws, len(spans) > 0); c != nil {
+					spans = c
+				}
 			}
 			cred = credNone
 			if len(spans) > 0 {
@@ -102,17 +106,12 @@ func (w *worker) maskJSON(dst, src []byte) ([]byte, result) {
 	return append(dst, src[pos:]...), resNew
 }
 
-// credSpan makes the whole of a credential-keyed value one span when it
-// qualifies.
-func (w *worker) credSpan(v []byte, c credClass, aws bool) []span {
-	if !credValue(v, c) {
-		return nil
-	}
-	ent := entCredential
-	on := &w.e.det.on
-	if aws && on[entAWSSecret] && len(v) == 40 && allClass(v, cB64) {
-		ent = entAWSSecret
-	} else if !on[entCredential] {
+// credSpan makes the whole of a credential-keyed value one span when
+// credEntity says so (partial: entities were found that leave part of it
+// clear).
+func (w *worker) credSpan(v []byte, c credClass, aws, partial bool) []span {
+	ent, whole := credEntity(&w.e.det.on, v, c, aws, partial)
+	if !whole {
 		return nil
 	}
 	w.one[0] = span{0, len(v), ent}

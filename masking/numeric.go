@@ -63,10 +63,10 @@ func (s *scanner) numeric(b []byte, i int) int {
 		r.plus = true
 		p++
 	}
-	if i > 0 {
+	if i > s.last { // what precedes a span is not context: masking replaces it
 		pc := b[i-1]
 		r.dotBefore = pc == '.'
-		r.glued = (pc == '-' || pc == '.' || pc == '/' || pc == '#') && i > 1 && isWord(b[i-2])
+		r.glued = (pc == '-' || pc == '.' || pc == '/' || pc == '#') && i-1 > s.last && isWord(b[i-2])
 	}
 	gs := s.groups[:0]
 	var sep byte
@@ -535,7 +535,7 @@ func ipv4At(b []byte, gs []group, k int, r *run) int {
 
 // phoneStart handles a '+' or '(' that may open a phone number.
 func (s *scanner) phoneStart(b []byte, i int) int {
-	if i+1 < len(b) && isDigit(b[i+1]) && (i == 0 || !isWord(b[i-1])) {
+	if i+1 < len(b) && isDigit(b[i+1]) && s.boundary(b, i) {
 		return s.numeric(b, i)
 	}
 	return i + 1

@@ -218,7 +218,7 @@ func (s *scanner) loop(b []byte, i int) {
 			// its first byte may start a match, it is an upper-case pair
 			// (IBAN), or it is followed by ':' (IPv6); awsUntil opens a
 			// window for any word.
-			if (i == 0 || class[b[i-1]]&cWord == 0) &&
+			if s.boundary(b, i) &&
 				(a == actTrig || (j < n && b[j] == ':') || i < s.awsUntil ||
 					(a == actTrigUp && j > i+1 && class[b[i+1]]&cUpper != 0)) {
 				if e := s.word(b, i, j); e > j {
@@ -239,6 +239,13 @@ func (s *scanner) loop(b []byte, i int) {
 			i = s.pem(b, i)
 		}
 	}
+}
+
+// boundary reports whether b[i] starts a word: it follows a non-word byte,
+// the start, or the end of a span (which masking replaces, so what follows
+// a span is judged the same way before and after masking).
+func (s *scanner) boundary(b []byte, i int) bool {
+	return i == 0 || i == s.last || class[b[i-1]]&cWord == 0
 }
 
 // word examines the word b[i:j] that starts at a word boundary and returns
