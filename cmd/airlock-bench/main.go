@@ -140,13 +140,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airlock-bench:", err)
 		return 1
 	}
-	if b.tmp, err = os.MkdirTemp("", "airlock-bench-"); err != nil {
-		fmt.Fprintln(stderr, "airlock-bench: temp dir:", err)
+	for _, d := range sweepAbandoned(os.TempDir()) {
+		log.Info("removed the temporary directory of an earlier, killed run", "dir", d)
+	}
+	if b.tmp, err = makeTempDir(); err != nil {
+		fmt.Fprintln(stderr, "airlock-bench:", err)
 		return 1
 	}
-	// pgbouncer runs as the postgres user and must reach its own
-	// subdirectory: let others traverse (not list) the temp dir.
-	_ = os.Chmod(b.tmp, 0o711)
 	defer func() {
 		b.sv.stopAll()
 		if opt.keepTmp {
