@@ -119,7 +119,7 @@ func (r *Reader) headerErr(kind error, format string, a ...any) error {
 func (r *Reader) readHeader() error {
 	var fixed [len(magic) + 6]byte
 	if n, err := io.ReadFull(r.src, fixed[:]); err != nil {
-		if n < len(magic) && !bytes.Equal(fixed[:n], magic[:n]) {
+		if m := min(n, len(magic)); !bytes.Equal(fixed[:m], magic[:m]) {
 			return r.headerErr(ErrAltered, "not an Airlock recording")
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {

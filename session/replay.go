@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/airlock-gw/airlock/protocols"
 )
@@ -90,6 +91,7 @@ type textPrinter struct {
 	seals   bool
 	day     string
 	cols    []protocols.Column
+	colTime time.Time
 	table   [][]string
 	shown   int64 // rows of the current result set shown
 	pending bool  // a table is open
@@ -171,12 +173,9 @@ func (p *textPrinter) frame(f *Frame) error {
 			fmt.Fprintf(p.w, "%s          approval %s, reviewer %s\n", indent, esc(orDash(d.ApprovalID)), esc(orDash(d.Reviewer)))
 		}
 	case FrameColumns:
-		p.cols, p.table, p.shown, p.pending = f.Columns, p.table[:0], 0, true
-		names := make([]string, len(f.Columns))
-		for i, c := range f.Columns {
-			names[i] = esc(c.Name)
-		}
-		p.line(f.Time, "columns", strings.Join(names, ", "))
+		// The table's own header names the columns; a result set without
+		// recorded rows gets a line of its own when it ends.
+		p.cols, p.colTime, p.table, p.shown, p.pending = f.Columns, f.Time, p.table[:0], 0, true
 	case FrameRow:
 		row := make([]string, len(f.Row))
 		for i, v := range f.Row {
@@ -188,6 +187,13 @@ func (p *textPrinter) frame(f *Frame) error {
 			p.flushTable(true)
 		}
 	case FrameResult:
+		if p.pending && p.shown == 0 && len(p.cols) > 0 {
+			names := make([]string, len(p.cols))
+			for i, c := range p.cols {
+				names[i] = esc(c.Name)
+			}
+			p.line(p.colTime, "columns", strings.Join(names, ", "))
+		}
 		r := f.Result
 		var s string
 		if r.Error != "" {
@@ -225,14 +231,14 @@ func plural(n int64) string {
 	return "s"
 }
 
-// cell renders one value: text as is (escaped), bytes that are not text as
-// \x hex, NULL as NULL, cut to the cell width.
+// cell renders one value: UTF-8 as text (control characters escaped),
+// other bytes as \x hex, NULL as NULL, cut to the cell width.
 func (p *textPrinter) cell(i int, v Value) string {
 	if v.Null {
 		return "NULL"
 	}
 	var s string
-	if isText(v.Bytes) {
+	if utf8.Valid(v.Bytes) {
 		s = esc(string(v.Bytes))
 	} else {
 		s = `\x` + fmt.Sprintf("%x", v.Bytes)

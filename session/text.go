@@ -62,20 +62,6 @@ func escMultiline(s, prefix string) string {
 	return strings.Join(lines, "\n"+prefix)
 }
 
-// isText reports whether b reads as text: valid UTF-8 without control
-// characters other than tab, newline and carriage return.
-func isText(b []byte) bool {
-	if !utf8.Valid(b) {
-		return false
-	}
-	for _, c := range b {
-		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // runeWidth is a rune's width in terminal cells: two for East Asian wide
 // and fullwidth runes, zero for combining marks, else one.
 func runeWidth(r rune) int {

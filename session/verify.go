@@ -76,10 +76,13 @@ func (r Report) String() string {
 	}
 	switch r.Status {
 	case Intact:
-		return fmt.Sprintf("intact: %d frames in %d blocks, trailer valid, %s", r.Frames, r.Blocks, sig)
+		return fmt.Sprintf("intact: %d frames in %d block%s, trailer valid, %s", r.Frames, r.Blocks, plural(int64(r.Blocks)), sig)
 	case Unverified:
 		return fmt.Sprintf("unverified: %s; %d frames chain correctly", r.Problem, r.Frames)
 	case Unfinished:
+		if r.Sealed == 0 {
+			return fmt.Sprintf("unfinished: %s; no frame is sealed", r.Problem)
+		}
 		return fmt.Sprintf("unfinished: %s; frames 0-%d are sealed and check (%s)", r.Problem, r.Sealed-1, sig)
 	}
 	if r.BadFrame < 0 {
