@@ -57,7 +57,7 @@ const (
 // modeDescriptions say what each mode is, for the report.
 var modeDescriptions = map[string]string{
 	modeRelay:   "`postgres: {mode: relay}`: authenticate, then pass frames untouched",
-	modeInspect: "`mode: inspect` (the default) with no policy, masking or recording configured",
+	modeInspect: "`mode: inspect` (the default) with no classifier, policy, masking or recording section: the build's defaults",
 	modeFull:    "inspect plus every full-inspection section this build's `airlock check-config` accepts (listed below)",
 }
 
@@ -100,6 +100,7 @@ const recordingKeyEnv = "AIRLOCK_BENCH_RECORDING_KEY"
 // section whose key the build does not know yet fails check-config and is
 // left out; the report lists which were active.
 var fullSections = []sectionProbe{
+	{Name: "classifier", Level: topLevel, Shapes: []string{"classifier: {cache: {entries: 10000}}"}},
 	{Name: "recording", Level: topLevel, Shapes: []string{
 		"recording: {dir: {{.RecordingDir}}, hmac_key_env: {{.KeyEnv}}}",
 		"recording: {dir: {{.RecordingDir}}}",

@@ -320,6 +320,9 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 	}
 	rep.RecordingSeen = recordingSummary(recDir, rep.FullActive)
 	for _, t := range targets {
+		if t.admin != 0 {
+			rep.Activity = append(rep.Activity, activity(t))
+		}
 		if t.svc != nil {
 			b.sv.remove(t.svc)
 		}

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -215,30 +211,4 @@ func settle(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-// goroutines reads go_goroutines from Airlock's /metrics (NaN when there is
-// no admin port or it cannot be read). The exposition format is one
-// "name value" line per sample; one gauge does not justify a parser.
-func goroutines(adminPort int) float64 {
-	if adminPort == 0 {
-		return math.NaN()
-	}
-	cl := http.Client{Timeout: 5 * time.Second}
-	resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort))
-	if err != nil {
-		return math.NaN()
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				return f
-			}
-		}
-	}
-	return math.NaN()
 }

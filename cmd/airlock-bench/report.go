@@ -28,6 +28,7 @@ type Report struct {
 	RecordingSeen string
 	Results       []WorkloadResult
 	Goals         []GoalResult
+	Activity      []Activity
 	Memory        *MemoryResult
 	Samples       []Sample
 	// runDuration renders workload command lines.

@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"hash-token":   {"print the token_sha256 for a token read from stdin (or a new random token with --new)", runHashToken},
 		"version":      {"print the version", runVersion},
 		"approvals":    {"list, show, approve or deny approval requests (airlock approvals --help)", runApprovals},
+		"classify":     {"dry-run the policy: JSON Lines commands on stdin, one decision per line on stdout", runClassify},
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/postgres"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/sqlrisk"
 )
 
 func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
@@ -104,10 +105,23 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 	if err := s.openApprovals(); err != nil {
 		return nil, err
 	}
+	if cfg.Postgres.Mode == "inspect" {
+		s.pipeline.Classifier = sqlrisk.New(cfg.Classifier)
+	} else {
+		log.Warn("postgres.mode is for measurement only: commands are not classified or refused", "mode", cfg.Postgres.Mode)
+	}
 	s.conns = map[string]*protocols.Connection{}
 	for i := range cfg.Connections {
 		cn := &cfg.Connections[i]
-		s.conns[cn.Name] = cn.ProtocolConnection()
+		pc := cn.ProtocolConnection()
+		if s.pipeline.Classifier != nil {
+			pol, err := cfg.ConnectionPolicy(cn)
+			if err != nil {
+				return nil, fmt.Errorf("connections[%d].policy: %w", i, err)
+			}
+			pc.Policy = pol
+		}
+		s.conns[cn.Name] = pc
 	}
 	if cfg.Listen.Postgres != "" {
 		tlsConf, fp, err := cfg.TLS.ServerTLSConfig()

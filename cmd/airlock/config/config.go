@@ -13,8 +13,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlock-gw/airlock/approvals"
+	"github.com/airlock-gw/airlock/approvals/policy"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/sqlrisk"
 )
 
 // Config is the whole of airlock.yaml.
@@ -26,9 +28,14 @@ type Config struct {
 	Postgres        PostgresOptions `yaml:"postgres"`
 	// Store holds approval requests and the session index: SQLite by
 	// default, PostgreSQL when several replicas share them.
-	Store       approvals.StoreConfig `yaml:"store"`
-	Approvals   approvals.Config      `yaml:"approvals"`
-	Connections []Connection          `yaml:"connections"`
+	Store     approvals.StoreConfig `yaml:"store"`
+	Approvals approvals.Config      `yaml:"approvals"`
+	// Classifier tunes sqlrisk (its decision cache).
+	Classifier sqlrisk.Config `yaml:"classifier"`
+	// Policy maps risks and rules to allow, review or deny for every
+	// connection; each connection may override it.
+	Policy      policy.Config `yaml:"policy"`
+	Connections []Connection  `yaml:"connections"`
 }
 
 // Listen holds the listener addresses; an empty one is not opened.
@@ -54,8 +61,10 @@ type Log struct {
 
 // PostgresOptions tune the Postgres engine.
 type PostgresOptions struct {
-	// Mode is "inspect" (default: every command through the pipeline) or
-	// "relay" (authenticate, then pass frames untouched; for measurement).
+	// Mode is "inspect" (default: every command through the pipeline),
+	// "decode" (protocol-aware relay that classifies nothing and allows
+	// everything; for measurement only) or "relay" (authenticate, then pass
+	// frames untouched; for measurement only).
 	Mode           string        `yaml:"mode"`
 	MaxMessageSize ByteSize      `yaml:"max_message_size"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -70,6 +79,8 @@ type Connection struct {
 	// Allow lists who may use the connection: identity names,
 	// "group:NAME" entries, or "*" for every authenticated caller.
 	Allow []string `yaml:"allow"`
+	// Policy overrides the global policy for this connection.
+	Policy *policy.Config `yaml:"policy"`
 	// Approvals overrides the global approvals block for this connection.
 	Approvals *approvals.ConnectionConfig `yaml:"approvals"`
 }
@@ -235,9 +246,9 @@ func (c *Config) Validate() error {
 		add("log.format", "unknown format %q (want text or json)", c.Log.Format)
 	}
 	switch c.Postgres.Mode {
-	case "inspect", "relay":
+	case "inspect", "decode", "relay":
 	default:
-		add("postgres.mode", "unknown mode %q (want inspect or relay)", c.Postgres.Mode)
+		add("postgres.mode", "unknown mode %q (want inspect, decode or relay)", c.Postgres.Mode)
 	}
 	if c.Postgres.MaxMessageSize < 1<<10 {
 		add("postgres.max_message_size", "must be at least 1KiB")
@@ -249,6 +260,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Approvals.Validate("approvals"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Classifier.Validate("classifier"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Policy.Validate("policy"); err != nil {
 		errs = append(errs, err)
 	}
 	names := map[string]int{}
@@ -305,6 +322,11 @@ func (cn *Connection) validate(path string, names map[string]int, i int) []error
 			add("upstream.tls.ca_file", "%v", err)
 		}
 	}
+	if cn.Policy != nil {
+		if err := cn.Policy.Validate(path + ".policy"); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if cn.Approvals != nil {
 		if err := cn.Approvals.Validate(path + ".approvals"); err != nil {
 			errs = append(errs, err)
@@ -348,6 +370,25 @@ func checkHostPort(addr string, listener bool) string {
 		return fmt.Sprintf("invalid port %q", port)
 	}
 	return ""
+}
+
+// ConnectionPolicy compiles the global policy with the connection's own.
+func (c *Config) ConnectionPolicy(cn *Connection) (*policy.Policy, error) {
+	var own policy.Config
+	if cn.Policy != nil {
+		own = *cn.Policy
+	}
+	return policy.New(c.Policy, own)
+}
+
+// Connection returns the connection named name, or nil.
+func (c *Config) Connection(name string) *Connection {
+	for i := range c.Connections {
+		if c.Connections[i].Name == name {
+			return &c.Connections[i]
+		}
+	}
+	return nil
 }
 
 // ProtocolConnection converts a configured connection into the engine's
