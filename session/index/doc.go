@@ -1,0 +1,16 @@
+// Package index keeps the session index: one row per recording in the same
+// SQL store as the approvals (SQLite embedded, PostgreSQL shared), so
+// sessions can be listed and found by identity, connection and time, and
+// old recordings pruned by age and total size.
+//
+// A Store implements session.Index: the recording Factory inserts a row when
+// a session starts and completes it when the session ends (end time, frames,
+// bytes, end reason). Each Airlock instance (node) writes recordings to its
+// own disk, so retention and crash recovery only touch the calling node's
+// rows, and only delete files inside its recording directory. A row whose
+// session is still recording (no end time) is never pruned.
+//
+// Times are stored as microseconds since the Unix epoch (BIGINT), as in the
+// approvals tables, so both dialects compare and sort them the same way.
+// Store is safe for concurrent use.
+package index

@@ -1,0 +1,248 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
+	_ "modernc.org/sqlite"             // driver "sqlite"
+
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/testenv"
+	"github.com/airlock-gw/airlock/session"
+)
+
+// dialects runs fn against a fresh database of each dialect: SQLite in a
+// temporary directory and a new PostgreSQL database on the local server.
+func dialects(t *testing.T, fn func(t *testing.T, db *sql.DB, dialect string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "airlock.db")
+		db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
+		must(t, err)
+		t.Cleanup(func() { db.Close() })
+		fn(t, db, "sqlite")
+	})
+	t.Run("postgres", func(t *testing.T) {
+		name := testenv.PostgresDB(t)
+		db, err := sql.Open("pgx", testenv.PostgresURL(t, name))
+		must(t, err)
+		// Closed before the database is dropped (cleanups run last first).
+		t.Cleanup(func() { db.Close() })
+		fn(t, db, "postgres")
+	})
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openStore(t *testing.T, db *sql.DB, dialect, node, dir string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), db, dialect, Options{Node: node, Dir: dir})
+	must(t, err)
+	return s
+}
+
+var t0 = time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
+
+func entry(id, who, conn string, start time.Time, path string) session.Entry {
+	return session.Entry{
+		Info: protocols.SessionInfo{ID: id, Protocol: protocols.Postgres, Connection: conn, ClientAddr: "10.1.2.3:5555",
+			Identity: protocols.Identity{Name: who, Groups: []string{"dba"}, Method: "oidc"}, Start: start},
+		Path: path, Node: "node-a",
+	}
+}
+
+func TestOpenIsIdempotent(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = Open(ctx, db, dialect, Options{}) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			must(t, err)
+		}
+		var n int
+		must(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM airlock_session_schema`).Scan(&n))
+		if n != 1 {
+			t.Errorf("%d schema version rows, want 1", n)
+		}
+		if _, err := Open(ctx, db, "mysql", Options{}); err == nil {
+			t.Error("unknown dialect accepted")
+		}
+	})
+}
+
+func TestStartEndGetList(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		s := openStore(t, db, dialect, "node-a", t.TempDir())
+		for i, e := range []session.Entry{
+			entry("s1", "alice", "prod-pg", t0, "/r/s1.alrec"),
+			entry("s2", "bob", "prod-pg", t0.Add(time.Minute), "/r/s2.alrec"),
+			entry("s3", "alice", "redis", t0.Add(2*time.Minute), "/r/s3.alrec"),
+			entry("s4", "alice", "prod-pg", t0.Add(3*time.Minute), "/r/s4.alrec"),
+		} {
+			must(t, s.Started(ctx, e))
+			if i < 3 {
+				e.End, e.EndReason, e.Frames, e.Bytes = e.Info.Start.Add(30*time.Second), "client closed", int64(10*(i+1)), int64(1000*(i+1))
+				must(t, s.Ended(ctx, e))
+			}
+		}
+		if err := s.Started(ctx, entry("s1", "eve", "x", t0, "/r/dup.alrec")); err == nil {
+			t.Error("a second entry with the same id was accepted")
+		}
+
+		got, err := s.Get(ctx, "s2")
+		must(t, err)
+		want := Session{ID: "s2", Identity: protocols.Identity{Name: "bob", Groups: []string{"dba"}, Method: "oidc"},
+			Connection: "prod-pg", Protocol: protocols.Postgres, ClientAddr: "10.1.2.3:5555", Node: "node-a",
+			Path: "/r/s2.alrec", Start: t0.Add(time.Minute), End: t0.Add(90 * time.Second), EndReason: "client closed",
+			Frames: 20, Bytes: 2000}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Get = %+v\nwant  %+v", got, want)
+		}
+		if s4, _ := s.Get(ctx, "s4"); !s4.Active() || s4.Frames != 0 {
+			t.Errorf("s4 = %+v, want active", s4)
+		}
+		if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(nope) = %v", err)
+		}
+		e := entry("ghost", "x", "y", t0, "/r/ghost.alrec")
+		e.End = t0
+		if err := s.Ended(ctx, e); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Ended(ghost) = %v", err)
+		}
+
+		for _, tc := range []struct {
+			f    Filter
+			want string
+		}{
+			{Filter{}, "s4 s3 s2 s1"},
+			{Filter{Identity: "alice"}, "s4 s3 s1"},
+			{Filter{Connection: "prod-pg"}, "s4 s2 s1"},
+			{Filter{Identity: "alice", Connection: "prod-pg"}, "s4 s1"},
+			{Filter{Since: t0.Add(time.Minute)}, "s4 s3 s2"},
+			{Filter{Limit: 2}, "s4 s3"},
+			{Filter{Active: true}, "s4"},
+			{Filter{Identity: "nobody"}, ""},
+		} {
+			list, err := s.List(ctx, tc.f)
+			must(t, err)
+			var ids []string
+			for _, x := range list {
+				ids = append(ids, x.ID)
+			}
+			if strings.Join(ids, " ") != tc.want {
+				t.Errorf("List(%+v) = %v, want %s", tc.f, ids, tc.want)
+			}
+		}
+	})
+}
+
+// TestFactoryRegistersRecordings wires the index into the recording
+// factory: a session's row holds its file, frames and bytes.
+func TestFactoryRegistersRecordings(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		dir := t.TempDir()
+		s := openStore(t, db, dialect, "node-a", dir)
+		f, err := session.NewFactory(session.Config{Dir: dir}, session.Options{Index: s, Node: "node-a"})
+		must(t, err)
+		defer f.Close()
+		info := protocols.SessionInfo{ID: "live-1", Protocol: protocols.Postgres, Connection: "prod-pg",
+			Identity: protocols.Identity{Name: "alice"}, Start: time.Now()}
+		rec, err := f.Open(info)
+		must(t, err)
+		if x, err := s.Get(ctx, "live-1"); err != nil || !x.Active() {
+			t.Fatalf("while recording: %+v, %v", x, err)
+		}
+		must(t, rec.Command(&protocols.Command{Kind: "query"}, "SELECT 1"))
+		must(t, rec.Decision(protocols.Decision{Action: protocols.Allow}))
+		must(t, rec.Close("client closed"))
+		x, err := s.Get(ctx, "live-1")
+		must(t, err)
+		st, err := os.Stat(x.Path)
+		must(t, err)
+		rep, err := session.VerifyFile(x.Path, nil)
+		must(t, err)
+		if x.Active() || x.EndReason != "client closed" || x.Bytes != st.Size() || x.Frames != rep.Frames || !rep.OK() {
+			t.Errorf("entry %+v; file %d bytes; report %v", x, st.Size(), rep)
+		}
+		// A duplicate id is refused by the index as well as by the file system.
+		if _, err := f.Open(info); err == nil {
+			t.Error("second session with the same id opened")
+		}
+	})
+}
+
+func TestAbandon(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		dir := t.TempDir()
+		s := openStore(t, db, dialect, "node-a", dir)
+		path := filepath.Join(dir, "crashed.alrec")
+		must(t, os.WriteFile(path, make([]byte, 1234), 0o600))
+		must(t, s.Started(ctx, entry("crashed", "alice", "c", t0, path)))
+		must(t, s.Started(ctx, entry("current", "alice", "c", t0.Add(time.Hour), filepath.Join(dir, "current.alrec"))))
+		other := entry("elsewhere", "alice", "c", t0, "/other/elsewhere.alrec")
+		other.Node = "node-b"
+		must(t, s.Started(ctx, other))
+
+		n, err := s.Abandon(ctx, t0.Add(time.Minute))
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("abandoned %d, want 1", n)
+		}
+		x, _ := s.Get(ctx, "crashed")
+		if x.Active() || x.Bytes != 1234 || !strings.Contains(x.EndReason, "abandoned") {
+			t.Errorf("crashed = %+v", x)
+		}
+		for _, id := range []string{"current", "elsewhere"} {
+			if x, _ := s.Get(ctx, id); !x.Active() {
+				t.Errorf("%s closed: %+v", id, x)
+			}
+		}
+	})
+}
+
+func TestConcurrentWrites(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		s := openStore(t, db, dialect, "node-a", t.TempDir())
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Go(func() {
+				e := entry(fmt.Sprintf("c%02d", i), "alice", "c", t0.Add(time.Duration(i)*time.Second), "/r/x.alrec")
+				if err := s.Started(ctx, e); err != nil {
+					t.Error(err)
+					return
+				}
+				e.End, e.Bytes = e.Info.Start.Add(time.Second), 10
+				if err := s.Ended(ctx, e); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		list, err := s.List(ctx, Filter{})
+		must(t, err)
+		if len(list) != 16 {
+			t.Errorf("%d sessions listed, want 16", len(list))
+		}
+	})
+}

@@ -1,0 +1,183 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session"
+)
+
+// Session is one row of the index.
+type Session struct {
+	ID         string             `json:"id"`
+	Identity   protocols.Identity `json:"identity"`
+	Connection string             `json:"connection"`
+	Protocol   protocols.Protocol `json:"protocol"`
+	ClientAddr string             `json:"client_addr"`
+	Node       string             `json:"node"`
+	Path       string             `json:"path"`
+	Start      time.Time          `json:"start"`
+	// End is zero while the session is recording.
+	End       time.Time `json:"end,omitzero"`
+	EndReason string    `json:"end_reason,omitempty"`
+	Frames    int64     `json:"frames"`
+	Bytes     int64     `json:"bytes"`
+}
+
+// Active reports whether the session is still recording.
+func (s Session) Active() bool { return s.End.IsZero() }
+
+var _ session.Index = (*Store)(nil)
+
+// Started implements session.Index: it inserts the session's row.
+func (s *Store) Started(ctx context.Context, e session.Entry) error {
+	groups, err := json.Marshal(nonNil(e.Info.Identity.Groups))
+	if err != nil {
+		return fmt.Errorf("index session %s: %w", e.Info.ID, err)
+	}
+	_, err = s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO airlock_sessions
+		(id, identity, groups_json, method, connection, protocol, client_addr, node, path, started_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.Info.ID, e.Info.Identity.Name, string(groups), e.Info.Identity.Method, e.Info.Connection,
+		string(e.Info.Protocol), e.Info.ClientAddr, e.Node, e.Path, micros(e.Info.Start))
+	if err != nil {
+		return fmt.Errorf("index session %s: %w", e.Info.ID, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Ended implements session.Index: it records the end time, frames, bytes,
+// end reason and final path.
+func (s *Store) Ended(ctx context.Context, e session.Entry) error {
+	res, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE airlock_sessions
+		SET ended_us = ?, end_reason = ?, frames = ?, bytes = ?, path = ?
+		WHERE id = ?`),
+		micros(e.End), e.EndReason, e.Frames, e.Bytes, e.Path, e.Info.ID)
+	if err != nil {
+		return fmt.Errorf("complete index entry %s: %w", e.Info.ID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("complete index entry %s: %w", e.Info.ID, ErrNotFound)
+	}
+	return nil
+}
+
+const columns = `id, identity, groups_json, method, connection, protocol, client_addr, node, path,
+	started_us, ended_us, end_reason, frames, bytes`
+
+func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
+	var (
+		x       Session
+		groups  string
+		proto   string
+		started int64
+		ended   sql.NullInt64
+	)
+	err := sc.Scan(&x.ID, &x.Identity.Name, &groups, &x.Identity.Method, &x.Connection, &proto, &x.ClientAddr,
+		&x.Node, &x.Path, &started, &ended, &x.EndReason, &x.Frames, &x.Bytes)
+	if err != nil {
+		return Session{}, err
+	}
+	if err := json.Unmarshal([]byte(groups), &x.Identity.Groups); err != nil {
+		return Session{}, fmt.Errorf("session %s: groups: %w", x.ID, err)
+	}
+	if len(x.Identity.Groups) == 0 {
+		x.Identity.Groups = nil
+	}
+	x.Protocol = protocols.Protocol(proto)
+	x.Start = fromMicros(started)
+	if ended.Valid {
+		x.End = fromMicros(ended.Int64)
+	}
+	return x, nil
+}
+
+// Get returns the session with id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Session, error) {
+	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+columns+` FROM airlock_sessions WHERE id = ?`), id)
+	x, err := scanSession(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("read session %s: %w", id, err)
+	}
+	return x, nil
+}
+
+// Filter selects sessions for List. Empty fields match everything.
+type Filter struct {
+	Identity   string
+	Connection string
+	// Since keeps sessions that started at or after it.
+	Since time.Time
+	// Active keeps only sessions still recording.
+	Active bool
+	// Limit caps the rows returned: 0 means DefaultLimit, at most MaxLimit.
+	Limit int
+}
+
+// List limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 10000
+)
+
+// List returns the sessions matching f, newest first.
+func (s *Store) List(ctx context.Context, f Filter) ([]Session, error) {
+	var where []string
+	var args []any
+	if f.Identity != "" {
+		where, args = append(where, "identity = ?"), append(args, f.Identity)
+	}
+	if f.Connection != "" {
+		where, args = append(where, "connection = ?"), append(args, f.Connection)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "started_us >= ?"), append(args, micros(f.Since))
+	}
+	if f.Active {
+		where = append(where, "ended_us IS NULL")
+	}
+	q := `SELECT ` + columns + ` FROM airlock_sessions`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	q += " ORDER BY started_us DESC, id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		x, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dialect names the SQL database behind the index.
+type Dialect string
+
+// The supported dialects: database/sql drivers "sqlite" (modernc.org/sqlite)
+// and "pgx" (github.com/jackc/pgx/v5/stdlib).
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// rebind rewrites ? placeholders as $1, $2, … for PostgreSQL. Queries here
+// contain no literal '?'.
+func (d Dialect) rebind(q string) string {
+	if d != Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// ErrNotFound is returned by Get (and Ended) for an unknown session id.
+var ErrNotFound = errors.New("session not found in the index")
+
+// Options configure a Store.
+type Options struct {
+	// Node names this Airlock instance, as the recording Factory does.
+	// Retention and Abandon touch only this node's rows.
+	Node string
+	// Dir is this node's recording directory. Retention deletes only
+	// recording files inside it, whatever a row's path says.
+	Dir string
+	Log *slog.Logger
+}
+
+// Store is the session index over a *sql.DB.
+type Store struct {
+	db   *sql.DB
+	d    Dialect
+	node string
+	dir  string
+	log  *slog.Logger
+}
+
+const schemaVersion = 1
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS airlock_session_schema (version INTEGER NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS airlock_sessions (
+		id          TEXT PRIMARY KEY,
+		identity    TEXT NOT NULL,
+		groups_json TEXT NOT NULL DEFAULT '[]',
+		method      TEXT NOT NULL DEFAULT '',
+		connection  TEXT NOT NULL,
+		protocol    TEXT NOT NULL,
+		client_addr TEXT NOT NULL DEFAULT '',
+		node        TEXT NOT NULL,
+		path        TEXT NOT NULL,
+		started_us  BIGINT NOT NULL,
+		ended_us    BIGINT,
+		end_reason  TEXT NOT NULL DEFAULT '',
+		frames      BIGINT NOT NULL DEFAULT 0,
+		bytes       BIGINT NOT NULL DEFAULT 0
+	)`,
+	`CREATE INDEX IF NOT EXISTS airlock_sessions_started ON airlock_sessions (started_us)`,
+	`CREATE INDEX IF NOT EXISTS airlock_sessions_identity ON airlock_sessions (identity, started_us)`,
+	`CREATE INDEX IF NOT EXISTS airlock_sessions_connection ON airlock_sessions (connection, started_us)`,
+	`CREATE INDEX IF NOT EXISTS airlock_sessions_node_ended ON airlock_sessions (node, ended_us)`,
+}
+
+// Open creates the index tables if they do not exist (idempotent, safe when
+// several replicas start at once) and returns the Store. dialect is
+// "sqlite" or "postgres"; db stays the caller's to close.
+func Open(ctx context.Context, db *sql.DB, dialect string, o Options) (*Store, error) {
+	d := Dialect(dialect)
+	if d != SQLite && d != Postgres {
+		return nil, fmt.Errorf("session index: unknown dialect %q (want sqlite or postgres)", dialect)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{db: db, d: d, node: o.Node, log: o.Log}
+	if o.Dir != "" {
+		dir, err := filepath.Abs(o.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("session index: recording directory %s: %w", o.Dir, err)
+		}
+		s.dir = dir
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create session index schema: %w", err)
+	}
+	defer tx.Rollback()
+	if s.d == Postgres {
+		// Replicas starting together would otherwise race on CREATE ...
+		// IF NOT EXISTS. 0x61697273 is "airs".
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(1634300531)`); err != nil {
+			return fmt.Errorf("create session index schema: lock: %w", err)
+		}
+	}
+	for _, q := range schema {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("create session index schema: %w", err)
+		}
+	}
+	var v sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM airlock_session_schema`).Scan(&v); err != nil {
+		return fmt.Errorf("create session index schema: read version: %w", err)
+	}
+	switch {
+	case !v.Valid:
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO airlock_session_schema (version) VALUES (?)`), schemaVersion); err != nil {
+			return fmt.Errorf("create session index schema: write version: %w", err)
+		}
+	case v.Int64 > schemaVersion:
+		return fmt.Errorf("session index schema version %d is newer than this binary's %d: upgrade Airlock", v.Int64, schemaVersion)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create session index schema: %w", err)
+	}
+	return nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
