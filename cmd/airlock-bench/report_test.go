@@ -60,6 +60,11 @@ func goldenReport() *Report {
 		Modes:      []ModeInfo{{targetRelay, modeDescriptions[modeRelay]}, {targetFull, modeDescriptions[modeFull]}},
 		Probes:     probes, FullActive: []string{"masking (connections[0])"},
 		MaskingSeen: "yes (`a@example.com` came back as `[redacted:email]`)", RecordingSeen: "off",
+		Activity: []Activity{
+			{Target: targetRelay},
+			{Target: targetFull, Commands: 1502, Classified: 1502, ByAction: "allow 1500, deny 2"},
+			{Target: targetInspect, Err: "scrape metrics: connection refused"},
+		},
 		Results: results, Goals: evaluateGoals(results, mem, []string{"masking"}), Memory: mem, Samples: samples,
 		runDuration: 10 * time.Second,
 	}
@@ -103,6 +108,8 @@ func TestReportContent(t *testing.T) {
 		"1,000 idle clients ≈ 109.7 MiB RSS",
 		"| `masking` | connections[0] | `masking: {detect: [{entity: email, strategy: redact}]}` | **active** |",
 		"| `recording` | top level | `recording: {dir: <tmp>/recordings}` | rejected: recording: unknown key (line 11) |",
+		"| airlock-full | 1502 | 1502 | allow 1500, deny 2 |",
+		"| airlock-inspect | — | — | scrape metrics: connection refused |",
 		"`pgbench -n -T 10 -c 4 -j 2 -M simple -b select-only -C -h HOST -p PORT -U USER DB`",
 	} {
 		if !strings.Contains(s, want) {
