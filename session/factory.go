@@ -179,6 +179,23 @@ func PathFor(dir, id string) (string, error) {
 	return filepath.Join(dir, id+FileExt), nil
 }
 
+// Locate resolves what a user typed after "airlock replay" or "airlock
+// verify": the path of an existing file, or a session id whose recording is
+// in dir.
+func Locate(dir, idOrPath string) (string, error) {
+	if st, err := os.Stat(idOrPath); err == nil && st.Mode().IsRegular() {
+		return idOrPath, nil
+	}
+	path, err := PathFor(dir, idOrPath)
+	if err != nil {
+		return "", fmt.Errorf("%q is neither a recording file nor a session id: %w", idOrPath, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("no recording for session %s: %w", idOrPath, err)
+	}
+	return path, nil
+}
+
 // Dir returns the absolute recording directory.
 func (f *Factory) Dir() string { return f.dir }
 

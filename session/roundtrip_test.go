@@ -267,3 +267,37 @@ func TestSessionIDs(t *testing.T) {
 		t.Errorf("first recording damaged: %v", rep)
 	}
 }
+
+func TestConcurrentCloseReturnsTheSameResult(t *testing.T) {
+	f := newFactory(t, Config{}, Options{})
+	ff := &failingFile{n: 1 << 20, err: errBoom}
+	f.create = func(string) (file, error) { return ff, nil }
+	rec := open(t, f, "closing")
+	ff.n = 0 // the trailer's write fails
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- rec.Close("done") }()
+	}
+	for range 4 {
+		if err := <-errs; !errors.Is(err, errBoom) {
+			t.Errorf("Close = %v, want the write error", err)
+		}
+	}
+}
+
+func TestLocate(t *testing.T) {
+	f := newFactory(t, Config{}, Options{})
+	rec := open(t, f, "findme")
+	must(t, rec.Close("done"))
+	path := recordingPath(t, f, "findme")
+	for _, arg := range []string{"findme", path} {
+		if got, err := Locate(f.Dir(), arg); err != nil || got != path {
+			t.Errorf("Locate(%q) = %q, %v", arg, got, err)
+		}
+	}
+	for _, arg := range []string{"missing", "../etc/passwd", f.Dir()} {
+		if _, err := Locate(f.Dir(), arg); err == nil {
+			t.Errorf("Locate(%q) succeeded", arg)
+		}
+	}
+}

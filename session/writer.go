@@ -44,7 +44,10 @@ type recorder struct {
 	err        error // sticky: set once, returned by every later call
 	failReason string
 	closed     bool
-	result     error // what Close returned, for a repeated Close
+	// closeDone is closed when the first Close has finished; result is
+	// what it returned, for any later Close.
+	closeDone chan struct{}
+	result    error
 }
 
 var _ protocols.Recorder = (*recorder)(nil)
@@ -286,9 +289,13 @@ func (r *recorder) tick() {
 func (r *recorder) Close(reason string) error {
 	r.mu.Lock()
 	if r.closed {
+		done := r.closeDone
 		r.mu.Unlock()
+		<-done
 		return r.result
 	}
+	r.closeDone = make(chan struct{})
+	defer close(r.closeDone)
 	if r.err == nil {
 		s := r.begin(FrameEnd)
 		*r.raw = appendStr(*r.raw, reason, maxText)
@@ -326,8 +333,6 @@ func (r *recorder) Close(reason string) error {
 			err = errors.Join(err, fmt.Errorf("update session index: %w", ierr))
 		}
 	}
-	r.mu.Lock()
-	r.result = err
-	r.mu.Unlock()
+	r.result = err // published to later Closes by closing closeDone
 	return err
 }
