@@ -76,8 +76,10 @@ func evaluateGoals(results []WorkloadResult, mem *MemoryResult, fullActive []str
 	atMost := func(x float64) func(float64) bool { return func(v float64) bool { return v <= x } }
 
 	fullNote := ""
-	if len(fullActive) == 0 {
+	if missing := missingSections(fullActive); len(fullActive) == 0 {
 		fullNote = "no full-inspection section is accepted by this build yet: airlock-full ran the inspect configuration"
+	} else if len(missing) > 0 {
+		fullNote = "airlock-full ran without " + strings.Join(missing, " and ") + ", which this build does not accept yet"
 	}
 	goals := []struct {
 		text   string
@@ -139,3 +141,20 @@ func memoryGoal(mem *MemoryResult) GoalResult {
 }
 
 func kibToMiB(k int64) float64 { return float64(k) / 1024 }
+
+// missingSections lists the probed section names not active, in probe order.
+func missingSections(active []string) []string {
+	on := map[string]bool{}
+	for _, a := range active {
+		on[a] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range fullSections {
+		if !on[p.Name] && !seen[p.Name] {
+			out = append(out, p.Name)
+			seen[p.Name] = true
+		}
+	}
+	return out
+}

@@ -99,6 +99,14 @@ func TestEvaluateGoalsNotesInactiveFull(t *testing.T) {
 	if !strings.Contains(gs[0].Note, "ran the inspect configuration") {
 		t.Errorf("with no full section active the full goals must say so, got note %q", gs[0].Note)
 	}
+	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "policy"})
+	if want := "airlock-full ran without recording and masking, which this build does not accept yet"; gs[0].Note != want {
+		t.Errorf("note = %q, want %q", gs[0].Note, want)
+	}
+	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "recording", "masking", "policy"})
+	if gs[0].Note != "" {
+		t.Errorf("with every section active there is nothing to note, got %q", gs[0].Note)
+	}
 	if gs[2].Note != "" {
 		t.Errorf("the relay goal does not depend on full sections, got note %q", gs[2].Note)
 	}
