@@ -79,7 +79,7 @@ func evaluateGoals(results []WorkloadResult, mem *MemoryResult, fullActive []str
 	if missing := missingSections(fullActive); len(fullActive) == 0 {
 		fullNote = "no full-inspection section is accepted by this build yet: airlock-full ran the inspect configuration"
 	} else if len(missing) > 0 {
-		fullNote = "airlock-full ran without " + strings.Join(missing, " and ") + ", which this build does not accept yet"
+		fullNote = "airlock-full ran without " + strings.Join(missing, ", ") + ", which this build does not accept yet"
 	}
 	goals := []struct {
 		text   string

@@ -100,7 +100,7 @@ func TestEvaluateGoalsNotesInactiveFull(t *testing.T) {
 		t.Errorf("with no full section active the full goals must say so, got note %q", gs[0].Note)
 	}
 	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "policy"})
-	if want := "airlock-full ran without recording and masking, which this build does not accept yet"; gs[0].Note != want {
+	if want := "airlock-full ran without recording, masking, which this build does not accept yet"; gs[0].Note != want {
 		t.Errorf("note = %q, want %q", gs[0].Note, want)
 	}
 	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "recording", "masking", "policy"})

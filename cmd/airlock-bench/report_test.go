@@ -103,7 +103,7 @@ func TestReportContent(t *testing.T) {
 		"| airlock-full | 21250 | 75% (62–88) | 125% | 950 | 3300 | +250 | 35.2 |", // medians of two rounds
 		"| airlock-relay | 380 | 95% | 10% | 320 | 950 | +20 | 720.0 | 4.80 |",
 		"**airlock-full failed a run:** pgbench: exit status 2: pgbench: error: connection to server failed \\| FATAL: refused",
-		"| Full inspection ≥ 75% of direct TPS on -S -M prepared -c 16 | full/direct: 75% | **met** |",
+		"| Full inspection ≥ 75% of direct TPS on -S -M prepared -c 16 | full/direct: 75% (airlock-full ran without classifier, recording, policy, which this build does not accept yet) | **met** |",
 		"| airlock-full | client → Airlock → pgbouncer (transaction pooling) → PostgreSQL | 998 of 1000 | 12.0 | 119.2 | 110.0 | 2.0 | 2.2 |",
 		"1,000 idle clients ≈ 109.7 MiB RSS",
 		"| `masking` | connections[0] | `masking: {detect: [{entity: email, strategy: redact}]}` | **active** |",
