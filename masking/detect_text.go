@@ -84,42 +84,11 @@ const maxIPv6 = 45
 func (s *scanner) ipv6(b []byte, i int) int {
 	n := len(b)
 	k := i
-	colons, groups, glen := 0, 0, 0
-	dbl, dot := false, false
-	for ; k < n; k++ {
-		c := b[k]
+	for k < n && (class[b[k]]&cHex != 0 || b[k] == ':' || b[k] == '.') {
 		if k-i > maxIPv6 {
 			return 0
 		}
-		if class[c]&cHex != 0 {
-			glen++
-			if glen > 4 {
-				return 0
-			}
-			continue
-		}
-		if c == ':' && !dot {
-			if glen > 0 {
-				groups++
-			}
-			glen = 0
-			if k > i && b[k-1] == ':' {
-				if dbl {
-					return 0
-				}
-				dbl = true
-			}
-			colons++
-			continue
-		}
-		if c == '.' {
-			dot, glen = true, 0
-			continue
-		}
-		break
-	}
-	if glen > 0 {
-		groups++
+		k++
 	}
 	end := k
 	for end > i && b[end-1] == '.' {
@@ -130,6 +99,34 @@ func (s *scanner) ipv6(b []byte, i int) int {
 	}
 	if end < n && isWord(b[end]) {
 		return 0
+	}
+	// The shape of what remains after trimming: a trailing '.' or ':'
+	// must not count.
+	colons, groups, glen := 0, 0, 0
+	dbl, dot := false, false
+	for p := i; p < end; p++ {
+		switch c := b[p]; {
+		case c == ':':
+			if glen > 0 {
+				groups++
+			}
+			if p > i && b[p-1] == ':' {
+				if dbl {
+					return 0
+				}
+				dbl = true
+			}
+			colons, glen = colons+1, 0
+		case c == '.':
+			dot, glen = true, 0
+		default:
+			if glen++; glen > 4 {
+				return 0
+			}
+		}
+	}
+	if glen > 0 && !dot {
+		groups++
 	}
 	if colons < 2 || (!dbl && colons != 7 && !(dot && colons == 6)) || (groups < 3 && !dot) {
 		return 0

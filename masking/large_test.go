@@ -14,7 +14,7 @@ import (
 // what it reads or reads a bounded window, so each input is masked in
 // linear time; a quadratic path would not finish. Outputs stay bounded.
 func TestAdversarialInputs(t *testing.T) {
-	size := 8 << 20
+	size := 4 << 20
 	if testing.Short() || raceEnabled {
 		size = 256 << 10
 	}

@@ -161,16 +161,20 @@ var _ protocols.Masker = (*Masker)(nil)
 func (m *Masker) HasColumnRules() bool { return len(m.e.cols) > 0 }
 
 // Text masks free text (error messages, notices, NOTIFY payloads, COPY
-// lines, log lines) with the detectors; a null strategy redacts. It returns
-// b itself when nothing matched, otherwise a new slice.
+// lines, log lines) with the detectors, and the values that database error
+// messages quote for rule-masked columns (details.go); a null strategy
+// redacts. It returns b itself when nothing matched, otherwise a new slice.
 func (m *Masker) Text(b []byte) []byte {
 	e := m.e
-	if !e.det.any || len(b) == 0 {
+	if (!e.det.any && len(e.cols) == 0) || len(b) == 0 {
 		return b
 	}
 	w := e.pool.Get().(*worker)
 	defer e.pool.Put(w)
 	spans := w.sc.scan(b)
+	if len(e.cols) > 0 {
+		spans = w.detailSpans(b, spans)
+	}
 	if len(spans) == 0 {
 		return b
 	}

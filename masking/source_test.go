@@ -194,3 +194,33 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("series pre-created: %d", n)
 	}
 }
+
+// TestTextColumnValues checks that values a database error message quotes
+// for rule-masked columns are masked in free text.
+func TestTextColumnValues(t *testing.T) {
+	m := newMasker(t, Config{
+		Detect:  []DetectRule{{Entity: "email", Strategy: Redact}},
+		Columns: []ColumnRule{{Name: "ssn", Strategy: Null}, {TableColumn: "public.users.tax_id", Strategy: Hash}},
+		HashKey: "0123456789abcdef0123",
+	})
+	cases := []struct{ in, want string }{
+		{"DETAIL: Key (ssn)=(123-45-6789) already exists.", "DETAIL: Key (ssn)=([redacted]) already exists."},
+		{"Key (email, SSN)=(jane@example.com, 123-45-6789) already exists.", "Key (email, SSN)=([redacted]) already exists."},
+		{`Key ("tax_id")=(DE123(4)) is not present in table "users".`, `Key ("tax_id")=([redacted]) is not present in table "users".`},
+		{"Key (name)=(Jane (jane@example.com)) already exists.", "Key (name)=(Jane ([redacted:email])) already exists."},
+		{"DETAIL: Failing row contains (7, null, 123-45-6789).\nHINT: x", "DETAIL: Failing row contains ([redacted]).\nHINT: x"},
+		{"Duplicate entry '123-45-6789' for key 'users.ssn'", "Duplicate entry '[redacted]' for key 'users.ssn'"},
+		{"Duplicate entry 'jane@example.com' for key 'users.email'", "Duplicate entry '[redacted:email]' for key 'users.email'"},
+		{"Key (ssn)=(", "Key (ssn)=("},
+	}
+	for _, tc := range cases {
+		if got := string(m.Text([]byte(tc.in))); got != tc.want {
+			t.Errorf("Text(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+	}
+	plain := newMasker(t, detectAll(Redact))
+	in := "DETAIL: Failing row contains (7, Jane, 123-45-6789)."
+	if got := string(plain.Text([]byte(in))); got != in {
+		t.Errorf("without column rules rows in messages are only scanned: %q", got)
+	}
+}

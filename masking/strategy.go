@@ -100,6 +100,12 @@ func (w *worker) appendMasked(dst, src []byte, spans []span, freeText bool) (out
 	pos := 0
 	for _, sp := range spans {
 		w.count(sp.ent)
+		if sp.ent == entColumn { // a column's value quoted by an error message
+			dst = append(dst, src[pos:sp.start]...)
+			dst = append(dst, columnPlaceholder...)
+			pos = sp.end
+			continue
+		}
 		a := w.e.act[sp.ent]
 		if a.kind == kNull && !freeText {
 			null = true
