@@ -29,6 +29,8 @@ func BenchmarkEndToEndPostgres(b *testing.B) {
 	r := newBenchResult()
 	run := func(b *testing.B, rec protocols.Recorder) {
 		b.ReportAllocs()
+		cpu := startCPU()
+		defer cpu.report(b)
 		for b.Loop() {
 			start := time.Now()
 			if rec != nil {

@@ -96,11 +96,12 @@ func BenchmarkRecorderMix(b *testing.B) {
 			r := newBenchResult()
 			b.SetBytes(r.bytes)
 			b.ReportAllocs()
-			b.ResetTimer()
+			cpu := startCPU()
 			for b.Loop() {
 				r.record(b, rec)
 			}
 			b.StopTimer()
+			cpu.report(b)
 			must(b, rec.Close("done"))
 			st, err := os.Stat(recordingPath(b, f, "bench"))
 			must(b, err)
@@ -124,6 +125,7 @@ func BenchmarkRow(b *testing.B) {
 	b.SetBytes(n / 256)
 	b.ReportAllocs()
 	i := 0
+	cpu := startCPU()
 	for b.Loop() {
 		if err := rec.Row(rows[i%len(rows)]); err != nil {
 			b.Fatal(err)
@@ -131,6 +133,7 @@ func BenchmarkRow(b *testing.B) {
 		i++
 	}
 	b.StopTimer()
+	cpu.report(b)
 	must(b, rec.Close("done"))
 }
 
@@ -142,6 +145,8 @@ func BenchmarkRecorderMixParallel(b *testing.B) {
 	var id atomic.Int64
 	b.SetBytes(r.bytes)
 	b.ReportAllocs()
+	cpu := startCPU()
+	defer cpu.report(b)
 	b.RunParallel(func(pb *testing.PB) {
 		rec := open(b, f, fmt.Sprintf("par-%d", id.Add(1)))
 		for pb.Next() {

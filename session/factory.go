@@ -109,7 +109,6 @@ func NewFactory(cfg Config, o Options) (*Factory, error) {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithLowerEncoderMem(true),
 		zstd.WithEncoderCRC(false), // blocks carry their own CRC-32C
 	)
 	if err != nil {

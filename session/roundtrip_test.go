@@ -232,12 +232,20 @@ func TestUnknownFrameTypeIsSkippable(t *testing.T) {
 }
 
 func TestRecorderAfterClose(t *testing.T) {
+	for _, mode := range []RowsMode{RowsNone, RowsFirst, RowsAll} {
+		f := newFactory(t, Config{Rows: mode, FirstRows: 1}, Options{})
+		rec := open(t, f, "closed-"+string(mode))
+		must(t, rec.Row(nil))
+		must(t, rec.Close("done"))
+		for range 2 { // past first_rows too
+			if err := rec.Row(nil); !errors.Is(err, ErrClosed) {
+				t.Errorf("%s: Row after Close = %v, want ErrClosed", mode, err)
+			}
+		}
+	}
 	f := newFactory(t, Config{}, Options{})
 	rec := open(t, f, "closed")
 	must(t, rec.Close("done"))
-	if err := rec.Row(nil); !errors.Is(err, ErrClosed) {
-		t.Errorf("Row after Close = %v, want ErrClosed", err)
-	}
 	if err := rec.Command(&protocols.Command{}, "x"); !errors.Is(err, ErrClosed) {
 		t.Errorf("Command after Close = %v, want ErrClosed", err)
 	}

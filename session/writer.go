@@ -30,6 +30,11 @@ type recorder struct {
 	// dirty is set while a pending block holds frames, so the ticker skips
 	// idle sessions without taking their lock.
 	dirty atomic.Bool
+	// rows counts the rows of the current result set; stopped is set with
+	// err or closed. Together they let a row that is not recorded (past
+	// first_rows, or rows: none) return without taking mu.
+	rows    atomic.Int64
+	stopped atomic.Bool
 
 	mu         sync.Mutex
 	out        file
@@ -38,7 +43,6 @@ type recorder struct {
 	link       uint32        // CRC-32C link of the last frame
 	frames     int64         // frames written, pending ones included
 	last       time.Duration // time offset of the last frame from start
-	rows       int           // rows seen in the current result set
 	bytes      int64         // bytes written to the file
 	counts     [frameTypeLimit]int64
 	err        error // sticky: set once, returned by every later call
@@ -78,7 +82,7 @@ func (r *recorder) Command(cmd *protocols.Command, redacted string) error {
 	if err := r.usable(); err != nil {
 		return err
 	}
-	r.rows = 0
+	r.rows.Store(0)
 	s := r.begin(FrameCommand)
 	*r.raw = appendCommand(*r.raw, kind, redacted, argc)
 	return r.end(s, FrameCommand)
@@ -92,21 +96,26 @@ func (r *recorder) Decision(d protocols.Decision) error {
 // Columns implements protocols.Recorder; it starts a result set.
 func (r *recorder) Columns(cols []protocols.Column) error {
 	return r.fitted(FrameColumns, func(b []byte, limit int) []byte {
-		r.rows = 0
+		r.rows.Store(0)
 		return appendColumns(b, cols, limit)
 	})
 }
 
-// Row implements protocols.Recorder. It is the hot path: an append into the
-// pending block and one SHA-256 of the frame, no allocation.
+// Row implements protocols.Recorder. It is the hot path: the row is
+// appended to the pending block, its bytes hashed once into the chain and
+// once into its CRC-32C link; nothing is allocated. Rows past the mode's
+// limit cost a lock and a counter.
 func (r *recorder) Row(values [][]byte) error {
+	n := r.rows.Add(1)
+	if (r.mode == RowsNone || (r.mode == RowsFirst && n > int64(r.firstN))) && !r.stopped.Load() {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.usable(); err != nil {
 		return err
 	}
-	r.rows++
-	if r.mode == RowsNone || (r.mode == RowsFirst && r.rows > r.firstN) {
+	if r.mode == RowsNone || (r.mode == RowsFirst && n > int64(r.firstN)) {
 		return nil
 	}
 	s := r.begin(FrameRow)
@@ -259,6 +268,7 @@ func (r *recorder) fail(reason string, err error) error {
 		return r.err
 	}
 	r.err = fmt.Errorf("%w: %w", ErrRecordingFailed, err)
+	r.stopped.Store(true)
 	r.failReason = reason
 	r.f.metrics.writeError(reason)
 	r.log.Error("session recording failed; the session must end", "reason", reason, "err", err)
@@ -296,6 +306,7 @@ func (r *recorder) Close(reason string) error {
 	}
 	r.closeDone = make(chan struct{})
 	defer close(r.closeDone)
+	r.stopped.Store(true)
 	if r.err == nil {
 		s := r.begin(FrameEnd)
 		*r.raw = appendStr(*r.raw, reason, maxText)
