@@ -168,6 +168,12 @@ func (in *instance) stop() { in.stopped.Do(in.doStop) }
 
 func (in *instance) doStop() {
 	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	start := time.Now()
+	defer func() {
+		if d := time.Since(start); d > 3*time.Second {
+			in.t.Logf("airlock took %v to stop", d)
+		}
+	}()
 	select {
 	case <-in.waitErr:
 	case <-time.After(15 * time.Second):
