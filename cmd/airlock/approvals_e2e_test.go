@@ -346,4 +346,3 @@ func TestApprovalWebPage(t *testing.T) {
 		t.Fatalf("request after approval: %v", got)
 	}
 }
-
