@@ -42,6 +42,42 @@
 // 100 MB values are masked in linear time, and output is at most a small
 // constant factor of the input.
 //
+// # Decisions
+//
+// Detection errs towards masking (fail closed) where a look-alike is as
+// likely as the real thing, and towards leaving text alone where the shape
+// alone is ordinary data:
+//
+//   - Payment cards need Luhn and a known issuer range and length, so
+//     snowflake ids and epoch timestamps (starting with 1) never fire.
+//   - Phones need a '+', a North American shape (NXX NXX XXXX) or a
+//     national trunk 0 with separators; bare digit strings, seven-digit
+//     local numbers and dates never fire. National forms without a trunk 0
+//     (other than North American) are not detected.
+//   - A bare dotted quad is an IPv4 address even when it is a version
+//     number ("release 1.2.3.4" is masked); a glued one (v1.2.3.4), a longer
+//     chain (1.2.3.4.5), leading zeros or "-beta" suffixes are not. IPv6
+//     needs three or more groups (or an IPv4 tail), so "a::b", "fe80::1",
+//     times and MAC addresses pass.
+//   - us_ssn is opt-in (in no group): nine-digit ids are everywhere.
+//   - A JWT's header must decode to a JSON object with "alg"; an AWS secret
+//     key needs its key name or a key id just before it; credential
+//     assignments need a key naming a secret and a value that is not a
+//     placeholder and has enough entropy for its kind (a person's password
+//     needs little, a generated token a lot). A value holding a more
+//     specific entity keeps that entity's label.
+//   - A bytea in text output is hex-decoded before scanning (hex digits
+//     would both hide text and fake digit runs); any hit nulls it.
+//   - Binary numbers, times, UUIDs and booleans carry no text and are not
+//     scanned: a bigint of card numbers in binary format needs a column
+//     rule. Binary inet values are nulled while IP detection is on.
+//   - In an array literal of unknown element type an element that could be
+//     a number or an address becomes NULL rather than text.
+//   - Partial keeps at most half of a value's characters, never quotes,
+//     backslashes or control bytes; an email keeps its first character and
+//     its domain. Hash is keyed HMAC-SHA256 over the exact bytes, so equal
+//     values (and only they) hash alike on every connection sharing the key.
+//
 // # Concurrency
 //
 // A Source and its Masker are immutable and safe for concurrent use; Text

@@ -170,7 +170,10 @@ func (m *Masker) Text(b []byte) []byte {
 		return b
 	}
 	w := e.pool.Get().(*worker)
-	defer e.pool.Put(w)
+	defer func() {
+		w.trim()
+		e.pool.Put(w)
+	}()
 	spans := w.sc.scan(b)
 	if len(e.cols) > 0 {
 		spans = w.detailSpans(b, spans)

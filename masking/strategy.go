@@ -91,6 +91,9 @@ func (w *worker) trim() {
 	if cap(w.tmp2) > maxRetained {
 		w.tmp2 = nil
 	}
+	if cap(w.sc.spans) > maxRetained/32 {
+		w.sc.spans = nil
+	}
 }
 
 // appendMasked appends src with its spans replaced. null reports a span
