@@ -134,8 +134,14 @@ func TestCrashLeavesVerifiablePrefix(t *testing.T) {
 	for i := range 1000 {
 		must(t, rec.Row([][]byte{fmt.Appendf(nil, "value %d", i)}))
 	}
+	// What the kernel holds once the queued blocks are written, while the
+	// session goes on.
+	rec.(*recorder).waitDrained()
 	snapshot, err := os.ReadFile(recordingPath(t, f, "crash"))
 	must(t, err)
+	for i := range 100 {
+		must(t, rec.Row([][]byte{fmt.Appendf(nil, "later value %d", i)}))
+	}
 	must(t, rec.Close("done"))
 	final, err := os.ReadFile(recordingPath(t, f, "crash"))
 	must(t, err)
@@ -170,7 +176,9 @@ func TestIdleSessionsAreCheap(t *testing.T) {
 		must(t, recs[i].Command(&protocols.Command{Kind: "query"}, "SELECT 1"))
 		must(t, recs[i].Decision(protocols.Decision{Action: protocols.Allow}))
 	}
-	f.flushAll(nil)
+	for _, r := range f.flushAll(nil) {
+		r.waitDrained()
+	}
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&after)

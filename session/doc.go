@@ -16,11 +16,14 @@
 // session. A Recorder is safe for concurrent use: an engine records commands
 // from the goroutine reading the client and rows from the goroutine reading
 // the upstream; a mutex per session orders them. Frames are appended to a
-// pooled in-memory block that is compressed with one shared zstd encoder and
-// written when it reaches the block size, when the factory's single ticker
-// fires, or at Close; an idle session holds no buffer and no encoder. Any
-// write error is sticky: every later call fails with ErrRecordingFailed and
-// the engine ends the session, because nothing may run unrecorded.
+// pooled in-memory block, sealed when it reaches the block size, when the
+// factory's single ticker fires, or at Close, and handed to a short-lived
+// per-session drain goroutine that compresses it with one shared zstd
+// encoder and writes it (at most a few blocks wait per session, so a slow
+// disk slows its session instead of growing memory). An idle session holds
+// no buffer, no goroutine and no encoder. Any write error is sticky: every
+// later call fails with ErrRecordingFailed and the engine ends the session,
+// because nothing may run unrecorded. The file is synced once, at Close.
 //
 // Reading: NewReader streams frames and checks the chain as it goes; Verify
 // and VerifyFile summarise a file in a Report; Replay writes a readable

@@ -258,6 +258,7 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 		link:      linkSeed(hb),
 		bytes:     int64(len(hb)),
 	}
+	r.drained = sync.NewCond(&r.mu)
 	f.metrics.wrote(len(hb), nil)
 	if f.index != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
@@ -305,6 +306,7 @@ func (f *Factory) run(every time.Duration) {
 			return
 		case <-t.C:
 			batch = f.flushAll(batch[:0])
+			clear(batch)
 		}
 	}
 }
@@ -317,15 +319,14 @@ func (f *Factory) flushAll(batch []*recorder) []*recorder {
 		}
 	}
 	f.mu.Unlock()
-	for i, r := range batch {
+	for _, r := range batch {
 		r.tick()
-		batch[i] = nil
 	}
 	return batch
 }
 
 // Close stops the flush ticker and writes every open recording's pending
-// block. Open recordings stay open (their sessions close them); later Opens
+// block, waiting until they are on disk. Open recordings stay open (their sessions close them); later Opens
 // fail with ErrClosed.
 func (f *Factory) Close() error {
 	f.mu.Lock()
@@ -337,7 +338,9 @@ func (f *Factory) Close() error {
 	f.mu.Unlock()
 	close(f.stop)
 	<-f.done
-	f.flushAll(nil)
+	for _, r := range f.flushAll(nil) {
+		r.waitDrained()
+	}
 	return nil
 }
 

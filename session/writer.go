@@ -48,6 +48,11 @@ type recorder struct {
 	err        error // sticky: set once, returned by every later call
 	failReason string
 	closed     bool
+	// queue holds sealed blocks waiting for the drain goroutine, which
+	// runs while draining is set; drained is signalled as blocks leave.
+	queue    []queued
+	draining bool
+	drained  *sync.Cond
 	// closeDone is closed when the first Close has finished; result is
 	// what it returned, for any later Close.
 	closeDone chan struct{}
@@ -178,7 +183,7 @@ func (r *recorder) end(s int, t FrameType) error {
 		return err
 	}
 	if len(*r.raw) >= r.blockSize {
-		return r.flush()
+		return r.flush(true)
 	}
 	return nil
 }
@@ -221,48 +226,9 @@ func (r *recorder) appendSeal(t FrameType) error {
 	return r.seal(s, t)
 }
 
-// flush closes the pending block with a checkpoint and writes it.
-func (r *recorder) flush() error {
-	if r.raw == nil {
-		return nil
-	}
-	if err := r.appendSeal(FrameCheckpoint); err != nil {
-		return err
-	}
-	return r.writeBlock()
-}
-
-// writeBlock compresses the pending block with the shared encoder and writes
-// it with its lengths and CRC in one call. Nothing is synced here: a crash
-// loses at most the blocks the kernel had not written, and the reader trusts
-// whole blocks only.
-func (r *recorder) writeBlock() error {
-	raw := *r.raw
-	cp := r.f.getComp()
-	c := append(*cp, make([]byte, blockHdrSize)...)
-	c = r.f.enc.EncodeAll(raw, c)
-	binary.LittleEndian.PutUint32(c[0:], uint32(len(c)-blockHdrSize))
-	binary.LittleEndian.PutUint32(c[4:], uint32(len(raw)))
-	c = binary.LittleEndian.AppendUint32(c, crc32.Checksum(c, castagnoli))
-	_, err := r.out.Write(c)
-	n := len(c)
-	*cp = c
-	r.f.putComp(cp)
-	r.f.putRaw(r.raw)
-	r.raw = nil
-	r.dirty.Store(false)
-	counts := r.counts
-	r.counts = [frameTypeLimit]int64{}
-	if err != nil {
-		return r.fail(failureReason(err, reasonWrite), fmt.Errorf("write block: %w", err))
-	}
-	r.bytes += int64(n)
-	r.f.metrics.wrote(n, &counts)
-	return nil
-}
-
-// fail makes err sticky, counts and logs it once, and lets go of the file
-// and buffers. Callers hold mu.
+// fail makes err sticky, counts and logs it once, and lets go of the
+// pending block. The file is closed here, or by the drain goroutine when
+// one is running. Callers hold mu.
 func (r *recorder) fail(reason string, err error) error {
 	if r.err != nil {
 		return r.err
@@ -277,25 +243,17 @@ func (r *recorder) fail(reason string, err error) error {
 		r.raw = nil
 		r.dirty.Store(false)
 	}
-	if r.out != nil {
+	if !r.draining && r.out != nil {
 		_ = r.out.Close()
 		r.out = nil
 	}
 	return r.err
 }
 
-// tick writes the pending block for the factory's ticker.
-func (r *recorder) tick() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err == nil && !r.closed {
-		_ = r.flush()
-	}
-}
-
 // Close implements protocols.Recorder: it records the session end and the
-// trailer, writes and syncs the file (the one fsync of a session), closes it
-// and completes the index entry. A second Close returns the first's result.
+// trailer, waits until every block is written, syncs the file (the one
+// fsync of a session), closes it and completes the index entry. A second
+// Close returns the first's result.
 func (r *recorder) Close(reason string) error {
 	r.mu.Lock()
 	if r.closed {
@@ -307,18 +265,22 @@ func (r *recorder) Close(reason string) error {
 	r.closeDone = make(chan struct{})
 	defer close(r.closeDone)
 	r.stopped.Store(true)
+	r.closed = true // no frame after the trailer
 	if r.err == nil {
 		s := r.begin(FrameEnd)
 		*r.raw = appendStr(*r.raw, reason, maxText)
 		if r.seal(s, FrameEnd) == nil && r.appendSeal(FrameTrailer) == nil {
-			if r.writeBlock() == nil {
-				if err := r.out.Sync(); err != nil {
-					r.fail(failureReason(err, reasonSync), fmt.Errorf("sync: %w", err))
-				}
-			}
+			r.enqueue(false)
 		}
 	}
-	r.closed = true
+	for r.draining {
+		r.drained.Wait()
+	}
+	if r.err == nil {
+		if err := r.out.Sync(); err != nil {
+			r.fail(failureReason(err, reasonSync), fmt.Errorf("sync: %w", err))
+		}
+	}
 	if r.out != nil {
 		if err := r.out.Close(); err != nil {
 			r.fail(failureReason(err, reasonSync), fmt.Errorf("close: %w", err))
