@@ -54,17 +54,21 @@ type jsonlError struct {
 // processing continues. RunJSONL returns an error only when the input cannot
 // be read or the output cannot be written.
 func RunJSONL(in io.Reader, out io.Writer, c protocols.Classifier, p protocols.Policy) error {
+	return runJSONL(in, out, c, p, MaxJSONLLine)
+}
+
+func runJSONL(in io.Reader, out io.Writer, c protocols.Classifier, p protocols.Policy, maxLine int) error {
 	if c == nil || p == nil {
 		return errors.New("classify: a classifier and a policy are required")
 	}
 	br := bufio.NewReaderSize(in, 1<<20)
 	bw := bufio.NewWriterSize(out, 64<<10)
 	for {
-		line, tooLong, err := readLine(br)
+		line, tooLong, err := readLine(br, maxLine)
 		if len(line) > 0 || tooLong || err == nil {
 			var res any
 			if tooLong {
-				res = jsonlError{Error: fmt.Sprintf("line longer than %d bytes", MaxJSONLLine)}
+				res = jsonlError{Error: fmt.Sprintf("line longer than %d bytes", maxLine)}
 			} else {
 				res = classifyLine(line, c, p)
 			}
@@ -99,13 +103,13 @@ func RunJSONL(in io.Reader, out io.Writer, c protocols.Classifier, p protocols.P
 }
 
 // readLine returns the next line without its end of line. tooLong reports
-// a line past MaxJSONLLine, whose content is discarded. err is io.EOF after
+// a line past maxLine bytes, whose content is discarded. err is io.EOF after
 // the last line (which may lack a newline).
-func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
+func readLine(br *bufio.Reader, maxLine int) (line []byte, tooLong bool, err error) {
 	for {
 		frag, e := br.ReadSlice('\n')
 		if !tooLong {
-			if len(line)+len(frag) > MaxJSONLLine+2 {
+			if len(line)+len(frag) > maxLine+2 {
 				tooLong, line = true, nil
 			} else {
 				line = append(line, frag...)

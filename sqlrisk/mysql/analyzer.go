@@ -122,6 +122,17 @@ func (a *Analyzer) readInto(text string, m lexMode, b *rule.Builder, nest int, t
 		add(unparsed, redact.Span{Start: lx.errPos, End: len(text)})
 	}
 	w := &walker{a: a, b: b, mode: m, nest: nest, top: top}
+	if tooDeep(text, lx.tokens) {
+		// Refuse to build the tree; the leading keywords still count.
+		b.Hit(rule.ParseError)
+		for _, s := range stmts {
+			if w.fallback(text, s) {
+				add(secret, stringSpans(s.tokens)...)
+			}
+			add(unparsed, stringSpans(s.tokens)...)
+		}
+		return
+	}
 	if !lx.err {
 		if nodes, err := a.parse(clean, m); err == nil {
 			if len(nodes) != len(stmts) {
@@ -146,6 +157,13 @@ func (a *Analyzer) readInto(text string, m lexMode, b *rule.Builder, nest int, t
 	// parser rejects still runs.
 	for _, s := range stmts {
 		nodes, err := a.parse(clean[s.start:s.end], m)
+		if err != nil {
+			// The TiDB grammar lacks SELECT … INTO @var; the variables
+			// are session state only, so read the statement without them.
+			if alt, ok := withoutIntoVars(clean, s); ok {
+				nodes, err = a.parse(alt, m)
+			}
+		}
 		if err != nil || len(nodes) == 0 {
 			b.Hit(rule.ParseError)
 			if w.fallback(text, s) {
@@ -181,6 +199,33 @@ func (a *Analyzer) parse(sql string, m lexMode) (nodes []ast.StmtNode, err error
 	p.SetSQLMode(mode)
 	nodes, _, err = p.Parse(sql, "", "")
 	return nodes, err
+}
+
+// withoutIntoVars returns the statement with "INTO @a, @b" blanked out.
+func withoutIntoVars(text string, s stmtRange) (string, bool) {
+	for i, t := range s.tokens {
+		if t.kind != tokWord || !strings.EqualFold(text[t.start:t.end], "INTO") {
+			continue
+		}
+		j := i + 1
+		for j < len(s.tokens) && s.tokens[j].kind == tokVariable {
+			j++
+			if j < len(s.tokens) && s.tokens[j].kind == tokPunct && text[s.tokens[j].start] == ',' {
+				j++
+				continue
+			}
+			break
+		}
+		if j == i+1 || s.tokens[j-1].kind != tokVariable {
+			continue
+		}
+		b := []byte(text[s.start:s.end])
+		for k := t.start; k < s.tokens[j-1].end; k++ {
+			b[k-s.start] = ' '
+		}
+		return string(b), true
+	}
+	return "", false
 }
 
 // nested classifies SQL held in a literal and merges its rules; it reports

@@ -93,6 +93,12 @@ func stmtRule(n ast.StmtNode) (string, bool) {
 		return "", true // its DML statement is walked
 	default:
 		_ = x
+		// The parts of a stored procedure body (blocks, IF, loops,
+		// cursors, handlers) have no effect of their own; the walker
+		// visits the statements they hold.
+		if t := reflect.TypeOf(n); t.Kind() == reflect.Pointer && strings.HasPrefix(t.Elem().Name(), "Procedure") {
+			return "", true
+		}
 		return "", false
 	}
 }

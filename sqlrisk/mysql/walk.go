@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -51,11 +52,14 @@ func (w *walker) walk(n ast.StmtNode) bool {
 // Enter implements ast.Visitor.
 func (w *walker) Enter(n ast.Node) (ast.Node, bool) {
 	w.stack = append(w.stack, n)
-	if len(w.stack) > 5000 {
+	if len(w.stack) > maxChain+1000 {
 		w.b.Hit(rule.ParseError)
 		return n, true
 	}
 	w.node(n)
+	if isProcedurePart(n) {
+		w.procedurePart(n)
+	}
 	return n, false
 }
 
@@ -209,5 +213,56 @@ func (w *walker) variable(v *ast.VariableAssignment) {
 func (w *walker) alterTable(x *ast.AlterTableStmt) {
 	for _, s := range x.Specs {
 		w.hit(alterSpecRule(s.Tp))
+	}
+}
+
+// isProcedurePart reports whether n is part of a stored program body; the
+// TiDB AST's Accept does not descend into the statements of those nodes.
+func isProcedurePart(n ast.Node) bool {
+	t := reflect.TypeOf(n)
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	name := t.Elem().Name()
+	return strings.HasPrefix(name, "Procedure") || strings.HasSuffix(name, "WhenThenStmt") || strings.HasSuffix(name, "CaseStmt")
+}
+
+var (
+	nodeType     = reflect.TypeOf((*ast.Node)(nil)).Elem()
+	stmtNodeType = reflect.TypeOf((*ast.StmtNode)(nil)).Elem()
+	exprNodeType = reflect.TypeOf((*ast.ExprNode)(nil)).Elem()
+)
+
+// procedurePart visits every statement and expression a stored-program node
+// holds (fields of node types, and slices of them). Visiting a child twice is
+// harmless: rules and tables are sets.
+func (w *walker) procedurePart(n ast.Node) {
+	v := reflect.ValueOf(n).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if !v.Type().Field(i).IsExported() {
+			continue
+		}
+		switch {
+		case f.Kind() == reflect.Interface && (f.Type() == stmtNodeType || f.Type() == exprNodeType || f.Type().Implements(nodeType)):
+			if !f.IsNil() {
+				if c, ok := f.Interface().(ast.Node); ok {
+					c.Accept(w)
+				}
+			}
+		case f.Kind() == reflect.Pointer && f.Type().Implements(nodeType):
+			if !f.IsNil() {
+				f.Interface().(ast.Node).Accept(w)
+			}
+		case f.Kind() == reflect.Slice:
+			for j := 0; j < f.Len(); j++ {
+				e := f.Index(j)
+				if (e.Kind() == reflect.Interface || e.Kind() == reflect.Pointer) && !e.IsNil() {
+					if c, ok := e.Interface().(ast.Node); ok {
+						c.Accept(w)
+					}
+				}
+			}
+		}
 	}
 }

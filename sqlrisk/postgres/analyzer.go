@@ -1,13 +1,15 @@
 package postgres
 
 import (
+	"errors"
 	"strings"
-
-	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/sqlrisk/rule"
 )
+
+// errTooDeep refuses text whose parse tree could exhaust the C stack.
+var errTooDeep = errors.New("statement nested too deeply to analyse safely")
 
 // maxNest bounds how deep bodies are analysed recursively (a DO block that
 // EXECUTEs a literal that creates a function whose body …). Past it the
@@ -38,21 +40,24 @@ func (a *Analyzer) Text(text string) *protocols.Classification {
 		// a proxy must not guess which part the upstream sees.
 		return rule.Failure(rule.ParseError, redactUnparsed(text))
 	}
-	res, err := pg.Parse(text)
-	if err != nil {
-		return rule.Failure(rule.ParseError, redactUnparsed(text))
-	}
 	var b rule.Builder
 	w := newWalker(&b, text, 0, true)
-	for _, raw := range res.Stmts {
-		w.statement(raw)
+	res, err := parse(text)
+	if err != nil {
+		b.Hit(rule.ParseError)
+	} else {
+		for _, raw := range res.Stmts {
+			w.statement(raw)
+		}
 	}
-	secretAll := false
+	secretAll := err != nil
 	// With standard_conforming_strings off (a session SET or an old server
 	// default) backslashes escape quotes in '…' literals, which can move
 	// statement boundaries. Read the text that way too; the worse wins.
+	// This holds even when the standard reading does not parse: the other
+	// reading may.
 	if alt, ok := escapeStringVariant(text); ok {
-		if altRes, err := pg.Parse(alt); err == nil {
+		if altRes, err := parse(alt); err == nil {
 			var ab rule.Builder
 			aw := newWalker(&ab, alt, 0, false)
 			for _, raw := range altRes.Stmts {
@@ -61,8 +66,11 @@ func (a *Analyzer) Text(text string) *protocols.Classification {
 			for _, id := range ab.Rules() {
 				b.Hit(id)
 			}
-			secretAll = len(aw.secretSpans) > 0
+			secretAll = secretAll || len(aw.secretSpans) > 0
 		}
+	}
+	if err != nil {
+		return b.Classification(redactUnparsed(text))
 	}
 	return b.Classification(w.redact(secretAll))
 }
@@ -74,7 +82,7 @@ func (w *walker) nested(sql string) bool {
 	if w.nest >= maxNest || strings.IndexByte(sql, 0) >= 0 {
 		return false
 	}
-	res, err := pg.Parse(sql)
+	res, err := parse(sql)
 	if err != nil {
 		return false
 	}
@@ -90,46 +98,4 @@ func (w *walker) nested(sql string) bool {
 		w.markSecret()
 	}
 	return true
-}
-
-// escapeStringVariant rewrites text so that pg_query, which always parses
-// with standard_conforming_strings on, lexes it as a server with the setting
-// off would: each plain '…' literal that contains a backslash becomes an
-// E'…' literal, left to right, re-scanning after each change because the
-// change can move every later token. ok is false when nothing changes.
-func escapeStringVariant(text string) (string, bool) {
-	if strings.IndexByte(text, '\\') < 0 {
-		return "", false
-	}
-	changed := false
-	for range 64 {
-		scan, err := pg.Scan(text)
-		if err != nil {
-			break
-		}
-		found := false
-		for _, t := range scan.Tokens {
-			if t.Token != pg.Token_SCONST {
-				continue
-			}
-			lit := text[t.Start:t.End]
-			if len(lit) < 2 || strings.IndexByte(lit, '\\') < 0 {
-				continue
-			}
-			switch lit[0] {
-			case '\'':
-				text = text[:t.Start] + "E" + text[t.Start:]
-			case 'n', 'N':
-				text = text[:t.Start] + "E" + text[t.Start+1:]
-			default:
-				continue // E'…', $$…$$: already read the same both ways
-			}
-			found, changed = true, true
-			break
-		}
-		if !found {
-			break
-		}
-	}
-	return text, changed
 }

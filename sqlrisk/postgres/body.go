@@ -125,17 +125,22 @@ func (w *walker) body(lang string, body []string) {
 	case "sql":
 		w.nested(body[0])
 	case "plpgsql":
-		w.plpgsql()
+		w.plpgsql(body)
 	}
 }
 
 // plpgsql parses the current statement (CREATE FUNCTION or DO) with the
 // PL/pgSQL parser and classifies every SQL statement and expression in it.
-func (w *walker) plpgsql() {
+func (w *walker) plpgsql(body []string) {
 	if w.nest >= maxNest {
 		return
 	}
-	out, err := pg.ParsePlPgSqlToJSON(w.stmtText())
+	text := w.stmtText()
+	if tooDeep(text) || (len(body) == 1 && tooDeep(body[0])) {
+		w.b.Hit(rule.ParseError)
+		return
+	}
+	out, err := pg.ParsePlPgSqlToJSON(text)
 	if err != nil {
 		return
 	}
@@ -195,7 +200,7 @@ func (w *walker) plpgsqlDynamicQuery(v any) {
 		return
 	}
 	q, _ := expr["query"].(string)
-	res, err := pg.Parse("SELECT " + q)
+	res, err := parse("SELECT " + q)
 	if err != nil || len(res.Stmts) != 1 {
 		return
 	}

@@ -171,6 +171,20 @@ func (w *walker) specialNode(m proto.Message) bool {
 		w.doStmt(n)
 	case *pg.CreateFunctionStmt:
 		w.createFunction(n)
+	case *pg.CreateExtensionStmt:
+		// CREATE LANGUAGE plpythonu is parsed as CREATE EXTENSION.
+		if id := languageRule(strings.ToLower(n.Extname)); id == rule.ReachProgram {
+			w.effectAlways(id)
+		}
+	case *pg.DefineStmt:
+		// CREATE OPERATOR/AGGREGATE/TYPE name the functions they call.
+		for _, d := range n.Definition {
+			if tn := d.GetDefElem().GetArg().GetTypeName(); tn != nil {
+				if id := funcRule(lastName(tn.Names)); id != "" {
+					w.effectAlways(id)
+				}
+			}
+		}
 	case *pg.CreatePLangStmt:
 		w.effectAlways(rule.CodeDefine)
 		if id := languageRule(n.Plname); id != rule.CodeDefine {

@@ -225,50 +225,57 @@ func (t *target) cast(tc *pg.TypeCast) *pred.Expr {
 
 var cmpOps = map[string]string{"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 
-func (t *target) aExpr(a *pg.A_Expr, n *pg.Node) *pred.Expr {
-	op := lastName(a.Name)
-	l, r := t.expr(a.Lexpr), t.expr(a.Rexpr)
-	if l == nil || r == nil {
-		return &pred.Expr{Kind: pred.Opaque, Refs: t.refs(n)}
-	}
+// modelled says whether an A_Expr is a comparison or pattern the
+// evaluator models; anything else (arithmetic, operators on ranges, JSON…)
+// is opaque and its operands are not translated, which keeps long
+// arithmetic chains linear.
+func modelled(a *pg.A_Expr, op string) bool {
 	switch a.Kind {
 	case pg.A_Expr_Kind_AEXPR_OP:
-		if c, ok := cmpOps[op]; ok {
-			return &pred.Expr{Kind: pred.Cmp, Op: c, Args: []*pred.Expr{l, r}}
-		}
-		switch op {
-		case "~~", "~~*":
-			return &pred.Expr{Kind: pred.Like, Op: "like", Args: []*pred.Expr{l, r}}
-		case "~", "~*":
-			return &pred.Expr{Kind: pred.Like, Op: "regex", Args: []*pred.Expr{l, r}}
-		case "!~~", "!~~*":
-			return &pred.Expr{Kind: pred.Not, Args: []*pred.Expr{{Kind: pred.Like, Op: "like", Args: []*pred.Expr{l, r}}}}
-		}
-	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
-		like := &pred.Expr{Kind: pred.Like, Op: "like", Args: []*pred.Expr{l, r}}
-		if strings.HasPrefix(op, "!") {
-			return &pred.Expr{Kind: pred.Not, Args: []*pred.Expr{like}}
-		}
-		return like
-	case pg.A_Expr_Kind_AEXPR_DISTINCT:
-		return &pred.Expr{Kind: pred.Cmp, Op: "is distinct", Args: []*pred.Expr{l, r}}
-	case pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
-		return &pred.Expr{Kind: pred.Cmp, Op: "is not distinct", Args: []*pred.Expr{l, r}}
+		_, cmp := cmpOps[op]
+		return cmp || op == "~~" || op == "~~*" || op == "~" || op == "~*" || op == "!~~" || op == "!~~*"
+	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE, pg.A_Expr_Kind_AEXPR_DISTINCT,
+		pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
+		return true
 	case pg.A_Expr_Kind_AEXPR_IN:
-		list := a.Rexpr.GetList()
-		if list == nil {
-			break
-		}
+		return a.Rexpr.GetList() != nil
+	}
+	return false
+}
+
+func (t *target) aExpr(a *pg.A_Expr, n *pg.Node) *pred.Expr {
+	op := lastName(a.Name)
+	if !modelled(a, op) || a.Lexpr == nil || a.Rexpr == nil {
+		return &pred.Expr{Kind: pred.Opaque, Refs: t.refs(n)}
+	}
+	l := t.expr(a.Lexpr)
+	switch a.Kind {
+	case pg.A_Expr_Kind_AEXPR_IN:
 		in := &pred.Expr{Kind: pred.In, Args: []*pred.Expr{l}}
-		for _, item := range list.Items {
+		for _, item := range a.Rexpr.GetList().Items {
 			in.Args = append(in.Args, t.expr(item))
 		}
 		if op == "<>" {
 			return &pred.Expr{Kind: pred.Not, Args: []*pred.Expr{in}}
 		}
 		return in
+	case pg.A_Expr_Kind_AEXPR_DISTINCT:
+		return &pred.Expr{Kind: pred.Cmp, Op: "is distinct", Args: []*pred.Expr{l, t.expr(a.Rexpr)}}
+	case pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
+		return &pred.Expr{Kind: pred.Cmp, Op: "is not distinct", Args: []*pred.Expr{l, t.expr(a.Rexpr)}}
 	}
-	return &pred.Expr{Kind: pred.Opaque, Refs: t.refs(n)}
+	r := t.expr(a.Rexpr)
+	if c, ok := cmpOps[op]; ok && a.Kind == pg.A_Expr_Kind_AEXPR_OP {
+		return &pred.Expr{Kind: pred.Cmp, Op: c, Args: []*pred.Expr{l, r}}
+	}
+	pattern := &pred.Expr{Kind: pred.Like, Op: "like", Args: []*pred.Expr{l, r}}
+	if op == "~" || op == "~*" {
+		pattern.Op = "regex"
+	}
+	if strings.HasPrefix(op, "!") {
+		return &pred.Expr{Kind: pred.Not, Args: []*pred.Expr{pattern}}
+	}
+	return pattern
 }
 
 // subLink translates EXISTS, IN (SELECT …) and scalar sub-queries.

@@ -65,13 +65,7 @@ func (b *Builder) Table(name string) {
 }
 
 // Risk returns the highest risk among the rules hit so far.
-func (b *Builder) Risk() protocols.Risk {
-	r := protocols.RiskNone
-	for _, id := range b.rules {
-		r = max(r, RiskOf(id))
-	}
-	return r
-}
+func (b *Builder) Risk() protocols.Risk { return RiskOfMax(b.rules) }
 
 // Classification returns the verdict. The builder must not be used after.
 func (b *Builder) Classification(redacted string) *protocols.Classification {
@@ -91,4 +85,13 @@ func (b *Builder) Classification(redacted string) *protocols.Classification {
 // analysed: high risk with rule id, and no statements.
 func Failure(id, redacted string) *protocols.Classification {
 	return &protocols.Classification{Risk: RiskOf(id), Rules: []string{id}, Statements: []protocols.Statement{}, Redacted: redacted}
+}
+
+// RiskOfMax returns the highest risk among ids (none for no ids).
+func RiskOfMax(ids []string) protocols.Risk {
+	r := protocols.RiskNone
+	for _, id := range ids {
+		r = max(r, RiskOf(id))
+	}
+	return r
 }

@@ -15,6 +15,7 @@
 package pred
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -94,60 +95,160 @@ type Mode struct {
 }
 
 // Unbounded reports whether a write with condition where (nil: none) can
-// touch every row of its target.
+// touch every row of its target. It runs in time linear in the size of the
+// condition: AND/OR chains are flattened and every judgement is memoised per
+// node, so that a generated condition of thousands of terms stays cheap.
 func (m Mode) Unbounded(where *Expr) bool {
-	return where == nil || m.mayBeAll(where)
+	if where == nil {
+		return true
+	}
+	ev := &evaluator{Mode: m, memo: map[*Expr]*facts{}}
+	return ev.mayBeAll(flatten(where))
+}
+
+// evaluator memoises judgements about the nodes of one condition.
+type evaluator struct {
+	Mode
+	memo map[*Expr]*facts
+}
+
+type tri uint8
+
+const (
+	unknown tri = iota
+	yes
+	no
+)
+
+type facts struct {
+	val                        Value
+	valOK                      tri
+	refs, taut, contra, mayAll tri
+	key                        string
+	keyOK                      tri
+}
+
+func (ev *evaluator) f(e *Expr) *facts {
+	x, ok := ev.memo[e]
+	if !ok {
+		x = &facts{}
+		ev.memo[e] = x
+	}
+	return x
+}
+
+func set(t *tri, v bool) bool {
+	if v {
+		*t = yes
+	} else {
+		*t = no
+	}
+	return v
+}
+
+// flatten merges nested AND into AND and OR into OR, iteratively, so that
+// a left-deep chain (a OR b OR c …, as the TiDB parser builds it) becomes
+// one node with many operands.
+func flatten(e *Expr) *Expr {
+	if e == nil {
+		return nil
+	}
+	if e.Kind == And || e.Kind == Or {
+		// Depth-first, left to right, with an explicit stack (children
+		// pushed in reverse) so that a chain of n links costs O(n).
+		var args []*Expr
+		stack := make([]*Expr, 0, len(e.Args))
+		for i := len(e.Args) - 1; i >= 0; i-- {
+			stack = append(stack, e.Args[i])
+		}
+		for len(stack) > 0 {
+			a := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if a != nil && a.Kind == e.Kind {
+				for i := len(a.Args) - 1; i >= 0; i-- {
+					stack = append(stack, a.Args[i])
+				}
+				continue
+			}
+			args = append(args, a)
+		}
+		out := *e
+		out.Args = args
+		e = &out
+	}
+	if len(e.Args) == 0 {
+		return e
+	}
+	out := *e
+	out.Args = make([]*Expr, len(e.Args))
+	for i, a := range e.Args {
+		out.Args[i] = flatten(a)
+	}
+	return &out
 }
 
 // RefsTarget reports whether e mentions a column of the target row.
 func RefsTarget(e *Expr) bool {
+	ev := &evaluator{memo: map[*Expr]*facts{}}
+	return ev.refsTarget(e)
+}
+
+func (ev *evaluator) refsTarget(e *Expr) bool {
 	if e == nil {
 		return false
 	}
+	x := ev.f(e)
+	if x.refs != unknown {
+		return x.refs == yes
+	}
 	switch e.Kind {
 	case Column:
-		return e.Target
+		return set(&x.refs, e.Target)
 	case Opaque, SubSelectAll:
 		if e.Refs {
-			return true
+			return set(&x.refs, true)
 		}
 	}
 	for _, a := range e.Args {
-		if RefsTarget(a) {
-			return true
+		if ev.refsTarget(a) {
+			return set(&x.refs, true)
 		}
 	}
-	return false
+	return set(&x.refs, false)
 }
 
-func (m Mode) mayBeAll(e *Expr) bool {
+func (ev *evaluator) mayBeAll(e *Expr) bool {
 	if e == nil {
 		return true
 	}
-	if v, ok := m.eval(e); ok {
-		t, known := m.truthy(v)
-		return t || !known
+	x := ev.f(e)
+	if x.mayAll != unknown {
+		return x.mayAll == yes
 	}
-	if !RefsTarget(e) {
+	if v, ok := ev.eval(e); ok {
+		t, known := ev.truthy(v)
+		return set(&x.mayAll, t || !known)
+	}
+	if !ev.refsTarget(e) {
 		// Row-independent and not provably false: all rows or none.
-		return true
+		return set(&x.mayAll, true)
 	}
 	switch e.Kind {
 	case Or:
 		for _, a := range e.Args {
-			if m.mayBeAll(a) {
-				return true
+			if ev.mayBeAll(a) {
+				return set(&x.mayAll, true)
 			}
 		}
 	case And:
 		for _, a := range e.Args {
-			if !m.mayBeAll(a) {
-				return false
+			if !ev.mayBeAll(a) {
+				return set(&x.mayAll, false)
 			}
 		}
-		return true
+		return set(&x.mayAll, true)
 	}
-	return m.tautology(e)
+	return set(&x.mayAll, ev.tautology(e))
 }
 
 // wellFormed reports whether e has the operands its kind needs; anything
@@ -173,10 +274,19 @@ func wellFormed(e *Expr) bool {
 }
 
 // tautology reports whether e holds for every row (ignoring NULLs).
-func (m Mode) tautology(e *Expr) bool {
+func (ev *evaluator) tautology(e *Expr) bool {
 	if !wellFormed(e) {
 		return false
 	}
+	x := ev.f(e)
+	if x.taut == unknown {
+		set(&x.taut, ev.tautology1(e))
+	}
+	return x.taut == yes
+}
+
+func (ev *evaluator) tautology1(e *Expr) bool {
+	m := ev
 	if v, ok := m.eval(e); ok {
 		t, known := m.truthy(v)
 		return t && known
@@ -188,7 +298,7 @@ func (m Mode) tautology(e *Expr) bool {
 				return true
 			}
 		}
-		return hasComplement(e.Args)
+		return ev.hasComplement(e.Args)
 	case And:
 		for _, a := range e.Args {
 			if !m.tautology(a) {
@@ -201,7 +311,7 @@ func (m Mode) tautology(e *Expr) bool {
 	case Cmp:
 		switch e.Op {
 		case "=", "<=", ">=", "is not distinct":
-			return equal(e.Args[0], e.Args[1])
+			return ev.equal(e.Args[0], e.Args[1])
 		}
 	case Like:
 		if p, ok := m.eval(e.Args[1]); ok && p.Kind == Str {
@@ -216,7 +326,7 @@ func (m Mode) tautology(e *Expr) bool {
 	case In:
 		x := e.Args[0]
 		for _, a := range e.Args[1:] {
-			if equal(x, a) {
+			if ev.equal(x, a) {
 				return true
 			}
 			if a.Kind == SubSelectAll && x.Kind == Column && x.Target && a.Key == x.Key {
@@ -235,10 +345,19 @@ func (m Mode) tautology(e *Expr) bool {
 }
 
 // contradiction reports whether e holds for no row.
-func (m Mode) contradiction(e *Expr) bool {
+func (ev *evaluator) contradiction(e *Expr) bool {
 	if !wellFormed(e) {
 		return false
 	}
+	x := ev.f(e)
+	if x.contra == unknown {
+		set(&x.contra, ev.contradiction1(e))
+	}
+	return x.contra == yes
+}
+
+func (ev *evaluator) contradiction1(e *Expr) bool {
+	m := ev
 	if v, ok := m.eval(e); ok {
 		t, known := m.truthy(v)
 		return !t && known
@@ -250,7 +369,7 @@ func (m Mode) contradiction(e *Expr) bool {
 				return true
 			}
 		}
-		return hasComplement(e.Args)
+		return ev.hasComplement(e.Args)
 	case Or:
 		for _, a := range e.Args {
 			if !m.contradiction(a) {
@@ -263,7 +382,7 @@ func (m Mode) contradiction(e *Expr) bool {
 	case Cmp:
 		switch e.Op {
 		case "<>", "<", ">", "is distinct":
-			return equal(e.Args[0], e.Args[1])
+			return ev.equal(e.Args[0], e.Args[1])
 		}
 	}
 	return false
@@ -274,60 +393,134 @@ var complementOp = map[string]string{
 	"is distinct": "is not distinct", "is not distinct": "is distinct",
 }
 
-// hasComplement reports whether two of args are each other's negation.
-func hasComplement(args []*Expr) bool {
-	for i, a := range args {
-		for _, b := range args[i+1:] {
-			if complementary(a, b) || complementary(b, a) {
-				return true
-			}
+// hasComplement reports whether two of args are each other's negation
+// (x and NOT x, x IS NULL and x IS NOT NULL, a = b and a <> b), by
+// canonical keys: linear in the number of operands.
+func (ev *evaluator) hasComplement(args []*Expr) bool {
+	seen := make(map[string]bool, len(args))
+	for _, a := range args {
+		if k, ok := ev.key(a); ok {
+			seen[k] = true
+		}
+	}
+	for _, a := range args {
+		if c, ok := ev.complementKey(a); ok && seen[c] {
+			return true
 		}
 	}
 	return false
 }
 
-func complementary(a, b *Expr) bool {
-	switch {
-	case a == nil || b == nil:
-		return false
-	case a.Kind == Not && len(a.Args) == 1:
-		return equal(a.Args[0], b)
-	case a.Kind == IsNull && b.Kind == IsNotNull && len(a.Args) == 1 && len(b.Args) == 1:
-		return equal(a.Args[0], b.Args[0])
-	case a.Kind == Cmp && b.Kind == Cmp && complementOp[a.Op] == b.Op && len(a.Args) == 2 && len(b.Args) == 2:
-		return equal(a.Args[0], b.Args[0]) && equal(a.Args[1], b.Args[1])
-	}
-	return false
-}
-
-// equal reports whether a and b are the same expression. Opaque
-// expressions are never equal: Airlock does not know what they compute.
-func equal(a, b *Expr) bool {
-	if a == nil || b == nil || a.Kind != b.Kind || a.Op != b.Op || len(a.Args) != len(b.Args) {
-		return false
+func (ev *evaluator) complementKey(a *Expr) (string, bool) {
+	if !wellFormed(a) {
+		return "", false
 	}
 	switch a.Kind {
-	case Opaque, SubSelectAll:
-		return false
-	case Const:
-		return a.Val == b.Val
-	case Column:
-		return a.Key == b.Key && a.Target == b.Target
+	case Not:
+		return ev.key(a.Args[0])
+	case IsNull, IsNotNull:
+		k, ok := ev.key(a.Args[0])
+		if !ok {
+			return "", false
+		}
+		if a.Kind == IsNull {
+			return "notnull(" + k + ")", true
+		}
+		return "isnull(" + k + ")", true
+	case Cmp:
+		op, ok := complementOp[a.Op]
+		if !ok {
+			return "", false
+		}
+		return ev.key(&Expr{Kind: Cmp, Op: op, Args: a.Args})
 	}
-	for i := range a.Args {
-		if !equal(a.Args[i], b.Args[i]) {
-			return false
+	k, ok := ev.key(a)
+	if !ok {
+		return "", false
+	}
+	return "not(" + k + ")", true
+}
+
+// key returns a canonical text for e; ok is false for expressions that
+// contain an opaque part (Airlock does not know what they compute, so two
+// of them are never the same).
+func (ev *evaluator) key(e *Expr) (string, bool) {
+	if !wellFormed(e) {
+		return "", false
+	}
+	x := ev.f(e)
+	if x.keyOK != unknown {
+		return x.key, x.keyOK == yes
+	}
+	var k string
+	switch e.Kind {
+	case Opaque, SubSelectAll:
+		set(&x.keyOK, false)
+		return "", false
+	case Const:
+		k = fmt.Sprintf("c%d:%v:%v:%q", e.Val.Kind, e.Val.B, e.Val.N, e.Val.S)
+	case Column:
+		k = fmt.Sprintf("col:%v:%q", e.Target, e.Key)
+	default:
+		var b strings.Builder
+		fmt.Fprintf(&b, "%d:%s(", e.Kind, e.Op)
+		for i, a := range e.Args {
+			ak, ok := ev.key(a)
+			if !ok {
+				set(&x.keyOK, false)
+				return "", false
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(ak)
+		}
+		b.WriteByte(')')
+		k = b.String()
+	}
+	switch e.Kind {
+	case Not:
+		if ak, ok := ev.key(e.Args[0]); ok {
+			k = "not(" + ak + ")"
+		}
+	case IsNull:
+		if ak, ok := ev.key(e.Args[0]); ok {
+			k = "isnull(" + ak + ")"
+		}
+	case IsNotNull:
+		if ak, ok := ev.key(e.Args[0]); ok {
+			k = "notnull(" + ak + ")"
 		}
 	}
-	return true
+	x.key = k
+	set(&x.keyOK, true)
+	return k, true
+}
+
+// equal reports whether a and b are the same known expression.
+func (ev *evaluator) equal(a, b *Expr) bool {
+	ka, ok1 := ev.key(a)
+	kb, ok2 := ev.key(b)
+	return ok1 && ok2 && ka == kb
 }
 
 // eval folds e to a constant when it depends on no row and no opaque
 // expression.
-func (m Mode) eval(e *Expr) (Value, bool) {
+func (ev *evaluator) eval(e *Expr) (Value, bool) {
 	if !wellFormed(e) {
 		return Value{}, false
 	}
+	x := ev.f(e)
+	if x.valOK == unknown {
+		v, ok := ev.eval1(e)
+		x.val = v
+		set(&x.valOK, ok)
+	}
+	return x.val, x.valOK == yes
+}
+
+func (ev *evaluator) eval1(e *Expr) (Value, bool) {
+	m := ev
 	switch e.Kind {
 	case Const:
 		return e.Val, true
@@ -387,7 +580,7 @@ func (m Mode) eval(e *Expr) (Value, bool) {
 	return Value{}, false
 }
 
-func (m Mode) evalLogic(e *Expr) (Value, bool) {
+func (m *evaluator) evalLogic(e *Expr) (Value, bool) {
 	// Three-valued logic: one decisive operand settles the result even when
 	// others are unknown (x OR true is true whatever x is).
 	decisive := e.Kind == Or
@@ -420,7 +613,7 @@ func (m Mode) evalLogic(e *Expr) (Value, bool) {
 	return Value{Kind: Bool, B: !decisive}, true
 }
 
-func (m Mode) evalBoolTest(e *Expr) (Value, bool) {
+func (m *evaluator) evalBoolTest(e *Expr) (Value, bool) {
 	v, ok := m.eval(e.Args[0])
 	if !ok {
 		return Value{}, false
@@ -450,7 +643,7 @@ func (m Mode) evalBoolTest(e *Expr) (Value, bool) {
 	return Value{Kind: Bool, B: r}, true
 }
 
-func (m Mode) evalIn(e *Expr) (Value, bool) {
+func (m *evaluator) evalIn(e *Expr) (Value, bool) {
 	x, ok := m.eval(e.Args[0])
 	if !ok {
 		return Value{}, false
