@@ -124,3 +124,18 @@ func TestByteSizeYAML(t *testing.T) {
 		})
 	}
 }
+
+func TestFactoryRefusesAMissingKey(t *testing.T) {
+	_, err := NewFactory(Config{Dir: t.TempDir(), HMACKeyEnv: "AIRLOCK_TEST_RECORDING_KEY"}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "no key was passed") {
+		t.Errorf("NewFactory = %v, want a missing key error", err)
+	}
+	_, err = NewFactory(Config{Dir: t.TempDir()}, Options{Key: []byte("short")})
+	if err == nil {
+		t.Error("NewFactory accepted a 5-byte key")
+	}
+	_, err = NewFactory(Config{Dir: t.TempDir(), Rows: "most"}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "recording.rows") {
+		t.Errorf("NewFactory = %v, want the config problem", err)
+	}
+}

@@ -86,6 +86,10 @@ func NewFactory(cfg Config, o Options) (*Factory, error) {
 	if err := check.Validate("recording"); err != nil {
 		return nil, err
 	}
+	if cfg.HMACKeyEnv != "" && len(o.Key) == 0 {
+		// Fail closed: the configuration asks for signed recordings.
+		return nil, fmt.Errorf("recording.hmac_key_env is %s but no key was passed (see Config.Key)", cfg.HMACKeyEnv)
+	}
 	if len(o.Key) > 0 && len(o.Key) < MinKeyBytes {
 		return nil, fmt.Errorf("recording key is %d bytes, want at least %d", len(o.Key), MinKeyBytes)
 	}
@@ -194,6 +198,10 @@ func Locate(dir, idOrPath string) (string, error) {
 	}
 	return path, nil
 }
+
+// Node returns the instance name written into headers and index entries;
+// give the session index the same one.
+func (f *Factory) Node() string { return f.node }
 
 // Dir returns the absolute recording directory.
 func (f *Factory) Dir() string { return f.dir }
