@@ -346,7 +346,14 @@ func (f *Factory) Close() error {
 	f.mu.Unlock()
 	close(f.stop)
 	<-f.done
-	for _, r := range f.flushAll(nil) {
+	f.mu.Lock()
+	all := make([]*recorder, 0, len(f.active))
+	for r := range f.active {
+		all = append(all, r)
+	}
+	f.mu.Unlock()
+	for _, r := range all {
+		r.tick()
 		r.waitDrained()
 	}
 	return nil
