@@ -349,3 +349,16 @@ func equalFold(b []byte, w string) bool {
 	}
 	return true
 }
+
+func sepIn(c byte, set string) bool {
+	for i := 0; i < len(set); i++ {
+		if set[i] == c {
+			return true
+		}
+	}
+	return false
+}
+
+// minScan is the shortest text any detector can match ("//:a@", a URL's
+// one-byte password), so shorter values are not scanned at all.
+const minScan = 5
