@@ -29,6 +29,7 @@ func runCases(t *testing.T, cases []riskCase) {
 	t.Helper()
 	a := New()
 	for _, tc := range cases {
+		writeSeed(t, tc.sql)
 		t.Run(tc.name, func(t *testing.T) {
 			c := a.Text(tc.sql)
 			if c.Risk != tc.risk {
@@ -131,6 +132,11 @@ func TestDangerous(t *testing.T) {
 		{"sys_exec", "SELECT sys_exec('id')", critical, rule.ReachProgram},
 		{"outfile behind a version comment", "SELECT * FROM users /*!50000 INTO OUTFILE '/tmp/x' */", critical, rule.ReachFile},
 		{"server", "CREATE SERVER s FOREIGN DATA WRAPPER mysql OPTIONS (HOST 'evil')", critical, rule.ReachNetwork},
+		{"general log file", "SET GLOBAL general_log_file = '/var/www/shell.php'", critical, rule.ReachFile},
+		{"persisted log file", "SET PERSIST slow_query_log_file = '/var/www/x.php'", critical, rule.ReachFile},
+		{"federated table", "CREATE TABLE f (a INT) ENGINE=FEDERATED CONNECTION='mysql://u:p@evil/db/t'", critical, rule.ReachNetwork},
+		{"init_connect", "SET GLOBAL init_connect = 'DROP TABLE users'", high, rule.CodeDynamic},
+		{"blackhole engine", "ALTER TABLE users ENGINE = BLACKHOLE", high, rule.SchemaAlterDrop},
 
 		// Opaque code.
 		{"prepare from variable", "PREPARE s FROM @sql", high, rule.CodeDynamic},

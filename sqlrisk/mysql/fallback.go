@@ -164,6 +164,11 @@ func (w *walker) fallback(text string, s stmtRange) bool {
 		case has("GLOBAL", "PERSIST", "PERSIST_ONLY") || strings.HasPrefix(second, "@@GLOBAL.") ||
 			strings.HasPrefix(second, "@@PERSIST"):
 			w.hit(rule.AdminConfig)
+			for _, x := range words[1:] {
+				if id := globalReach(strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(x, "@@GLOBAL."), "@@PERSIST."), "@@PERSIST_ONLY."))); id != "" {
+					w.hit(id)
+				}
+			}
 		default:
 			w.hit(rule.SessionSet)
 		}

@@ -1,7 +1,11 @@
 package mysql
 
 import (
+	"crypto/sha256"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -46,4 +50,22 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatalf("appended DROP not seen: %v\n%q", c3.Rules, sql)
 		}
 	})
+}
+
+var seed = flag.Bool("seed", false, "write the table tests' inputs to testdata/fuzz/FuzzAnalyze")
+
+// writeSeed adds sql to the committed seed corpus when run with -seed.
+func writeSeed(t *testing.T, sql string) {
+	if !*seed {
+		return
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzAnalyze")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%x", sha256.Sum256([]byte(sql)))[:16]
+	data := fmt.Sprintf("go test fuzz v1\nstring(%q)\n", sql)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

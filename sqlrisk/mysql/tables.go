@@ -236,6 +236,20 @@ func settingRule(name, value string, known bool) string {
 	return rule.SessionSet
 }
 
+// globalReach classifies global variables whose value points the server
+// at files or libraries: general_log_file = '/var/www/shell.php' plus a
+// logged query is a classic way to write a web shell.
+func globalReach(name string) string {
+	switch {
+	case strings.HasSuffix(name, "_file"), strings.HasSuffix(name, "_dir"), name == "datadir",
+		strings.HasSuffix(name, "_path"), name == "secure_file_priv":
+		return rule.ReachFile
+	case name == "init_connect", name == "init_file", name == "init_slave", name == "init_replica":
+		return rule.CodeDynamic // SQL the server runs for every new connection
+	}
+	return ""
+}
+
 // clientSettings are what drivers and the mysql client set on connect.
 var clientSettings = map[string]bool{
 	"autocommit": true, "names": true, "character_set_client": true, "character_set_connection": true,

@@ -161,6 +161,9 @@ func (w *walker) node(n ast.Node) {
 		}
 	case *ast.KillStmt:
 		w.hit(rule.AdminKill)
+	case *ast.CreateTableStmt:
+		w.effect(rule.DDLCreate)
+		w.tableOptions(x.Options)
 	case ast.StmtNode:
 		if id, ok := stmtRule(x); ok {
 			if id != "" {
@@ -202,6 +205,9 @@ func (w *walker) variable(v *ast.VariableAssignment) {
 		return // a user variable (@x): data, its expression is walked
 	case v.IsGlobal || v.IsInstance:
 		w.hit(rule.AdminConfig)
+		if id := globalReach(name); id != "" {
+			w.hit(id)
+		}
 		return
 	}
 	value, known := exprText(v.Value)
@@ -213,6 +219,29 @@ func (w *walker) variable(v *ast.VariableAssignment) {
 func (w *walker) alterTable(x *ast.AlterTableStmt) {
 	for _, s := range x.Specs {
 		w.hit(alterSpecRule(s.Tp))
+		w.tableOptions(s.Options)
+	}
+}
+
+// tableOptions looks at storage engines with effects beyond a table:
+// BLACKHOLE discards every row, FEDERATED and CONNECT reach other servers
+// or files.
+func (w *walker) tableOptions(opts []*ast.TableOption) {
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		switch o.Tp {
+		case ast.TableOptionEngine:
+			switch strings.ToLower(o.StrValue) {
+			case "blackhole":
+				w.hit(rule.SchemaAlterDrop)
+			case "federated", "federatedx", "connect", "spider":
+				w.hit(rule.ReachNetwork)
+			}
+		case ast.TableOptionConnection:
+			w.hit(rule.ReachNetwork)
+		}
 	}
 }
 

