@@ -81,6 +81,28 @@ func (m *Masker) PlanCopy(cols []protocols.Column, f CopyFormat) *CopyMasker {
 	return &CopyMasker{rm: rm, f: f.withDefaults(), n: len(cols)}
 }
 
+// PlanCopyLines is PlanCopy in terms an engine can use through a
+// structural type assertion without importing this package:
+//
+//	type copyPlanner interface {
+//		PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error)
+//	}
+//
+// A zero delimiter and a nil null select the format's defaults. It returns
+// nil when no column needs work; the function returned is CopyMasker.MaskLine.
+func (m *Masker) PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error) {
+	f := CopyFormat{CSV: csv, Delimiter: delimiter}
+	if null != nil {
+		n := string(null)
+		f.Null = &n
+	}
+	c := m.PlanCopy(cols, f)
+	if c == nil {
+		return nil
+	}
+	return c.MaskLine
+}
+
 // MaskLine masks one data line (a row and its line end) and returns it, or
 // line itself when nothing changed. It fails with ErrCopyFields when the
 // line does not hold the planned number of fields.

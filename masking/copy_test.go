@@ -83,6 +83,21 @@ func TestCopyMasker(t *testing.T) {
 	if m.PlanCopy(nil, CopyFormat{}) != nil {
 		t.Error("no columns, nothing to plan")
 	}
+	// The engine's view: a structural assertion on protocols.Masker.
+	var pm protocols.Masker = m
+	cp, ok := pm.(interface {
+		PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error)
+	})
+	if !ok {
+		t.Fatal("Masker does not offer PlanCopyLines")
+	}
+	mask := cp.PlanCopyLines(copyCols("a", "ssn"), true, ';', []byte("NULL"))
+	if out, err := mask([]byte("jane@example.com;123-45-6789\n")); err != nil || string(out) != "\"[redacted:email]\";NULL\n" {
+		t.Errorf("PlanCopyLines: %q %v", out, err)
+	}
+	if _, ok := pm.(interface{ HasColumnRules() bool }); !ok {
+		t.Error("Masker does not offer HasColumnRules")
+	}
 }
 
 func TestCopyNoAllocs(t *testing.T) {

@@ -14,7 +14,11 @@
 // text, or on an opaque value that can only be nulled) and returns nil when
 // no column needs any, so rows then pass untouched. RowMasker.MaskRow then
 // streams each row through that plan. Masker.Text masks free text (error
-// messages, notices, NOTIFY payloads, COPY lines) with the detectors only.
+// messages, notices, NOTIFY payloads, log lines) with the detectors, plus
+// the column values that database error messages quote ("Key (ssn)=(…)")
+// for columns under a rule. Masker.PlanCopy (or PlanCopyLines, usable
+// through a structural type assertion) masks COPY … TO STDOUT text and CSV
+// lines field by field, so column rules apply to COPY too.
 //
 // # Validity
 //
