@@ -162,7 +162,8 @@ func validateStrategy(path string, s Strategy, keep *int) []error {
 	switch s {
 	case Redact, Partial, Hash, Null:
 	case "":
-		errs = append(errs, fmt.Errorf("%s.strategy: missing (want redact, partial, hash or null)", path))
+		// YAML reads a bare null as no value at all.
+		errs = append(errs, fmt.Errorf(`%s.strategy: missing (want redact, partial, hash or null; write null quoted, "null")`, path))
 	default:
 		errs = append(errs, fmt.Errorf("%s.strategy: unknown strategy %q (want redact, partial, hash or null)", path, s))
 	}

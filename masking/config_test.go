@@ -26,7 +26,7 @@ func TestValidate(t *testing.T) {
 		{"unknown strategy", Config{Detect: []DetectRule{{Entity: "email", Strategy: "blur"}}},
 			[]string{`m.detect[0].strategy: unknown strategy "blur" (want redact, partial, hash or null)`}},
 		{"missing strategy", Config{Columns: []ColumnRule{{Name: "x"}}},
-			[]string{`m.columns[0].strategy: missing (want redact, partial, hash or null)`}},
+			[]string{`m.columns[0].strategy: missing (want redact, partial, hash or null; write null quoted, "null")`}},
 		{"unknown entity", Config{Detect: []DetectRule{{Entity: "creditcard", Strategy: Redact}}},
 			[]string{`m.detect[0].entity: unknown entity "creditcard" (want email, payment_card`}},
 		{"missing entity", Config{Detect: []DetectRule{{Strategy: Redact}}}, []string{`m.detect[0].entity: missing`}},
@@ -119,6 +119,13 @@ exempt: ["group:dba"]
 	}
 	if _, err := New(cfg, "c", nil); err != nil {
 		t.Fatal(err)
+	}
+	var bare Config
+	if err := yaml.Unmarshal([]byte("columns:\n  - name: x\n    strategy: null\n"), &bare); err != nil {
+		t.Fatal(err)
+	}
+	if err := bare.Validate("m"); err == nil || !strings.Contains(err.Error(), `write null quoted, "null"`) {
+		t.Errorf("a bare YAML null must explain itself: %v", err)
 	}
 	var bad Config
 	dec = yaml.NewDecoder(strings.NewReader("detect:\n  - entity: email\n    stratgy: redact\n"))

@@ -224,3 +224,38 @@ func TestTextColumnValues(t *testing.T) {
 		t.Errorf("without column rules rows in messages are only scanned: %q", got)
 	}
 }
+
+// TestConcurrentUse shares one Masker between goroutines, as sessions do:
+// Text from any goroutine, a RowMasker per goroutine.
+func TestConcurrentUse(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	src, err := New(detectAll(Partial), "c", NewMetrics(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := src.For(protocols.Identity{Name: "agent"})
+	done := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			rm := m.Plan([]protocols.Column{textCol, jsonCol})
+			for i := 0; i < 200; i++ {
+				row := [][]byte{[]byte("mail jane@example.com"), []byte(`{"c":"4111 1111 1111 1111"}`)}
+				rm.MaskRow(row)
+				if string(row[0]) != "mail j***@example.com" || string(row[1]) != `{"c":"**** **** **** 1111"}` {
+					done <- string(row[0]) + " " + string(row[1])
+					return
+				}
+				if got := string(m.Text([]byte("ip 10.0.0.1"))); got != "ip **.*.0.1" {
+					done <- got
+					return
+				}
+			}
+			done <- ""
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
