@@ -142,3 +142,22 @@ func firstDiff(want, got []byte) string {
 	}
 	return ""
 }
+
+// TestLookalikes runs ordinary operational data (timestamps, ids, hashes,
+// versions, prices, URLs, code) through every default detector: none may
+// fire.
+func TestLookalikes(t *testing.T) {
+	m := allRedact(t, false)
+	data, err := os.ReadFile("testdata/lookalikes.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, l := range strings.Split(string(data), "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if out := string(m.Text([]byte(l))); out != l {
+			t.Errorf("line %d: %q masked as %q", n+1, l, out)
+		}
+	}
+}
