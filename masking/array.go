@@ -75,6 +75,9 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 			}
 			tokEnd = k + 1
 			text = src[i+1 : k]
+			if nb := nextArrayByte(src, tokEnd); nb != ',' && nb != '}' {
+				return dst[:start], resInvalid // quoted and bare parts mixed: not array_out's form
+			}
 		} else {
 			k := i
 			for k < n && src[k] != ',' && src[k] != '}' && src[k] != '{' && src[k] != '"' {
@@ -85,6 +88,9 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 				k++
 			}
 			k = min(k, n)
+			if k < n && (src[k] == '"' || src[k] == '{') {
+				return dst[:start], resInvalid
+			}
 			e := k
 			for e > i && isArraySpace(src[e-1]) && (e-2 < i || src[e-2] != '\\') {
 				e--
@@ -152,6 +158,15 @@ func scalarShaped(t []byte) bool {
 		digit = digit || isDigit(c)
 	}
 	return digit
+}
+
+func nextArrayByte(b []byte, i int) byte {
+	for ; i < len(b); i++ {
+		if !isArraySpace(b[i]) {
+			return b[i]
+		}
+	}
+	return 0
 }
 
 func isArraySpace(c byte) bool {

@@ -241,7 +241,8 @@ func TestArray(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{`{jane@example.com`, `jane@example.com`, `{"jane@example.com}`, `{a}{jane@example.com}`} {
+	for _, bad := range []string{`{jane@example.com`, `jane@example.com`, `{"jane@example.com}`, `{a}{jane@example.com}`,
+		`{a"b,jane@example.com"}`, `{"a"jane@example.com}`} {
 		if out, _ := maskOne(t, m, arrayCol, []byte(bad)); out != nil {
 			t.Errorf("malformed array %q with PII: want NULL, got %q", bad, out)
 		}
