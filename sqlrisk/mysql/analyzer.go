@@ -165,6 +165,9 @@ func (a *Analyzer) readInto(text string, m lexMode, b *rule.Builder, nest int, t
 			}
 		}
 		if err != nil || len(nodes) == 0 {
+			if w.knownSimple(text, s) {
+				continue
+			}
 			b.Hit(rule.ParseError)
 			if w.fallback(text, s) {
 				add(secret, stringSpans(s.tokens)...)

@@ -78,6 +78,9 @@ func TestDangerous(t *testing.T) {
 		{"where not false", "UPDATE users SET admin = 1 WHERE NOT FALSE", high, rule.WriteUnbounded},
 		{"where !0", "UPDATE users SET admin = 1 WHERE !0", high, rule.WriteUnbounded},
 		{"where id = id", "DELETE FROM users WHERE id = id", high, rule.WriteUnbounded},
+		{"same function both sides", "DELETE FROM users WHERE lower(email) = LOWER(email)", high, rule.WriteUnbounded},
+		{"same arithmetic both sides", "DELETE FROM users WHERE id + 0 = id + 0", high, rule.WriteUnbounded},
+		{"xa with a sub-query stays an error", "XA START (SELECT LOAD_FILE('/etc/passwd'))", critical, rule.ReachFile},
 		{"null-safe equal to itself", "DELETE FROM users WHERE id <=> id", high, rule.WriteUnbounded},
 		{"or tautology", "DELETE FROM users WHERE id = 5 OR 2 > 1", high, rule.WriteUnbounded},
 		{"like percent", "DELETE FROM users WHERE name LIKE '%%'", high, rule.WriteUnbounded},
@@ -216,6 +219,11 @@ func TestBenign(t *testing.T) {
 		{"double-quoted string", `SELECT "it's"`, none, ""},
 		{"do sleep", "DO SLEEP(1)", none, ""},
 		{"prepare benign literal", "PREPARE s FROM 'SELECT * FROM t WHERE id = ?'", none, ""},
+		{"xa", "XA START 'xid1'; XA END 'xid1'; XA PREPARE 'xid1'; XA COMMIT 'xid1'", none, ""},
+		{"check table", "CHECK TABLE t, u EXTENDED", medium, rule.MaintenanceRoutine},
+		{"show slave status", "SHOW SLAVE STATUS", none, ""},
+		{"drop temporary table", "DROP TEMPORARY TABLE IF EXISTS tmp", medium, rule.DDLOther},
+		{"safe updates off", "SET SQL_SAFE_UPDATES = 0", medium, rule.SessionSet},
 		{"ORM select", "SELECT `users`.`id`, `users`.`email` FROM `users` LEFT JOIN `orders` ON `orders`.`user_id` = `users`.`id` WHERE `users`.`deleted_at` IS NULL AND `orders`.`status` IN (?, ?, ?) ORDER BY `users`.`created_at` DESC LIMIT ? OFFSET ?", none, ""},
 	})
 }

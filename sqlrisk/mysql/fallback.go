@@ -180,6 +180,52 @@ func (w *walker) fallback(text string, s stmtRange) bool {
 	return false
 }
 
+// knownSimple recognises a few statement families the TiDB grammar lacks
+// but whose effect is plain from their keywords, when they hold nothing but
+// words, names, literals, commas and dots (no parentheses, so no function
+// call or sub-query): XA transaction control (used by transaction
+// managers), CHECK TABLE and CHECKSUM TABLE, SHOW. Anything else the parser
+// rejects stays parse.error.
+func (w *walker) knownSimple(text string, s stmtRange) bool {
+	var first, second string
+	for i, t := range s.tokens {
+		switch t.kind {
+		case tokWord, tokString, tokQuotedID:
+		case tokPunct:
+			if c := text[t.start]; c != ',' && c != '.' {
+				return false
+			}
+		default:
+			return false
+		}
+		if t.kind == tokWord {
+			if i == 0 {
+				first = strings.ToUpper(text[t.start:t.end])
+			} else if i == 1 {
+				second = strings.ToUpper(text[t.start:t.end])
+			}
+		}
+	}
+	kind, id := "", ""
+	switch {
+	case first == "XA":
+		kind = "xa"
+	case (first == "CHECK" || first == "CHECKSUM") && second == "TABLE":
+		kind, id = strings.ToLower(first)+"_table", rule.MaintenanceRoutine
+	case first == "SHOW" && second != "CREATE":
+		kind = "show"
+	default:
+		return false
+	}
+	if w.top {
+		w.b.Statement(kind)
+	}
+	if id != "" {
+		w.hit(id)
+	}
+	return true
+}
+
 // headWords are statement keywords whose second word names the kind.
 var headWords = map[string]bool{
 	"CREATE": true, "ALTER": true, "DROP": true, "SET": true, "INSTALL": true, "UNINSTALL": true,

@@ -224,11 +224,6 @@ func settingRule(name, value string, known bool) string {
 		return ""
 	case "pseudo_replica_mode", "pseudo_slave_mode", "gtid_next", "sql_replica_skip_counter", "sql_slave_skip_counter":
 		return rule.AdminReplication
-	case "sql_safe_updates":
-		if off || !known {
-			return rule.IntegrityDisable
-		}
-		return ""
 	}
 	if clientSettings[name] {
 		return ""

@@ -154,7 +154,11 @@ func (w *walker) node(n ast.Node) {
 	case *ast.AlterTableStmt:
 		w.alterTable(x)
 	case *ast.DropTableStmt:
-		w.hit(rule.SchemaDrop)
+		if x.TemporaryKeyword != ast.TemporaryNone && !x.IsView {
+			w.hit(rule.DDLOther) // DROP TEMPORARY TABLE: session-local data only
+		} else {
+			w.hit(rule.SchemaDrop)
+		}
 	case *ast.ShowStmt:
 		if x.Tp == ast.ShowCreateUser {
 			w.hit(rule.ReadCredentials)

@@ -201,6 +201,18 @@ func (t *target) expr(e ast.ExprNode) *pred.Expr {
 		if op, ok := cmpOps[x.Op]; ok {
 			return &pred.Expr{Kind: pred.Cmp, Op: op, Args: []*pred.Expr{t.expr(x.L), t.expr(x.R)}}
 		}
+		switch x.Op {
+		case opcode.Plus, opcode.Minus, opcode.Mul, opcode.Div, opcode.Mod, opcode.IntDiv:
+			return &pred.Expr{Kind: pred.Func, Op: x.Op.String(), Args: []*pred.Expr{t.expr(x.L), t.expr(x.R)}}
+		}
+	case *ast.FuncCallExpr:
+		if pred.Deterministic[x.FnName.L] {
+			e := &pred.Expr{Kind: pred.Func, Op: x.FnName.L}
+			for _, a := range x.Args {
+				e.Args = append(e.Args, t.expr(a))
+			}
+			return e
+		}
 	case *ast.UnaryOperationExpr:
 		switch x.Op {
 		case opcode.Not, opcode.Not2:

@@ -109,6 +109,8 @@ func TestUnboundedWrites(t *testing.T) {
 		{"rule action", "CREATE RULE r AS ON INSERT TO t DO ALSO DELETE FROM users", high, rule.WriteUnbounded},
 		{"query_to_xml literal", "SELECT query_to_xml('DELETE FROM users RETURNING 1', true, false, '')", high, rule.WriteUnbounded},
 		{"parenthesised tautology", "DELETE FROM users WHERE ((id = id))", high, rule.WriteUnbounded},
+		{"same function both sides", "DELETE FROM users WHERE lower(email) = lower(email)", high, rule.WriteUnbounded},
+		{"same arithmetic both sides", "UPDATE users SET a = 1 WHERE id * 1 = id * 1", high, rule.WriteUnbounded},
 		{"param or true", "UPDATE users SET x = 1 WHERE id = $1 OR true", high, rule.WriteUnbounded},
 		{"in list with itself", "DELETE FROM users WHERE id IN (id)", high, rule.WriteUnbounded},
 		{"is not distinct from itself", "DELETE FROM users WHERE id IS NOT DISTINCT FROM id", high, rule.WriteUnbounded},
@@ -311,6 +313,9 @@ func TestOrdinaryAndBenignTraps(t *testing.T) {
 		{"table command", "TABLE users", none, ""},
 		{"pg_sleep", "SELECT pg_sleep(1)", none, ""},
 		{"analyze", "ANALYZE users", medium, rule.MaintenanceRoutine},
+		{"drop temp table", "DROP TABLE IF EXISTS pg_temp.scratch", medium, rule.DDLOther},
+		{"random is not itself", "DELETE FROM t WHERE random() = random() AND id = $1", low, rule.WriteDelete},
+		{"different functions", "DELETE FROM users WHERE lower(email) = upper(email)", low, rule.WriteDelete},
 	})
 }
 

@@ -276,9 +276,11 @@ func (w *walker) copyStmt(n *pg.CopyStmt) {
 }
 
 func (w *walker) dropStmt(n *pg.DropStmt) {
-	switch n.RemoveType {
-	case pg.ObjectType_OBJECT_POLICY:
+	switch {
+	case n.RemoveType == pg.ObjectType_OBJECT_POLICY:
 		w.effectAlways(rule.PrivilegePolicy)
+	case onlyTemp(n):
+		w.effectAlways(rule.DDLOther) // pg_temp.x: session-local data only
 	default:
 		w.effectAlways(rule.SchemaDrop)
 	}
@@ -291,6 +293,21 @@ func (w *walker) dropStmt(n *pg.DropStmt) {
 			}
 		}
 	}
+}
+
+// onlyTemp reports whether a DROP TABLE names only tables qualified with
+// pg_temp, the session's own temporary schema.
+func onlyTemp(n *pg.DropStmt) bool {
+	if n.RemoveType != pg.ObjectType_OBJECT_TABLE || len(n.Objects) == 0 || n.Behavior == pg.DropBehavior_DROP_CASCADE {
+		return false
+	}
+	for _, o := range n.Objects {
+		l := o.GetList()
+		if l == nil || len(l.Items) != 2 || l.Items[0].GetString_().GetSval() != "pg_temp" {
+			return false
+		}
+	}
+	return true
 }
 
 var alterDropSubtypes = map[pg.AlterTableType]bool{

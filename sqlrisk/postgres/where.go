@@ -151,6 +151,16 @@ func (t *target) expr(n *pg.Node) *pred.Expr {
 		return t.subLink(n.GetSubLink(), n)
 	case n.GetCurrentOfExpr() != nil:
 		return &pred.Expr{Kind: pred.Opaque, Refs: true} // WHERE CURRENT OF: one row
+	case n.GetFuncCall() != nil:
+		fc := n.GetFuncCall()
+		name := lastName(fc.Funcname)
+		if pred.Deterministic[name] && !fc.AggStar && !fc.AggDistinct && fc.Over == nil && len(fc.AggOrder) == 0 && fc.AggFilter == nil {
+			e := &pred.Expr{Kind: pred.Func, Op: name}
+			for _, a := range fc.Args {
+				e.Args = append(e.Args, t.expr(a))
+			}
+			return e
+		}
 	}
 	return &pred.Expr{Kind: pred.Opaque, Refs: t.refs(n)}
 }
@@ -223,6 +233,8 @@ func (t *target) cast(tc *pg.TypeCast) *pred.Expr {
 	return &pred.Expr{Kind: pred.Opaque}
 }
 
+var arithmetic = map[string]bool{"+": true, "-": true, "*": true, "/": true, "%": true, "||": true}
+
 var cmpOps = map[string]string{"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 
 // modelled says whether an A_Expr is a comparison or pattern the
@@ -233,7 +245,7 @@ func modelled(a *pg.A_Expr, op string) bool {
 	switch a.Kind {
 	case pg.A_Expr_Kind_AEXPR_OP:
 		_, cmp := cmpOps[op]
-		return cmp || op == "~~" || op == "~~*" || op == "~" || op == "~*" || op == "!~~" || op == "!~~*"
+		return cmp || arithmetic[op] || op == "~~" || op == "~~*" || op == "~" || op == "~*" || op == "!~~" || op == "!~~*"
 	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE, pg.A_Expr_Kind_AEXPR_DISTINCT,
 		pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
 		return true
@@ -265,6 +277,9 @@ func (t *target) aExpr(a *pg.A_Expr, n *pg.Node) *pred.Expr {
 		return &pred.Expr{Kind: pred.Cmp, Op: "is not distinct", Args: []*pred.Expr{l, t.expr(a.Rexpr)}}
 	}
 	r := t.expr(a.Rexpr)
+	if arithmetic[op] {
+		return &pred.Expr{Kind: pred.Func, Op: op, Args: []*pred.Expr{l, r}}
+	}
 	if c, ok := cmpOps[op]; ok && a.Kind == pg.A_Expr_Kind_AEXPR_OP {
 		return &pred.Expr{Kind: pred.Cmp, Op: c, Args: []*pred.Expr{l, r}}
 	}

@@ -50,7 +50,21 @@ const (
 	// SubSelectAll is a sub-query that yields every value of the target's
 	// column Key (SELECT id FROM target, no filter).
 	SubSelectAll
+	// Func is a deterministic function or arithmetic operator Op applied
+	// to Args: never folded, but equal to itself (lower(x) = lower(x)).
+	Func
 )
+
+// Deterministic lists the functions (lower case) whose calls the analyzers
+// may translate to Func: same arguments, same result.
+var Deterministic = map[string]bool{
+	"lower": true, "upper": true, "trim": true, "ltrim": true, "rtrim": true, "btrim": true,
+	"coalesce": true, "ifnull": true, "abs": true, "length": true, "char_length": true,
+	"character_length": true, "octet_length": true, "md5": true, "concat": true, "substr": true,
+	"substring": true, "round": true, "floor": true, "ceil": true, "ceiling": true, "left": true,
+	"right": true, "reverse": true, "lpad": true, "rpad": true, "replace": true, "sign": true,
+	"greatest": true, "least": true, "date": true, "hex": true, "to_char": true,
+}
 
 // ValKind is the type of a constant.
 type ValKind uint8

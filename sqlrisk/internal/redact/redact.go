@@ -24,17 +24,26 @@ func Apply(text string, spans []Span, mask string) string {
 		return text
 	}
 	sort.Slice(spans, func(i, j int) bool { return spans[i].Start < spans[j].Start })
+	// Merge overlapping spans so that each secret is one mask.
+	merged := make([]Span, 0, len(spans))
+	for _, s := range spans {
+		s.Start, s.End = max(s.Start, 0), min(s.End, len(text))
+		if s.Start >= s.End {
+			continue
+		}
+		if n := len(merged); n > 0 && s.Start < merged[n-1].End {
+			merged[n-1].End = max(merged[n-1].End, s.End)
+			continue
+		}
+		merged = append(merged, s)
+	}
 	var b strings.Builder
 	b.Grow(len(text))
 	pos := 0
-	for _, s := range spans {
-		start, end := max(s.Start, pos), min(s.End, len(text))
-		if start >= end {
-			continue
-		}
-		b.WriteString(text[pos:start])
+	for _, s := range merged {
+		b.WriteString(text[pos:s.Start])
 		b.WriteString(mask)
-		pos = end
+		pos = s.End
 	}
 	b.WriteString(text[pos:])
 	return b.String()
