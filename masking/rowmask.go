@@ -61,6 +61,9 @@ func (m *Masker) Plan(cols []protocols.Column) protocols.RowMasker {
 					k = pkRuleArray
 				}
 			}
+			if plans == nil {
+				plans = make([]colPlan, 0, len(cols)-i)
+			}
 			plans = append(plans, colPlan{idx: i, kind: k, off: off, act: r.act})
 			continue
 		}
@@ -101,17 +104,22 @@ func (m *Masker) Plan(cols []protocols.Column) protocols.RowMasker {
 		default:
 			k = pkOpaque
 		}
+		if plans == nil {
+			plans = make([]colPlan, 0, len(cols)-i)
+		}
 		plans = append(plans, colPlan{idx: i, kind: k, off: off})
 	}
 	if len(plans) == 0 {
 		return nil
 	}
-	return &rowMasker{w: e.newWorker(), plans: plans}
+	r := &rowMasker{plans: plans}
+	r.w.e, r.w.sc.d = e, e.det
+	return r
 }
 
 // rowMasker masks the rows of one result set.
 type rowMasker struct {
-	w     *worker
+	w     worker
 	plans []colPlan
 	out   []byte // replaced values of the current row
 }

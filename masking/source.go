@@ -1,8 +1,6 @@
 package masking
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"fmt"
 	"strings"
 	"sync"
@@ -103,9 +101,6 @@ type colRule struct {
 func (e *engine) newWorker() *worker {
 	w := &worker{e: e}
 	w.sc.d = e.det
-	if len(e.key) > 0 {
-		w.mac = hmac.New(sha256.New, e.key)
-	}
 	return w
 }
 

@@ -1,6 +1,8 @@
 package masking
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"hash"
 	"unicode/utf8"
@@ -51,7 +53,7 @@ const (
 type worker struct {
 	e     *engine
 	sc    scanner
-	mac   hash.Hash // nil without a hash key
+	mac   hash.Hash // HMAC-SHA256 under the hash key, made on first use
 	sum   [32]byte
 	tmp   []byte // decoded JSON strings, array elements, bytea
 	tmp2  []byte // masked text before it is re-encoded
@@ -152,6 +154,9 @@ func (w *worker) appendRule(dst, v []byte, a action) []byte {
 
 // appendHash appends "hash:" and 16 hex digits of HMAC-SHA256(key, v).
 func (w *worker) appendHash(dst, v []byte) []byte {
+	if w.mac == nil { // created on first use: most result sets never hash
+		w.mac = hmac.New(sha256.New, w.e.key)
+	}
 	w.mac.Reset()
 	w.mac.Write(v)
 	sum := w.mac.Sum(w.sum[:0])
