@@ -139,15 +139,16 @@ func (s *scanner) ipv6(b []byte, i int) int {
 	return end
 }
 
-// iban matches an IBAN at i: a country code with a registered length, two
-// check digits, and the BBAN, either compact or in groups of four joined by
-// single spaces, passing the ISO 7064 mod 97-10 check.
+// iban matches an IBAN at i: a country code with a registered length (in
+// either case: stored IBANs are sometimes lower-cased), two check digits,
+// and the BBAN, either compact or in groups of four joined by single
+// spaces, passing the ISO 7064 mod 97-10 check.
 func (s *scanner) iban(b []byte, i int) int {
 	n := len(b)
-	if i+4 > n || class[b[i+1]]&cUpper == 0 || !isDigit(b[i+2]) || !isDigit(b[i+3]) {
+	if i+4 > n || class[b[i]]&cAlpha == 0 || class[b[i+1]]&cAlpha == 0 || !isDigit(b[i+2]) || !isDigit(b[i+3]) {
 		return 0
 	}
-	want := ibanLength(b[i], b[i+1])
+	want := ibanLength(b[i]&^0x20, b[i+1]&^0x20) // upper case
 	if want == 0 {
 		return 0
 	}

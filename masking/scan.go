@@ -79,7 +79,7 @@ const (
 	actNone   uint8 = iota // nothing can start here
 	actWord                // a word byte that never starts a match
 	actTrig                // a word byte that may start a match
-	actTrigUp              // an upper-case letter: an IBAN if the next is too
+	actTrigUp              // a letter: may start an IBAN (two letters, two digits)
 	actAt
 	actAssign
 	actPhone
@@ -116,8 +116,10 @@ func newDetectors(on [numEntities]bool) *detectors {
 		}
 	}
 	if on[entIBAN] {
-		for c := 'A'; c <= 'Z'; c++ {
-			d.act[c] = actTrigUp
+		for c := range 256 {
+			if class[c]&cAlpha != 0 {
+				d.act[c] = actTrigUp
+			}
 		}
 	}
 	trig(d.digits, "0123456789")
@@ -215,12 +217,12 @@ func (s *scanner) loop(b []byte, i int) {
 				j++
 			}
 			// A word is examined only at a word boundary, and only if
-			// its first byte may start a match, it is an upper-case pair
-			// (IBAN), or it is followed by ':' (IPv6); awsUntil opens a
-			// window for any word.
+			// its first byte may start a match, it has an IBAN's shape
+			// (two letters, two digits), or it is followed by ':' (IPv6);
+			// awsUntil opens a window for any word.
 			if s.boundary(b, i) &&
 				(a == actTrig || (j < n && b[j] == ':') || i < s.awsUntil ||
-					(a == actTrigUp && j > i+1 && class[b[i+1]]&cUpper != 0)) {
+					(a == actTrigUp && j >= i+4 && class[b[i+1]]&cAlpha != 0 && isDigit(b[i+2]) && isDigit(b[i+3]))) {
 				if e := s.word(b, i, j); e > j {
 					j = e
 				}
@@ -309,7 +311,7 @@ func (s *scanner) word(b []byte, i, j int) int {
 	if e > 0 {
 		return e
 	}
-	if class[c]&cUpper != 0 && class[c1]&cUpper != 0 && d.on[entIBAN] {
+	if class[c]&cAlpha != 0 && class[c1]&cAlpha != 0 && d.on[entIBAN] {
 		if e := s.iban(b, i); e > 0 {
 			return e
 		}
