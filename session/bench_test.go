@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -154,4 +155,26 @@ func BenchmarkRecorderMixParallel(b *testing.B) {
 		}
 		must(b, rec.Close("done"))
 	})
+}
+
+// BenchmarkVerify reads and checks a signed recording of the mix; MB/s is
+// of file bytes.
+func BenchmarkVerify(b *testing.B) {
+	f := newFactory(b, Config{Rows: RowsAll}, Options{Key: testKey})
+	rec := open(b, f, "verify")
+	r := newBenchResult()
+	for range 2000 {
+		r.record(b, rec)
+	}
+	must(b, rec.Close("done"))
+	data, err := os.ReadFile(recordingPath(b, f, "verify"))
+	must(b, err)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := Verify(bytes.NewReader(data), testKey)
+		if err != nil || !rep.OK() {
+			b.Fatal(rep, err)
+		}
+	}
 }

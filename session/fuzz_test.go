@@ -163,3 +163,17 @@ func TestUpdateFuzzCorpus(t *testing.T) {
 	write("FuzzReader", readerSeeds(t))
 	write("FuzzPayload", payloadSeeds())
 }
+
+// FuzzCheckRow checks that the allocation-free row check Verify uses
+// accepts exactly what decodeRow accepts.
+func FuzzCheckRow(f *testing.F) {
+	for _, seed := range payloadSeeds() {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		_, derr := decodeRow(p)
+		if cerr := checkRow(p); (derr == nil) != (cerr == nil) {
+			t.Fatalf("decodeRow: %v, checkRow: %v", derr, cerr)
+		}
+	})
+}

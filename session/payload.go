@@ -278,6 +278,27 @@ func decodeRow(p []byte) ([]Value, error) {
 	return vals, nil
 }
 
+// checkRow checks a row payload as decodeRow would, without allocating.
+func checkRow(p []byte) error {
+	d := dec{b: p}
+	n := d.count(1)
+	for range n {
+		x := d.uvarint()
+		if x == 0 {
+			continue
+		}
+		x--
+		if x&1 != 0 && d.uvarint() > math.MaxInt64 {
+			d.bad = true
+		}
+		d.bytes(x >> 1)
+	}
+	if d.bad {
+		return errPayload
+	}
+	return nil
+}
+
 func decodeResult(p []byte) (*protocols.Result, error) {
 	d := dec{b: p}
 	r := &protocols.Result{Tag: d.str(), Rows: d.varint(), Duration: time.Duration(d.varint())}

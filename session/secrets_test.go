@@ -2,8 +2,10 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/airlock-gw/airlock/protocols"
@@ -64,5 +66,40 @@ func TestSecretsNeverReachTheFile(t *testing.T) {
 	}
 	if bytes.Contains(raw, testKey) || bytes.Contains(plain, testKey) {
 		t.Error("the recording contains the HMAC key")
+	}
+}
+
+// redactingClassifier stands in for sqlrisk: it replaces the password
+// literal, as the real classifier does, and allows everything.
+type redactingClassifier struct{ secret string }
+
+func (c redactingClassifier) Classify(cmd *protocols.Command) *protocols.Classification {
+	return &protocols.Classification{Risk: protocols.RiskHigh, Rules: []string{"role.password"},
+		Redacted: strings.ReplaceAll(cmd.Text, c.secret, "***")}
+}
+
+// TestPipelineRecordsTheRedactedText drives the real Pipeline, so the text
+// recorded is exactly what it passes.
+func TestPipelineRecordsTheRedactedText(t *testing.T) {
+	const secret = "Pipeline-Secret-31337"
+	f := newFactory(t, Config{}, Options{})
+	rec := open(t, f, "pipeline")
+	p := &protocols.Pipeline{Classifier: redactingClassifier{secret}}
+	s := &protocols.Session{Info: testInfo("pipeline"), Conn: &protocols.Connection{Name: "prod-pg"}, Recorder: rec, Log: slog.New(slog.DiscardHandler)}
+	cmd := &protocols.Command{Protocol: protocols.Postgres, Kind: "query", Text: "CREATE ROLE x PASSWORD '" + secret + "'"}
+	dec, err := p.Check(context.Background(), s, cmd, func(string) {})
+	must(t, err)
+	if dec.Action != protocols.Allow {
+		t.Fatalf("decision %+v", dec)
+	}
+	must(t, rec.Close("done"))
+	res := readFile(t, recordingPath(t, f, "pipeline"), nil)
+	if res.frames[0].Command.Text != "CREATE ROLE x PASSWORD '***'" || res.frames[1].Decision.Rules[0] != "role.password" {
+		t.Errorf("recorded %+v, %+v", res.frames[0].Command, res.frames[1].Decision)
+	}
+	raw, err := os.ReadFile(recordingPath(t, f, "pipeline"))
+	must(t, err)
+	if bytes.Contains(raw, []byte(secret)) {
+		t.Error("the file contains the secret")
 	}
 }

@@ -121,6 +121,7 @@ type visitor interface {
 func scan(src io.Reader, key []byte, v visitor) (Report, error) {
 	rep := Report{BadFrame: -1}
 	rd, err := NewReader(src, key)
+	rd.lazy = v == nil
 	if err == nil {
 		h := rd.Header()
 		rep.Header = &h
