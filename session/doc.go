@@ -23,7 +23,9 @@
 // disk slows its session instead of growing memory). An idle session holds
 // no buffer, no goroutine and no encoder. Any write error is sticky: every
 // later call fails with ErrRecordingFailed and the engine ends the session,
-// because nothing may run unrecorded. The file is synced once, at Close.
+// because nothing may run unrecorded. The file is synced once, at Close; a
+// crash loses what was not yet written (at most the flush interval's frames
+// and the few queued blocks) and leaves whole, verifiable blocks before it.
 //
 // Reading: NewReader streams frames and checks the chain as it goes; Verify
 // and VerifyFile summarise a file in a Report; Replay writes a readable
