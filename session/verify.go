@@ -53,6 +53,8 @@ type Report struct {
 	Signed  bool   `json:"signed"`
 	Checked bool   `json:"signatures_checked"`
 	KeyID   string `json:"key_id,omitempty"`
+	// GivenKeyID identifies the key Verify was given, if any.
+	GivenKeyID string `json:"given_key_id,omitempty"`
 }
 
 // TrailerState describes the trailer.
@@ -71,8 +73,12 @@ func (r Report) String() string {
 	switch {
 	case r.Checked:
 		sig = "signatures verified"
+	case r.Signed && r.GivenKeyID != "":
+		sig = "signed with key " + r.KeyID + ", not the given key " + r.GivenKeyID + ": signatures not checked"
 	case r.Signed:
 		sig = "signed with key " + r.KeyID + ", signatures not checked (no key given)"
+	case r.GivenKeyID != "":
+		sig = "unsigned, though a key was given"
 	}
 	switch r.Status {
 	case Intact:
@@ -119,7 +125,7 @@ type visitor interface {
 // scan reads every frame, hands the header and each frame to v (when not
 // nil) and builds the report.
 func scan(src io.Reader, key []byte, v visitor) (Report, error) {
-	rep := Report{BadFrame: -1}
+	rep := Report{BadFrame: -1, GivenKeyID: KeyID(key)}
 	rd, err := NewReader(src, key)
 	rd.lazy = v == nil
 	if err == nil {
@@ -154,7 +160,7 @@ func scan(src io.Reader, key []byte, v visitor) (Report, error) {
 		if len(key) > 0 && !rep.Checked {
 			rep.Status = Unverified
 			if rep.Signed {
-				rep.Problem = fmt.Sprintf("signed with key %s, not with the given key (%s)", rep.KeyID, KeyID(key))
+				rep.Problem = fmt.Sprintf("signed with key %s, not with the given key (%s)", rep.KeyID, rep.GivenKeyID)
 			} else {
 				rep.Problem = "the recording is not signed"
 			}
