@@ -24,6 +24,7 @@ import (
 
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
+	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/postgres"
 	"github.com/airlock-gw/airlock/session/identity"
@@ -110,6 +111,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 	} else {
 		log.Warn("postgres.mode is for measurement only: commands are not classified or refused", "mode", cfg.Postgres.Mode)
 	}
+	maskMetrics := masking.NewMetrics(s.reg)
 	s.conns = map[string]*protocols.Connection{}
 	for i := range cfg.Connections {
 		cn := &cfg.Connections[i]
@@ -120,6 +122,11 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 				return nil, fmt.Errorf("connections[%d].policy: %w", i, err)
 			}
 			pc.Policy = pol
+			src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics)
+			if err != nil {
+				return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
+			}
+			pc.Masking = src
 		}
 		s.conns[cn.Name] = pc
 	}

@@ -145,12 +145,25 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		if !allowed {
 			return s.refuse(pk, name, refusal)
 		}
+		p := pending{kind: pk, name: name, start: time.Now()}
+		if s.ps.Masker != nil {
+			// Masking COPY output needs to know what each COPY sends.
+			l := copiesOf(m.text)
+			if typ == 'Q' {
+				p.copies = l
+			} else {
+				s.track().stmtCopies[name] = l
+			}
+		}
 		_, err = s.uw.Write(frame)
-		s.pend.push(pending{kind: pk, name: name, start: time.Now()})
+		s.pend.push(p)
 		return err
 	case 'B':
 		b := m.bind
 		p := pending{kind: pkBind, name: s.intern(b.portal), stmt: s.intern(b.stmt)}
+		if s.ps.Masker != nil {
+			s.track().portalStmt[p.name] = p.stmt
+		}
 		if b.nfmt == 1 {
 			p.formats = oneFormat[b.fmt0&1]
 		} else if b.nfmt > 1 {
@@ -168,8 +181,15 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		s.pend.push(pending{kind: kind, name: s.intern(m.name)})
 		return err
 	case 'E':
+		p := pending{kind: pkExecute, name: s.intern(m.name), start: time.Now()}
+		if s.ps.Masker != nil {
+			t := s.track()
+			if l := t.stmtCopies[t.portalStmt[p.name]]; l != nil {
+				p.copies = &copyList{specs: l.specs, bad: l.bad}
+			}
+		}
 		_, err := s.uw.Write(frame)
-		s.pend.push(pending{kind: pkExecute, name: s.intern(m.name), start: time.Now()})
+		s.pend.push(p)
 		return err
 	case 'C':
 		_, err := s.uw.Write(frame)
@@ -199,6 +219,35 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			Message: "fast-path function calls are not supported through Airlock",
 			Hint:    "call the function in SQL (SELECT f(...)) so it can be classified"})
 	}
+}
+
+// clientTrack is what the client reader remembers of statements and
+// portals when masking needs it.
+type clientTrack struct {
+	stmtCopies map[string]*copyList // statement -> its COPY statements
+	portalStmt map[string]string    // portal -> statement
+}
+
+func (s *session) track() *clientTrack {
+	if s.ct == nil {
+		s.ct = &clientTrack{stmtCopies: map[string]*copyList{}, portalStmt: map[string]string{}}
+	}
+	if len(s.ct.stmtCopies) > 4096 || len(s.ct.portalStmt) > 4096 {
+		clear(s.ct.stmtCopies)
+		clear(s.ct.portalStmt)
+	}
+	return s.ct
+}
+
+func copiesOf(text string) *copyList {
+	specs, ok := copySpecs(text)
+	if !ok {
+		return &copyList{bad: true}
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	return &copyList{specs: specs}
 }
 
 // oneFormat holds the two single-code format lists so a Bind does not

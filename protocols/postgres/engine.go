@@ -48,7 +48,8 @@ type Engine struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	sessions map[uint32]*session // by the process id Airlock handed out
+	sessions map[uint32]*session  // by the process id Airlock handed out
+	catalogs map[string]*catalog // by connection name
 	wg       sync.WaitGroup
 }
 
@@ -116,6 +117,11 @@ func (e *Engine) shutdown() {
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
+	e.mu.Lock()
+	for _, k := range e.catalogs {
+		k.close()
+	}
+	e.mu.Unlock()
 }
 
 // register hands out a fresh BackendKeyData for s.

@@ -33,8 +33,26 @@ type pending struct {
 	start    time.Time
 	// refusal replaces the upstream's error for a statement Airlock refused.
 	refusal *pgError
-	// copyCols are the columns of a COPY ... TO STDOUT when known.
-	copyCols []string
+	// copies are the COPY ... TO STDOUT statements of a Query or an
+	// Execute, for masking their lines.
+	copies *copyList
+}
+
+// copyList holds a command's COPY statements; the upstream reader takes
+// them in order as each CopyOutResponse arrives.
+type copyList struct {
+	specs []*copySpec
+	bad   bool // the text looked like COPY but did not parse
+	next  int
+}
+
+// take returns the next COPY statement, or nil when it is not known.
+func (l *copyList) take() *copySpec {
+	if l == nil || l.bad || l.next >= len(l.specs) {
+		return nil
+	}
+	l.next++
+	return l.specs[l.next-1]
 }
 
 // pendingQueue is a FIFO shared by the two session goroutines.

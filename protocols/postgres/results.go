@@ -42,6 +42,9 @@ type resultState struct {
 	copyOut   bool
 	copyBin   bool
 	copyAbort *pgError // a COPY whose rows cannot be masked: swallow the rest
+	copyMask  func(line []byte) ([]byte, error)
+	copyText  bool // mask whole lines with the detectors only
+	copySkip  int  // header lines to pass
 
 	dr  pgproto3.DataRow
 	rd  pgproto3.RowDescription
@@ -263,13 +266,7 @@ func (r *resultState) portalFields(name string) ([]field, bool) {
 func (s *session) begin(fields []field, start time.Time) error {
 	r := &s.res
 	r.active, r.rows, r.start = true, 0, start
-	r.cols = r.cols[:0]
-	for _, f := range fields {
-		r.cols = append(r.cols, protocols.Column{
-			Name: f.name, Type: valueType(f.typeOID), Binary: f.format == 1,
-			TextOffset: textOffset(f.typeOID, f.format == 1), Table: s.tableName(f.tableOID),
-		})
-	}
+	r.cols = s.columns(r.cols[:0], fields)
 	r.mask = nil
 	if s.ps.Masker != nil {
 		r.mask = s.ps.Masker.Plan(r.cols)
@@ -280,9 +277,49 @@ func (s *session) begin(fields []field, start time.Time) error {
 	return nil
 }
 
-// tableName resolves a table OID for table.column masking rules; without a
-// catalog lookup it is left empty and only column-name rules apply.
-func (s *session) tableName(oid uint32) string { return "" }
+// columns describes fields for the masker. With masking on, the catalog
+// names the source tables (for table.column rules) and the types created in
+// the database; when it cannot, tables stay unknown and such types opaque,
+// which the masker treats strictly (fail closed).
+func (s *session) columns(dst []protocols.Column, fields []field) []protocols.Column {
+	var k *catalog
+	if s.ps.Masker != nil {
+		k = s.e.catalogFor(s.c)
+		var tables, types []uint32
+		if hasColumnRules(s.ps.Masker) {
+			for _, f := range fields {
+				tables = append(tables, f.tableOID)
+			}
+		}
+		for _, f := range fields {
+			if f.typeOID >= firstNormalOID {
+				types = append(types, f.typeOID)
+			}
+		}
+		if err := k.resolve(tables, types); err != nil {
+			s.log.Warn("catalog lookup failed; masking treats unknown tables and types strictly", "err", err)
+		}
+	}
+	for _, f := range fields {
+		col := protocols.Column{Name: f.name, Type: valueType(f.typeOID), Binary: f.format == 1,
+			TextOffset: textOffset(f.typeOID, f.format == 1)}
+		if k != nil {
+			col.Type = k.valueType(f.typeOID)
+			col.Table = k.table(f.tableOID)
+		}
+		dst = append(dst, col)
+	}
+	return dst
+}
+
+// hasColumnRules asks a masker whether it masks columns by name or table;
+// a masker that cannot say is assumed to.
+func hasColumnRules(m protocols.Masker) bool {
+	if h, ok := m.(interface{ HasColumnRules() bool }); ok {
+		return h.HasColumnRules()
+	}
+	return true
+}
 
 func (s *session) dataRow(frame, body []byte) error {
 	r := &s.res
@@ -495,18 +532,55 @@ func (s *session) notification(frame, body []byte) error {
 	return s.forward(out)
 }
 
-// beginCopy prepares masking for COPY ... TO STDOUT. Binary COPY rows are
-// opaque to the masker, so with masking on they are refused.
+// beginCopy prepares masking for COPY ... TO STDOUT: it learns which
+// columns the COPY sends and plans masking per line, so column rules apply
+// as they do to query results. Binary COPY rows are opaque to the masker;
+// with masking on they are refused, as is a COPY whose columns cannot be
+// known while column rules apply.
 func (s *session) beginCopy(body []byte) error {
 	r := &s.res
 	head, _ := s.pend.peek()
 	r.active, r.rows, r.start = true, 0, head.start
-	r.mask = nil
-	if s.ps.Masker != nil && r.copyBin {
+	r.mask, r.copyMask, r.copyText, r.copySkip = nil, nil, false, 0
+	m := s.ps.Masker
+	if m == nil {
+		return nil
+	}
+	if r.copyBin {
 		r.copyAbort = &pgError{Code: codeInsufficientPriv,
 			Message: "binary COPY TO STDOUT is not allowed while masking applies to you",
 			Hint:    "use COPY ... TO STDOUT in text or CSV format"}
+		return nil
 	}
+	ncols := 0
+	if len(body) >= 3 {
+		ncols = int(binary.BigEndian.Uint16(body[1:]))
+	}
+	spec := head.copies.take()
+	if spec != nil {
+		fields, err := s.e.catalogFor(s.c).copyColumns(spec)
+		if err == nil && len(fields) == ncols {
+			cols := s.columns(nil, fields)
+			if p, ok := m.(interface {
+				PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error)
+			}); ok {
+				r.copyMask = p.PlanCopyLines(cols, spec.csv, spec.delim, spec.null)
+				if spec.header {
+					r.copySkip = 1
+				}
+				return nil
+			}
+		} else {
+			s.log.Warn("cannot tell the columns of a COPY", "err", err, "columns", ncols, "found", len(fields))
+		}
+	}
+	if hasColumnRules(m) {
+		r.copyAbort = &pgError{Code: codeInsufficientPriv,
+			Message: "Airlock cannot tell which columns this COPY sends, and column masking rules apply to you",
+			Hint:    "name the table or use COPY (SELECT ...) TO STDOUT"}
+		return nil
+	}
+	r.copyText = true
 	return nil
 }
 
@@ -516,10 +590,23 @@ func (s *session) copyData(frame, body []byte) error {
 		return nil
 	}
 	r.rows++
-	if s.ps.Masker == nil {
-		return s.forward(frame)
+	out := body
+	switch {
+	case r.copySkip > 0:
+		r.copySkip--
+		r.rows--
+	case r.copyMask != nil:
+		var err error
+		out, err = r.copyMask(body)
+		if err != nil {
+			// A line the plan cannot split is never sent unmasked.
+			r.copyAbort = &pgError{Code: codeInsufficientPriv,
+				Message: "Airlock stopped a COPY whose line it could not mask: " + err.Error()}
+			return nil
+		}
+	case r.copyText:
+		out = s.ps.Masker.Text(body)
 	}
-	out := s.ps.Masker.Text(body)
 	if sameSlice(out, body) {
 		return s.forward(frame)
 	}

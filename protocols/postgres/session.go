@@ -40,6 +40,7 @@ type session struct {
 	nonce string            // makes refusal statements unguessable
 	seq   uint64            // client reader only
 	names map[string]string // client reader only: interned names
+	ct    *clientTrack      // client reader only
 
 	res resultState // upstream reader only
 

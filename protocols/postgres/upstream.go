@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -40,11 +41,9 @@ func connString(kv ...string) string {
 	return b.String()
 }
 
-// dialUpstream connects and authenticates to c's upstream with the
-// credentials Airlock holds, passing the client's allowed runtime parameters.
-// Errors never carry the password: pgconn does not put it in messages, and
-// the caller logs them only server-side.
-func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, params map[string]string) (*upstream, error) {
+// upstreamConfig builds the connection settings for c's upstream with the
+// credentials Airlock holds and the given runtime parameters.
+func (e *Engine) upstreamConfig(c *protocols.Connection, params map[string]string) (*pgx.ConnConfig, error) {
 	u := c.Upstream
 	host, port, err := net.SplitHostPort(u.Address)
 	if err != nil {
@@ -56,7 +55,7 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 	}
 	cs := connString("host", host, "port", port, "sslmode", mode, "sslrootcert", u.TLS.CAFile,
 		"connect_timeout", fmt.Sprint(int(e.opt.ConnectTimeout.Seconds())))
-	cfg, err := pgconn.ParseConfig(cs)
+	cfg, err := pgx.ParseConfig(cs)
 	if err != nil {
 		return nil, fmt.Errorf("upstream config: %w", err)
 	}
@@ -80,13 +79,21 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "airlock"
 	}
-	// The upstream is relayed raw after the hijack; it must not be given a
-	// chance to see an unsolicited client message before then.
-	cfg.OnNotice = nil
-	cfg.OnNotification = nil
+	return cfg, nil
+}
+
+// dialUpstream connects and authenticates to c's upstream with the
+// credentials Airlock holds, passing the client's allowed runtime parameters.
+// Errors never carry the password: pgconn does not put it in messages, and
+// the caller logs them only server-side.
+func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, params map[string]string) (*upstream, error) {
+	cfg, err := e.upstreamConfig(c, params)
+	if err != nil {
+		return nil, err
+	}
 	dctx, cancel := context.WithTimeout(ctx, e.opt.ConnectTimeout)
 	defer cancel()
-	pc, err := pgconn.ConnectConfig(dctx, cfg)
+	pc, err := pgconn.ConnectConfig(dctx, &cfg.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +104,7 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 	}
 	return &upstream{
 		conn: h.Conn, pid: h.PID, secret: h.SecretKey, tls: h.TLSConfig,
-		address: u.Address, params: h.ParameterStatuses, txStatus: h.TxStatus,
+		address: c.Upstream.Address, params: h.ParameterStatuses, txStatus: h.TxStatus,
 	}, nil
 }
 

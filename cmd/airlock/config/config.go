@@ -14,6 +14,7 @@ import (
 
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/approvals/policy"
+	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/session/identity"
 	"github.com/airlock-gw/airlock/sqlrisk"
@@ -34,8 +35,10 @@ type Config struct {
 	Classifier sqlrisk.Config `yaml:"classifier"`
 	// Policy maps risks and rules to allow, review or deny for every
 	// connection; each connection may override it.
-	Policy      policy.Config `yaml:"policy"`
-	Connections []Connection  `yaml:"connections"`
+	Policy policy.Config `yaml:"policy"`
+	// Masking is the default masking of connections without their own.
+	Masking     masking.Config `yaml:"masking"`
+	Connections []Connection   `yaml:"connections"`
 }
 
 // Listen holds the listener addresses; an empty one is not opened.
@@ -81,6 +84,8 @@ type Connection struct {
 	Allow []string `yaml:"allow"`
 	// Policy overrides the global policy for this connection.
 	Policy *policy.Config `yaml:"policy"`
+	// Masking replaces the global masking block for this connection.
+	Masking *masking.Config `yaml:"masking"`
 	// Approvals overrides the global approvals block for this connection.
 	Approvals *approvals.ConnectionConfig `yaml:"approvals"`
 }
@@ -268,6 +273,9 @@ func (c *Config) Validate() error {
 	if err := c.Policy.Validate("policy"); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Masking.Validate("masking"); err != nil {
+		errs = append(errs, err)
+	}
 	names := map[string]int{}
 	for i := range c.Connections {
 		errs = append(errs, c.Connections[i].validate(fmt.Sprintf("connections[%d]", i), names, i)...)
@@ -320,6 +328,11 @@ func (cn *Connection) validate(path string, names map[string]int, i int) []error
 	if cn.Upstream.TLS.CAFile != "" {
 		if _, err := os.Stat(cn.Upstream.TLS.CAFile); err != nil {
 			add("upstream.tls.ca_file", "%v", err)
+		}
+	}
+	if cn.Masking != nil {
+		if err := cn.Masking.Validate(path + ".masking"); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if cn.Policy != nil {
@@ -379,6 +392,15 @@ func (c *Config) ConnectionPolicy(cn *Connection) (*policy.Policy, error) {
 		own = *cn.Policy
 	}
 	return policy.New(c.Policy, own)
+}
+
+// ConnectionMasking returns the masking block that applies to cn: its own,
+// or the global default.
+func (c *Config) ConnectionMasking(cn *Connection) masking.Config {
+	if cn.Masking != nil {
+		return *cn.Masking
+	}
+	return c.Masking
 }
 
 // Connection returns the connection named name, or nil.
