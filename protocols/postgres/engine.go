@@ -48,7 +48,7 @@ type Engine struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	sessions map[uint32]*session  // by the process id Airlock handed out
+	sessions map[uint32]*session // by the process id Airlock handed out
 	catalogs map[string]*catalog // by connection name
 	wg       sync.WaitGroup
 }
