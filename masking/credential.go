@@ -237,8 +237,8 @@ func (s *scanner) assign(b []byte, i int) int {
 	// email) is reported as that. The sub-scan runs once over the value
 	// and scanning resumes after it, accepted or not, so a long run of
 	// "password=password=…" stays linear.
-	mark := len(s.spans)
-	s.last, s.inValue = v, true
+	mark, last := len(s.spans), s.last
+	s.last, s.inValue = v, true // the value is scanned as a text of its own
 	s.loop(b[:ve], v)
 	s.inValue = false
 	found := len(s.spans) > mark
@@ -247,6 +247,9 @@ func (s *scanner) assign(b []byte, i int) int {
 	}
 	ent, whole := credEntity(on, b[v:ve], cc, aws, found)
 	if !whole {
+		if !found {
+			s.last = last
+		}
 		return max(ve, s.last, i+1)
 	}
 	s.spans, s.last = s.spans[:mark], v
