@@ -139,8 +139,9 @@ const (
 var empty = []byte{}
 
 // MaskRow masks values in place. Replaced values point into the
-// rowMasker's buffer, valid until the next call; an unchanged row costs no
-// allocation.
+// rowMasker's buffer, valid until the next call (so a row must not be
+// masked a second time with the same RowMasker); an unchanged row costs no
+// allocation, and neither does a changed one once the buffer has grown.
 func (r *rowMasker) MaskRow(values [][]byte) bool {
 	if cap(r.out) > maxRetained {
 		r.out = nil
