@@ -133,64 +133,85 @@ func (a *Analyzer) readInto(text string, m lexMode, b *rule.Builder, nest int, t
 		}
 		return
 	}
-	if !lx.err {
-		if nodes, err := a.parse(clean, m); err == nil {
-			if len(nodes) != len(stmts) {
-				// The parser and the splitter disagree on boundaries
-				// (a compound statement with ; inside): the parse tree
-				// is authoritative, secrets are judged on the whole text.
-				if w.walkAll(nodes) {
-					add(secret, stringSpans(lx.tokens)...)
-				}
-				return
-			}
-			for i, n := range nodes {
-				if w.walk(n) {
-					add(secret, stringSpans(stmts[i].tokens)...)
-				}
-			}
-			return
-		}
+	if !lx.err && a.readWhole(text, clean, m, w, stmts, lx.tokens, secret) {
+		return
 	}
 	// Parse statement by statement: the server runs a multi-statement
 	// text one statement at a time, so what precedes a statement the
 	// parser rejects still runs.
 	for _, s := range stmts {
-		nodes, err := a.parse(clean[s.start:s.end], m)
-		if err != nil {
-			// The TiDB grammar lacks SELECT … INTO @var; the variables
-			// are session state only, so read the statement without them.
-			if alt, ok := withoutIntoVars(clean, s); ok {
-				nodes, err = a.parse(alt, m)
-			}
-		}
-		if err != nil || len(nodes) == 0 {
-			if w.knownSimple(text, s) {
-				continue
-			}
-			b.Hit(rule.ParseError)
-			if w.fallback(text, s) {
-				add(secret, stringSpans(s.tokens)...)
-			}
-			add(unparsed, stringSpans(s.tokens)...)
+		if a.readOne(text, clean, m, w, s, secret) {
 			continue
 		}
-		if w.walkAll(nodes) {
+		if w.knownSimple(text, s) {
+			continue
+		}
+		b.Hit(rule.ParseError)
+		if w.fallback(text, s) {
 			add(secret, stringSpans(s.tokens)...)
 		}
+		add(unparsed, stringSpans(s.tokens)...)
 	}
 }
 
-// parse runs the TiDB parser in mode m. A panic inside the parser is an
-// error: Airlock fails closed rather than crash.
-func (a *Analyzer) parse(sql string, m lexMode) (nodes []ast.StmtNode, err error) {
+// readWhole parses the whole text at once and walks it; false when the
+// parser rejects it.
+func (a *Analyzer) readWhole(text, clean string, m lexMode, w *walker, stmts []stmtRange, toks []token, secret *[]redact.Span) bool {
+	nodes, release, err := a.parse(clean, m)
+	if err != nil {
+		return false
+	}
+	// The parser reuses its node memory: walk before giving it back.
+	defer release()
+	if len(nodes) != len(stmts) {
+		// The parser and the splitter disagree on boundaries (a compound
+		// statement with ; inside): the parse tree is authoritative,
+		// secrets are judged on the whole text.
+		if w.walkAll(nodes) && secret != nil {
+			*secret = append(*secret, stringSpans(toks)...)
+		}
+		return true
+	}
+	for i, n := range nodes {
+		if w.walk(n) && secret != nil {
+			*secret = append(*secret, stringSpans(stmts[i].tokens)...)
+		}
+	}
+	return true
+}
+
+// readOne parses and walks one statement; false when the parser rejects it.
+func (a *Analyzer) readOne(text, clean string, m lexMode, w *walker, s stmtRange, secret *[]redact.Span) bool {
+	nodes, release, err := a.parse(clean[s.start:s.end], m)
+	if err != nil {
+		// The TiDB grammar lacks SELECT … INTO @var; the variables are
+		// session state only, so read the statement without them.
+		if alt, ok := withoutIntoVars(clean, s); ok {
+			nodes, release, err = a.parse(alt, m)
+		}
+	}
+	if err != nil {
+		return false
+	}
+	defer release()
+	if len(nodes) == 0 {
+		return false
+	}
+	if w.walkAll(nodes) && secret != nil {
+		*secret = append(*secret, stringSpans(s.tokens)...)
+	}
+	return true
+}
+
+// parse runs the TiDB parser in mode m. The nodes stay valid until release
+// is called: the parser reuses their memory for its next parse. A panic
+// inside the parser is an error (fail closed) and that parser is dropped.
+func (a *Analyzer) parse(sql string, m lexMode) (nodes []ast.StmtNode, release func(), err error) {
 	p := a.parsers.Get().(*parser.Parser)
 	defer func() {
 		if r := recover(); r != nil {
-			nodes, err = nil, fmt.Errorf("parser panic: %v", r)
-			return // a parser that panicked is not reused
+			nodes, release, err = nil, nil, fmt.Errorf("parser panic: %v", r)
 		}
-		a.parsers.Put(p)
 	}()
 	var mode pmysql.SQLMode
 	if m.ansiQuotes {
@@ -201,7 +222,11 @@ func (a *Analyzer) parse(sql string, m lexMode) (nodes []ast.StmtNode, err error
 	}
 	p.SetSQLMode(mode)
 	nodes, _, err = p.Parse(sql, "", "")
-	return nodes, err
+	if err != nil {
+		a.parsers.Put(p)
+		return nil, nil, err
+	}
+	return nodes, func() { a.parsers.Put(p) }, nil
 }
 
 // withoutIntoVars returns the statement with "INTO @a, @b" blanked out.
