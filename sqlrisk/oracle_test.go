@@ -143,7 +143,7 @@ func TestMariaDBOracle(t *testing.T) {
 		if got := run(t, probe); len(got) != 4 { // a';, SELECT, 2;, --: one row of one string
 			t.Fatalf("in the default mode the server answered %q, want one string", got)
 		}
-		if got := run(t, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES'); " + probe); len(got) != 2 || got[1] != "2" {
+		if got := run(t, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES'); "+probe); len(got) != 2 || got[1] != "2" {
 			t.Fatalf("with NO_BACKSLASH_ESCAPES the server answered %q, want two statements", got)
 		}
 		if cls := classify(`SELECT 'a\'; DROP TABLE users; -- '`); !slices.Contains(cls.Rules, rule.SchemaDrop) {
