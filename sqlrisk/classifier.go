@@ -101,8 +101,20 @@ func (c *Classifier) Classify(cmd *protocols.Command) *protocols.Classification 
 		return v
 	}
 	v := a.Analyze(cmd)
-	c.cache.put(k, v)
+	// A command that carried a secret (CREATE ROLE … PASSWORD, AUTH) is
+	// not kept: the cache key is the raw text, and the secret should not
+	// outlive the command in memory.
+	if !carriedSecret(cmd, v) {
+		c.cache.put(k, v)
+	}
 	return v
+}
+
+func carriedSecret(cmd *protocols.Command, v *protocols.Classification) bool {
+	if cmd.Protocol == protocols.Redis {
+		return strings.Contains(v.Redacted, "***")
+	}
+	return v.Redacted != cmd.Text
 }
 
 // CacheStats returns the cache's counters.

@@ -57,6 +57,16 @@ func TestClassifierCache(t *testing.T) {
 	if x == y || y.Risk != protocols.RiskHigh {
 		t.Errorf("redis args collided: %v %v", x, y)
 	}
+	// Commands that carried a secret are not kept in the cache.
+	for _, cmd := range []*protocols.Command{
+		{Protocol: protocols.Postgres, Text: "ALTER ROLE x PASSWORD 'hunter2'"},
+		{Protocol: protocols.MySQL, Text: "SET PASSWORD = 'hunter2'"},
+		{Protocol: protocols.Redis, Args: []string{"AUTH", "hunter2"}},
+	} {
+		if c.Classify(cmd) == c.Classify(cmd) {
+			t.Errorf("%s %q%q was cached", cmd.Protocol, cmd.Text, cmd.Args)
+		}
+	}
 	off := New(Config{Cache: CacheConfig{Entries: -1}})
 	if off.Classify(cmd) == off.Classify(cmd) {
 		t.Error("a disabled cache served a hit")

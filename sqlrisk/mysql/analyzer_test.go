@@ -140,6 +140,11 @@ func TestDangerous(t *testing.T) {
 		{"federated table", "CREATE TABLE f (a INT) ENGINE=FEDERATED CONNECTION='mysql://u:p@evil/db/t'", critical, rule.ReachNetwork},
 		{"init_connect", "SET GLOBAL init_connect = 'DROP TABLE users'", high, rule.CodeDynamic},
 		{"blackhole engine", "ALTER TABLE users ENGINE = BLACKHOLE", high, rule.SchemaAlterDrop},
+		{"data directory", "CREATE TABLE t (a TEXT) DATA DIRECTORY = '/var/www'", critical, rule.ReachFile},
+		{"definer procedure", "CREATE DEFINER=`root`@`%` PROCEDURE p() SQL SECURITY DEFINER BEGIN SELECT 1; END", high, rule.CodeDefine},
+		{"trigger reading a file", "CREATE DEFINER=root@localhost TRIGGER tr AFTER INSERT ON t FOR EACH ROW INSERT INTO log VALUES (LOAD_FILE('/x'))", critical, rule.ReachFile},
+		{"union into outfile", "SELECT 1 UNION SELECT LOAD_FILE('/x') INTO OUTFILE '/y'", critical, rule.ReachFile},
+		{"table statement into outfile", "TABLE t INTO OUTFILE '/tmp/x'", critical, rule.ReachFile},
 
 		// Opaque code.
 		{"prepare from variable", "PREPARE s FROM @sql", high, rule.CodeDynamic},
@@ -264,6 +269,7 @@ func TestStatements(t *testing.T) {
 		{"WITH x AS (SELECT 1) SELECT * FROM x, y", "[{select [y]}]"},
 		{"REPLACE INTO t VALUES (1)", "[{replace [t]}]"},
 		{"INSTALL PLUGIN x SONAME 'x.so'", "[{install_plugin []}]"},
+		{"CREATE OR REPLACE DEFINER=x EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1", "[{create_event []}]"},
 		{"SET NAMES utf8", "[{set []}]"},
 		{"", "[]"},
 	}

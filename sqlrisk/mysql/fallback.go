@@ -33,7 +33,9 @@ func (w *walker) fallback(text string, s stmtRange) bool {
 		kind := "unknown"
 		if len(words) > 0 {
 			kind = strings.ToLower(words[0])
-			if len(words) > 1 && headWords[words[0]] && isAlpha(words[1]) {
+			if obj := objectWord(words); obj != "" {
+				kind += "_" + strings.ToLower(obj)
+			} else if len(words) > 1 && headWords[words[0]] && isAlpha(words[1]) {
 				kind += "_" + strings.ToLower(words[1])
 			}
 		}
@@ -224,6 +226,24 @@ func (w *walker) knownSimple(text string, s stmtRange) bool {
 		w.hit(id)
 	}
 	return true
+}
+
+// objectWord finds the object type of CREATE/ALTER/DROP past modifiers
+// such as OR REPLACE, DEFINER = user, AGGREGATE or TEMPORARY.
+func objectWord(words []string) string {
+	switch words[0] {
+	case "CREATE", "ALTER", "DROP":
+	default:
+		return ""
+	}
+	for _, w := range words[1:] {
+		switch w {
+		case "TABLE", "VIEW", "PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "USER", "ROLE", "SERVER",
+			"INDEX", "DATABASE", "SCHEMA", "TABLESPACE", "LOGFILE", "SEQUENCE", "PACKAGE":
+			return w
+		}
+	}
+	return ""
 }
 
 // headWords are statement keywords whose second word names the kind.

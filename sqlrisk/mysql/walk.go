@@ -245,6 +245,8 @@ func (w *walker) tableOptions(opts []*ast.TableOption) {
 			}
 		case ast.TableOptionConnection:
 			w.hit(rule.ReachNetwork)
+		case ast.TableOptionDataDirectory, ast.TableOptionIndexDirectory:
+			w.hit(rule.ReachFile) // table files placed where the statement says
 		}
 	}
 }
