@@ -50,7 +50,7 @@ func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify f
 	} else {
 		dec = Decision{Action: Allow, Risk: cls.Risk, Rules: cls.Rules}
 	}
-	if err := s.Recorder.Command(cmd, cls.Redacted); err != nil {
+	if err := s.Recorder.Command(cmd, s.recordedText(cls.Redacted)); err != nil {
 		return Decision{}, fmt.Errorf("record command: %w", err)
 	}
 	if dec.Action == Review {
@@ -76,6 +76,22 @@ func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify f
 		s.Log.Info("command refused", "decision", dec)
 	}
 	return dec, nil
+}
+
+// recordedText is the command text as the recording keeps it: redacted of
+// secret literals and, for a caller whose results are masked, masked too,
+// so values the caller typed (an email in a WHERE clause) are kept from
+// the recording as they are kept from results.
+func (s *Session) recordedText(redacted string) string {
+	if s.Masker == nil || redacted == "" {
+		return redacted
+	}
+	in := []byte(redacted)
+	out := s.Masker.Text(in)
+	if len(out) == len(in) && &out[0] == &in[0] {
+		return redacted
+	}
+	return string(out)
 }
 
 func ruleList(rules []string) string {

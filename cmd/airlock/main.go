@@ -28,6 +28,9 @@ func commands() map[string]command {
 		"hash-token":   {"print the token_sha256 for a token read from stdin (or a new random token with --new)", runHashToken},
 		"version":      {"print the version", runVersion},
 		"approvals":    {"list, show, approve or deny approval requests (airlock approvals --help)", runApprovals},
+		"sessions":     {"list recorded sessions: airlock sessions list [--identity] [--connection] [--since]", runSessions},
+		"replay":       {"print a recorded session as a transcript (or --json): airlock replay ID|FILE", runReplay},
+		"verify":       {"check a recording's hash chain and signature: airlock verify ID|FILE", runVerify},
 		"classify":     {"dry-run the policy: JSON Lines commands on stdin, one decision per line on stdout", runClassify},
 	}
 }

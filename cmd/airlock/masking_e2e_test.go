@@ -203,6 +203,22 @@ func TestMaskingEndToEnd(t *testing.T) {
 		t.Errorf("no masking metric:\n%s", grep(m, "masked"))
 	}
 	assertNoPII(t, "the log", in.Logs())
+	// Recordings hold only what the caller saw: replay every one of them.
+	in.stop()
+	files := recordings(t, in)
+	if len(files) == 0 {
+		t.Fatal("no recordings")
+	}
+	for _, f := range files {
+		out, code := airlockCmd(t, in, "replay", "--json", f)
+		if code != 0 {
+			t.Fatalf("replay %s: %s", f, out)
+		}
+		if strings.Contains(out, `"dba"`) {
+			continue // the exempt caller's recording holds clear text by design
+		}
+		assertNoPII(t, "recording "+filepath.Base(f), out)
+	}
 }
 
 func deref(s *string) string {

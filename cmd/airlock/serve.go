@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,7 +28,9 @@ import (
 	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/postgres"
+	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/session/index"
 	"github.com/airlock-gw/airlock/sqlrisk"
 )
 
@@ -80,6 +83,9 @@ type server struct {
 	pg       *postgres.Engine
 	store    *approvals.SQLStore
 	approver *approvals.Service
+	index    *index.Store
+	recorder *session.Factory
+	started0 time.Time
 
 	ready   atomic.Bool
 	addrsMu sync.Mutex
@@ -105,6 +111,11 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 	}()
 	if err := s.openApprovals(); err != nil {
 		return nil, err
+	}
+	if cfg.Postgres.Mode == "inspect" {
+		if err := s.openRecording(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Postgres.Mode == "inspect" {
 		s.pipeline.Classifier = sqlrisk.New(cfg.Classifier)
@@ -143,6 +154,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 			Pipeline:       s.pipeline,
 			Auth:           s.auth,
 			Connections:    s.conns,
+			Recorders:      s.recorders(),
 			Metrics:        s.metrics,
 			Log:            log,
 			MaxMessageSize: int(cfg.Postgres.MaxMessageSize),
@@ -193,8 +205,63 @@ func (s *server) openApprovals() error {
 	return nil
 }
 
+// node names this process in the shared store and in recordings.
+func (s *server) node() string {
+	if s.cfg.Approvals.Replica != "" {
+		return s.cfg.Approvals.Replica
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// openRecording opens the session index in the shared store and the
+// recording factory: from here on no session runs unrecorded.
+func (s *server) openRecording() error {
+	rc := s.cfg.Recording
+	key, err := rc.Key()
+	if err != nil {
+		return fmt.Errorf("recording.hmac_key_env: %w", err)
+	}
+	dir, err := filepath.Abs(rc.Dir)
+	if err != nil {
+		return fmt.Errorf("recording.dir: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	idx, err := index.Open(ctx, s.store.DB(), string(s.store.Dialect()), index.Options{
+		Node: s.node(), Dir: dir, Log: s.log.With("component", "session-index")})
+	if err != nil {
+		return fmt.Errorf("session index: %w", err)
+	}
+	s.index = idx
+	s.started0 = time.Now()
+	if n, err := idx.Abandon(ctx, s.started0); err != nil {
+		s.log.Warn("could not close the index entries of a previous run", "err", err)
+	} else if n > 0 {
+		s.log.Warn("closed index entries of sessions a previous run left open", "sessions", n)
+	}
+	f, err := session.NewFactory(rc, session.Options{
+		Key: key, Index: idx, Metrics: session.NewMetrics(s.reg),
+		Log: s.log.With("component", "recording"), Version: version, Node: s.node(),
+	})
+	if err != nil {
+		return fmt.Errorf("recording: %w", err)
+	}
+	s.recorder = f
+	if key == nil {
+		s.log.Warn("recordings are hash-chained but not signed: set recording.hmac_key_env to sign them")
+	}
+	return nil
+}
+
 // closeAll releases what newServer opened, last opened first.
 func (s *server) closeAll() {
+	if s.recorder != nil {
+		if err := s.recorder.Close(); err != nil {
+			s.log.Error("closing recordings", "err", err)
+		}
+		s.recorder = nil
+	}
 	if s.approver != nil {
 		_ = s.approver.Close()
 		s.approver = nil
@@ -203,6 +270,14 @@ func (s *server) closeAll() {
 		_ = s.store.Close()
 		s.store = nil
 	}
+}
+
+// recorders is the engines' recording factory, nil when none is open.
+func (s *server) recorders() protocols.RecorderFactory {
+	if s.recorder == nil {
+		return nil
+	}
+	return s.recorder
 }
 
 // addr returns the bound address of a listener ("postgres", "admin").
@@ -222,6 +297,9 @@ func (s *server) run(ctx context.Context) error {
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if s.index != nil {
+		go s.index.Run(ctx, s.cfg.Recording.Retention)
+	}
 	if s.cfg.OIDC != nil {
 		go func() {
 			if err := s.auth.Discover(ctx); err != nil {
@@ -297,6 +375,13 @@ func (s *server) adminHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	if s.approver != nil {
 		s.approver.Mount(mux, s.auth)
+	}
+	if s.cfg.Debug.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-gw/airlock/approvals/policy"
 	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
 	"github.com/airlock-gw/airlock/sqlrisk"
 )
@@ -25,6 +26,7 @@ type Config struct {
 	Listen          Listen    `yaml:"listen"`
 	TLS             ServerTLS `yaml:"tls"`
 	Log             Log       `yaml:"log"`
+	Debug           Debug     `yaml:"debug"`
 	identity.Config `yaml:",inline"`
 	Postgres        PostgresOptions `yaml:"postgres"`
 	// Store holds approval requests and the session index: SQLite by
@@ -36,6 +38,9 @@ type Config struct {
 	// Policy maps risks and rules to allow, review or deny for every
 	// connection; each connection may override it.
 	Policy policy.Config `yaml:"policy"`
+	// Recording writes one tamper-evident file per session; in inspect mode
+	// it is always on (default directory ./data/recordings).
+	Recording session.Config `yaml:"recording"`
 	// Masking is the default masking of connections without their own.
 	Masking     masking.Config `yaml:"masking"`
 	Connections []Connection   `yaml:"connections"`
@@ -60,6 +65,12 @@ type ServerTLS struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // text or json
+}
+
+// Debug holds switches for investigating Airlock itself.
+type Debug struct {
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin listener.
+	Pprof bool `yaml:"pprof"`
 }
 
 // PostgresOptions tune the Postgres engine.
@@ -183,6 +194,10 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Recording.Dir == "" {
+		c.Recording.Dir = session.DefaultDir
+	}
+	c.Recording = c.Recording.WithDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
@@ -274,6 +289,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Masking.Validate("masking"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Recording.Validate("recording"); err != nil {
 		errs = append(errs, err)
 	}
 	names := map[string]int{}
