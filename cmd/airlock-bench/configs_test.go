@@ -17,7 +17,7 @@ func testConfig() airlockConfig {
 // TestModeConfigsLoad checks the relay and inspect templates against the
 // real configuration loader, so a format change fails here first.
 func TestModeConfigsLoad(t *testing.T) {
-	for _, mode := range []string{modeRelay, modeInspect} {
+	for mode, want := range map[string]string{modeRelay: "relay", modeInspect: "decode"} {
 		t.Run(mode, func(t *testing.T) {
 			y, err := withMode(testConfig(), mode).render()
 			if err != nil {
@@ -27,8 +27,8 @@ func TestModeConfigsLoad(t *testing.T) {
 			if err != nil {
 				t.Fatalf("config rejected:\n%s\n%v", y, err)
 			}
-			if cfg.Postgres.Mode != mode {
-				t.Errorf("postgres.mode = %q, want %q", cfg.Postgres.Mode, mode)
+			if cfg.Postgres.Mode != want {
+				t.Errorf("postgres.mode = %q, want %q", cfg.Postgres.Mode, want)
 			}
 			if len(cfg.Connections) != 1 || cfg.Connections[0].Name != benchConnection || cfg.Connections[0].Upstream.TLS.Mode != "disable" {
 				t.Errorf("connection = %+v", cfg.Connections)

@@ -77,7 +77,7 @@ func evaluateGoals(results []WorkloadResult, mem *MemoryResult, fullActive []str
 
 	fullNote := ""
 	if missing := missingSections(fullActive); len(fullActive) == 0 {
-		fullNote = "no full-inspection section is accepted by this build yet: airlock-full ran the inspect configuration"
+		fullNote = "no full-inspection section is accepted by this build yet: airlock-full ran inspect mode with nothing else configured"
 	} else if len(missing) > 0 {
 		fullNote = "airlock-full ran without " + strings.Join(missing, ", ") + ", which this build does not accept yet"
 	}

@@ -96,7 +96,7 @@ func TestEvaluateGoals(t *testing.T) {
 
 func TestEvaluateGoalsNotesInactiveFull(t *testing.T) {
 	gs := evaluateGoals(resultsWith(goodCells()), goodMemory(), nil)
-	if !strings.Contains(gs[0].Note, "ran the inspect configuration") {
+	if !strings.Contains(gs[0].Note, "ran inspect mode with nothing else configured") {
 		t.Errorf("with no full section active the full goals must say so, got note %q", gs[0].Note)
 	}
 	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "policy"})

@@ -260,6 +260,7 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 		return nil, err
 	}
 	full.Mode = modeFull
+	full.PGMode = "" // full inspection: the default inspect mode plus the sections
 	rep.Probes = probes
 	for _, p := range probes {
 		if p.Accepted {
@@ -347,7 +348,14 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 
 func withMode(c airlockConfig, mode string) airlockConfig {
 	c.Mode = mode
-	c.Relay = mode == modeRelay
+	switch mode {
+	case modeRelay:
+		c.PGMode = "relay"
+	case modeInspect:
+		c.PGMode = "decode"
+	default:
+		c.PGMode = ""
+	}
 	return c
 }
 

@@ -109,7 +109,7 @@ func TestReportContent(t *testing.T) {
 		"| `masking` | connections[0] | `masking: {detect: [{entity: email, strategy: redact}]}` | **active** |",
 		"| `recording` | top level | `recording: {dir: <tmp>/recordings}` | rejected: recording: unknown key (line 11) |",
 		"| airlock-full | 1502 | 1502 | allow 1500, deny 2 |",
-		"| airlock-inspect | — | — | scrape metrics: connection refused |",
+		"| airlock-decode | — | — | scrape metrics: connection refused |",
 		"`pgbench -n -T 10 -c 4 -j 2 -M simple -b select-only -C -h HOST -p PORT -U USER DB`",
 	} {
 		if !strings.Contains(s, want) {

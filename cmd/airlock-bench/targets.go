@@ -25,7 +25,7 @@ const (
 	targetDirect    = "direct"
 	targetPgbouncer = "pgbouncer"
 	targetRelay     = "airlock-relay"
-	targetInspect   = "airlock-inspect"
+	targetInspect   = "airlock-decode"
 	targetFull      = "airlock-full"
 )
 
