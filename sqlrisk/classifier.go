@@ -21,6 +21,18 @@ type Analyzer interface {
 	Analyze(cmd *protocols.Command) *protocols.Classification
 }
 
+// ShapedAnalyzer is an Analyzer that can also say when its judgement holds
+// for every text of the same shape (the text with its numeric literals
+// replaced), so that statements differing only in numbers share one cache
+// entry. Shape returns false for text it does not read with certainty;
+// AnalyzeShaped returns false for results that may depend on a literal's
+// value, that carried a secret, or that are not plain DML.
+type ShapedAnalyzer interface {
+	Analyzer
+	Shape(text string) (string, bool)
+	AnalyzeShaped(cmd *protocols.Command) (*protocols.Classification, bool)
+}
+
 // Config is the classifier's part of the configuration.
 type Config struct {
 	Cache CacheConfig `yaml:"cache"`
@@ -57,7 +69,8 @@ func (c Config) Validate(path string) error {
 // cache. It implements protocols.Classifier and is safe for concurrent use.
 type Classifier struct {
 	analyzers map[protocols.Protocol]Analyzer
-	cache     *Cache
+	cache     *Cache // by exact text
+	shapes    *Cache // by shape, for ShapedAnalyzers
 }
 
 var _ protocols.Classifier = (*Classifier)(nil)
@@ -83,6 +96,7 @@ func NewWith(cfg Config, analyzers map[protocols.Protocol]Analyzer) *Classifier 
 	return &Classifier{
 		analyzers: m,
 		cache:     NewCache(cfg.Cache.Entries, cfg.Cache.MaxTextBytes, cfg.Cache.MaxBytes),
+		shapes:    NewCache(cfg.Cache.Entries, cfg.Cache.MaxTextBytes, cfg.Cache.MaxBytes),
 	}
 }
 
@@ -99,6 +113,27 @@ func (c *Classifier) Classify(cmd *protocols.Command) *protocols.Classification 
 	}
 	if v, ok := c.cache.get(k); ok {
 		return v
+	}
+	if sa, ok := a.(ShapedAnalyzer); ok && c.shapes != nil && len(cmd.Args) == 0 {
+		if shape, ok := sa.Shape(cmd.Text); ok {
+			sk := cacheKey{protocol: cmd.Protocol, text: shape}
+			if v, ok := c.shapes.get(sk); ok {
+				// Same judgement; the redacted text is this command's own
+				// (a shape-cached result redacted nothing).
+				cp := *v
+				cp.Redacted = cmd.Text
+				return &cp
+			}
+			v, same := sa.AnalyzeShaped(cmd)
+			if same {
+				c.shapes.put(sk, v)
+				return v
+			}
+			if !carriedSecret(cmd, v) {
+				c.cache.put(k, v)
+			}
+			return v
+		}
 	}
 	v := a.Analyze(cmd)
 	// A command that carried a secret (CREATE ROLE … PASSWORD, AUTH) is
@@ -117,8 +152,11 @@ func carriedSecret(cmd *protocols.Command, v *protocols.Classification) bool {
 	return v.Redacted != cmd.Text
 }
 
-// CacheStats returns the cache's counters.
+// CacheStats returns the exact-text cache's counters.
 func (c *Classifier) CacheStats() CacheStats { return c.cache.Stats() }
+
+// ShapeCacheStats returns the shape cache's counters.
+func (c *Classifier) ShapeCacheStats() CacheStats { return c.shapes.Stats() }
 
 // argsKey encodes an argument vector unambiguously (length-prefixed), so
 // that ["a b"] and ["a", "b"] are different keys.

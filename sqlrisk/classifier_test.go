@@ -2,6 +2,7 @@ package sqlrisk
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,5 +148,39 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{Cache: CacheConfig{Entries: -1}}).Validate("classifier"); err != nil {
 		t.Errorf("disabling the cache: %v", err)
+	}
+}
+
+// TestShapeCache checks that statements differing only in numbers share a
+// judgement, each keeps its own text, and literal-sensitive ones do not.
+func TestShapeCache(t *testing.T) {
+	c := New(Config{})
+	pg := func(s string) *protocols.Command { return &protocols.Command{Protocol: protocols.Postgres, Text: s} }
+	first := c.Classify(pg("SELECT abalance FROM pgbench_accounts WHERE aid = 1"))
+	second := c.Classify(pg("SELECT abalance FROM pgbench_accounts WHERE aid = 2"))
+	if st := c.ShapeCacheStats(); st.Hits != 1 {
+		t.Fatalf("shape cache hits = %d, want 1", st.Hits)
+	}
+	if second.Redacted != "SELECT abalance FROM pgbench_accounts WHERE aid = 2" || first.Redacted == second.Redacted {
+		t.Fatalf("a shape hit must carry its own text: %q", second.Redacted)
+	}
+	if second.Risk != first.Risk {
+		t.Fatal("different judgement for the same shape")
+	}
+	// A condition folded from literals is judged anew every time.
+	low := c.Classify(pg("DELETE FROM t WHERE id = 5 OR 1 = 2"))
+	high := c.Classify(pg("DELETE FROM t WHERE id = 5 OR 1 = 1"))
+	if low.Risk != protocols.RiskLow || high.Risk != protocols.RiskHigh {
+		t.Fatalf("literal-sensitive statements shared a judgement: %s %s", low.Risk, high.Risk)
+	}
+}
+
+func BenchmarkClassifyShapeHit(b *testing.B) {
+	c := New(Config{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		c.Classify(&protocols.Command{Protocol: protocols.Postgres, Text: "SELECT abalance FROM pgbench_accounts WHERE aid = " + strconv.Itoa(i)})
 	}
 }

@@ -20,7 +20,11 @@
 // Protocol to an Analyzer (the seam where another parsing engine can replace
 // a default one) through a bounded, concurrency-safe Cache keyed by protocol
 // and exact text, so that prepared statements and ORMs that repeat text cost
-// a map lookup. Classification.Redacted is the command text with secret
+// a map lookup. A second cache keyed by shape (the text with its numeric
+// literals replaced) serves statements that differ only in numbers, such as
+// those of pgbench or an ORM that inlines ids, but only when the analyzer
+// vouches that the judgement read no literal's value (a WHERE folded from
+// constants never qualifies). Classification.Redacted is the command text with secret
 // literals (passwords, connection strings, AUTH arguments) replaced, found
 // by token positions from each engine's scanner.
 //

@@ -35,10 +35,26 @@ func (a *Analyzer) Analyze(cmd *protocols.Command) *protocols.Classification {
 
 // Text classifies SQL text.
 func (a *Analyzer) Text(text string) *protocols.Classification {
+	c, _ := a.text(text)
+	return c
+}
+
+// Shape is the package's Shape: text with numeric literals replaced.
+func (a *Analyzer) Shape(text string) (string, bool) { return Shape(text) }
+
+// AnalyzeShaped classifies cmd like Analyze and also reports whether the
+// result holds for every text of the same Shape: true only for plain DML
+// whose judgement read no literal value, parsed one way, and carried no
+// secret.
+func (a *Analyzer) AnalyzeShaped(cmd *protocols.Command) (*protocols.Classification, bool) {
+	return a.text(cmd.Text)
+}
+
+func (a *Analyzer) text(text string) (*protocols.Classification, bool) {
 	if strings.IndexByte(text, 0) >= 0 {
 		// The server stops reading a query at NUL; pg_query would too, but
 		// a proxy must not guess which part the upstream sees.
-		return rule.Failure(rule.ParseError, redactUnparsed(text))
+		return rule.Failure(rule.ParseError, redactUnparsed(text)), false
 	}
 	var b rule.Builder
 	w := newWalker(&b, text, 0, true)
@@ -51,12 +67,14 @@ func (a *Analyzer) Text(text string) *protocols.Classification {
 		}
 	}
 	secretAll := err != nil
+	variant := false
 	// With standard_conforming_strings off (a session SET or an old server
 	// default) backslashes escape quotes in '…' literals, which can move
 	// statement boundaries. Read the text that way too; the worse wins.
 	// This holds even when the standard reading does not parse: the other
 	// reading may.
 	if alt, ok := escapeStringVariant(text); ok {
+		variant = true
 		if altRes, err := parse(alt); err == nil {
 			var ab rule.Builder
 			aw := newWalker(&ab, alt, 0, false)
@@ -70,9 +88,10 @@ func (a *Analyzer) Text(text string) *protocols.Classification {
 		}
 	}
 	if err != nil {
-		return b.Classification(redactUnparsed(text))
+		return b.Classification(redactUnparsed(text)), false
 	}
-	return b.Classification(w.redact(secretAll))
+	c := b.Classification(w.redact(secretAll))
+	return c, !variant && !w.literal && !w.notDML && c.Redacted == text
 }
 
 // nested analyses SQL text found inside the statement being walked (a

@@ -31,6 +31,12 @@ type walker struct {
 	objects int
 
 	ctes        map[string]bool
+	// literal is set when a judgement depended on a literal's value (a
+	// WHERE clause folded to a constant) and notDML when a top-level
+	// statement is not a plain SELECT, INSERT, UPDATE or DELETE: either
+	// keeps the result out of the shape cache.
+	literal     bool
+	notDML      bool
 	stmtStart   int
 	stmtEnd     int
 	secretSpans []redact.Span // statements whose every literal is secret
@@ -42,6 +48,11 @@ func newWalker(b *rule.Builder, text string, nest int, tables bool) *walker {
 
 // statement walks one top-level statement.
 func (w *walker) statement(raw *pg.RawStmt) {
+	switch raw.GetStmt().GetNode().(type) {
+	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt:
+	default:
+		w.notDML = true
+	}
 	start := int(raw.StmtLocation)
 	end := len(w.text)
 	if raw.StmtLen > 0 {

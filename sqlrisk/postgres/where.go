@@ -13,15 +13,24 @@ import (
 
 var pgMode = pred.Mode{}
 
+// unbounded judges a write's condition and notes whether the judgement could
+// depend on literal values.
+func (w *walker) unbounded(where *pred.Expr) bool {
+	if !pred.LiteralFree(where) {
+		w.literal = true
+	}
+	return pgMode.Unbounded(where)
+}
+
 func (w *walker) updateRule(n *pg.UpdateStmt) string {
-	if pgMode.Unbounded(newTarget(n.Relation).expr(n.WhereClause)) {
+	if w.unbounded(newTarget(n.Relation).expr(n.WhereClause)) {
 		return rule.WriteUnbounded
 	}
 	return rule.WriteUpdate
 }
 
 func (w *walker) deleteRule(n *pg.DeleteStmt) string {
-	if pgMode.Unbounded(newTarget(n.Relation).expr(n.WhereClause)) {
+	if w.unbounded(newTarget(n.Relation).expr(n.WhereClause)) {
 		return rule.WriteUnbounded
 	}
 	return rule.WriteDelete
@@ -33,13 +42,13 @@ func (w *walker) deleteRule(n *pg.DeleteStmt) string {
 // only its own condition bounds it.
 func (w *walker) mergeRule(n *pg.MergeStmt) string {
 	t := newTarget(n.Relation)
-	onBounded := !pgMode.Unbounded(t.expr(n.JoinCondition))
+	onBounded := !w.unbounded(t.expr(n.JoinCondition))
 	for _, c := range n.MergeWhenClauses {
 		mc := c.GetMergeWhenClause()
 		if mc == nil || (mc.CommandType != pg.CmdType_CMD_UPDATE && mc.CommandType != pg.CmdType_CMD_DELETE) {
 			continue
 		}
-		bounded := !pgMode.Unbounded(t.expr(mc.Condition))
+		bounded := !w.unbounded(t.expr(mc.Condition))
 		if mc.MatchKind == pg.MergeMatchKind_MERGE_WHEN_MATCHED {
 			bounded = bounded || onBounded
 		}

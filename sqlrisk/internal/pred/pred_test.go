@@ -129,3 +129,26 @@ func BenchmarkLongChain(b *testing.B) {
 		(Mode{MySQL: true}).Unbounded(e)
 	}
 }
+
+func TestLiteralFree(t *testing.T) {
+	col := &Expr{Kind: Column, Key: "id", Target: true}
+	num := func(n float64) *Expr { return &Expr{Kind: Const, Val: Value{Kind: Num, N: n}} }
+	cmp := func(a, b *Expr) *Expr { return &Expr{Kind: Cmp, Op: "=", Args: []*Expr{a, b}} }
+	for name, tc := range map[string]struct {
+		e    *Expr
+		want bool
+	}{
+		"none":          {nil, true},
+		"col = 5":       {cmp(col, num(5)), true},
+		"col in (1,2)":  {&Expr{Kind: In, Args: []*Expr{col, num(1), num(2)}}, true},
+		"1 = 1":         {cmp(num(1), num(1)), false},
+		"col = f(5)":    {cmp(col, &Expr{Kind: Func, Op: "abs", Args: []*Expr{num(-5)}}), false},
+		"and of bounds": {&Expr{Kind: And, Args: []*Expr{cmp(col, num(1)), cmp(col, num(2))}}, true},
+		"or tautology":  {&Expr{Kind: Or, Args: []*Expr{cmp(col, num(1)), cmp(num(1), num(1))}}, false},
+		"bare const":    {num(1), false},
+	} {
+		if got := LiteralFree(tc.e); got != tc.want {
+			t.Errorf("%s: LiteralFree = %v, want %v", name, got, tc.want)
+		}
+	}
+}
