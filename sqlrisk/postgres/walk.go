@@ -30,7 +30,7 @@ type walker struct {
 	// are objects being named, not calls.
 	objects int
 
-	ctes        map[string]bool
+	ctes map[string]bool
 	// literal is set when a judgement depended on a literal's value (a
 	// WHERE clause folded to a constant) and notDML when a top-level
 	// statement is not a plain SELECT, INSERT, UPDATE or DELETE: either
