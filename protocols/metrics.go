@@ -71,15 +71,35 @@ func (m *Metrics) countCommand(s *Session, a Action, r Risk) {
 	if m == nil {
 		return
 	}
-	m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String()).Inc()
+	ai := 0
+	switch a {
+	case Review:
+		ai = 1
+	case Deny:
+		ai = 2
+	}
+	if r > RiskCritical {
+		m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String()).Inc()
+		return
+	}
+	c := s.commands[ai][r]
+	if c == nil {
+		c = m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String())
+		s.commands[ai][r] = c
+	}
+	c.Inc()
 }
 
 // ObserveCommand records the duration of a command whose result completed.
+// It is called from one goroutine per session (the one reading results).
 func (m *Metrics) ObserveCommand(s *Session, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.CommandSeconds.WithLabelValues(string(s.Info.Protocol), s.Info.Connection).Observe(d.Seconds())
+	if s.duration == nil {
+		s.duration = m.CommandSeconds.WithLabelValues(string(s.Info.Protocol), s.Info.Connection)
+	}
+	s.duration.Observe(d.Seconds())
 }
 
 // Connection counts a client connection attempt's outcome on connection

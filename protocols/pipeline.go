@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Session is one authenticated client session on a connection, shared by the
@@ -18,6 +20,11 @@ type Session struct {
 	// Masker is nil when nothing is masked for this caller.
 	Masker Masker
 	Log    *slog.Logger
+
+	// Metric children resolved once per session: label lookups hash every
+	// value, which is measurable at tens of thousands of commands a second.
+	commands [3][RiskCritical + 1]prometheus.Counter
+	duration prometheus.Observer
 }
 
 // Pipeline is the one fixed sequence every command passes through:
@@ -31,7 +38,8 @@ type Pipeline struct {
 	Metrics  *Metrics
 }
 
-// Check decides what happens to cmd. notify delivers an out-of-band message
+// Check decides what happens to cmd. An engine calls it for one session
+// from one goroutine at a time (the one reading the client). notify delivers an out-of-band message
 // to the client (a Postgres NoticeResponse) while a command is held for
 // review. A non-nil error means the session must end: the recording failed,
 // or ctx ended while the command was held.

@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -49,6 +51,23 @@ type resultState struct {
 	dr  pgproto3.DataRow
 	rd  pgproto3.RowDescription
 	buf []byte
+
+	// A prepared statement or a repeated query describes the same columns
+	// every time; then neither decoding nor planning is repeated. rdFields
+	// are the fields of the last RowDescription (rd), plan* what begin
+	// planned last, and derived the fields of each statement as last bound.
+	lastRD     []byte
+	rdFields   []field
+	planFields []field
+	planCols   []protocols.Column
+	planMask   protocols.RowMasker
+	derived    map[string]derivedFields
+}
+
+// derivedFields are a statement's columns with the formats of a Bind.
+type derivedFields struct {
+	formats []int16
+	fields  []field
 }
 
 // upstreamLoop relays upstream messages to the client. It owns the upstream
@@ -97,10 +116,15 @@ func (s *session) upstreamMessage(typ byte, frame, body []byte) error {
 	case 'D':
 		return s.dataRow(frame, body)
 	case 'T':
-		if err := r.rd.Decode(body); err != nil {
-			return upstreamProtocol("RowDescription")
+		fields := r.rdFields
+		if r.lastRD == nil || !bytes.Equal(body, r.lastRD) {
+			if err := r.rd.Decode(body); err != nil {
+				return upstreamProtocol("RowDescription")
+			}
+			fields = copyFields(r.rd.Fields)
+			r.lastRD = append(r.lastRD[:0:0], body...)
+			r.rdFields = fields
 		}
-		fields := copyFields(r.rd.Fields)
 		head, _ := s.pend.peek()
 		switch head.kind {
 		case pkDescribeS:
@@ -132,6 +156,7 @@ func (s *session) upstreamMessage(typ byte, frame, body []byte) error {
 	case '1': // ParseComplete
 		head, _ := s.pend.pop()
 		delete(r.stmts, head.name)
+		delete(r.derived, head.name)
 		return s.forward(frame)
 	case '2': // BindComplete
 		head, _ := s.pend.pop()
@@ -142,6 +167,7 @@ func (s *session) upstreamMessage(typ byte, frame, body []byte) error {
 		head, _ := s.pend.pop()
 		if head.close == 'S' {
 			delete(r.stmts, head.name)
+			delete(r.derived, head.name)
 		} else {
 			delete(r.portals, head.name)
 		}
@@ -204,6 +230,11 @@ func upstreamProtocol(msg string) error {
 	return fatal(codeConnectionFailure, "invalid "+msg+" from upstream")
 }
 
+// sameFields reports whether a and b are the same slice.
+func sameFields(a, b []field) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+}
+
 func copyFields(in []pgproto3.FieldDescription) []field {
 	out := make([]field, len(in))
 	for i, f := range in {
@@ -217,6 +248,7 @@ func (r *resultState) setStmt(name string, f []field) {
 		r.stmts = map[string][]field{}
 	}
 	r.stmts[name] = f
+	delete(r.derived, name)
 }
 
 func (r *resultState) portal(name string) *portalState {
@@ -247,6 +279,10 @@ func (r *resultState) portalFields(name string) ([]field, bool) {
 	if !ok {
 		return nil, false
 	}
+	if d, ok := r.derived[p.stmt]; ok && slices.Equal(d.formats, p.formats) && len(d.fields) == len(sf) {
+		p.fields, p.known = d.fields, true
+		return d.fields, true
+	}
 	out := make([]field, len(sf))
 	for i, f := range sf {
 		f.format = 0
@@ -259,6 +295,10 @@ func (r *resultState) portalFields(name string) ([]field, bool) {
 		out[i] = f
 	}
 	p.fields, p.known = out, true
+	if r.derived == nil || len(r.derived) > 1024 {
+		r.derived = map[string]derivedFields{}
+	}
+	r.derived[p.stmt] = derivedFields{formats: p.formats, fields: out}
 	return out, true
 }
 
@@ -266,10 +306,16 @@ func (r *resultState) portalFields(name string) ([]field, bool) {
 func (s *session) begin(fields []field, start time.Time) error {
 	r := &s.res
 	r.active, r.rows, r.start = true, 0, start
-	r.cols = s.columns(r.cols[:0], fields)
-	r.mask = nil
-	if s.ps.Masker != nil {
-		r.mask = s.ps.Masker.Plan(r.cols)
+	if sameFields(fields, r.planFields) {
+		// The columns planned for the last result set, again.
+		r.cols, r.mask = r.planCols, r.planMask
+	} else {
+		r.cols = s.columns(nil, fields)
+		r.mask = nil
+		if s.ps.Masker != nil {
+			r.mask = s.ps.Masker.Plan(r.cols)
+		}
+		r.planFields, r.planCols, r.planMask = fields, r.cols, r.mask
 	}
 	if err := s.ps.Recorder.Columns(r.cols); err != nil {
 		return s.recordFailed(err)
