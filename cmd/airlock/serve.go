@@ -195,7 +195,7 @@ func (s *server) openApprovals() error {
 	}
 	svc, err := approvals.Open(ctx, approvals.Options{
 		Config: cfg.Approvals, Connections: perConn, Store: st,
-		Log: s.log.With("component", "approvals"), Registerer: s.reg,
+		Log: s.log, Registerer: s.reg,
 	})
 	if err != nil {
 		return fmt.Errorf("approvals: %w", err)
