@@ -32,6 +32,10 @@ const (
 // Config is the recording section of Airlock's configuration. Zero values
 // take the defaults above, except Dir, which is required.
 type Config struct {
+	// Disabled turns recording off. Sessions then leave no audit trail, so
+	// the gateway logs a warning at start; it exists for measurement and
+	// for development machines.
+	Disabled bool `yaml:"disabled"`
 	// Dir holds one file per session, named by session id.
 	Dir string `yaml:"dir"`
 	// Rows says which result rows are kept: none, first (FirstRows of each

@@ -113,7 +113,9 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 		return nil, err
 	}
 	if cfg.Postgres.Mode == "inspect" {
-		if err := s.openRecording(); err != nil {
+		if cfg.Recording.Disabled {
+			log.Warn("recording.disabled is set: sessions leave no recording")
+		} else if err := s.openRecording(); err != nil {
 			return nil, err
 		}
 	}
