@@ -126,7 +126,9 @@ func encodeCookie(token string) string {
 
 // decodeCookie reverses encodeCookie and checks the token's shape.
 func decodeCookie(v string) (string, bool) {
-	if len(v) > base64.RawURLEncoding.EncodedLen(maxTokenBytes) {
+	// The decoder skips \r and \n even in strict mode; a cookie value holds
+	// neither, so a value with them is not one Airlock set.
+	if len(v) > base64.RawURLEncoding.EncodedLen(maxTokenBytes) || strings.ContainsAny(v, "\r\n") {
 		return "", false
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(v)
