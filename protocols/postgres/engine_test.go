@@ -3,12 +3,15 @@ package postgres
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 func connect(t *testing.T, url string) *pgx.Conn {
@@ -221,5 +224,60 @@ func TestTLS(t *testing.T) {
 	var v string
 	if err := c.QueryRow(context.Background(), "SELECT 'over tls'").Scan(&v); err != nil || v != "over tls" {
 		t.Fatal(err)
+	}
+}
+
+// TestTokensOnlyOverTLSFromAfar listens on a non-loopback address of this
+// machine: a client arriving there must use TLS before it may send a token.
+func TestTokensOnlyOverTLSFromAfar(t *testing.T) {
+	var ip net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			ip = n.IP
+			break
+		}
+	}
+	if ip == nil {
+		t.Skip("this machine has no non-loopback IPv4 address")
+	}
+	h := startHarnessOn(t, net.JoinHostPort(ip.String(), "0"))
+	ctx := context.Background()
+	_, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if pgCode(err) != "28000" || !strings.Contains(err.Error(), "TLS") {
+		t.Fatalf("cleartext token from a non-local address: want 28000 asking for TLS, got %v", err)
+	}
+	c := connect(t, strings.Replace(h.url("alice", "alice-token", "main", ""), "sslmode=disable", "sslmode=require", 1))
+	var v int
+	if err := c.QueryRow(ctx, "SELECT 1").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGSSENCRefused sends the GSSAPI encryption request libpq may open
+// with: Airlock answers 'N' and the startup goes on in the same connection.
+func TestGSSENCRefused(t *testing.T) {
+	h := startHarness(t)
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30}); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'N' {
+		t.Fatalf("GSSENCRequest answered %q, %v", b, err)
+	}
+	sm, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+		Parameters: map[string]string{"user": "alice", "database": "main"}}).Encode(nil)
+	if _, err := c.Write(sm); err != nil {
+		t.Fatal(err)
+	}
+	hdr := make([]byte, 9)
+	if _, err := io.ReadFull(c, hdr); err != nil || hdr[0] != 'R' || hdr[8] != 3 {
+		t.Fatalf("want AuthenticationCleartextPassword after the refusal, got %x %v", hdr, err)
 	}
 }

@@ -123,6 +123,10 @@ type harness struct {
 type harnessOpt func(*Options)
 
 func startHarness(t *testing.T, opts ...harnessOpt) *harness {
+	return startHarnessOn(t, "127.0.0.1:0", opts...)
+}
+
+func startHarnessOn(t *testing.T, addr string, opts ...harnessOpt) *harness {
 	t.Helper()
 	db := testenv.PostgresDB(t)
 	h := &harness{db: db, recs: &memRecorders{}, done: make(chan struct{})}
@@ -156,7 +160,7 @@ func startHarness(t *testing.T, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	h.engine = e
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
