@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,37 +18,17 @@ import (
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // Dialect names the SQL database behind a store.
-type Dialect string
+type Dialect = sqldb.Dialect
 
 // The supported dialects.
 const (
-	SQLite   Dialect = "sqlite"
-	Postgres Dialect = "postgres"
+	SQLite   = sqldb.SQLite
+	Postgres = sqldb.Postgres
 )
-
-// Rebind rewrites a query written with ? placeholders for the dialect:
-// PostgreSQL wants $1, $2, …. The query must not contain a literal '?'.
-func (d Dialect) Rebind(q string) string {
-	if d != Postgres {
-		return q
-	}
-	var b strings.Builder
-	b.Grow(len(q) + 16)
-	n := 0
-	for i := 0; i < len(q); i++ {
-		if q[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(q[i])
-	}
-	return b.String()
-}
 
 // DefaultSQLitePath is where the embedded store lives when no dsn is given.
 const DefaultSQLitePath = "data/airlock.db"
@@ -237,39 +216,9 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS airlock_approval_schema (version INTEGER NOT NULL)`,
 }
 
-// migrate creates the schema idempotently. On PostgreSQL an advisory lock
-// keeps replicas starting together from racing on CREATE … IF NOT EXISTS.
+// migrate creates the schema idempotently (replicas may start together).
 func (s *SQLStore) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create approvals schema: %w", err)
-	}
-	defer tx.Rollback()
-	if s.dialect == Postgres {
-		// 0x61697270 is "airp": a fixed key for this schema's lock.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(1634300528)`); err != nil {
-			return fmt.Errorf("create approvals schema: lock: %w", err)
-		}
-	}
-	for _, q := range schema {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create approvals schema: %w", err)
-		}
-	}
-	var v sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM airlock_approval_schema`).Scan(&v); err != nil {
-		return fmt.Errorf("create approvals schema: read version: %w", err)
-	}
-	switch {
-	case !v.Valid:
-		if _, err := tx.ExecContext(ctx, s.dialect.Rebind(`INSERT INTO airlock_approval_schema (version) VALUES (?)`), schemaVersion); err != nil {
-			return fmt.Errorf("create approvals schema: write version: %w", err)
-		}
-	case v.Int64 > schemaVersion:
-		return fmt.Errorf("approvals schema version %d is newer than this binary's %d: upgrade Airlock", v.Int64, schemaVersion)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create approvals schema: %w", err)
-	}
-	return nil
+	// 0x61697270 is "airp": a fixed key for this schema's lock.
+	return sqldb.Migrate(ctx, s.db, s.dialect, sqldb.Schema{Name: "approvals", LockKey: 1634300528,
+		Statements: schema, VersionTable: "airlock_approval_schema", Version: schemaVersion})
 }

@@ -41,7 +41,7 @@ func (s *Store) Started(ctx context.Context, e session.Entry) error {
 	if err != nil {
 		return fmt.Errorf("index session %s: %w", e.Info.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO airlock_sessions
+	_, err = s.db.ExecContext(ctx, s.d.Rebind(`INSERT INTO airlock_sessions
 		(id, identity, groups_json, method, connection, protocol, client_addr, node, path, started_us)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		e.Info.ID, e.Info.Identity.Name, string(groups), e.Info.Identity.Method, e.Info.Connection,
@@ -62,7 +62,7 @@ func nonNil(s []string) []string {
 // Ended implements session.Index: it records the end time, frames, bytes,
 // end reason and final path.
 func (s *Store) Ended(ctx context.Context, e session.Entry) error {
-	res, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE airlock_sessions
+	res, err := s.db.ExecContext(ctx, s.d.Rebind(`UPDATE airlock_sessions
 		SET ended_us = ?, end_reason = ?, frames = ?, bytes = ?, path = ?
 		WHERE id = ?`),
 		micros(e.End), e.EndReason, e.Frames, e.Bytes, e.Path, e.Info.ID)
@@ -107,7 +107,7 @@ func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 
 // Get returns the session with id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Session, error) {
-	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+columns+` FROM airlock_sessions WHERE id = ?`), id)
+	row := s.db.QueryRowContext(ctx, s.d.Rebind(`SELECT `+columns+` FROM airlock_sessions WHERE id = ?`), id)
 	x, err := scanSession(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, fmt.Errorf("session %s: %w", id, ErrNotFound)
@@ -163,7 +163,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Session, error) {
 	limit = min(limit, MaxLimit)
 	q += " ORDER BY started_us DESC, id DESC LIMIT ?"
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
+	rows, err := s.db.QueryContext(ctx, s.d.Rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}

@@ -57,7 +57,7 @@ func (s *Store) Prune(ctx context.Context, r session.Retention, now time.Time) (
 	}
 	if r.MaxBytes > 0 {
 		var total int64
-		err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT COALESCE(SUM(bytes), 0) FROM airlock_sessions WHERE node = ?`), s.node).Scan(&total)
+		err := s.db.QueryRowContext(ctx, s.d.Rebind(`SELECT COALESCE(SUM(bytes), 0) FROM airlock_sessions WHERE node = ?`), s.node).Scan(&total)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("prune recordings: total size: %w", err))
 		} else if total > int64(r.MaxBytes) {
@@ -87,7 +87,7 @@ func (s *Store) each(ctx context.Context, extra string, args []any, fn func(cand
 			ORDER BY ended_us, id LIMIT ?`
 		a := append([]any{s.node}, args...)
 		a = append(a, lastEnded, lastEnded, lastID, pruneBatch)
-		rows, err := s.db.QueryContext(ctx, s.d.rebind(q), a...)
+		rows, err := s.db.QueryContext(ctx, s.d.Rebind(q), a...)
 		if err != nil {
 			return fmt.Errorf("prune recordings: %w", err)
 		}
@@ -131,7 +131,7 @@ func (s *Store) remove(ctx context.Context, c candidate, p *Pruned) error {
 		s.log.Error("retention could not delete a recording", "session", c.id, "err", err)
 		return fmt.Errorf("prune session %s: %w", c.id, err)
 	}
-	_, err := s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM airlock_sessions WHERE id = ? AND ended_us IS NOT NULL`), c.id)
+	_, err := s.db.ExecContext(ctx, s.d.Rebind(`DELETE FROM airlock_sessions WHERE id = ? AND ended_us IS NOT NULL`), c.id)
 	if err != nil {
 		p.Kept++
 		return fmt.Errorf("prune session %s: file deleted, row kept: %w", c.id, err)
@@ -186,7 +186,7 @@ func (s *Store) Run(ctx context.Context, r session.Retention) {
 // entry gets its file's size and last write time, and an end reason saying
 // the recording is unfinished, so retention can reclaim it in time.
 func (s *Store) Abandon(ctx context.Context, before time.Time) (int, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT id, path FROM airlock_sessions
+	rows, err := s.db.QueryContext(ctx, s.d.Rebind(`SELECT id, path FROM airlock_sessions
 		WHERE node = ? AND ended_us IS NULL AND started_us < ?`), s.node, micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("close abandoned sessions: %w", err)
@@ -211,7 +211,7 @@ func (s *Store) Abandon(ctx context.Context, before time.Time) (int, error) {
 		if st, err := os.Stat(o.path); err == nil {
 			end, size = st.ModTime(), st.Size()
 		}
-		res, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE airlock_sessions SET ended_us = ?, end_reason = ?, bytes = ?
+		res, err := s.db.ExecContext(ctx, s.d.Rebind(`UPDATE airlock_sessions SET ended_us = ?, end_reason = ?, bytes = ?
 			WHERE id = ? AND ended_us IS NULL`),
 			micros(end), "abandoned: Airlock stopped while recording (the recording is unfinished)", size, o.id)
 		if err != nil {

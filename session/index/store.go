@@ -7,40 +7,19 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // Dialect names the SQL database behind the index.
-type Dialect string
+type Dialect = sqldb.Dialect
 
-// The supported dialects: database/sql drivers "sqlite" (modernc.org/sqlite)
-// and "pgx" (github.com/jackc/pgx/v5/stdlib).
+// The supported dialects.
 const (
-	SQLite   Dialect = "sqlite"
-	Postgres Dialect = "postgres"
+	SQLite   = sqldb.SQLite
+	Postgres = sqldb.Postgres
 )
-
-// rebind rewrites ? placeholders as $1, $2, … for PostgreSQL. Queries here
-// contain no literal '?'.
-func (d Dialect) rebind(q string) string {
-	if d != Postgres {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(q); i++ {
-		if q[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(q[i])
-	}
-	return b.String()
-}
 
 // ErrNotFound is returned by Get (and Ended) for an unknown session id.
 var ErrNotFound = errors.New("session not found in the index")
@@ -117,39 +96,9 @@ func Open(ctx context.Context, db *sql.DB, dialect string, o Options) (*Store, e
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create session index schema: %w", err)
-	}
-	defer tx.Rollback()
-	if s.d == Postgres {
-		// Replicas starting together would otherwise race on CREATE ...
-		// IF NOT EXISTS. 0x61697273 is "airs".
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(1634300531)`); err != nil {
-			return fmt.Errorf("create session index schema: lock: %w", err)
-		}
-	}
-	for _, q := range schema {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create session index schema: %w", err)
-		}
-	}
-	var v sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM airlock_session_schema`).Scan(&v); err != nil {
-		return fmt.Errorf("create session index schema: read version: %w", err)
-	}
-	switch {
-	case !v.Valid:
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO airlock_session_schema (version) VALUES (?)`), schemaVersion); err != nil {
-			return fmt.Errorf("create session index schema: write version: %w", err)
-		}
-	case v.Int64 > schemaVersion:
-		return fmt.Errorf("session index schema version %d is newer than this binary's %d: upgrade Airlock", v.Int64, schemaVersion)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create session index schema: %w", err)
-	}
-	return nil
+	// 0x61697273 is "airs": a fixed key for this schema's lock.
+	return sqldb.Migrate(ctx, s.db, s.d, sqldb.Schema{Name: "session index", LockKey: 1634300531,
+		Statements: schema, VersionTable: "airlock_session_schema", Version: schemaVersion})
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
