@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -40,38 +41,59 @@ func TestModeConfigsLoad(t *testing.T) {
 	}
 }
 
+// testFull is the full configuration with every probed section's richest
+// shape (the top-level policy once).
+func testFull() airlockConfig {
+	c := withMode(testConfig(), modeInspect)
+	c.Mode, c.PGMode = modeFull, ""
+	c.Data = probeData{RecordingDir: "/tmp/x/recordings/airlock-full", KeyEnv: recordingKeyEnv}
+	seen := map[string]bool{}
+	for _, p := range fullSections {
+		if seen[p.Name] {
+			continue // the first accepted placement wins, as in probeFull
+		}
+		seen[p.Name] = true
+		c = c.with(section{Name: p.Name, Level: p.Level, Shape: p.Shapes[0]})
+	}
+	return c
+}
+
+// loaded renders c and loads it with the real configuration loader.
+func loaded(t *testing.T, c airlockConfig) (*config.Config, []byte) {
+	t.Helper()
+	t.Setenv(recordingKeyEnv, strings.Repeat("k", 64))
+	y, err := c.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(y, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config rejected:\n%s\n%v", y, err)
+	}
+	return cfg, y
+}
+
 // TestSectionsPlacement checks that probed sections land where they belong.
 func TestSectionsPlacement(t *testing.T) {
-	d := probeData{RecordingDir: "/tmp/x/recordings", KeyEnv: recordingKeyEnv}
-	c := withMode(testConfig(), modeInspect)
-	for _, p := range fullSections {
-		s, err := renderShape(p.Shapes[0], d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Name == "policy" && p.Level == topLevel {
-			continue // the same key cannot appear twice at the top level
-		}
-		c = c.with(p.Level, s)
-	}
-	c = c.with(topLevel, "policy: {}")
+	c := testFull().with(section{Name: "policy", Level: connLevel, Shape: "policy: {}"})
 	y, err := c.render()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
 		Recording   map[string]any   `yaml:"recording"`
+		Classifier  map[string]any   `yaml:"classifier"`
 		Policy      map[string]any   `yaml:"policy"`
 		Connections []map[string]any `yaml:"connections"`
 	}
 	if err := yaml.Unmarshal(y, &doc); err != nil {
 		t.Fatalf("rendered YAML does not parse:\n%s\n%v", y, err)
 	}
-	if doc.Recording["dir"] != "/tmp/x/recordings" || doc.Recording["hmac_key_env"] != recordingKeyEnv {
+	if doc.Recording["dir"] != "/tmp/x/recordings/airlock-full" || doc.Recording["hmac_key_env"] != recordingKeyEnv {
 		t.Errorf("recording = %v", doc.Recording)
 	}
-	if doc.Policy == nil {
-		t.Error("top-level policy missing")
+	if doc.Policy == nil || doc.Classifier == nil {
+		t.Errorf("top-level policy or classifier missing:\n%s", y)
 	}
 	if len(doc.Connections) != 1 {
 		t.Fatalf("connections = %v", doc.Connections)
@@ -89,12 +111,97 @@ func TestSectionsPlacement(t *testing.T) {
 	}
 }
 
+// TestFullAndAblationsLoad loads the full configuration and each ablation
+// with the real loader and checks that an ablation differs from full in
+// its one feature only.
+func TestFullAndAblationsLoad(t *testing.T) {
+	full := testFull()
+	fc, _ := loaded(t, full)
+	if fc.Postgres.Mode != "inspect" || fc.Recording.Disabled || fc.Recording.HMACKeyEnv != recordingKeyEnv {
+		t.Fatalf("full: mode %q, recording %+v", fc.Postgres.Mode, fc.Recording)
+	}
+	if len(fc.ConnectionMasking(&fc.Connections[0]).Detect) != 2 {
+		t.Fatalf("full masks %+v", fc.ConnectionMasking(&fc.Connections[0]))
+	}
+	tests := []struct {
+		target string
+		check  func(t *testing.T, c *config.Config)
+	}{
+		{targetNoMask, func(t *testing.T, c *config.Config) {
+			if m := c.ConnectionMasking(&c.Connections[0]); len(m.Detect) != 0 || len(m.Columns) != 0 {
+				t.Errorf("nomask still masks: %+v", m)
+			}
+			if c.Recording.Disabled || c.Recording.Dir != "/tmp/x/recordings/airlock-full" || c.Recording.HMACKeyEnv != recordingKeyEnv {
+				t.Errorf("nomask must record as full does: %+v", c.Recording)
+			}
+		}},
+		{targetNoRec, func(t *testing.T, c *config.Config) {
+			if !c.Recording.Disabled || c.Recording.HMACKeyEnv != "" {
+				t.Errorf("norec recording = %+v, want disabled", c.Recording)
+			}
+			if m := c.ConnectionMasking(&c.Connections[0]); len(m.Detect) != 2 {
+				t.Errorf("norec must mask as full does: %+v", m)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.target, func(t *testing.T) {
+			a, ok := ablationFor(tc.target)
+			if !ok {
+				t.Fatalf("no ablation for %s", tc.target)
+			}
+			c, err := a.derive(full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, ok := describeTarget(tc.target); c.Mode != targetModes[tc.target] || !ok || d == "" {
+				t.Errorf("mode %q of %s has no description", c.Mode, tc.target)
+			}
+			ac, y := loaded(t, c)
+			if ac.Postgres.Mode != "inspect" || ac.Classifier != fc.Classifier || len(ac.Connections) != 1 {
+				t.Errorf("ablation changed more than its feature:\n%s", y)
+			}
+			tc.check(t, ac)
+			if len(full.Sections) != 4 {
+				t.Errorf("derive changed full's sections: %v", full.Sections)
+			}
+		})
+	}
+}
+
+func TestAblationNeedsTheSection(t *testing.T) {
+	full, _ := testFull().without("masking")
+	a, _ := ablationFor(targetNoMask)
+	if _, err := a.derive(full); !errors.Is(err, errNotInFull) {
+		t.Fatalf("deriving nomask from a full without masking: %v, want errNotInFull", err)
+	}
+}
+
+// TestEveryAirlockTargetIsDescribed keeps the report's targets table whole.
+func TestEveryAirlockTargetIsDescribed(t *testing.T) {
+	for _, name := range allTargets {
+		if name == targetDirect || name == targetPgbouncer {
+			continue
+		}
+		if d, ok := describeTarget(name); !ok || d == "" {
+			t.Errorf("target %s has no description", name)
+		}
+	}
+}
+
 func TestWithDoesNotShareSections(t *testing.T) {
-	base := testConfig().with(topLevel, "a: 1")
-	x := base.with(topLevel, "b: 2")
-	y := base.with(topLevel, "c: 3")
-	if len(x.Top) != 2 || x.Top[1] != "b: 2" || y.Top[1] != "c: 3" {
-		t.Fatalf("with must copy: %v %v", x.Top, y.Top)
+	base := testConfig().with(section{Name: "a", Shape: "a: 1"})
+	x := base.with(section{Name: "b", Shape: "b: 2"})
+	y := base.with(section{Name: "c", Shape: "c: 3"})
+	if len(x.Sections) != 2 || x.Sections[1].Name != "b" || y.Sections[1].Name != "c" {
+		t.Fatalf("with must copy: %v %v", x.Sections, y.Sections)
+	}
+	z, ok := x.without("a")
+	if !ok || len(z.Sections) != 1 || len(x.Sections) != 2 {
+		t.Fatalf("without must copy: %v %v", z.Sections, x.Sections)
+	}
+	if _, ok := x.without("nope"); ok {
+		t.Fatal("without reports a section that is not there")
 	}
 }
 

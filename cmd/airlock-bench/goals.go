@@ -28,9 +28,13 @@ type check struct {
 	value            func(*Cell) float64
 	ok               func(float64) bool
 	format           func(float64) string
+	// info marks a figure reported with the goal but not judged: its
+	// value and its absence leave the outcome alone.
+	info bool
 }
 
 func pct(v float64) string   { return fmt.Sprintf("%.0f%%", v*100) }
+func pct1(v float64) string  { return fmt.Sprintf("%.1f%%", v*100) }
 func usec(v float64) string  { return fmt.Sprintf("%+.0f µs", v) }
 func ratio(v float64) string { return fmt.Sprintf("%.2f×", v) }
 
@@ -51,11 +55,13 @@ func evalChecks(results []WorkloadResult, checks []check) (measured, outcome str
 		}
 		if math.IsNaN(v) {
 			parts = append(parts, c.label+": no data")
-			outcome = goalNotMeasured
+			if !c.info {
+				outcome = goalNotMeasured
+			}
 			continue
 		}
 		parts = append(parts, c.label+": "+c.format(v))
-		if !c.ok(v) && outcome == goalMet {
+		if !c.info && !c.ok(v) && outcome == goalMet {
 			outcome = goalNotMet
 		}
 	}
@@ -74,6 +80,8 @@ func evaluateGoals(results []WorkloadResult, mem *MemoryResult, fullActive []str
 	added := func(c *Cell) float64 { return c.AddedP50us }
 	atLeast := func(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
 	atMost := func(x float64) func(float64) bool { return func(v float64) bool { return v <= x } }
+	below := func(x float64) func(float64) bool { return func(v float64) bool { return v < x } }
+	cost := func(c *Cell) float64 { return c.Cost() }
 
 	fullNote := ""
 	if missing := missingSections(fullActive); len(fullActive) == 0 {
@@ -87,23 +95,32 @@ func evaluateGoals(results []WorkloadResult, mem *MemoryResult, fullActive []str
 		note   string
 	}{
 		{"Full inspection ≥ 75% of direct TPS on -S -M prepared -c 16", []check{
-			{"select-prepared-c16", targetFull, "full/direct", vsDirect, atLeast(0.75), pct},
+			{"select-prepared-c16", targetFull, "full/direct", vsDirect, atLeast(0.75), pct, false},
 		}, fullNote},
 		{"Full inspection ≥ 65% of direct TPS on -S -M simple -c 16", []check{
-			{"select-simple-c16", targetFull, "full/direct", vsDirect, atLeast(0.65), pct},
+			{"select-simple-c16", targetFull, "full/direct", vsDirect, atLeast(0.65), pct, false},
 		}, fullNote},
 		{"Plain relay ≥ 90% of direct TPS (-S -c 16, simple and prepared)", []check{
-			{"select-simple-c16", targetRelay, "simple", vsDirect, atLeast(0.90), pct},
-			{"select-prepared-c16", targetRelay, "prepared", vsDirect, atLeast(0.90), pct},
+			{"select-simple-c16", targetRelay, "simple", vsDirect, atLeast(0.90), pct, false},
+			{"select-prepared-c16", targetRelay, "prepared", vsDirect, atLeast(0.90), pct, false},
 		}, ""},
 		{"Added p50 latency at 1 client ≤ 50 µs over direct (full inspection, -S simple and prepared)", []check{
-			{"select-simple-c1", targetFull, "simple", added, atMost(50), usec},
-			{"select-prepared-c1", targetFull, "prepared", added, atMost(50), usec},
+			{"select-simple-c1", targetFull, "simple", added, atMost(50), usec, false},
+			{"select-prepared-c1", targetFull, "prepared", added, atMost(50), usec, false},
 		}, fullNote},
 		{"Full inspection at or above pgbouncer's TPS (-S -c 16, simple and prepared)", []check{
-			{"select-simple-c16", targetFull, "simple full/pgbouncer", vsBouncer, atLeast(1), ratio},
-			{"select-prepared-c16", targetFull, "prepared full/pgbouncer", vsBouncer, atLeast(1), ratio},
+			{"select-simple-c16", targetFull, "simple full/pgbouncer", vsBouncer, atLeast(1), ratio, false},
+			{"select-prepared-c16", targetFull, "prepared full/pgbouncer", vsBouncer, atLeast(1), ratio, false},
 		}, fullNote},
+		{"Masking costs < 10% of end-to-end throughput on ordinary OLTP results", []check{
+			{"ordinary-c4", targetNoMask, "1 − full/full-nomask on ordinary-c4", cost, below(0.10), pct1, false},
+			{"wide-c4", targetNoMask, "on wide-c4 (dense PII: every row masked; information, not judged)", cost, nil, pct1, true},
+		}, ablationNote(fullActive, "masking")},
+		{"Recording costs < 5% of end-to-end throughput", []check{
+			{"select-prepared-c16", targetNoRec, "1 − full/full-norec on select-prepared-c16", cost, below(0.05), pct1, false},
+			{"select-simple-c16", targetNoRec, "select-simple-c16", cost, below(0.05), pct1, false},
+			{"ordinary-c4", targetNoRec, "ordinary-c4", cost, below(0.05), pct1, false},
+		}, ablationNote(fullActive, "recording")},
 	}
 	var out []GoalResult
 	for _, g := range goals {
@@ -141,6 +158,17 @@ func memoryGoal(mem *MemoryResult) GoalResult {
 }
 
 func kibToMiB(k int64) float64 { return float64(k) / 1024 }
+
+// ablationNote explains why a feature's cost could not be measured: the
+// full configuration lacks the section its ablation takes away.
+func ablationNote(active []string, section string) string {
+	for _, a := range active {
+		if a == section {
+			return ""
+		}
+	}
+	return "airlock-full ran without " + section + ", which this build does not accept yet, so there was nothing to take away"
+}
 
 // missingSections lists the probed section names not active, in probe order.
 func missingSections(active []string) []string {

@@ -25,12 +25,27 @@ func resultsWith(cells map[string]map[string]Cell) []WorkloadResult {
 }
 
 func goodCells() map[string]map[string]Cell {
-	c := func(vsD, vsB, added float64) Cell { return Cell{VsDirect: vsD, VsBouncer: vsB, AddedP50us: added} }
+	c := func(vsD, vsB, added float64) Cell {
+		return Cell{VsDirect: vsD, VsBouncer: vsB, AddedP50us: added, FullRatio: math.NaN()}
+	}
+	// abl is an ablation cell: full/ablation TPS ratio r, so cost 1 − r.
+	abl := func(r float64) Cell { return Cell{VsDirect: 0.5, VsBouncer: 1, AddedP50us: 0, FullRatio: r} }
 	return map[string]map[string]Cell{
-		"select-prepared-c16": {targetFull: c(0.80, 1.10, 0), targetRelay: c(0.95, 1.2, 0)},
-		"select-simple-c16":   {targetFull: c(0.70, 1.05, 0), targetRelay: c(0.92, 1.2, 0)},
+		"select-prepared-c16": {targetFull: c(0.80, 1.10, 0), targetRelay: c(0.95, 1.2, 0), targetNoRec: abl(0.951)},
+		"select-simple-c16":   {targetFull: c(0.70, 1.05, 0), targetRelay: c(0.92, 1.2, 0), targetNoRec: abl(1.02)},
 		"select-simple-c1":    {targetFull: c(0.5, 1, 40)},
 		"select-prepared-c1":  {targetFull: c(0.5, 1, 50)},
+		"ordinary-c4":         {targetNoMask: abl(0.901), targetNoRec: abl(0.97)},
+		"wide-c4":             {targetNoMask: abl(0.4)},
+	}
+}
+
+// set changes one cell of the good ones.
+func set(workload, target string, change func(*Cell)) func(map[string]map[string]Cell) {
+	return func(m map[string]map[string]Cell) {
+		c := m[workload][target]
+		change(&c)
+		m[workload][target] = c
 	}
 }
 
@@ -47,7 +62,8 @@ func outcomes(gs []GoalResult) []string {
 }
 
 func TestEvaluateGoals(t *testing.T) {
-	all := func(o string) []string { return []string{o, o, o, o, o, o} }
+	all := func(o string) []string { return []string{o, o, o, o, o, o, o, o} }
+	met, not, none := goalMet, goalNotMet, goalNotMeasured
 	tests := []struct {
 		name   string
 		cells  func(map[string]map[string]Cell)
@@ -56,29 +72,28 @@ func TestEvaluateGoals(t *testing.T) {
 		want   []string
 	}{
 		{name: "all met at the thresholds", mem: goodMemory(), active: []string{"masking"}, want: all(goalMet)},
-		{name: "full prepared below 75%", cells: func(m map[string]map[string]Cell) {
-			c := m["select-prepared-c16"][targetFull]
-			c.VsDirect = 0.749
-			m["select-prepared-c16"][targetFull] = c
-		}, mem: goodMemory(), want: []string{goalNotMet, goalMet, goalMet, goalMet, goalMet, goalMet}},
-		{name: "one relay workload below 90% fails the goal", cells: func(m map[string]map[string]Cell) {
-			c := m["select-simple-c16"][targetRelay]
-			c.VsDirect = 0.89
-			m["select-simple-c16"][targetRelay] = c
-		}, mem: goodMemory(), want: []string{goalMet, goalMet, goalNotMet, goalMet, goalMet, goalMet}},
-		{name: "latency over 50 µs", cells: func(m map[string]map[string]Cell) {
-			c := m["select-prepared-c1"][targetFull]
-			c.AddedP50us = 51
-			m["select-prepared-c1"][targetFull] = c
-		}, mem: goodMemory(), want: []string{goalMet, goalMet, goalMet, goalNotMet, goalMet, goalMet}},
-		{name: "below pgbouncer", cells: func(m map[string]map[string]Cell) {
-			c := m["select-simple-c16"][targetFull]
-			c.VsBouncer = 0.99
-			m["select-simple-c16"][targetFull] = c
-		}, mem: goodMemory(), want: []string{goalMet, goalMet, goalMet, goalMet, goalNotMet, goalMet}},
+		{name: "full prepared below 75%", cells: set("select-prepared-c16", targetFull, func(c *Cell) { c.VsDirect = 0.749 }),
+			mem: goodMemory(), want: []string{not, met, met, met, met, met, met, met}},
+		{name: "one relay workload below 90% fails the goal", cells: set("select-simple-c16", targetRelay, func(c *Cell) { c.VsDirect = 0.89 }),
+			mem: goodMemory(), want: []string{met, met, not, met, met, met, met, met}},
+		{name: "latency over 50 µs", cells: set("select-prepared-c1", targetFull, func(c *Cell) { c.AddedP50us = 51 }),
+			mem: goodMemory(), want: []string{met, met, met, not, met, met, met, met}},
+		{name: "below pgbouncer", cells: set("select-simple-c16", targetFull, func(c *Cell) { c.VsBouncer = 0.99 }),
+			mem: goodMemory(), want: []string{met, met, met, met, not, met, met, met}},
 		{name: "missing data is not measured, not met", cells: func(m map[string]map[string]Cell) {
 			delete(m, "select-prepared-c1")
-		}, mem: nil, want: []string{goalMet, goalMet, goalMet, goalNotMeasured, goalMet, goalNotMeasured}},
+		}, mem: nil, want: []string{met, met, met, none, met, met, met, none}},
+		{name: "masking costs 10.1% on ordinary rows", cells: set("ordinary-c4", targetNoMask, func(c *Cell) { c.FullRatio = 0.899 }),
+			mem: goodMemory(), want: []string{met, met, met, met, met, not, met, met}},
+		{name: "wide rows are information only: their cost and their absence judge nothing", cells: func(m map[string]map[string]Cell) {
+			delete(m, "wide-c4")
+		}, mem: goodMemory(), want: all(met)},
+		{name: "no masking ablation on ordinary rows", cells: set("ordinary-c4", targetNoMask, func(c *Cell) { c.FullRatio = math.NaN() }),
+			mem: goodMemory(), want: []string{met, met, met, met, met, none, met, met}},
+		{name: "recording costs 5% on one of three workloads", cells: set("select-prepared-c16", targetNoRec, func(c *Cell) { c.FullRatio = 0.95 }),
+			mem: goodMemory(), want: []string{met, met, met, met, met, met, not, met}},
+		{name: "recording on ordinary rows not measured", cells: set("ordinary-c4", targetNoRec, func(c *Cell) { c.FullRatio = math.NaN() }),
+			mem: goodMemory(), want: []string{met, met, met, met, met, met, none, met}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +124,28 @@ func TestEvaluateGoalsNotesInactiveFull(t *testing.T) {
 	}
 	if gs[2].Note != "" {
 		t.Errorf("the relay goal does not depend on full sections, got note %q", gs[2].Note)
+	}
+	if gs[5].Note != "" || gs[6].Note != "" {
+		t.Errorf("with masking and recording active the cost goals note nothing, got %q and %q", gs[5].Note, gs[6].Note)
+	}
+	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "recording", "policy"})
+	if !strings.Contains(gs[5].Note, "without masking") || gs[6].Note != "" {
+		t.Errorf("without masking active: notes %q and %q", gs[5].Note, gs[6].Note)
+	}
+}
+
+// TestCostGoalsText pins what the cost goals say: the formula, every
+// workload's figure with one decimal, and wide rows marked as information.
+func TestCostGoalsText(t *testing.T) {
+	gs := evaluateGoals(resultsWith(goodCells()), goodMemory(), nil)
+	mask, rec := gs[5], gs[6]
+	if mask.Goal != "Masking costs < 10% of end-to-end throughput on ordinary OLTP results" ||
+		mask.Measured != "1 − full/full-nomask on ordinary-c4: 9.9%; on wide-c4 (dense PII: every row masked; information, not judged): 60.0%" {
+		t.Errorf("masking goal = %q: %q", mask.Goal, mask.Measured)
+	}
+	if rec.Goal != "Recording costs < 5% of end-to-end throughput" ||
+		rec.Measured != "1 − full/full-norec on select-prepared-c16: 4.9%; select-simple-c16: -2.0%; ordinary-c4: 3.0%" {
+		t.Errorf("recording goal = %q: %q", rec.Goal, rec.Measured)
 	}
 }
 

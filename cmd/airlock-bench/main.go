@@ -13,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // options are the harness's flags.
@@ -251,39 +249,55 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 	}
 	base := airlockConfig{Identity: benchIdentity, TokenHash: b.tokenHash, Connection: benchConnection,
 		Upstream: b.opt.pgAddr, Database: b.opt.db}
-	recDir := filepath.Join(b.tmp, "recordings")
-	if err := os.Mkdir(recDir, 0o700); err != nil {
+	probe := withMode(base, modeInspect)
+	probe.Data = probeData{RecordingDir: b.recordingDir("probe"), KeyEnv: recordingKeyEnv}
+	if err := os.MkdirAll(probe.Data.RecordingDir, 0o700); err != nil {
 		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
-	full, probes, err := b.probeFull(ctx, withMode(base, modeInspect), probeData{RecordingDir: recDir, KeyEnv: recordingKeyEnv})
+	show := probeData{RecordingDir: "<tmp>/recordings/<target>", KeyEnv: recordingKeyEnv}
+	full, probes, err := b.probeFull(ctx, probe, show)
 	if err != nil {
 		return nil, err
 	}
 	full.Mode = modeFull
 	full.PGMode = "" // full inspection: the default inspect mode plus the sections
 	rep.Probes = probes
+	var active []string
 	for _, p := range probes {
 		if p.Accepted {
 			rep.FullActive = append(rep.FullActive, p.Section+" ("+p.Level+")")
+			active = append(active, p.Section)
 		}
 	}
 	b.log.Info("full inspection sections", "active", rep.FullActive)
 
-	targets, err := b.startTargets(ctx, targetNames, base, full)
+	targets, skipped, err := b.startTargets(ctx, targetNames, base, full)
 	if err != nil {
 		return nil, err
 	}
+	rep.Targets = nil
+	for _, t := range targets {
+		rep.Targets = append(rep.Targets, t.name)
+	}
 	for _, name := range targetNames {
-		if d, ok := modeDescriptions[strings.TrimPrefix(name, "airlock-")]; ok {
+		if d, ok := describeTarget(name); ok {
+			if why, ok := skipped[name]; ok {
+				d = "not run: " + why
+			}
 			rep.Modes = append(rep.Modes, ModeInfo{Target: name, Description: d})
 		}
 	}
-	if err := b.verifyTargets(ctx, targets, rep, recDir); err != nil {
+	for _, w := range ws {
+		if w.Ablations {
+			rep.AblationWorkloads = append(rep.AblationWorkloads, w.Key)
+		}
+	}
+	if err := b.verifyTargets(ctx, targets, rep); err != nil {
 		return nil, err
 	}
 
 	if b.opt.warmup > 0 {
-		warm := workloads[3] // select-only, prepared, 16 clients
+		warm, _ := workloadByKey("select-prepared-c16")
 		for _, t := range targets {
 			b.log.Info("warm-up", "target", t.name)
 			if s := b.runPgbench(ctx, warm, t, 0, b.opt.warmup, false); !s.ok() {
@@ -294,6 +308,9 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 	for round := 1; round <= b.opt.rounds; round++ {
 		for _, w := range ws {
 			for _, t := range targets {
+				if !w.runs(t.name) {
+					continue
+				}
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
@@ -319,10 +336,19 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 			}
 		}
 	}
-	rep.RecordingSeen = recordingSummary(recDir, rep.FullActive)
 	for _, t := range targets {
 		if t.admin != 0 {
 			rep.Activity = append(rep.Activity, activity(t))
+		}
+		switch t.name {
+		case targetFull:
+			rep.RecordingSeen = recordingSummary(countRecordings(b.recordingDirs(t)...))
+		case targetNoRec:
+			if n, size := countRecordings(b.recordingDirs(t)...); n > 0 {
+				rep.Checks = append(rep.Checks, fmt.Sprintf("**%s wrote %d recording files (%.1f MiB) during the run although recording was disabled: its figures do not measure recording's cost.**", t.name, n, float64(size)/(1<<20)))
+			} else {
+				rep.Checks = append(rep.Checks, t.name+" wrote no recording file during the whole run.")
+			}
 		}
 		if t.svc != nil {
 			b.sv.remove(t.svc)
@@ -334,13 +360,7 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 			return nil, ctx.Err()
 		}
 	}
-	rep.Results = aggregate(rep.Samples, ws, targetNames)
-	var active []string
-	for _, p := range probes {
-		if p.Accepted {
-			active = append(active, p.Section)
-		}
-	}
+	rep.Results = aggregate(rep.Samples, ws, rep.Targets)
 	rep.Goals = evaluateGoals(rep.Results, rep.Memory, active)
 	rep.Facts.LoadAfter = loadAvg()
 	return rep, nil
@@ -368,9 +388,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// startTargets starts the services behind the named targets.
-func (b *bench) startTargets(ctx context.Context, names []string, base, full airlockConfig) ([]*target, error) {
-	var out []*target
+// startTargets starts the services behind the named targets. An ablation
+// whose section airlock-full lacks, or whose derived configuration this
+// build rejects, is skipped: skipped maps its name to the reason.
+func (b *bench) startTargets(ctx context.Context, names []string, base, full airlockConfig) (out []*target, skipped map[string]string, err error) {
+	skipped = map[string]string{}
 	for _, name := range names {
 		var t *target
 		var err error
@@ -385,90 +407,31 @@ func (b *bench) startTargets(ctx context.Context, names []string, base, full air
 			t, err = b.startAirlock(ctx, name, withMode(base, modeInspect))
 		case targetFull:
 			t, err = b.startAirlock(ctx, name, full)
+		default:
+			a, ok := ablationFor(name)
+			if !ok {
+				return nil, nil, fmt.Errorf("unknown target %q", name)
+			}
+			cfg, derr := a.derive(full)
+			if derr != nil {
+				skipped[name] = fmt.Sprintf("airlock-full has no `%s` section (this build does not accept it), so there is nothing to take away", a.Section)
+				b.log.Warn("ablation target skipped", "target", name, "reason", skipped[name])
+				continue
+			}
+			t, err = b.startAirlock(ctx, name, cfg)
+			if errors.Is(err, errInvalidConfig) {
+				skipped[name] = "this build rejects its configuration: " + rejectionReason(errors.Unwrap(err))
+				b.log.Warn("ablation target skipped", "target", name, "reason", skipped[name])
+				continue
+			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("start %s: %w", name, err)
+			return nil, nil, fmt.Errorf("start %s: %w", name, err)
 		}
 		b.log.Info("target ready", "target", name, "port", t.port, "pid", t.pid())
 		out = append(out, t)
 	}
-	return out, nil
-}
-
-// verifyTargets runs one query through every target before measuring, and
-// checks whether airlock-full masks the wide table's e-mail addresses.
-func (b *bench) verifyTargets(ctx context.Context, targets []*target, rep *Report, recDir string) error {
-	rep.MaskingSeen = "not checked (no airlock-full target)"
-	var clear string
-	for _, t := range targets {
-		cfg, err := t.connConfig()
-		if err != nil {
-			return err
-		}
-		pc := pgxConfig(cfg)
-		vctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		c, err := pgx.ConnectConfig(vctx, pc)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("verify %s: connect: %w%s", t.name, err, serviceTail(t))
-		}
-		var n int
-		var email string
-		err = c.QueryRow(vctx, "SELECT count(*) FROM pgbench_branches").Scan(&n)
-		if err == nil {
-			err = c.QueryRow(vctx, "SELECT email FROM "+wideTable+" WHERE id = 1").Scan(&email)
-		}
-		c.Close(vctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("verify %s: query: %w%s", t.name, err, serviceTail(t))
-		}
-		if n != b.opt.scale {
-			return fmt.Errorf("verify %s: pgbench_branches has %d rows, want %d", t.name, n, b.opt.scale)
-		}
-		switch t.name {
-		case targetDirect:
-			clear = email
-		case targetFull:
-			if email != clear {
-				rep.MaskingSeen = fmt.Sprintf("yes (`%s` came back as `%s`)", clear, email)
-			} else {
-				rep.MaskingSeen = "no (e-mail addresses came back in clear)"
-			}
-		}
-	}
-	return nil
-}
-
-func serviceTail(t *target) string {
-	if t.svc == nil {
-		return ""
-	}
-	return "\n" + t.svc.logTail(1500)
-}
-
-// recordingSummary says what the full mode recorded.
-func recordingSummary(dir string, active []string) string {
-	var files int
-	var size int64
-	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files++
-			if fi, err := d.Info(); err == nil {
-				size += fi.Size()
-			}
-		}
-		return nil
-	})
-	if files == 0 {
-		for _, a := range active {
-			if strings.HasPrefix(a, "recording") {
-				return "configured, but no recording file was written"
-			}
-		}
-		return "off"
-	}
-	return fmt.Sprintf("%d recording files, %.1f MiB written during the run", files, float64(size)/(1<<20))
+	return out, skipped, nil
 }
 
 func isNaN(f float64) bool { return f != f }

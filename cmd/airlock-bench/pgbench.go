@@ -193,7 +193,7 @@ func (b *bench) runPgbench(ctx context.Context, w Workload, t *target, round int
 		return s
 	}
 	defer os.RemoveAll(dir)
-	script := filepath.Join(dir, "wide.sql")
+	script := filepath.Join(dir, "script.sql")
 	if w.Script != "" {
 		if err := os.WriteFile(script, []byte(w.Script), 0o644); err != nil {
 			s.Err = err.Error()

@@ -26,11 +26,16 @@ type Report struct {
 	FullActive    []string
 	MaskingSeen   string
 	RecordingSeen string
-	Results       []WorkloadResult
-	Goals         []GoalResult
-	Activity      []Activity
-	Memory        *MemoryResult
-	Samples       []Sample
+	// Checks are further findings of the checks made before and after
+	// measuring (ablations, ordinary rows), one sentence each.
+	Checks []string
+	// AblationWorkloads are the workloads the ablation targets ran on.
+	AblationWorkloads []string
+	Results           []WorkloadResult
+	Goals             []GoalResult
+	Activity          []Activity
+	Memory            *MemoryResult
+	Samples           []Sample
 	// runDuration renders workload command lines.
 	runDuration time.Duration
 }
@@ -50,6 +55,39 @@ func (r *Report) MemPhases() []*MemPhase {
 	for _, p := range []*MemPhase{r.Memory.Bouncer, r.Memory.Direct, r.Memory.Pooled} {
 		if p != nil {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CostRow is one feature's cost on one workload: airlock-full against the
+// ablation target that lacks the feature, in the same rounds.
+type CostRow struct {
+	Workload string
+	Feature  string
+	Target   string
+	FullTPS  float64 // median across rounds
+	TPS      float64 // the ablation target's median
+	Cell     Cell
+}
+
+// Costs lists every ablation cell, workloads in run order and ablations in
+// target order.
+func (r *Report) Costs() []CostRow {
+	var out []CostRow
+	for i := range r.Results {
+		wr := &r.Results[i]
+		full := wr.cell(targetFull)
+		for _, a := range ablations {
+			c := wr.cell(a.Target)
+			if c == nil {
+				continue
+			}
+			row := CostRow{Workload: wr.Workload.Key, Feature: a.Feature, Target: a.Target, FullTPS: math.NaN(), TPS: c.TPS, Cell: *c}
+			if full != nil {
+				row.FullTPS = full.TPS
+			}
+			out = append(out, row)
 		}
 	}
 	return out
@@ -79,6 +117,14 @@ var reportFuncs = template.FuncMap{
 		}
 		return fmt.Sprintf(" (%.0f–%.0f)", c.VsDirectMin*100, c.VsDirectMax*100)
 	},
+	// costRange shows the per-round range of a feature's cost.
+	"costRange": func(c Cell) string {
+		if math.IsNaN(c.FullRatioMin) || c.FullRatioMin == c.FullRatioMax {
+			return ""
+		}
+		return fmt.Sprintf(" (%.1f%% to %.1f%%)", (1-c.FullRatioMax)*100, (1-c.FullRatioMin)*100)
+	},
+	"pct1":  func(v float64) string { return dash(v*100, "%.1f%%") },
 	"isNaN": math.IsNaN,
 	"join":  strings.Join,
 	// oneLine keeps a table cell on one line and free of pipes.

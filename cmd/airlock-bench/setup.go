@@ -81,8 +81,8 @@ func (b *bench) pgURL(db string) string {
 	return fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable&application_name=airlock-bench", b.opt.pgAddr, db)
 }
 
-// prepareDB creates the pgbench database at the wanted scale and the
-// wide-row table, unless they are already there.
+// prepareDB creates the pgbench database at the wanted scale, the wide-row
+// and the ordinary-row tables, unless they are already there.
 func (b *bench) prepareDB(ctx context.Context) error {
 	admin, err := pgx.Connect(ctx, b.pgURL("postgres"))
 	if err != nil {
@@ -114,7 +114,10 @@ func (b *bench) prepareDB(ctx context.Context) error {
 			return fmt.Errorf("pgbench -i -s %d: %w\n%s", b.opt.scale, err, tail(out, 1500))
 		}
 	}
-	return b.prepareWide(ctx, conn)
+	if err := b.prepareWide(ctx, conn); err != nil {
+		return err
+	}
+	return b.prepareOrdinary(ctx, conn)
 }
 
 // prepareWide (re)creates the wide-row table when it is missing or short.

@@ -74,8 +74,16 @@ type Cell struct {
 	VsDirectMin, VsDirectMax float64
 	VsBouncer                float64 // TPS ratio to pgbouncer
 	AddedP50us               float64 // p50 minus direct's p50
-	Errors                   []string
+	// FullRatio is, for an ablation target, the median of per-round
+	// TPS(airlock-full) / TPS(this target): 1 − FullRatio is the share of
+	// end-to-end throughput the feature the target lacks costs. FullRatioMin
+	// and FullRatioMax are the per-round extremes. NaN for other targets.
+	FullRatio, FullRatioMin, FullRatioMax float64
+	Errors                                []string
 }
+
+// Cost is 1 − FullRatio: what the feature an ablation target lacks costs.
+func (c *Cell) Cost() float64 { return 1 - c.FullRatio }
 
 // WorkloadResult is every target's cell for one workload.
 type WorkloadResult struct {
@@ -124,8 +132,12 @@ func aggregate(samples []Sample, ws []Workload, targets []string) []WorkloadResu
 	for _, w := range ws {
 		wr := WorkloadResult{Workload: w}
 		for _, t := range targets {
+			if !w.runs(t) {
+				continue
+			}
 			c := Cell{Target: t}
-			var tps, p50, p99, conn, cpu, vsD, vsB, added []float64
+			ablated := isAblation(t)
+			var tps, p50, p99, conn, cpu, vsD, vsB, added, vsFull []float64
 			for _, s := range samples {
 				if s.Workload != w.Key || s.Target != t {
 					continue
@@ -147,11 +159,16 @@ func aggregate(samples []Sample, ws []Workload, targets []string) []WorkloadResu
 				if p, ok := byKey[key{w.Key, targetPgbouncer, s.Round}]; ok && p.ok() && p.TPS > 0 {
 					vsB = append(vsB, s.TPS/p.TPS)
 				}
+				if f, ok := byKey[key{w.Key, targetFull, s.Round}]; ablated && ok && f.ok() && s.TPS > 0 {
+					vsFull = append(vsFull, f.TPS/s.TPS)
+				}
 			}
 			c.TPS, c.P50us, c.P99us = median(tps), median(p50), median(p99)
 			c.ConnectMs, c.CPUus = median(conn), median(cpu)
 			c.VsDirect, c.VsBouncer, c.AddedP50us = median(vsD), median(vsB), median(added)
 			c.VsDirectMin, c.VsDirectMax = extremes(vsD)
+			c.FullRatio = median(vsFull)
+			c.FullRatioMin, c.FullRatioMax = extremes(vsFull)
 			wr.Cells = append(wr.Cells, c)
 		}
 		out = append(out, wr)

@@ -144,3 +144,49 @@ func TestAggregateWithoutDirectInRound(t *testing.T) {
 		t.Errorf("TPS = %v, want 900", r.TPS)
 	}
 }
+
+func TestAggregateAblation(t *testing.T) {
+	abl := Workload{Key: "a", Ablations: true}
+	plain := Workload{Key: "p"}
+	samples := []Sample{
+		sample("a", targetDirect, 1, 1000, 100),
+		sample("a", targetFull, 1, 900, 130),
+		sample("a", targetNoMask, 1, 1000, 120), // full/nomask 0.90
+		sample("a", targetNoRec, 1, 900, 130),   // 1.00
+		sample("a", targetDirect, 2, 1000, 100),
+		sample("a", targetFull, 2, 600, 130),
+		sample("a", targetNoMask, 2, 800, 120), // 0.75
+		sample("a", targetNoRec, 2, 500, 130),  // 1.20: slower without recording, i.e. noise
+		sample("a", targetDirect, 3, 1000, 100),
+		sample("a", targetFull, 3, 950, 130),
+		sample("a", targetNoMask, 3, 1000, 120), // 0.95
+		{Workload: "a", Target: targetNoRec, Round: 3, Err: "refused", ConnectMs: math.NaN(), CPUus: math.NaN()},
+		sample("p", targetDirect, 1, 1000, 100),
+		sample("p", targetFull, 1, 900, 130),
+	}
+	res := aggregate(samples, []Workload{abl, plain}, allTargets)
+	nm, nr, f := res[0].cell(targetNoMask), res[0].cell(targetNoRec), res[0].cell(targetFull)
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"nomask: median of 0.90, 0.75, 0.95", nm.FullRatio, 0.90},
+		{"nomask cost", nm.Cost(), 0.10},
+		{"nomask lowest round", nm.FullRatioMin, 0.75},
+		{"nomask highest round", nm.FullRatioMax, 0.95},
+		{"norec: median of its two good rounds, 1.00 and 1.20", nr.FullRatio, 1.10},
+		{"norec cost is negative: noise", nr.Cost(), -0.10},
+		{"full is no ablation", f.FullRatio, math.NaN()},
+	}
+	for _, c := range checks {
+		if !sameFloat(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if res[1].cell(targetNoMask) != nil || res[1].cell(targetNoRec) != nil {
+		t.Error("a workload without ablations must have no ablation cells")
+	}
+	if res[1].cell(targetFull) == nil || len(res[1].Cells) != 5 {
+		t.Errorf("plain workload cells = %+v", res[1].Cells)
+	}
+}

@@ -27,11 +27,21 @@ const (
 	targetRelay     = "airlock-relay"
 	targetInspect   = "airlock-decode"
 	targetFull      = "airlock-full"
+	targetNoMask    = "airlock-full-nomask"
+	targetNoRec     = "airlock-full-norec"
 )
 
 // allTargets is the run order: direct first, so every other target in a
-// round is compared with a direct run made moments before.
-var allTargets = []string{targetDirect, targetPgbouncer, targetRelay, targetInspect, targetFull}
+// round is compared with a direct run made moments before, and the
+// ablations right after airlock-full, which they are compared with.
+var allTargets = []string{targetDirect, targetPgbouncer, targetRelay, targetInspect, targetFull, targetNoMask, targetNoRec}
+
+// isAblation reports whether target is derived from airlock-full minus one
+// feature; those run only on workloads with Ablations set.
+func isAblation(target string) bool {
+	_, ok := ablationFor(target)
+	return ok
+}
 
 // benchIdentity and benchConnection are Airlock's caller and route names.
 const (
@@ -49,6 +59,7 @@ type target struct {
 	password string   // handed to clients only through PGPASSWORD
 	svc      *service // the process measured; nil for direct
 	admin    int      // Airlock's admin port (metrics), 0 for others
+	work     string   // Airlock's working directory, where relative defaults point
 }
 
 // pid is the process whose CPU is charged to the target, 0 for direct.
@@ -179,8 +190,9 @@ type probeResult struct {
 
 // probeFull builds the full mode's configuration: the inspect one plus each
 // section check-config accepts, added one at a time so that a section that
-// only fails in combination is left out too.
-func (b *bench) probeFull(ctx context.Context, base airlockConfig, d probeData) (airlockConfig, []probeResult, error) {
+// only fails in combination is left out too. base.Data fills the shapes for
+// check-config; shapes are shown in the report filled with show.
+func (b *bench) probeFull(ctx context.Context, base airlockConfig, show probeData) (airlockConfig, []probeResult, error) {
 	cur := base
 	active := map[string]bool{}
 	var results []probeResult
@@ -189,13 +201,13 @@ func (b *bench) probeFull(ctx context.Context, base airlockConfig, d probeData) 
 			continue
 		}
 		for _, shape := range p.Shapes {
-			s, err := renderShape(shape, d)
+			s, err := renderShape(shape, show)
 			if err != nil {
 				return cur, results, err
 			}
-			cand := cur.with(p.Level, s)
+			cand := cur.with(section{Name: p.Name, Level: p.Level, Shape: shape})
 			err = b.checkConfig(ctx, cand)
-			r := probeResult{Section: p.Name, Level: p.Level.String(), Shape: strings.ReplaceAll(s, b.tmp, "<tmp>")}
+			r := probeResult{Section: p.Name, Level: p.Level.String(), Shape: s}
 			switch {
 			case err == nil:
 				r.Accepted = true
@@ -238,6 +250,12 @@ func (b *bench) startAirlock(ctx context.Context, name string, cfg airlockConfig
 	if cfg.AdminPort, err = freePort(); err != nil {
 		return nil, err
 	}
+	// Each process records into its own directory, so that what one
+	// target wrote can be told from another's.
+	cfg.Data.RecordingDir = b.recordingDir(name)
+	if err := os.MkdirAll(cfg.Data.RecordingDir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s recordings dir: %w", name, err)
+	}
 	if err := b.checkConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -276,7 +294,13 @@ func (b *bench) startAirlock(ctx context.Context, name string, cfg airlockConfig
 		return nil, err
 	}
 	return &target{name: name, host: "127.0.0.1", port: cfg.Port, user: benchIdentity,
-		db: cfg.Connection, password: b.token, svc: svc, admin: cfg.AdminPort}, nil
+		db: cfg.Connection, password: b.token, svc: svc, admin: cfg.AdminPort, work: work}, nil
+}
+
+// recordingDir is where the Airlock process name records when its
+// configuration names a recording directory.
+func (b *bench) recordingDir(name string) string {
+	return filepath.Join(b.tmp, "recordings", name)
 }
 
 // waitReady polls ready until it holds, the service exits or the timeout.

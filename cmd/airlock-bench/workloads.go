@@ -23,6 +23,17 @@ type Workload struct {
 	// ReadWrite workloads change the tables; the harness vacuums before
 	// each run as pgbench itself would.
 	ReadWrite bool
+	// ScriptName is the custom script's file name, as the report shows it.
+	ScriptName string
+	// Ablations runs the ablation targets (airlock-full minus masking, minus
+	// recording) too: only on the workloads whose ratios the masking and
+	// recording goals read, to keep a full run short.
+	Ablations bool
+}
+
+// runs reports whether target runs on w.
+func (w Workload) runs(target string) bool {
+	return w.Ablations || !isAblation(target)
 }
 
 // wideScript reads 100 rows of 4 columns, two of which hold values a
@@ -35,11 +46,22 @@ SELECT id, name, email, card FROM %s WHERE id BETWEEN :start AND :start + %d;
 var workloads = []Workload{
 	{Key: "select-simple-c1", Title: "Select-only, simple protocol, 1 client (-S -M simple -c 1)", Clients: 1, Threads: 1, Mode: "simple", Builtin: "select-only"},
 	{Key: "select-prepared-c1", Title: "Select-only, prepared statements, 1 client (-S -M prepared -c 1)", Clients: 1, Threads: 1, Mode: "prepared", Builtin: "select-only"},
-	{Key: "select-simple-c16", Title: "Select-only, simple protocol, 16 clients (-S -M simple -c 16 -j 2)", Clients: 16, Threads: 2, Mode: "simple", Builtin: "select-only"},
-	{Key: "select-prepared-c16", Title: "Select-only, prepared statements, 16 clients (-S -M prepared -c 16 -j 2)", Clients: 16, Threads: 2, Mode: "prepared", Builtin: "select-only"},
+	{Key: "select-simple-c16", Title: "Select-only, simple protocol, 16 clients (-S -M simple -c 16 -j 2)", Clients: 16, Threads: 2, Mode: "simple", Builtin: "select-only", Ablations: true},
+	{Key: "select-prepared-c16", Title: "Select-only, prepared statements, 16 clients (-S -M prepared -c 16 -j 2)", Clients: 16, Threads: 2, Mode: "prepared", Builtin: "select-only", Ablations: true},
 	{Key: "tpcb-c16", Title: "TPC-B-like read-write (pgbench default script), 16 clients (-M simple -c 16 -j 2)", Clients: 16, Threads: 2, Mode: "simple", Builtin: "tpcb-like", ReadWrite: true},
-	{Key: "wide-c4", Title: "Wide rows: 100 rows x 4 columns per query, with e-mails and card numbers (-M prepared -c 4 -j 2)", Clients: 4, Threads: 2, Mode: "prepared", Script: wideScript},
+	{Key: "wide-c4", Title: "Wide rows: 100 rows x 4 columns per query, with e-mails and card numbers (-M prepared -c 4 -j 2)", Clients: 4, Threads: 2, Mode: "prepared", Script: wideScript, ScriptName: "wide.sql", Ablations: true},
+	{Key: "ordinary-c4", Title: "Ordinary OLTP rows: 100 rows x 8 columns per query, nothing sensitive (-M prepared -c 4 -j 2)", Clients: 4, Threads: 2, Mode: "prepared", Script: ordinaryScript, ScriptName: "ordinary.sql", Ablations: true},
 	{Key: "connect-c4", Title: "Connect per transaction: authentication and startup (-C -S -M simple -c 4 -j 2)", Clients: 4, Threads: 2, Mode: "simple", Builtin: "select-only", Connect: true},
+}
+
+// workloadByKey returns the standard workload named key.
+func workloadByKey(key string) (Workload, bool) {
+	for _, w := range workloads {
+		if w.Key == key {
+			return w, true
+		}
+	}
+	return Workload{}, false
 }
 
 // args returns pgbench's arguments for w against t, without the password
@@ -65,7 +87,7 @@ func (w Workload) args(t *target, dur time.Duration, scriptPath, logPrefix strin
 // what changes per target.
 func (w Workload) CommandLine(dur time.Duration) string {
 	t := &target{host: "HOST", port: 0, user: "USER", db: "DB"}
-	a := w.args(t, dur, "wide.sql", "")
+	a := w.args(t, dur, w.ScriptName, "")
 	s := "pgbench " + strings.Join(a, " ")
 	return strings.Replace(s, "-p 0", "-p PORT", 1)
 }

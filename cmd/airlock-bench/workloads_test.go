@@ -21,6 +21,7 @@ func TestWorkloadArgs(t *testing.T) {
 		{"select-prepared-c16", "-n -T 10 -c 16 -j 2 -M prepared -b select-only --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
 		{"tpcb-c16", "-n -T 10 -c 16 -j 2 -M simple -b tpcb-like --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
 		{"wide-c4", "-n -T 10 -c 4 -j 2 -M prepared -f /l/wide.sql --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
+		{"ordinary-c4", "-n -T 10 -c 4 -j 2 -M prepared -f /l/wide.sql --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
 		{"connect-c4", "-n -T 10 -c 4 -j 2 -M simple -b select-only -C --log --log-prefix=/l/tx -h 127.0.0.1 -p 6000 -U bench airlock_bench"},
 	}
 	for _, tc := range tests {
@@ -37,10 +38,38 @@ func TestWorkloadArgs(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
-	got := workloads[0].CommandLine(10 * time.Second)
-	want := "pgbench -n -T 10 -c 1 -j 1 -M simple -b select-only -h HOST -p PORT -U USER DB"
-	if got != want {
-		t.Fatalf("CommandLine = %q, want %q", got, want)
+	for key, want := range map[string]string{
+		"select-simple-c1": "pgbench -n -T 10 -c 1 -j 1 -M simple -b select-only -h HOST -p PORT -U USER DB",
+		"ordinary-c4":      "pgbench -n -T 10 -c 4 -j 2 -M prepared -f ordinary.sql -h HOST -p PORT -U USER DB",
+	} {
+		w, ok := workloadByKey(key)
+		if !ok {
+			t.Fatalf("no workload %s", key)
+		}
+		if got := w.CommandLine(10 * time.Second); got != want {
+			t.Errorf("CommandLine = %q, want %q", got, want)
+		}
+	}
+}
+
+// TestAblationWorkloads pins where the ablation targets run: exactly the
+// workloads the masking and recording goals read.
+func TestAblationWorkloads(t *testing.T) {
+	var got []string
+	for _, w := range workloads {
+		if w.Ablations {
+			got = append(got, w.Key)
+		}
+		if !w.runs(targetFull) || !w.runs(targetDirect) {
+			t.Errorf("%s must run every non-ablation target", w.Key)
+		}
+		if w.runs(targetNoMask) != w.Ablations || w.runs(targetNoRec) != w.Ablations {
+			t.Errorf("%s: ablation targets run = %v, want %v", w.Key, w.runs(targetNoMask), w.Ablations)
+		}
+	}
+	want := []string{"select-simple-c16", "select-prepared-c16", "wide-c4", "ordinary-c4"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ablation workloads = %v, want %v", got, want)
 	}
 }
 
@@ -67,6 +96,10 @@ func TestSelect(t *testing.T) {
 	}
 	if ts, _ := selectTargets(""); !slices.Equal(ts, allTargets) {
 		t.Fatalf("default targets = %v", ts)
+	}
+	ts, err = selectTargets("airlock-full-norec,airlock-full,airlock-full-nomask")
+	if err != nil || !slices.Equal(ts, []string{targetDirect, targetFull, targetNoMask, targetNoRec}) {
+		t.Fatalf("selectTargets = %v, %v (ablations right after full)", ts, err)
 	}
 }
 
