@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sort"
 	"strings"
@@ -253,9 +254,7 @@ func parseOptions(v string, into map[string]string) error {
 
 // authenticate asks for the caller's token, checks the connection, opens the
 // recording and dials the upstream. It returns a session ready to run.
-func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, log interface {
-	Info(string, ...any)
-}) (*session, error) {
+func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, log *slog.Logger) (*session, error) {
 	m := e.opt.Metrics
 	if !st.tls && !isLoopback(conn.RemoteAddr()) {
 		m.AuthFailure(protocols.Postgres, "tls")
