@@ -342,7 +342,11 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 		}
 		switch t.name {
 		case targetFull:
-			rep.RecordingSeen = recordingSummary(countRecordings(b.recordingDirs(t)...))
+			n, size := countRecordings(b.recordingDirs(t)...)
+			rep.RecordingSeen = recordingSummary(n, size)
+			if n == 0 && contains(active, "recording") {
+				rep.RecordingSeen = "configured, but no recording file was written"
+			}
 		case targetNoRec:
 			if n, size := countRecordings(b.recordingDirs(t)...); n > 0 {
 				rep.Checks = append(rep.Checks, fmt.Sprintf("**%s wrote %d recording files (%.1f MiB) during the run although recording was disabled: its figures do not measure recording's cost.**", t.name, n, float64(size)/(1<<20)))
