@@ -21,7 +21,7 @@ const (
 // Defaults for fields left empty.
 const (
 	DefaultDir           = "./data/recordings"
-	DefaultFirstRows     = 100
+	DefaultFirstRows     = 10
 	DefaultFlushInterval = time.Second
 	DefaultBlockSize     = 64 << 10
 	DefaultPruneInterval = time.Hour

@@ -46,7 +46,7 @@ func TestConfigExample(t *testing.T) {
 	if err != nil || len(key) != 40 {
 		t.Errorf("Key = %d bytes, %v", len(key), err)
 	}
-	if d := DefaultConfig(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != 100 || d.BlockSize != DefaultBlockSize || d.Validate("recording") != nil {
+	if d := DefaultConfig(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != DefaultFirstRows || d.BlockSize != DefaultBlockSize || d.Validate("recording") != nil {
 		t.Errorf("DefaultConfig = %+v", d)
 	}
 	var out bytes.Buffer
