@@ -1,0 +1,204 @@
+package masking
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// prefiltered are the detectors the prefilter can apply to; any subset of
+// them gets a prefilter, any other detector turns it off.
+var prefiltered = []entity{entEmail, entCard, entPhone, entSSN, entIP}
+
+// prefilterSets returns every non-empty subset of prefiltered as detector
+// pairs: with the prefilter, and the same detectors without it.
+func prefilterSets() (with, without []*detectors) {
+	for mask := 1; mask < 1<<len(prefiltered); mask++ {
+		var on [numEntities]bool
+		for i, e := range prefiltered {
+			on[e] = mask&(1<<i) != 0
+		}
+		d := newDetectors(on)
+		plain := *d
+		plain.pre = prefilter{}
+		with, without = append(with, d), append(without, &plain)
+	}
+	return with, without
+}
+
+// sameScan fails when the prefilter changes what any detector set finds in b.
+func sameScan(t testing.TB, with, without []*detectors, b []byte) {
+	t.Helper()
+	for i := range with {
+		if !with[i].pre.on {
+			t.Fatalf("set %d: prefilter off for %v", i, with[i].on)
+		}
+		a := (&scanner{d: with[i]}).scan(b)
+		want := (&scanner{d: without[i]}).scan(b)
+		if !slices.Equal(a, want) {
+			t.Fatalf("detectors %v on %q: prefiltered scan %v, full scan %v", with[i].on, b, a, want)
+		}
+	}
+}
+
+func corpusLines(t testing.TB) []string {
+	files, _ := filepath.Glob("testdata/detect/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no detector corpus")
+	}
+	var out []string
+	for _, p := range files {
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			l := sc.Text()
+			if l == "" || strings.HasPrefix(l, "#") {
+				continue
+			}
+			if rest, ok := strings.CutPrefix(l, "q:"); ok {
+				if u, err := strconv.Unquote(rest); err == nil {
+					l = u
+				}
+			}
+			out = append(out, l)
+		}
+		fh.Close()
+	}
+	return out
+}
+
+// TestPrefilterNeverHidesAMatch checks, for every subset of the prefiltered
+// detectors, that scanning with the prefilter finds exactly what scanning
+// without it finds: on the detector corpus (every positive and negative
+// example), on ordinary rows, and on random strings dense in digits and
+// separators.
+func TestPrefilterNeverHidesAMatch(t *testing.T) {
+	with, without := prefilterSets()
+	// The shortest match of each digit detector sits at its bound.
+	edges := []string{"4222222222222", "card 4222222222222.", "078-05-1120", "1.2.3.4", "::1", "a@b.co"}
+	for _, l := range append(corpusLines(t), edges...) {
+		sameScan(t, with, without, []byte(l))
+		sameScan(t, with, without, []byte("note: "+l+" (see above)"))
+	}
+	r := rand.New(rand.NewPCG(7, 11))
+	for range 200 {
+		for _, v := range oltpRow(r) {
+			sameScan(t, with, without, v)
+		}
+	}
+	const alphabet = "0123456789012345678901234567890123456789 -.+()@:/aZé\x00\xff"
+	for range 20000 {
+		b := make([]byte, r.IntN(48))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		sameScan(t, with, without, b)
+	}
+}
+
+// TestPrefilterDigitCount checks the eight-bytes-at-a-time digit count
+// against a byte loop, high bytes and every offset included.
+func TestPrefilterDigitCount(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	for range 50000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			switch r.IntN(3) {
+			case 0:
+				b[i] = byte('0' + r.IntN(10))
+			case 1:
+				b[i] = byte(r.IntN(256))
+			default:
+				b[i] = "/:09\x2f\x3a\xb0\xb9"[r.IntN(8)]
+			}
+		}
+		digits := 0
+		for _, c := range b {
+			if c >= '0' && c <= '9' {
+				digits++
+			}
+		}
+		for _, min := range []int{1, 4, 8, 9, 13} {
+			p := prefilter{on: true, minDigits: min}
+			if got, want := p.needsScan(b), digits >= min; got != want {
+				t.Fatalf("%q (%d digits), min %d: needsScan %v, want %v", b, digits, min, got, want)
+			}
+		}
+	}
+}
+
+func TestPrefilterOffWithLetterDetectors(t *testing.T) {
+	for _, e := range []entity{entIBAN, entJWT, entAWSKeyID, entAWSSecret, entPrivateKey, entGitHub,
+		entSlack, entSlackWebhook, entStripe, entBearer, entBasicAuth, entCredential} {
+		var on [numEntities]bool
+		on[e], on[entEmail] = true, true
+		if newDetectors(on).pre.on {
+			t.Errorf("%s on: the prefilter would skip values its matches start in", entityNames[e])
+		}
+	}
+}
+
+// FuzzPrefilter checks on arbitrary bytes that the prefilter never hides a
+// match from any subset of the detectors it applies to.
+func FuzzPrefilter(f *testing.F) {
+	for _, l := range []string{"jane@example.com", "4111 1111 1111 1111", "+44 20 7946 0958", "078-05-1120", "10.0.0.1", "fe80::1", "ordinary words 12"} {
+		f.Add([]byte(l))
+	}
+	with, without := prefilterSets()
+	f.Fuzz(func(t *testing.T, b []byte) { sameScan(t, with, without, b) })
+}
+
+// TestPrefilterJSONAndArrays checks that ruling out whole JSON documents and
+// text arrays before parsing them changes no row: strings, numbers, \u
+// escapes that spell '@' or digits, and array elements with quotes.
+func TestPrefilterJSONAndArrays(t *testing.T) {
+	cols := []protocols.Column{{Name: "doc", Type: protocols.TypeJSON}, {Name: "tags", Type: protocols.TypeArray}, {Name: "note", Type: protocols.TypeText}}
+	var values []string
+	for _, l := range corpusLines(t) {
+		j, _ := json.Marshal(map[string]any{"v": l, "n": 12})
+		values = append(values, string(j), `{"a":[`+strconv.Quote(l)+`]}`, `{`+strconv.Quote(l)+`}`, `{x,"`+l+`"}`)
+	}
+	values = append(values,
+		`{"e":"jane\u0040example.com"}`, `{"c":"\u0034111 1111 1111 1111"}`, `{"n":4111111111111111}`,
+		`{"c":"4111 1111 1111 111\u0031"}`, `{"ip":"fe80:\u003a1"}`, `{"a b","jane@example.com"}`, `{1,2,3}`)
+	for mask := 1; mask < 1<<len(prefiltered); mask++ {
+		var detect []DetectRule
+		for i, e := range prefiltered {
+			if mask&(1<<i) != 0 {
+				detect = append(detect, DetectRule{Entity: entityNames[e], Strategy: Redact})
+			}
+		}
+		with := newMasker(t, Config{Detect: detect})
+		if !with.e.det.pre.on {
+			t.Fatalf("%v: prefilter off", detect)
+		}
+		without := newMasker(t, Config{Detect: detect})
+		plain := *without.e.det
+		plain.pre = prefilter{}
+		without.e.det = &plain
+		rw, rwo := with.Plan(cols), without.Plan(cols)
+		for _, v := range values {
+			a := [][]byte{[]byte(v), []byte(v), []byte(v)}
+			b := [][]byte{[]byte(v), []byte(v), []byte(v)}
+			rw.MaskRow(a)
+			rwo.MaskRow(b)
+			for i := range a {
+				if !bytes.Equal(a[i], b[i]) || (a[i] == nil) != (b[i] == nil) {
+					t.Fatalf("%v, %s column, %q: prefiltered %q, full %q", detect, cols[i].Name, v, a[i], b[i])
+				}
+			}
+		}
+	}
+}
