@@ -213,3 +213,40 @@ func BenchmarkPlan(b *testing.B) {
 		}
 	}
 }
+
+var catalogCols = []protocols.Column{
+	{Name: "id", Type: protocols.TypeNumber},
+	{Name: "sku", Type: protocols.TypeText},
+	{Name: "title", Type: protocols.TypeText},
+	{Name: "description", Type: protocols.TypeText},
+	{Name: "price", Type: protocols.TypeNumber},
+	{Name: "quantity", Type: protocols.TypeNumber},
+	{Name: "status", Type: protocols.TypeText},
+	{Name: "updated_at", Type: protocols.TypeTime},
+}
+
+// catalogRow is a product catalogue row, the shape of the end-to-end
+// benchmark's ordinary workload: prose with few digits.
+func catalogRow(r *rand.Rand) [][]byte {
+	materials := []string{"steel", "brass", "oak", "walnut", "aluminium", "linen", "bamboo", "copper"}
+	items := []string{"hinge", "shelf bracket", "drawer pull", "cabinet knob", "coat hook", "desk lamp", "plant pot"}
+	finishes := []string{"polished chrome", "smoke grey", "natural oil", "antique bronze", "matte black"}
+	places := []string{"workshops", "office desks", "holiday cottages", "hallways", "kitchens", "garden sheds"}
+	statuses := []string{"active", "active", "active", "backorder", "discontinued", "draft"}
+	pick := func(xs []string) string { return xs[r.IntN(len(xs))] }
+	id := 1 + r.IntN(10000)
+	m, it, fin := pick(materials), pick(items), pick(finishes)
+	return [][]byte{
+		fmt.Appendf(nil, "%d", id),
+		fmt.Appendf(nil, "%s-%s-%d", strings.ToUpper(m[:3]), strings.ToUpper(it[:3]), 10000+id),
+		fmt.Appendf(nil, "%s %s %s", fin, m, it),
+		fmt.Appendf(nil, "A %s %s in %s for %s, sold in packs of %d with fixings included and a two year guarantee.", m, it, fin, pick(places), 2+r.IntN(8)),
+		fmt.Appendf(nil, "%d.%02d", r.IntN(1000), r.IntN(100)),
+		fmt.Appendf(nil, "%d", r.IntN(500)),
+		[]byte(pick(statuses)),
+		[]byte("2026-01-05 08:17:01+00"),
+	}
+}
+
+// BenchmarkMaskRowCatalog is catalogue rows with every detector on.
+func BenchmarkMaskRowCatalog(b *testing.B) { benchRows(b, catalogCols, catalogRow) }
