@@ -103,6 +103,20 @@ type detectors struct {
 	act [256]uint8
 	// pre is the prefilter; see needsScan.
 	pre prefilter
+	// pairs holds, per first letter, the second letters with which a word
+	// may start a letter-triggered match (word's switch): "ey" for a JWT,
+	// "sk" for a Stripe key, "be" for a bearer token, … A trigger letter
+	// followed by any other letter is not examined, which spares the
+	// common words of prose ("sold", "with", "hinge") the call to word.
+	// pairsOff turns the filter off, for tests.
+	pairs    [256][4]uint64
+	pairsOff bool
+}
+
+// pairOK reports whether a word starting with c, c1 may start a letter
+// triggered match.
+func (d *detectors) pairOK(c, c1 byte) bool {
+	return d.pairsOff || d.pairs[c][c1>>6]&(1<<(c1&63)) != 0
 }
 
 // prefilter rules a value out before the scanning pass when every enabled
@@ -249,6 +263,23 @@ func newDetectors(on [numEntities]bool) *detectors {
 		d.act['-'] = actDash
 	}
 	d.pre = newPrefilter(on)
+	pair := func(on bool, firsts, seconds string) {
+		for i := range len(firsts) {
+			for k := range len(seconds) {
+				if on {
+					c1 := seconds[k]
+					d.pairs[firsts[i]][c1>>6] |= 1 << (c1 & 63)
+				}
+			}
+		}
+	}
+	pair(on[entAWSKeyID], "A", "KS")
+	pair(on[entJWT], "e", "y")
+	pair(on[entGitHub], "g", "hi")
+	pair(on[entSlack], "x", "oa")
+	pair(on[entSlackWebhook], "h", "to")
+	pair(on[entStripe], "srw", "kh")
+	pair(on[entBearer] || on[entBasicAuth] || on[entCredential], "BbPp", "EeAa")
 	return d
 }
 
@@ -321,9 +352,12 @@ func (s *scanner) loop(b []byte, i int) {
 			// its first byte may start a match, it has an IBAN's shape
 			// (two letters, two digits), or it is followed by ':' (IPv6);
 			// awsUntil opens a window for any word.
+			// A trigger letter needs a second letter in its pair set.
+			c := b[i]
 			if s.boundary(b, i) &&
-				(a == actTrig || (j < n && b[j] == ':') || i < s.awsUntil ||
-					(a == actTrigUp && j >= i+4 && class[b[i+1]]&cAlpha != 0 && isDigit(b[i+2]) && isDigit(b[i+3]))) {
+				((a == actTrig && (class[c]&cDigit != 0 || (i+1 < j && s.d.pairOK(c, b[i+1])))) ||
+					(j < n && b[j] == ':') || i < s.awsUntil ||
+					(a >= actTrig && s.d.on[entIBAN] && j >= i+4 && class[c]&cAlpha != 0 && class[b[i+1]]&cAlpha != 0 && isDigit(b[i+2]) && isDigit(b[i+3]))) {
 				if e := s.word(b, i, j); e > j {
 					j = e
 				}
