@@ -1,13 +1,9 @@
 package masking
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/airlock-gw/airlock/protocols"
@@ -29,26 +25,8 @@ func bounded(in, out []byte) bool { return len(out) <= 6*len(in)+64 }
 
 // addCorpusSeeds adds every detector corpus line as a seed.
 func addCorpusSeeds(f *testing.F, wrap func(string) string) {
-	files, _ := filepath.Glob("testdata/detect/*.txt")
-	for _, p := range files {
-		fh, err := os.Open(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			l := sc.Text()
-			if l == "" || strings.HasPrefix(l, "#") {
-				continue
-			}
-			if rest, ok := strings.CutPrefix(l, "q:"); ok {
-				if u, err := strconv.Unquote(rest); err == nil {
-					l = u
-				}
-			}
-			f.Add([]byte(wrap(l)))
-		}
-		fh.Close()
+	for _, l := range corpusLines(f) {
+		f.Add([]byte(wrap(l)))
 	}
 }
 
