@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/sqlrisk/internal/ruletest"
 	"github.com/airlock-gw/airlock/sqlrisk/rule"
 )
 
@@ -27,7 +28,7 @@ func runCases(t *testing.T, cases []riskCase) {
 	t.Helper()
 	a := New()
 	for _, tc := range cases {
-		writeSeed(t, tc.sql)
+		ruletest.WriteSeed(t, tc.sql)
 		t.Run(tc.name, func(t *testing.T) {
 			c := a.Text(tc.sql)
 			if c.Risk != tc.risk {
