@@ -2,9 +2,9 @@ package mysql
 
 import (
 	"fmt"
+	"github.com/airlock-gw/airlock/sqlrisk/internal/kindname"
 	"reflect"
 	"strings"
-	"unicode"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -139,23 +139,7 @@ func kindOf(n ast.StmtNode) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	return snake(strings.TrimSuffix(t.Name(), "Stmt"))
-}
-
-func snake(s string) string {
-	var b strings.Builder
-	rs := []rune(s)
-	for i, r := range rs {
-		if unicode.IsUpper(r) {
-			if i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1]))) {
-				b.WriteByte('_')
-			}
-			b.WriteRune(unicode.ToLower(r))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return kindname.Snake(strings.TrimSuffix(t.Name(), "Stmt"))
 }
 
 // funcRules maps function names (lower case: MySQL function names are case

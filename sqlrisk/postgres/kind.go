@@ -1,8 +1,8 @@
 package postgres
 
 import (
+	"github.com/airlock-gw/airlock/sqlrisk/internal/kindname"
 	"strings"
-	"unicode"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
@@ -94,27 +94,9 @@ func kindOf(n *pg.Node) string {
 	}
 	r := n.ProtoReflect()
 	fd := r.WhichOneof(nodeOneof)
-	return snake(strings.TrimSuffix(string(fd.Message().Name()), "Stmt"))
+	return kindname.Snake(strings.TrimSuffix(string(fd.Message().Name()), "Stmt"))
 }
 
 func objectKind(t pg.ObjectType) string {
 	return strings.ToLower(strings.TrimPrefix(t.String(), "OBJECT_"))
-}
-
-// snake converts a Go-style type name to snake case: "CreateForeignServer"
-// becomes "create_foreign_server", "AlterTSDictionary" "alter_ts_dictionary".
-func snake(s string) string {
-	var b strings.Builder
-	rs := []rune(s)
-	for i, r := range rs {
-		if unicode.IsUpper(r) {
-			if i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1]))) {
-				b.WriteByte('_')
-			}
-			b.WriteRune(unicode.ToLower(r))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
