@@ -2,13 +2,13 @@ package mysql
 
 import (
 	"fmt"
-	"github.com/airlock-gw/airlock/sqlrisk/internal/kindname"
 	"reflect"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/airlock-gw/airlock/sqlrisk/internal/kindname"
 	"github.com/airlock-gw/airlock/sqlrisk/rule"
 )
 

@@ -1,10 +1,11 @@
 package postgres
 
 import (
-	"github.com/airlock-gw/airlock/sqlrisk/internal/kindname"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/airlock-gw/airlock/sqlrisk/internal/kindname"
 )
 
 // kindOf names a top-level statement's kind: "select", "delete",
