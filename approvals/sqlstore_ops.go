@@ -85,10 +85,18 @@ func (s *SQLStore) refused(ctx context.Context, q querier, id string) error {
 
 // Consume implements Store.
 func (s *SQLStore) Consume(ctx context.Context, id string, now time.Time) (*Request, error) {
+	return s.transition(ctx, id, `UPDATE airlock_approval_requests SET status = 'consumed', consumed_us = ?
+		WHERE id = ? AND status = 'approved' RETURNING id`, us(now), id)
+}
+
+// transition runs an UPDATE … RETURNING id that moves request id from one
+// state to another, in a transaction: when no row moved it says why
+// (unknown id or wrong state), otherwise it queues the change notice and
+// returns the request as it now is.
+func (s *SQLStore) transition(ctx context.Context, id, query string, args ...any) (*Request, error) {
 	var out *Request
 	err := s.inTx(ctx, func(tx *txn) error {
-		ids, err := s.updateReturning(ctx, tx, `UPDATE airlock_approval_requests SET status = 'consumed', consumed_us = ?
-			WHERE id = ? AND status = 'approved' RETURNING id`, us(now), id)
+		ids, err := s.updateReturning(ctx, tx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -161,27 +169,12 @@ func (s *SQLStore) Finish(ctx context.Context, id string, to Status, from []Stat
 	if len(from) == 0 {
 		from = []Status{StatusPending}
 	}
-	var out *Request
-	err := s.inTx(ctx, func(tx *txn) error {
-		args := []any{to, us(now), id}
-		for _, f := range from {
-			args = append(args, string(f))
-		}
-		ids, err := s.updateReturning(ctx, tx, `UPDATE airlock_approval_requests SET status = ?, decided_us = COALESCE(decided_us, ?)
-			WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(from)-1)+`) RETURNING id`, args...)
-		if err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return s.refused(ctx, tx, id)
-		}
-		if err := tx.note(id); err != nil {
-			return err
-		}
-		out, err = s.get(ctx, tx, id)
-		return err
-	})
-	return out, err
+	args := []any{to, us(now), id}
+	for _, f := range from {
+		args = append(args, string(f))
+	}
+	return s.transition(ctx, id, `UPDATE airlock_approval_requests SET status = ?, decided_us = COALESCE(decided_us, ?)
+		WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(from)-1)+`) RETURNING id`, args...)
 }
 
 // ExpireReplica implements Store.
