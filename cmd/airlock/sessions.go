@@ -118,28 +118,42 @@ func recordingSettings(path string, explicit bool) (dir string, key []byte, err 
 	return cfg.Recording.Dir, key, err
 }
 
+// recordingArg parses replay's or verify's flags (fs has its own; --config
+// is added here) and finds the recording its one argument names, with the
+// key to check signatures. On failure it has reported the error and code
+// is the exit status.
+func recordingArg(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (file string, key []byte, code int) {
+	fs.SetOutput(stderr)
+	path := fs.String("config", "airlock.yaml", "configuration file (recording directory and key)")
+	if err := fs.Parse(args); err != nil {
+		return "", nil, 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "usage: airlock %s\n", usage)
+		return "", nil, 2
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	dir, key, err := recordingSettings(*path, explicit)
+	if err != nil {
+		fmt.Fprintf(stderr, "airlock %s: %v\n", fs.Name(), err)
+		return "", nil, 2
+	}
+	file, err = session.Locate(dir, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "airlock %s: %v\n", fs.Name(), err)
+		return "", nil, 1
+	}
+	return file, key, 0
+}
+
 // runReplay is `airlock replay ID|FILE`.
 func runReplay(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "airlock.yaml", "configuration file (recording directory and key)")
 	asJSON := fs.Bool("json", false, "one JSON object per line instead of a transcript")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: airlock replay [--config FILE] [--json] SESSION-ID|FILE")
-		return 2
-	}
-	dir, key, err := recordingSettings(*path, flagSet(fs, "config"))
-	if err != nil {
-		fmt.Fprintf(stderr, "airlock replay: %v\n", err)
-		return 2
-	}
-	file, err := session.Locate(dir, fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "airlock replay: %v\n", err)
-		return 1
+	file, key, code := recordingArg(fs, args, "replay [--config FILE] [--json] SESSION-ID|FILE", stderr)
+	if code != 0 {
+		return code
 	}
 	rep, err := session.ReplayFile(stdout, file, session.ReplayOptions{JSON: *asJSON, Key: key})
 	if err != nil {
@@ -156,24 +170,9 @@ func runReplay(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 // runVerify is `airlock verify FILE`: exit 0 only for an intact recording.
 func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "airlock.yaml", "configuration file (recording directory and key)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: airlock verify [--config FILE] SESSION-ID|FILE")
-		return 2
-	}
-	dir, key, err := recordingSettings(*path, flagSet(fs, "config"))
-	if err != nil {
-		fmt.Fprintf(stderr, "airlock verify: %v\n", err)
-		return 2
-	}
-	file, err := session.Locate(dir, fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "airlock verify: %v\n", err)
-		return 1
+	file, key, code := recordingArg(fs, args, "verify [--config FILE] SESSION-ID|FILE", stderr)
+	if code != 0 {
+		return code
 	}
 	rep, err := session.VerifyFile(file, key)
 	if err != nil {
@@ -185,10 +184,4 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
