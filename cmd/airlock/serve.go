@@ -85,7 +85,6 @@ type server struct {
 	approver *approvals.Service
 	index    *index.Store
 	recorder *session.Factory
-	started0 time.Time
 
 	ready   atomic.Bool
 	addrsMu sync.Mutex
@@ -118,8 +117,6 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 		} else if err := s.openRecording(); err != nil {
 			return nil, err
 		}
-	}
-	if cfg.Postgres.Mode == "inspect" {
 		s.pipeline.Classifier = sqlrisk.New(cfg.Classifier)
 	} else {
 		log.Warn("postgres.mode is for measurement only: commands are not classified or refused", "mode", cfg.Postgres.Mode)
@@ -207,15 +204,6 @@ func (s *server) openApprovals() error {
 	return nil
 }
 
-// node names this process in the shared store and in recordings.
-func (s *server) node() string {
-	if s.cfg.Approvals.Replica != "" {
-		return s.cfg.Approvals.Replica
-	}
-	h, _ := os.Hostname()
-	return h
-}
-
 // openRecording opens the session index in the shared store and the
 // recording factory: from here on no session runs unrecorded.
 func (s *server) openRecording() error {
@@ -230,21 +218,23 @@ func (s *server) openRecording() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// The node is the approvals replica name, so a shared store sees one
+	// name per process.
+	node := s.approver.Replica()
 	idx, err := index.Open(ctx, s.store.DB(), string(s.store.Dialect()), index.Options{
-		Node: s.node(), Dir: dir, Log: s.log.With("component", "session-index")})
+		Node: node, Dir: dir, Log: s.log.With("component", "session-index")})
 	if err != nil {
 		return fmt.Errorf("session index: %w", err)
 	}
 	s.index = idx
-	s.started0 = time.Now()
-	if n, err := idx.Abandon(ctx, s.started0); err != nil {
+	if n, err := idx.Abandon(ctx, time.Now()); err != nil {
 		s.log.Warn("could not close the index entries of a previous run", "err", err)
 	} else if n > 0 {
 		s.log.Warn("closed index entries of sessions a previous run left open", "sessions", n)
 	}
 	f, err := session.NewFactory(rc, session.Options{
 		Key: key, Index: idx, Metrics: session.NewMetrics(s.reg),
-		Log: s.log.With("component", "recording"), Version: version, Node: s.node(),
+		Log: s.log.With("component", "recording"), Version: version, Node: node,
 	})
 	if err != nil {
 		return fmt.Errorf("recording: %w", err)

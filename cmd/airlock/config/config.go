@@ -38,8 +38,8 @@ type Config struct {
 	// Policy maps risks and rules to allow, review or deny for every
 	// connection; each connection may override it.
 	Policy policy.Config `yaml:"policy"`
-	// Recording writes one tamper-evident file per session; in inspect mode
-	// it is always on (default directory ./data/recordings).
+	// Recording writes one tamper-evident file per session in inspect mode
+	// (default directory ./data/recordings) unless disabled is set.
 	Recording session.Config `yaml:"recording"`
 	// Masking is the default masking of connections without their own.
 	Masking     masking.Config `yaml:"masking"`
