@@ -114,7 +114,7 @@ func (c *Classifier) Classify(cmd *protocols.Command) *protocols.Classification 
 	if v, ok := c.cache.get(k); ok {
 		return v
 	}
-	if sa, ok := a.(ShapedAnalyzer); ok && c.shapes != nil && len(cmd.Args) == 0 {
+	if sa, ok := a.(ShapedAnalyzer); ok && len(cmd.Args) == 0 {
 		if shape, ok := sa.Shape(cmd.Text); ok {
 			sk := cacheKey{protocol: cmd.Protocol, text: shape}
 			if v, ok := c.shapes.get(sk); ok {
@@ -129,16 +129,16 @@ func (c *Classifier) Classify(cmd *protocols.Command) *protocols.Classification 
 				c.shapes.put(sk, v)
 				return v
 			}
-			if !carriedSecret(cmd, v) {
-				c.cache.put(k, v)
-			}
-			return v
+			return c.keep(k, cmd, v)
 		}
 	}
-	v := a.Analyze(cmd)
-	// A command that carried a secret (CREATE ROLE … PASSWORD, AUTH) is
-	// not kept: the cache key is the raw text, and the secret should not
-	// outlive the command in memory.
+	return c.keep(k, cmd, a.Analyze(cmd))
+}
+
+// keep caches v under the exact text and returns it. A command that carried
+// a secret (CREATE ROLE … PASSWORD, AUTH) is not kept: the cache key is the
+// raw text, and the secret should not outlive the command in memory.
+func (c *Classifier) keep(k cacheKey, cmd *protocols.Command, v *protocols.Classification) *protocols.Classification {
 	if !carriedSecret(cmd, v) {
 		c.cache.put(k, v)
 	}

@@ -4,15 +4,15 @@ package postgres
 // (which no accepted text contains, so a shape never collides with real
 // text): 0x00 for an integer that fits 32 bits and 0x01 for any other
 // number, because PostgreSQL's grammar accepts only the former in places
-// such as timestamp(3). Statements
-// statements differing only in numbers (pgbench, ORMs that inline ids)
-// that differ only in numbers of the same class share a cache entry. It is written by hand, not with pg_query's scanner,
-// because it must cost far less than the parse it saves. It is strict: ok
-// is false for anything it does not read with certainty (backslashes in
-// strings, escape or Unicode strings, dollar quoting, non-ASCII, unclosed
-// quotes or comments), and then only the exact text is cached. Outside
-// numeric literals the text is kept byte for byte: strings, identifiers,
-// comments and whitespace are part of the shape.
+// such as timestamp(3). Statements that differ only in numbers of the same
+// class (pgbench, ORMs that inline ids) thus share a cache entry. It is
+// written by hand, not with pg_query's scanner, because it must cost far
+// less than the parse it saves. It is strict: ok is false for anything it
+// does not read with certainty (backslashes in strings, escape or Unicode
+// strings, dollar quoting, non-ASCII, unclosed quotes or comments), and
+// then only the exact text is cached. Outside numeric literals the text is
+// kept byte for byte: strings, identifiers, comments and whitespace are part
+// of the shape.
 func Shape(text string) (string, bool) {
 	if len(text) > 16<<10 {
 		return "", false
