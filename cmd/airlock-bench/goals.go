@@ -162,10 +162,8 @@ func kibToMiB(k int64) float64 { return float64(k) / 1024 }
 // ablationNote explains why a feature's cost could not be measured: the
 // full configuration lacks the section its ablation takes away.
 func ablationNote(active []string, section string) string {
-	for _, a := range active {
-		if a == section {
-			return ""
-		}
+	if contains(active, section) {
+		return ""
 	}
 	return "airlock-full ran without " + section + ", which this build does not accept yet, so there was nothing to take away"
 }

@@ -81,14 +81,6 @@ func (r ordinaryRow) values() []any {
 	return []any{r.ID, r.SKU, r.Title, r.Description, price, r.Quantity, r.Status, r.UpdatedAt}
 }
 
-// text returns the row as PostgreSQL's text output shows it in a session
-// whose TimeZone is UTC, in ordinaryColumns order.
-func (r ordinaryRow) text() []string {
-	return []string{fmt.Sprint(r.ID), r.SKU, r.Title, r.Description,
-		fmt.Sprintf("%d.%02d", r.PriceCents/100, r.PriceCents%100), fmt.Sprint(r.Quantity), r.Status,
-		r.UpdatedAt.UTC().Format("2006-01-02 15:04:05-07")}
-}
-
 // prepareOrdinary (re)creates the ordinary table when it is missing, short
 // or made by another version of the generator.
 func (b *bench) prepareOrdinary(ctx context.Context, conn *pgx.Conn) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -108,4 +109,12 @@ func TestOrdinaryRowsTripNoDetector(t *testing.T) {
 	if !rm.MaskRow(vals) {
 		t.Fatal("the masker masks nothing: the test would prove nothing")
 	}
+}
+
+// text returns the row as PostgreSQL's text output shows it in a session
+// whose TimeZone is UTC, in ordinaryColumns order.
+func (r ordinaryRow) text() []string {
+	return []string{fmt.Sprint(r.ID), r.SKU, r.Title, r.Description,
+		fmt.Sprintf("%d.%02d", r.PriceCents/100, r.PriceCents%100), fmt.Sprint(r.Quantity), r.Status,
+		r.UpdatedAt.UTC().Format("2006-01-02 15:04:05-07")}
 }
