@@ -21,6 +21,7 @@ type upstream struct {
 	pid      uint32
 	secret   []byte
 	tls      *tls.Config
+	network  string // "tcp" or "unix", for the cancel connection
 	address  string
 	params   map[string]string
 	txStatus byte
@@ -45,9 +46,9 @@ func connString(kv ...string) string {
 // credentials Airlock holds and the given runtime parameters.
 func (e *Engine) upstreamConfig(c *protocols.Connection, params map[string]string) (*pgx.ConnConfig, error) {
 	u := c.Upstream
-	host, port, err := net.SplitHostPort(u.Address)
+	host, port, err := SplitUpstreamAddress(u.Address)
 	if err != nil {
-		return nil, fmt.Errorf("upstream address %q: %w", u.Address, err)
+		return nil, fmt.Errorf("upstream address: %w", err)
 	}
 	mode := u.TLS.Mode
 	if mode == "" {
@@ -102,9 +103,10 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 		pc.Close(context.Background())
 		return nil, fmt.Errorf("hijack upstream: %w", err)
 	}
+	network, address := dialTarget(cfg.Host, fmt.Sprint(cfg.Port))
 	return &upstream{
 		conn: h.Conn, pid: h.PID, secret: h.SecretKey, tls: h.TLSConfig,
-		address: c.Upstream.Address, params: h.ParameterStatuses, txStatus: h.TxStatus,
+		network: network, address: address, params: h.ParameterStatuses, txStatus: h.TxStatus,
 	}, nil
 }
 
@@ -113,7 +115,7 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 // a CancelRequest.
 func (u *upstream) cancel(timeout time.Duration) error {
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", u.address)
+	c, err := d.Dial(u.network, u.address)
 	if err != nil {
 		return fmt.Errorf("dial for cancel: %w", err)
 	}

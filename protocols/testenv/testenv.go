@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,6 +21,9 @@ var (
 	PostgresAddr = envOr("AIRLOCK_TEST_POSTGRES", "127.0.0.1:5432")
 	MariaDBAddr  = envOr("AIRLOCK_TEST_MARIADB", "127.0.0.1:3306")
 	RedisAddr    = envOr("AIRLOCK_TEST_REDIS", "127.0.0.1:6379")
+	// PostgresSocketDir is the directory of the same PostgreSQL's
+	// Unix-domain socket (.s.PGSQL.5432), as libpq's host takes it.
+	PostgresSocketDir = envOr("AIRLOCK_TEST_POSTGRES_SOCKET_DIR", "/var/run/postgresql")
 )
 
 func envOr(k, def string) string {
@@ -43,6 +47,23 @@ func Need(t testing.TB, what, addr string) {
 		t.Skipf("%s at %s is unreachable: %v", what, addr, err)
 	}
 	c.Close()
+}
+
+// NeedPostgresSocket makes sure PostgreSQL answers on its Unix-domain
+// socket and returns the socket directory; it skips (or, in CI, fails) the
+// test otherwise.
+func NeedPostgresSocket(t testing.TB) string {
+	t.Helper()
+	sock := filepath.Join(PostgresSocketDir, ".s.PGSQL.5432")
+	c, err := net.DialTimeout("unix", sock, 3*time.Second)
+	if err != nil {
+		if InCI() {
+			t.Fatalf("PostgreSQL socket %s is unreachable under CI=true: %v", sock, err)
+		}
+		t.Skipf("PostgreSQL socket %s is unreachable: %v", sock, err)
+	}
+	c.Close()
+	return PostgresSocketDir
 }
 
 // Unique returns a name with prefix and a random suffix, safe as an SQL

@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-gw/airlock/approvals/policy"
 	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/postgres"
 	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
 	"github.com/airlock-gw/airlock/sqlrisk"
@@ -247,7 +248,7 @@ func (c *Config) Validate() error {
 	}
 	for _, l := range []struct{ name, addr string }{{"listen.postgres", c.Listen.Postgres}, {"listen.admin", c.Listen.Admin}} {
 		if l.addr != "" {
-			if msg := checkHostPort(l.addr, true); msg != "" {
+			if msg := checkHostPort(l.addr); msg != "" {
 				add(l.name, "%s", msg)
 			}
 		}
@@ -328,9 +329,16 @@ func (cn *Connection) validate(path string, names map[string]int, i int) []error
 		add("protocol", "unknown protocol %q (want postgres)", cn.Protocol)
 	}
 	if cn.Upstream.Address == "" {
-		add("upstream.address", "missing (write host:port)")
-	} else if msg := checkHostPort(cn.Upstream.Address, false); msg != "" {
-		add("upstream.address", "%s", msg)
+		add("upstream.address", "missing (write host:port, or the absolute path of the socket directory)")
+	} else if _, _, err := postgres.SplitUpstreamAddress(cn.Upstream.Address); err != nil {
+		add("upstream.address", "%v", err)
+	} else if postgres.IsUnixAddress(cn.Upstream.Address) {
+		// libpq quietly ignores sslmode on a Unix socket; a gateway that was
+		// asked to require TLS says so instead of running without it.
+		switch cn.Upstream.TLS.Mode {
+		case "require", "verify-full":
+			add("upstream.tls.mode", "%q is impossible over a Unix socket, which carries no TLS (use disable or prefer)", cn.Upstream.TLS.Mode)
+		}
 	}
 	if cn.Upstream.Database == "" {
 		add("upstream.database", "missing")
@@ -383,18 +391,15 @@ func validConnName(s string) bool {
 	return len(s) <= 63
 }
 
-// checkHostPort checks host:port; a listener may leave the host empty to
+// checkHostPort checks a listener's host:port; the host may be empty to
 // listen on every interface.
-func checkHostPort(addr string, listener bool) string {
-	host, port, err := net.SplitHostPort(addr)
+func checkHostPort(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		if !strings.Contains(addr, ":") {
 			return fmt.Sprintf("missing port in %q (write host:port)", addr)
 		}
 		return fmt.Sprintf("invalid address %q: %v", addr, err)
-	}
-	if host == "" && !listener {
-		return fmt.Sprintf("missing host in %q", addr)
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 0 || p > 65535 {
