@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -206,7 +207,7 @@ func TestWithDoesNotShareSections(t *testing.T) {
 }
 
 func TestPgbouncerConfig(t *testing.T) {
-	ini, err := pgbouncerConfig{DB: "airlock_bench", PGPort: 5432, Port: 16432, Dir: "/tmp/p", PoolSize: 32, MaxClients: 200}.render()
+	ini, err := pgbouncerConfig{DB: "airlock_bench", PGHost: "127.0.0.1", PGPort: 5432, Port: 16432, Dir: "/tmp/p", PoolSize: 32, MaxClients: 200}.render()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +221,30 @@ func TestPgbouncerConfig(t *testing.T) {
 		if !strings.Contains(string(ini), want) {
 			t.Errorf("pgbouncer.ini lacks %q:\n%s", want, ini)
 		}
+	}
+}
+
+func TestPgbouncerConfigSocket(t *testing.T) {
+	ini, err := pgbouncerConfig{DB: "airlock_bench", PGHost: "/var/run/postgresql", PGPort: 5432, Port: 16432, Dir: "/tmp/p", PoolSize: 32, MaxClients: 200}.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "airlock_bench = host=/var/run/postgresql port=5432 dbname=airlock_bench user=postgres\n"; !strings.Contains(string(ini), want) {
+		t.Errorf("pgbouncer.ini lacks %q:\n%s", want, ini)
+	}
+}
+
+func TestUpstreamChoice(t *testing.T) {
+	b := &bench{opt: options{pgAddr: "127.0.0.1:5432"}}
+	if b.upstreamAddr() != "127.0.0.1:5432" || b.upstreamHost() != "127.0.0.1" || !strings.Contains(b.upstreamDesc(), "over TCP at 127.0.0.1:5432") {
+		t.Errorf("tcp: %q %q %q", b.upstreamAddr(), b.upstreamHost(), b.upstreamDesc())
+	}
+	b.opt.socketDir = "/var/run/postgresql"
+	if b.upstreamAddr() != "/var/run/postgresql/.s.PGSQL.5432" || b.upstreamHost() != "/var/run/postgresql" || !strings.Contains(b.upstreamDesc(), "Unix-domain socket in /var/run/postgresql") {
+		t.Errorf("socket: %q %q %q", b.upstreamAddr(), b.upstreamHost(), b.upstreamDesc())
+	}
+	if _, err := parseFlags([]string{"-upstream-socket", "run/postgresql"}, io.Discard); err == nil {
+		t.Error("a relative socket directory was accepted")
 	}
 }
 

@@ -25,6 +25,7 @@ type options struct {
 	idle      int
 	pgMargin  int
 	pgAddr    string
+	socketDir string
 	db        string
 	scale     int
 	workloads string
@@ -64,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.idle, "idle", 1000, "idle client connections for the memory measurement (0 to skip)")
 	fs.IntVar(&o.pgMargin, "pg-margin", 15, "PostgreSQL connection slots left free for other users during the memory measurement")
 	fs.StringVar(&o.pgAddr, "pg", "127.0.0.1:5432", "PostgreSQL address (trust auth for user postgres)")
+	fs.StringVar(&o.socketDir, "upstream-socket", "", "reach PostgreSQL from Airlock and pgbouncer through its Unix-domain socket in this directory (as a gateway on the database host would) instead of TCP; pgbench reaches every target, and PostgreSQL directly, over TCP either way")
 	fs.StringVar(&o.db, "db", "airlock_bench", "pgbench database, created if absent")
 	fs.IntVar(&o.scale, "scale", 10, "pgbench scale factor")
 	fs.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run (default all)")
@@ -98,6 +100,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.warmup != 0 && o.warmup < time.Second {
 		errs = append(errs, errors.New("-warmup: 0 or at least 1s"))
+	}
+	if o.socketDir != "" && !strings.HasPrefix(o.socketDir, "/") {
+		errs = append(errs, errors.New("-upstream-socket: an absolute directory, such as /var/run/postgresql"))
 	}
 	if o.idle < 0 || o.pgMargin < 0 || o.scale < 1 {
 		errs = append(errs, errors.New("-idle, -pg-margin and -scale must not be negative (scale at least 1)"))
@@ -234,6 +239,7 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 		Rounds:      b.opt.rounds,
 		Duration:    b.opt.duration.String(),
 		Warmup:      b.opt.warmup.String(),
+		Upstream:    b.upstreamDesc(),
 		Targets:     targetNames,
 		ClockTicks:  b.clkTck,
 		runDuration: b.opt.duration,
@@ -248,7 +254,7 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 		return nil, err
 	}
 	base := airlockConfig{Identity: benchIdentity, TokenHash: b.tokenHash, Connection: benchConnection,
-		Upstream: b.opt.pgAddr, Database: b.opt.db}
+		Upstream: b.upstreamAddr(), Database: b.opt.db}
 	probe := withMode(base, modeInspect)
 	probe.Data = probeData{RecordingDir: b.recordingDir("probe"), KeyEnv: recordingKeyEnv}
 	if err := os.MkdirAll(probe.Data.RecordingDir, 0o700); err != nil {

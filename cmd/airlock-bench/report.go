@@ -12,12 +12,14 @@ import (
 
 // Report is everything BENCHMARKS.md shows.
 type Report struct {
-	Date          string
-	Command       string
-	Quick         bool
-	Rounds        int
-	Duration      string
-	Warmup        string
+	Date     string
+	Command  string
+	Quick    bool
+	Rounds   int
+	Duration string
+	Warmup   string
+	// Upstream says how the gateways reach PostgreSQL.
+	Upstream      string
 	Targets       []string
 	Facts         Facts
 	ClockTicks    uint64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -207,4 +208,29 @@ func pgEnv(password string) []string {
 		env = append(env, "PGPASSWORD="+password)
 	}
 	return env
+}
+
+// upstreamHost is the host Airlock and pgbouncer reach PostgreSQL at: the
+// socket directory with -upstream-socket, else the TCP host.
+func (b *bench) upstreamHost() string {
+	if b.opt.socketDir != "" {
+		return b.opt.socketDir
+	}
+	return b.pgHost()
+}
+
+// upstreamAddr is Airlock's upstream address for the same.
+func (b *bench) upstreamAddr() string {
+	if b.opt.socketDir != "" {
+		return filepath.Join(b.opt.socketDir, ".s.PGSQL."+b.pgPort())
+	}
+	return b.opt.pgAddr
+}
+
+// upstreamDesc says in the report how the gateways reach PostgreSQL.
+func (b *bench) upstreamDesc() string {
+	if b.opt.socketDir != "" {
+		return fmt.Sprintf("Airlock and pgbouncer reach PostgreSQL through its Unix-domain socket in %s (`-upstream-socket`), as a gateway on the database host would; pgbench reaches every target, and PostgreSQL directly, over TCP on %s", b.opt.socketDir, b.pgHost())
+	}
+	return fmt.Sprintf("Airlock and pgbouncer reach PostgreSQL over TCP at %s, like pgbench's direct target", b.opt.pgAddr)
 }

@@ -338,7 +338,7 @@ func (b *bench) startPgbouncer(ctx context.Context, name string, maxClients int)
 	}
 	_, pgPort, _ := net.SplitHostPort(b.opt.pgAddr)
 	pp, _ := strconv.Atoi(pgPort)
-	ini, err := pgbouncerConfig{DB: b.opt.db, PGPort: pp, Port: port, Dir: dir, PoolSize: 32, MaxClients: maxClients}.render()
+	ini, err := pgbouncerConfig{DB: b.opt.db, PGHost: b.upstreamHost(), PGPort: pp, Port: port, Dir: dir, PoolSize: 32, MaxClients: maxClients}.render()
 	if err != nil {
 		return nil, err
 	}
