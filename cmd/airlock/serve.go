@@ -149,17 +149,19 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 			log.Info("generated a self-signed TLS certificate", "sha256", fp)
 		}
 		s.pg, err = postgres.New(postgres.Options{
-			TLS:            tlsConf,
-			Pipeline:       s.pipeline,
-			Auth:           s.auth,
-			Connections:    s.conns,
-			Recorders:      s.recorders(),
-			Metrics:        s.metrics,
-			Log:            log,
-			MaxMessageSize: int(cfg.Postgres.MaxMessageSize),
-			ConnectTimeout: cfg.Postgres.ConnectTimeout,
-			StartupTimeout: cfg.Postgres.StartupTimeout,
-			Relay:          cfg.Postgres.Mode == "relay",
+			TLS:             tlsConf,
+			Pipeline:        s.pipeline,
+			Auth:            s.auth,
+			Connections:     s.conns,
+			Recorders:       s.recorders(),
+			Metrics:         s.metrics,
+			Log:             log,
+			MaxMessageSize:  int(cfg.Postgres.MaxMessageSize),
+			ConnectTimeout:  cfg.Postgres.ConnectTimeout,
+			StartupTimeout:  cfg.Postgres.StartupTimeout,
+			Relay:           cfg.Postgres.Mode == "relay",
+			PoolMaxIdle:     poolMaxIdle(cfg.Postgres.Pool),
+			PoolIdleTimeout: cfg.Postgres.Pool.IdleTimeout,
 		})
 		if err != nil {
 			return nil, err
@@ -389,4 +391,13 @@ func (s *server) adminHandler() http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	return mux
+}
+
+// poolMaxIdle is the configured bound on idle upstream sessions (the
+// default applies when the configuration did not go through defaults).
+func poolMaxIdle(p config.PoolOptions) int {
+	if p.MaxIdle == nil {
+		return 16
+	}
+	return *p.MaxIdle
 }

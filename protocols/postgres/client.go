@@ -31,6 +31,9 @@ func (s *session) clientLoop(ctx context.Context) {
 			}
 			return
 		}
+		if typ == 'X' && s.poolKey != "" && s.uw.Buffered() == 0 && s.detach("client terminated") {
+			return
+		}
 		if s.e.opt.Relay {
 			_, err = s.uw.Write(frame)
 			if typ == 'X' {

@@ -39,6 +39,11 @@ type Options struct {
 	// Relay turns off all inspection: frames pass untouched after
 	// authentication. It exists to measure the protocol-aware path's cost.
 	Relay bool
+	// PoolMaxIdle is how many idle upstream sessions are kept for reuse, in
+	// all (0: none; see pool.go), and PoolIdleTimeout how long one is kept
+	// (default 60s).
+	PoolMaxIdle     int
+	PoolIdleTimeout time.Duration
 }
 
 // Engine is the PostgreSQL engine. See the package documentation for its
@@ -51,6 +56,7 @@ type Engine struct {
 	sessions map[uint32]*session // by the process id Airlock handed out
 	catalogs map[string]*catalog // by connection name
 	wg       sync.WaitGroup
+	pool     *upstreamPool // nil when upstream sessions are not reused
 }
 
 // New returns an Engine; it validates the options.
@@ -70,10 +76,17 @@ func New(opt Options) (*Engine, error) {
 	if opt.StartupTimeout <= 0 {
 		opt.StartupTimeout = 30 * time.Second
 	}
+	if opt.PoolIdleTimeout <= 0 {
+		opt.PoolIdleTimeout = 60 * time.Second
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{opt: opt, log: opt.Log.With("protocol", "postgres"), sessions: map[uint32]*session{}}, nil
+	e := &Engine{opt: opt, log: opt.Log.With("protocol", "postgres"), sessions: map[uint32]*session{}}
+	if opt.PoolMaxIdle > 0 {
+		e.pool = newUpstreamPool(opt.PoolMaxIdle, opt.PoolIdleTimeout)
+	}
+	return e, nil
 }
 
 // Protocol implements protocols.Engine.
@@ -117,6 +130,9 @@ func (e *Engine) shutdown() {
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
+	if e.pool != nil {
+		e.pool.close()
+	}
 	e.mu.Lock()
 	for _, k := range e.catalogs {
 		k.close()

@@ -19,6 +19,9 @@ type frameReader struct {
 	r   *bufio.Reader
 	buf []byte // holds messages larger than r's buffer
 	max int    // largest accepted body; 0 means no limit
+	// torn is set when a read failed part-way through a large message, so
+	// the stream is no longer at a message boundary.
+	torn bool
 }
 
 func newFrameReader(r io.Reader, size, max int) *frameReader {
@@ -58,6 +61,7 @@ func (fr *frameReader) next() (typ byte, frame, body []byte, err error) {
 	}
 	frame = fr.buf[:total]
 	if _, err := io.ReadFull(fr.r, frame); err != nil {
+		fr.torn = true
 		return 0, nil, nil, eofUnexpected(err)
 	}
 	return typ, frame, frame[5:], nil
@@ -73,6 +77,10 @@ func (fr *frameReader) shrink() {
 
 // buffered reports whether more input is already waiting in memory.
 func (fr *frameReader) buffered() bool { return fr.r.Buffered() > 0 }
+
+// atBoundary reports whether everything read so far was whole messages:
+// nothing is buffered and no read stopped inside a message.
+func (fr *frameReader) atBoundary() bool { return !fr.torn && fr.r.Buffered() == 0 }
 
 func eofUnexpected(err error) error {
 	if errors.Is(err, io.EOF) {

@@ -87,6 +87,10 @@ func (s *session) upstreamLoop() {
 		} else {
 			err = s.upstreamMessage(typ, frame, body)
 		}
+		s.lastUp = typ
+		if typ == 'Z' && len(body) == 1 {
+			s.lastTx = body[0]
+		}
 		if err == nil && !s.ur.buffered() {
 			err = s.flushClient()
 		}

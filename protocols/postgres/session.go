@@ -43,6 +43,14 @@ type session struct {
 	ct    *clientTrack      // client reader only
 
 	res resultState // upstream reader only
+	// lastUp is the type of the last upstream message handled, and lastTx
+	// the status of the last ReadyForQuery (upstream reader only; read by
+	// run once that reader has returned).
+	lastUp, lastTx byte
+	// poolKey is set when the upstream session may be reused after a clean
+	// end; keepUp when the session ended that way (set under endOnce).
+	poolKey string
+	keepUp  bool
 
 	holdMu     sync.Mutex
 	holdCancel context.CancelCauseFunc
@@ -137,6 +145,9 @@ func (s *session) run(ctx context.Context) {
 	}()
 	s.clientLoop(ctx)
 	<-upDone
+	if s.keepUp {
+		s.releaseUpstream()
+	}
 	reason := s.endReason
 	if err := s.ps.Recorder.Close(reason); err != nil {
 		s.log.Error("closing recording failed", "err", err)
@@ -165,6 +176,53 @@ func (s *session) terminate(pe *pgError, reason string) {
 		_ = s.conn.Close()
 		close(s.ended)
 	})
+}
+
+// detach ends the session after the client's Terminate without closing
+// the upstream session, which run then resets for reuse: the upstream
+// reader is woken by a past read deadline and returns, leaving the stream
+// at a message boundary. It reports false when the session had already
+// ended another way.
+func (s *session) detach(reason string) bool {
+	detached := false
+	s.endOnce.Do(func() {
+		detached = true
+		s.endReason = reason
+		s.keepUp = true
+		s.holdMu.Lock()
+		if s.holdCancel != nil {
+			s.holdCancel(errSessionEnded)
+		}
+		s.holdMu.Unlock()
+		_ = s.up.conn.SetReadDeadline(time.Unix(1, 0))
+		_ = s.conn.Close()
+		close(s.ended)
+	})
+	return detached
+}
+
+// releaseUpstream, once both loops have returned after detach, resets the
+// upstream session and returns it to the pool, or closes it when it was
+// not left idle at a message boundary or the reset does not answer as an
+// idle session does. The reset runs on its own goroutine (the engine waits
+// for it at shutdown), so the session's end is not delayed by it.
+func (s *session) releaseUpstream() {
+	up, e := s.up, s.e
+	if s.lastUp != 'Z' || s.lastTx != 'I' || !s.ur.atBoundary() || e.pool == nil {
+		_ = up.conn.Close()
+		return
+	}
+	key, log := s.poolKey, s.log
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := up.reset(e.opt.ConnectTimeout); err != nil {
+			log.Debug("upstream session not kept", "err", err)
+			_ = up.conn.Close()
+			return
+		}
+		e.pool.put(key, up)
+	}()
 }
 
 var (

@@ -300,7 +300,15 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, l
 		// One message for both cases: a caller cannot probe which exist.
 		return nil, fatal(codeInvalidAuthSpec, fmt.Sprintf("connection %q does not exist or identity %q may not use it", st.database, id.Name))
 	}
-	up, err := e.dialUpstream(ctx, c, st.params)
+	var key string
+	var up *upstream
+	if e.pool != nil {
+		key = poolKey(c.Name, st.params)
+		up = e.pool.get(key)
+	}
+	if up == nil {
+		up, err = e.dialUpstream(ctx, c, st.params)
+	}
 	if err != nil {
 		m.UpstreamError(protocols.Postgres, c.Name)
 		m.Connection(protocols.Postgres, c.Name, "error")
@@ -308,6 +316,7 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, l
 		return nil, fatal(codeConnectionFailure, fmt.Sprintf("could not connect to the upstream of connection %q", c.Name))
 	}
 	s := newSession(e, conn, up, c, id)
+	s.poolKey = key
 	if err := s.open(st); err != nil {
 		up.conn.Close()
 		m.Connection(protocols.Postgres, c.Name, "error")

@@ -84,6 +84,19 @@ type PostgresOptions struct {
 	MaxMessageSize ByteSize      `yaml:"max_message_size"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	StartupTimeout time.Duration `yaml:"startup_timeout"`
+	// Pool keeps upstream sessions that clients ended cleanly, reset with
+	// DISCARD ALL, for the next client with the same connection and
+	// startup parameters.
+	Pool PoolOptions `yaml:"pool"`
+}
+
+// PoolOptions bound upstream session reuse.
+type PoolOptions struct {
+	// MaxIdle is how many idle upstream sessions are kept in all; nil means
+	// the default (16), 0 turns reuse off.
+	MaxIdle *int `yaml:"max_idle"`
+	// IdleTimeout is how long an idle session is kept (default 60s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // Connection is a named route to one upstream.
@@ -226,6 +239,13 @@ func (c *Config) applyDefaults() {
 	if c.Postgres.StartupTimeout == 0 {
 		c.Postgres.StartupTimeout = 30 * time.Second
 	}
+	if c.Postgres.Pool.MaxIdle == nil {
+		n := 16
+		c.Postgres.Pool.MaxIdle = &n
+	}
+	if c.Postgres.Pool.IdleTimeout == 0 {
+		c.Postgres.Pool.IdleTimeout = 60 * time.Second
+	}
 	for i := range c.Connections {
 		cn := &c.Connections[i]
 		if cn.Protocol == "" {
@@ -273,6 +293,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Postgres.MaxMessageSize < 1<<10 {
 		add("postgres.max_message_size", "must be at least 1KiB")
+	}
+	if p := c.Postgres.Pool.MaxIdle; p != nil && *p < 0 {
+		add("postgres.pool.max_idle", "must not be negative (0 turns reuse off)")
+	}
+	if c.Postgres.Pool.IdleTimeout < 0 {
+		add("postgres.pool.idle_timeout", "must not be negative")
 	}
 	if err := c.Config.Validate(""); err != nil {
 		errs = append(errs, err)

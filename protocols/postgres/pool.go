@@ -1,0 +1,288 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Upstream session reuse.
+//
+// A client that connects for every request (pgbench -C, PHP, serverless
+// functions) would otherwise pay a PostgreSQL backend start and an upstream
+// authentication per connection, tens of milliseconds on a busy server.
+// When a client ends its session cleanly (Terminate while its upstream
+// session is idle and outside a transaction), Airlock resets that session
+// with DISCARD ALL, the statement pgbouncer runs for the same purpose, and
+// keeps it for the next client of the same connection with the same startup
+// parameters. Every identity of a connection already reaches the upstream
+// as the same upstream user, so reuse grants no privilege; DISCARD ALL
+// drops what the previous client left in the session (temporary tables,
+// prepared statements, cursors, LISTENs, advisory locks, settings, role).
+// The reset's reply must be exactly what DISCARD ALL answers on an idle
+// session; anything else (a result still streaming, an unfinished extended
+// query, COPY, an error) closes the upstream session instead.
+
+// poolKey identifies interchangeable upstream sessions: one connection,
+// one set of startup parameters.
+func poolKey(conn string, params map[string]string) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(conn)
+	for _, k := range keys {
+		b.WriteByte(0)
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(params[k])
+	}
+	return b.String()
+}
+
+type pooled struct {
+	up    *upstream
+	since time.Time
+}
+
+// upstreamPool holds reset, idle upstream sessions by poolKey, at most
+// maxIdle of them in all: a caller who connects with ever new startup
+// parameters cannot make idle PostgreSQL backends pile up.
+type upstreamPool struct {
+	maxIdle int           // in all keys together
+	ttl     time.Duration // idle sessions older than this are closed
+
+	mu     sync.Mutex
+	idle   map[string][]pooled // most recently returned last
+	closed bool
+	stop   chan struct{}
+}
+
+func newUpstreamPool(maxIdle int, ttl time.Duration) *upstreamPool {
+	p := &upstreamPool{maxIdle: maxIdle, ttl: ttl, idle: map[string][]pooled{}, stop: make(chan struct{})}
+	go p.janitor()
+	return p
+}
+
+// get returns an idle session for key that is still open, or nil.
+func (p *upstreamPool) get(key string) *upstream {
+	now := time.Now()
+	for {
+		p.mu.Lock()
+		l := p.idle[key]
+		if len(l) == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		e := l[len(l)-1]
+		l[len(l)-1] = pooled{}
+		if len(l) == 1 {
+			delete(p.idle, key)
+		} else {
+			p.idle[key] = l[:len(l)-1]
+		}
+		p.mu.Unlock()
+		if now.Sub(e.since) < p.ttl && idleAndOpen(e.up.conn) {
+			return e.up
+		}
+		_ = e.up.conn.Close()
+	}
+}
+
+// put keeps a reset session; when maxIdle are held already, the one idle
+// longest makes way.
+func (p *upstreamPool) put(key string, up *upstream) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = up.conn.Close()
+		return
+	}
+	var drop *upstream
+	if p.countLocked() >= p.maxIdle {
+		drop = p.evictOldestLocked()
+	}
+	p.idle[key] = append(p.idle[key], pooled{up: up, since: time.Now()})
+	p.mu.Unlock()
+	if drop != nil {
+		_ = drop.conn.Close()
+	}
+}
+
+// evictOldestLocked removes and returns the session idle longest. Each
+// key's list is in return order, so only list heads are compared.
+func (p *upstreamPool) evictOldestLocked() *upstream {
+	var oldest string
+	var at time.Time
+	for k, l := range p.idle {
+		if oldest == "" || l[0].since.Before(at) {
+			oldest, at = k, l[0].since
+		}
+	}
+	if oldest == "" {
+		return nil
+	}
+	l := p.idle[oldest]
+	up := l[0].up
+	if len(l) == 1 {
+		delete(p.idle, oldest)
+	} else {
+		l[0] = pooled{}
+		p.idle[oldest] = l[1:]
+	}
+	return up
+}
+
+// janitor closes sessions idle longer than ttl, so that PostgreSQL
+// backends do not linger after the clients are gone.
+func (p *upstreamPool) janitor() {
+	t := time.NewTicker(max(p.ttl/4, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			var old []*upstream
+			p.mu.Lock()
+			for k, l := range p.idle {
+				n := 0
+				for _, e := range l {
+					if now.Sub(e.since) >= p.ttl {
+						old = append(old, e.up)
+					} else {
+						l[n] = e
+						n++
+					}
+				}
+				clear(l[n:])
+				if n == 0 {
+					delete(p.idle, k)
+				} else {
+					p.idle[k] = l[:n]
+				}
+			}
+			p.mu.Unlock()
+			for _, up := range old {
+				_ = up.conn.Close()
+			}
+		}
+	}
+}
+
+// idleCount is the number of sessions held.
+func (p *upstreamPool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.countLocked()
+}
+
+func (p *upstreamPool) countLocked() int {
+	n := 0
+	for _, l := range p.idle {
+		n += len(l)
+	}
+	return n
+}
+
+// close closes every idle session; later puts close theirs.
+func (p *upstreamPool) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	idle := p.idle
+	p.idle = map[string][]pooled{}
+	p.mu.Unlock()
+	close(p.stop)
+	for _, l := range idle {
+		for _, e := range l {
+			_ = e.up.conn.Close()
+		}
+	}
+}
+
+// idleAndOpen reports whether an idle upstream connection is still open
+// with nothing unread: a server that ended the session (idle timeout,
+// restart, pg_terminate_backend) has sent an error or closed the socket.
+// It peeks without blocking; Go's deadlines cannot express "poll once".
+func idleAndOpen(c net.Conn) bool {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = nc.NetConn() // TLS: the question is about the socket
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	open := false
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		open = n < 0 && errors.Is(err, syscall.EAGAIN)
+		return true
+	})
+	return err == nil && open
+}
+
+// errNotReusable marks an upstream session whose reset did not answer as
+// an idle session does.
+var errNotReusable = errors.New("upstream session not reusable")
+
+// discardAll is the reset statement, as a simple Query message.
+var discardAll = func() []byte {
+	b, _ := (&pgproto3.Query{String: "DISCARD ALL"}).Encode(nil)
+	return b
+}()
+
+// reset runs DISCARD ALL on an idle upstream session and checks that the
+// reply is exactly the statement's own: parameter status changes and
+// notices, one CommandComplete "DISCARD ALL", then ReadyForQuery idle, with
+// nothing after it. Parameter changes update up.params, which the next
+// client is shown at its startup.
+func (up *upstream) reset(timeout time.Duration) error {
+	if err := up.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if _, err := up.conn.Write(discardAll); err != nil {
+		return err
+	}
+	fr := newFrameReader(up.conn, 4<<10, 1<<20)
+	done := false
+	for {
+		typ, _, body, err := fr.next()
+		if err != nil {
+			return err
+		}
+		switch {
+		case typ == 'S':
+			var ps pgproto3.ParameterStatus
+			if err := ps.Decode(body); err != nil {
+				return fmt.Errorf("%w: bad ParameterStatus", errNotReusable)
+			}
+			up.params[ps.Name] = ps.Value
+		case typ == 'N':
+		case typ == 'C' && !done && string(cstring(body)) == "DISCARD ALL":
+			done = true
+		case typ == 'Z' && done && len(body) == 1 && body[0] == 'I' && !fr.buffered():
+			up.txStatus = 'I'
+			return up.conn.SetDeadline(time.Time{})
+		default:
+			return fmt.Errorf("%w: unexpected %q message", errNotReusable, typ)
+		}
+	}
+}
