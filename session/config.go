@@ -29,6 +29,15 @@ const (
 	MinKeyBytes = 32
 )
 
+// SyncMode says when an ended session's recording is fsynced.
+type SyncMode string
+
+// Sync modes.
+const (
+	SyncBatched    SyncMode = "batched"
+	SyncSessionEnd SyncMode = "session_end"
+)
+
 // Config is the recording section of Airlock's configuration. Zero values
 // take the defaults above, except Dir, which is required.
 type Config struct {
@@ -47,6 +56,12 @@ type Config struct {
 	HMACKeyEnv string `yaml:"hmac_key_env"`
 	// FlushInterval bounds how long a recorded frame may wait in memory.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Sync says when an ended session's file is fsynced: "batched"
+	// (default) with the other sessions that ended within the same flush
+	// interval, so that many short sessions share journal commits and the
+	// session's end does not wait for the disk; or "session_end", each file
+	// on its own before its end is written to the index.
+	Sync SyncMode `yaml:"sync"`
 	// BlockSize is the uncompressed size at which a block is written.
 	BlockSize ByteSize  `yaml:"block_size"`
 	Retention Retention `yaml:"retention"`
@@ -76,6 +91,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.Sync == "" {
+		c.Sync = SyncBatched
 	}
 	if c.BlockSize == 0 {
 		c.BlockSize = DefaultBlockSize
@@ -107,6 +125,11 @@ func (c Config) Validate(path string) error {
 	}
 	if c.FirstRows < 0 {
 		bad("first_rows", "must not be negative (got %d)", c.FirstRows)
+	}
+	switch c.Sync {
+	case "", SyncBatched, SyncSessionEnd:
+	default:
+		bad("sync", "unknown mode %q (want batched or session_end)", c.Sync)
 	}
 	if c.HMACKeyEnv != "" {
 		if !envName.MatchString(c.HMACKeyEnv) {

@@ -23,9 +23,13 @@
 // disk slows its session instead of growing memory). An idle session holds
 // no buffer, no goroutine and no encoder. Any write error is sticky: every
 // later call fails with ErrRecordingFailed and the engine ends the session,
-// because nothing may run unrecorded. The file is synced once, at Close; a
-// crash loses what was not yet written (at most the flush interval's frames
-// and the few queued blocks) and leaves whole, verifiable blocks before it.
+// because nothing may run unrecorded. The file is synced once, after
+// Close: by default with the other sessions that ended within the same
+// flush interval (Config.Sync), so that short sessions share journal
+// commits. A process crash loses what was not yet written (at most the
+// flush interval's frames and the few queued blocks); a power loss may also
+// lose what the kernel had not yet written within about one interval of the
+// end; either leaves whole, verifiable blocks before the loss.
 //
 // Reading: NewReader streams frames and checks the chain as it goes; Verify
 // and VerifyFile summarise a file in a Report; Replay writes a readable

@@ -73,7 +73,24 @@ type Factory struct {
 	closed bool
 	stop   chan struct{}
 	done   chan struct{}
+
+	// syncQ holds the files of ended sessions waiting for the batched
+	// fsync, which the flush ticker runs; syncOff is set when the ticker
+	// stops, and later ends sync their own files.
+	syncMu  sync.Mutex
+	syncQ   []syncItem
+	syncOff bool
 }
+
+// syncItem is an ended session's file, written but not yet fsynced.
+type syncItem struct {
+	out file
+	id  string
+}
+
+// maxSyncQueue bounds the files held open for the batched fsync; past it a
+// session syncs its own file.
+const maxSyncQueue = 4096
 
 var _ protocols.RecorderFactory = (*Factory)(nil)
 
@@ -315,6 +332,7 @@ func (f *Factory) run(every time.Duration) {
 		case <-t.C:
 			batch = f.flushAll(batch[:0])
 			clear(batch)
+			f.syncEnded()
 		}
 	}
 }
@@ -346,6 +364,10 @@ func (f *Factory) Close() error {
 	f.mu.Unlock()
 	close(f.stop)
 	<-f.done
+	f.syncMu.Lock()
+	f.syncOff = true
+	f.syncMu.Unlock()
+	f.syncEnded()
 	f.mu.Lock()
 	all := make([]*recorder, 0, len(f.active))
 	for r := range f.active {
@@ -357,6 +379,44 @@ func (f *Factory) Close() error {
 		r.waitDrained()
 	}
 	return nil
+}
+
+// syncLater queues an ended session's file for the batched fsync; it
+// reports false when the session must sync the file itself.
+func (f *Factory) syncLater(out file, id string) bool {
+	if f.cfg.Sync != SyncBatched {
+		return false
+	}
+	f.syncMu.Lock()
+	defer f.syncMu.Unlock()
+	if f.syncOff || len(f.syncQ) >= maxSyncQueue {
+		return false
+	}
+	f.syncQ = append(f.syncQ, syncItem{out: out, id: id})
+	return true
+}
+
+// syncEnded fsyncs and closes the queued files of ended sessions. One after
+// another they mostly share a journal commit: the first fsync commits the
+// metadata of every file created since the last one. A failure is counted
+// and logged with the session; the recording itself is complete on the
+// file system and verifies.
+func (f *Factory) syncEnded() {
+	f.syncMu.Lock()
+	q := f.syncQ
+	f.syncQ = nil
+	f.syncMu.Unlock()
+	for _, it := range q {
+		err := it.out.Sync()
+		if cerr := it.out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			reason := failureReason(err, reasonSync)
+			f.metrics.writeError(reason)
+			f.log.Error("syncing an ended session's recording failed", "session", it.id, "reason", reason, "err", err)
+		}
+	}
 }
 
 func (f *Factory) getRaw() *[]byte {

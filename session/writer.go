@@ -252,8 +252,9 @@ func (r *recorder) fail(reason string, err error) error {
 
 // Close implements protocols.Recorder: it records the session end and the
 // trailer, waits until every block is written, syncs the file (the one
-// fsync of a session), closes it and completes the index entry. A second
-// Close returns the first's result.
+// fsync of a session: batched with other ended sessions by default, see
+// Config.Sync), closes it and completes the index entry. A second Close
+// returns the first's result.
 func (r *recorder) Close(reason string) error {
 	r.mu.Lock()
 	if r.closed {
@@ -276,7 +277,9 @@ func (r *recorder) Close(reason string) error {
 	for r.draining {
 		r.drained.Wait()
 	}
-	if r.err == nil {
+	if r.err == nil && r.f.syncLater(r.out, r.entry.Info.ID) {
+		r.out = nil // the factory syncs and closes it with the next batch
+	} else if r.err == nil {
 		if err := r.out.Sync(); err != nil {
 			r.fail(failureReason(err, reasonSync), fmt.Errorf("sync: %w", err))
 		}

@@ -246,3 +246,63 @@ func TestConcurrentWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestIndexWritesLeaveSyncSettings checks that index writes, which commit
+// without waiting for the disk, leave every pooled connection with its own
+// synchronous setting, so the approvals sharing the store still commit
+// durably.
+func TestIndexWritesLeaveSyncSettings(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		db.SetMaxOpenConns(2)
+		if dialect == "sqlite" {
+			// The approvals store opens SQLite with synchronous=FULL.
+			path := filepath.Join(t.TempDir(), "full.db")
+			var err error
+			db, err = sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL")
+			must(t, err)
+			t.Cleanup(func() { db.Close() })
+			db.SetMaxOpenConns(2)
+		}
+		s := openStore(t, db, dialect, "node-a", t.TempDir())
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				e := entry(fmt.Sprintf("s%02d", i), "alice", "c", t0.Add(time.Duration(i)*time.Second), "/r/x.alrec")
+				if err := s.Started(ctx, e); err != nil {
+					t.Error(err)
+					return
+				}
+				e.End = e.Info.Start.Add(time.Second)
+				if err := s.Ended(ctx, e); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		// Hold both pooled connections at once so each is inspected.
+		var conns []*sql.Conn
+		for range 2 {
+			c, err := db.Conn(ctx)
+			must(t, err)
+			conns = append(conns, c)
+		}
+		for i, c := range conns {
+			q, want := "PRAGMA synchronous", "2"
+			if dialect == "postgres" {
+				q, want = "SHOW synchronous_commit", "on"
+			}
+			var got string
+			must(t, c.QueryRowContext(ctx, q).Scan(&got))
+			if got != want {
+				t.Errorf("connection %d: %s = %s after index writes, want %s", i, q, got, want)
+			}
+			c.Close()
+		}
+		list, err := s.List(ctx, Filter{})
+		must(t, err)
+		if len(list) != 8 || list[0].Active() {
+			t.Fatalf("index holds %d sessions (first active: %v), want 8 ended", len(list), len(list) > 0 && list[0].Active())
+		}
+	})
+}

@@ -41,7 +41,7 @@ func (s *Store) Started(ctx context.Context, e session.Entry) error {
 	if err != nil {
 		return fmt.Errorf("index session %s: %w", e.Info.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, s.d.Rebind(`INSERT INTO airlock_sessions
+	_, err = s.execUnsynced(ctx, s.d.Rebind(`INSERT INTO airlock_sessions
 		(id, identity, groups_json, method, connection, protocol, client_addr, node, path, started_us)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		e.Info.ID, e.Info.Identity.Name, string(groups), e.Info.Identity.Method, e.Info.Connection,
@@ -62,7 +62,7 @@ func nonNil(s []string) []string {
 // Ended implements session.Index: it records the end time, frames, bytes,
 // end reason and final path.
 func (s *Store) Ended(ctx context.Context, e session.Entry) error {
-	res, err := s.db.ExecContext(ctx, s.d.Rebind(`UPDATE airlock_sessions
+	res, err := s.execUnsynced(ctx, s.d.Rebind(`UPDATE airlock_sessions
 		SET ended_us = ?, end_reason = ?, frames = ?, bytes = ?, path = ?
 		WHERE id = ?`),
 		micros(e.End), e.EndReason, e.Frames, e.Bytes, e.Path, e.Info.ID)
