@@ -28,6 +28,10 @@ func dialects(t *testing.T, fn func(t *testing.T, db *sql.DB, dialect string)) {
 		db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
 		must(t, err)
 		t.Cleanup(func() { db.Close() })
+		// Switching a new file to WAL takes an exclusive lock that SQLite's
+		// busy handler does not wait for; the approvals store does it on
+		// one connection before anything else, and so does this.
+		must(t, db.Ping())
 		fn(t, db, "sqlite")
 	})
 	t.Run("postgres", func(t *testing.T) {
