@@ -18,6 +18,11 @@ type Metrics struct {
 	Classify       *prometheus.HistogramVec // protocol
 	UpstreamErrors *prometheus.CounterVec   // protocol, connection
 	AuthFailures   *prometheus.CounterVec   // protocol, reason
+	// UpstreamSessions counts upstream sessions handed to clients, by
+	// source: dialed (a new upstream session) or reused (kept from a
+	// client that ended cleanly); UpstreamIdle is how many are kept idle.
+	UpstreamSessions *prometheus.CounterVec // protocol, connection, source
+	UpstreamIdle     *prometheus.GaugeVec   // protocol
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -53,9 +58,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "airlock_auth_failures_total",
 			Help: "Rejected client authentications by reason (token, connection, tls, protocol).",
 		}, []string{"protocol", "reason"}),
+		UpstreamSessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_upstream_sessions_total",
+			Help: "Upstream sessions handed to clients, by source (dialed, reused).",
+		}, []string{"protocol", "connection", "source"}),
+		UpstreamIdle: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "airlock_upstream_idle_sessions",
+			Help: "Upstream sessions kept idle for reuse.",
+		}, []string{"protocol"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Connections, m.Active, m.Commands, m.CommandSeconds, m.Classify, m.UpstreamErrors, m.AuthFailures)
+		reg.MustRegister(m.Connections, m.Active, m.Commands, m.CommandSeconds, m.Classify, m.UpstreamErrors, m.AuthFailures,
+			m.UpstreamSessions, m.UpstreamIdle)
 	}
 	return m
 }
@@ -141,4 +155,24 @@ func (m *Metrics) AuthFailure(p Protocol, reason string) {
 		return
 	}
 	m.AuthFailures.WithLabelValues(string(p), reason).Inc()
+}
+
+// UpstreamSession counts an upstream session handed to a client.
+func (m *Metrics) UpstreamSession(p Protocol, connection string, reused bool) {
+	if m == nil {
+		return
+	}
+	source := "dialed"
+	if reused {
+		source = "reused"
+	}
+	m.UpstreamSessions.WithLabelValues(string(p), connection, source).Inc()
+}
+
+// UpstreamIdleSessions sets how many upstream sessions are kept idle.
+func (m *Metrics) UpstreamIdleSessions(p Protocol, n int) {
+	if m == nil {
+		return
+	}
+	m.UpstreamIdle.WithLabelValues(string(p)).Set(float64(n))
 }

@@ -84,7 +84,8 @@ func New(opt Options) (*Engine, error) {
 	}
 	e := &Engine{opt: opt, log: opt.Log.With("protocol", "postgres"), sessions: map[uint32]*session{}}
 	if opt.PoolMaxIdle > 0 {
-		e.pool = newUpstreamPool(opt.PoolMaxIdle, opt.PoolIdleTimeout)
+		m := opt.Metrics
+		e.pool = newUpstreamPool(opt.PoolMaxIdle, opt.PoolIdleTimeout, func(n int) { m.UpstreamIdleSessions(protocols.Postgres, n) })
 	}
 	return e, nil
 }

@@ -61,14 +61,17 @@ type upstreamPool struct {
 	maxIdle int           // in all keys together
 	ttl     time.Duration // idle sessions older than this are closed
 
+	// gauge is told the number of idle sessions after every change.
+	gauge func(n int)
+
 	mu     sync.Mutex
 	idle   map[string][]pooled // most recently returned last
 	closed bool
 	stop   chan struct{}
 }
 
-func newUpstreamPool(maxIdle int, ttl time.Duration) *upstreamPool {
-	p := &upstreamPool{maxIdle: maxIdle, ttl: ttl, idle: map[string][]pooled{}, stop: make(chan struct{})}
+func newUpstreamPool(maxIdle int, ttl time.Duration, gauge func(n int)) *upstreamPool {
+	p := &upstreamPool{maxIdle: maxIdle, ttl: ttl, gauge: gauge, idle: map[string][]pooled{}, stop: make(chan struct{})}
 	go p.janitor()
 	return p
 }
@@ -90,6 +93,7 @@ func (p *upstreamPool) get(key string) *upstream {
 		} else {
 			p.idle[key] = l[:len(l)-1]
 		}
+		p.gauge(p.countLocked())
 		p.mu.Unlock()
 		if now.Sub(e.since) < p.ttl && idleAndOpen(e.up.conn) {
 			return e.up
@@ -112,6 +116,7 @@ func (p *upstreamPool) put(key string, up *upstream) {
 		drop = p.evictOldestLocked()
 	}
 	p.idle[key] = append(p.idle[key], pooled{up: up, since: time.Now()})
+	p.gauge(p.countLocked())
 	p.mu.Unlock()
 	if drop != nil {
 		_ = drop.conn.Close()
@@ -171,6 +176,9 @@ func (p *upstreamPool) janitor() {
 					p.idle[k] = l[:n]
 				}
 			}
+			if len(old) > 0 {
+				p.gauge(p.countLocked())
+			}
 			p.mu.Unlock()
 			for _, up := range old {
 				_ = up.conn.Close()
@@ -204,6 +212,7 @@ func (p *upstreamPool) close() {
 	p.closed = true
 	idle := p.idle
 	p.idle = map[string][]pooled{}
+	p.gauge(0)
 	p.mu.Unlock()
 	close(p.stop)
 	for _, l := range idle {

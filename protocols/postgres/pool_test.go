@@ -9,6 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/airlock-gw/airlock/protocols"
 )
 
 func withPool(n int) harnessOpt {
@@ -50,7 +54,8 @@ func TestUpstreamReuseResetsSession(t *testing.T) {
 	for _, relay := range []bool{false, true} {
 		name := map[bool]string{false: "inspect", true: "relay"}[relay]
 		t.Run(name, func(t *testing.T) {
-			h := startHarness(t, withPool(2), func(o *Options) { o.Relay = relay })
+			m := protocols.NewMetrics(prometheus.NewRegistry())
+			h := startHarness(t, withPool(2), func(o *Options) { o.Relay = relay; o.Metrics = m })
 			ctx := context.Background()
 			a := connect(t, h.url("alice", "alice-token", "main", ""))
 			pid := backendPID(t, a)
@@ -69,12 +74,21 @@ func TestUpstreamReuseResetsSession(t *testing.T) {
 			}
 			closeConn(t, a)
 			waitIdle(t, h, 1)
+			if got := metricValue(t, m.UpstreamIdle.WithLabelValues("postgres")); got != 1 {
+				t.Errorf("idle gauge %v, want 1", got)
+			}
 
 			b := connect(t, h.url("alice", "alice-token", "main", ""))
 			if got := backendPID(t, b); got != pid {
 				t.Fatalf("second client got backend %d, want the reused %d", got, pid)
 			}
 			waitIdle(t, h, 0)
+			dialed := metricValue(t, m.UpstreamSessions.WithLabelValues("postgres", "main", "dialed"))
+			reused := metricValue(t, m.UpstreamSessions.WithLabelValues("postgres", "main", "reused"))
+			idle := metricValue(t, m.UpstreamIdle.WithLabelValues("postgres"))
+			if dialed != 1 || reused != 1 || idle != 0 {
+				t.Errorf("metrics: dialed %v reused %v idle %v, want 1 1 0", dialed, reused, idle)
+			}
 			var temp, prepared, listening, locks, cursors int
 			var workMem, app string
 			err := b.QueryRow(ctx, `SELECT
@@ -255,4 +269,16 @@ func TestPoolKey(t *testing.T) {
 			t.Fatalf("distinct sessions share key %q", a)
 		}
 	}
+}
+
+func metricValue(t testing.TB, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
 }

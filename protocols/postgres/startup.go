@@ -306,7 +306,8 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, l
 		key = poolKey(c.Name, st.params)
 		up = e.pool.get(key)
 	}
-	if up == nil {
+	reused := up != nil
+	if !reused {
 		up, err = e.dialUpstream(ctx, c, st.params)
 	}
 	if err != nil {
@@ -315,6 +316,7 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, l
 		log.Info("upstream unreachable", "connection", c.Name, "err", err)
 		return nil, fatal(codeConnectionFailure, fmt.Sprintf("could not connect to the upstream of connection %q", c.Name))
 	}
+	m.UpstreamSession(protocols.Postgres, c.Name, reused)
 	s := newSession(e, conn, up, c, id)
 	s.poolKey = key
 	if err := s.open(st); err != nil {
