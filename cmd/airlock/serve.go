@@ -256,6 +256,10 @@ func (s *server) closeAll() {
 		}
 		s.recorder = nil
 	}
+	if s.index != nil {
+		_ = s.index.Close()
+		s.index = nil
+	}
 	if s.approver != nil {
 		_ = s.approver.Close()
 		s.approver = nil

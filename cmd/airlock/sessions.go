@@ -61,6 +61,7 @@ func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "airlock sessions: %v\n", err)
 		return 1
 	}
+	defer idx.Close()
 	list, err := idx.List(ctx, f)
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock sessions: %v\n", err)

@@ -55,6 +55,7 @@ func openStore(t *testing.T, db *sql.DB, dialect, node, dir string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), db, dialect, Options{Node: node, Dir: dir})
 	must(t, err)
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -258,7 +259,9 @@ func TestConcurrentWrites(t *testing.T) {
 func TestIndexWritesLeaveSyncSettings(t *testing.T) {
 	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
 		ctx := context.Background()
-		db.SetMaxOpenConns(2)
+		// Two connections for the pool, and on SQLite one more that the
+		// index keeps for its writes.
+		db.SetMaxOpenConns(3)
 		if dialect == "sqlite" {
 			// The approvals store opens SQLite with synchronous=FULL.
 			path := filepath.Join(t.TempDir(), "full.db")
@@ -266,7 +269,7 @@ func TestIndexWritesLeaveSyncSettings(t *testing.T) {
 			db, err = sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL")
 			must(t, err)
 			t.Cleanup(func() { db.Close() })
-			db.SetMaxOpenConns(2)
+			db.SetMaxOpenConns(3)
 		}
 		s := openStore(t, db, dialect, "node-a", t.TempDir())
 		var wg sync.WaitGroup
@@ -284,7 +287,8 @@ func TestIndexWritesLeaveSyncSettings(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		// Hold both pooled connections at once so each is inspected.
+		// Hold both pooled connections at once so each is inspected: the
+		// index's own relaxed connection must not be among them.
 		var conns []*sql.Conn
 		for range 2 {
 			c, err := db.Conn(ctx)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/airlock-gw/airlock/session/sqldb"
@@ -42,6 +43,11 @@ type Store struct {
 	node string
 	dir  string
 	log  *slog.Logger
+
+	// wconn is the SQLite connection index writes go through, relaxed to
+	// synchronous=NORMAL (see execUnsynced); wmu serialises its use.
+	wmu   sync.Mutex
+	wconn *sql.Conn
 }
 
 const schemaVersion = 1
