@@ -27,10 +27,13 @@ log:
 identities:
   - name: {{.Identity}}
     token_sha256: {{.TokenHash}}
-{{- if .PGMode}}
 postgres:
+{{- if .PGMode}}
   mode: {{.PGMode}}
 {{- end}}
+  # Idle upstream sessions close soon after a run, so that the targets
+  # not under test do not hold PostgreSQL's connection slots.
+  pool: {idle_timeout: {{.IdleSecs}}s}
 {{- range .Top}}
 {{.}}
 {{- end}}
@@ -202,6 +205,7 @@ type airlockConfig struct {
 	Identity   string
 	TokenHash  string
 	PGMode     string // postgres.mode; empty: inspect, the default
+	IdleSecs   int    // postgres.pool.idle_timeout, seconds
 	Connection string
 	Upstream   string // host:port
 	Database   string
@@ -234,7 +238,16 @@ func (c airlockConfig) rendered(level sectionLevel) ([]string, error) {
 var airlockTmpl = template.Must(template.New("airlock").Funcs(template.FuncMap{"indent": indent}).Parse(airlockTemplate))
 
 // render returns the YAML configuration.
+// upstreamIdleSecs is how long both gateways keep an idle upstream session.
+// Runs follow one another within a second or two, so a longer timeout would
+// leave every idle target holding sessions while the next one is measured,
+// and direct access at 16 clients would find PostgreSQL's slots taken.
+const upstreamIdleSecs = 5
+
 func (c airlockConfig) render() ([]byte, error) {
+	if c.IdleSecs == 0 {
+		c.IdleSecs = upstreamIdleSecs
+	}
 	var b bytes.Buffer
 	if err := airlockTmpl.Execute(&b, c); err != nil {
 		return nil, fmt.Errorf("render airlock config: %w", err)
@@ -305,6 +318,7 @@ auth_type = trust
 auth_file = {{.Dir}}/userlist.txt
 pool_mode = session
 default_pool_size = {{.PoolSize}}
+server_idle_timeout = {{.IdleSecs}}
 max_client_conn = {{.MaxClients}}
 server_tls_sslmode = disable
 client_tls_sslmode = disable
@@ -314,6 +328,7 @@ pidfile =
 `
 
 type pgbouncerConfig struct {
+	IdleSecs   int // server_idle_timeout
 	DB         string
 	PGHost     string // an address, or the directory of a Unix-domain socket
 	PGPort     int
@@ -326,6 +341,9 @@ type pgbouncerConfig struct {
 var pgbouncerTmpl = template.Must(template.New("pgbouncer").Parse(pgbouncerTemplate))
 
 func (c pgbouncerConfig) render() ([]byte, error) {
+	if c.IdleSecs == 0 {
+		c.IdleSecs = upstreamIdleSecs
+	}
 	var b bytes.Buffer
 	if err := pgbouncerTmpl.Execute(&b, c); err != nil {
 		return nil, fmt.Errorf("render pgbouncer config: %w", err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -31,6 +32,9 @@ func TestModeConfigsLoad(t *testing.T) {
 			}
 			if cfg.Postgres.Mode != want {
 				t.Errorf("postgres.mode = %q, want %q", cfg.Postgres.Mode, want)
+			}
+			if cfg.Postgres.Pool.IdleTimeout != upstreamIdleSecs*time.Second {
+				t.Errorf("postgres.pool.idle_timeout = %v, want %ds", cfg.Postgres.Pool.IdleTimeout, upstreamIdleSecs)
 			}
 			if len(cfg.Connections) != 1 || cfg.Connections[0].Name != benchConnection || cfg.Connections[0].Upstream.TLS.Mode != "disable" {
 				t.Errorf("connection = %+v", cfg.Connections)
@@ -216,7 +220,7 @@ func TestPgbouncerConfig(t *testing.T) {
 		"airlock_bench_tx = host=127.0.0.1 port=5432 dbname=airlock_bench user=postgres pool_mode=transaction",
 		"listen_addr = 127.0.0.1\n", "listen_port = 16432\n", "pool_mode = session\n",
 		"default_pool_size = 32\n", "max_client_conn = 200\n", "auth_file = /tmp/p/userlist.txt\n",
-		"server_tls_sslmode = disable\n", "unix_socket_dir =\n",
+		"server_tls_sslmode = disable\n", "unix_socket_dir =\n", "server_idle_timeout = 5\n",
 	} {
 		if !strings.Contains(string(ini), want) {
 			t.Errorf("pgbouncer.ini lacks %q:\n%s", want, ini)
