@@ -15,6 +15,9 @@ const (
 	codeFeatureUnsupported = "0A000" // replication, fast-path calls
 	codeIOError            = "58030" // recording unavailable
 	codeAdminShutdown      = "57P01" // Airlock shutting down
+	// codeTooManyConnections is the upstream's answer when its slots are
+	// full; idle reused sessions are then given back (pool.go).
+	codeTooManyConnections = "53300"
 )
 
 // pgError is an error Airlock sends to a client in the protocol's own form.

@@ -202,6 +202,24 @@ func (p *upstreamPool) countLocked() int {
 	return n
 }
 
+// drain closes every idle session and reports how many there were; the
+// pool stays open. A server out of connection slots gets them back.
+func (p *upstreamPool) drain() int {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = map[string][]pooled{}
+	p.gauge(0)
+	p.mu.Unlock()
+	n := 0
+	for _, l := range idle {
+		for _, e := range l {
+			_ = e.up.conn.Close()
+			n++
+		}
+	}
+	return n
+}
+
 // close closes every idle session; later puts close theirs.
 func (p *upstreamPool) close() {
 	p.mu.Lock()

@@ -282,3 +282,31 @@ func metricValue(t testing.TB, c prometheus.Metric) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+// TestUpstreamSlotsGivenBack fills a server's connection slots with idle
+// reusable sessions of one set of startup parameters; a client with other
+// parameters must still get a session, the idle ones being closed for it.
+func TestUpstreamSlotsGivenBack(t *testing.T) {
+	addr := privateCluster(t, "max_connections=4", "superuser_reserved_connections=0")
+	h := startHarness(t, withPool(8), func(o *Options) {
+		o.Connections["main"].Upstream.Address = addr
+		o.Connections["main"].Upstream.Database = "postgres"
+	})
+	ctx := context.Background()
+	var cs []*pgx.Conn
+	for range 4 {
+		cs = append(cs, connect(t, h.url("alice", "alice-token", "main", "application_name=a")))
+	}
+	for _, c := range cs {
+		closeConn(t, c)
+	}
+	waitIdle(t, h, 4)
+	b := connect(t, h.url("alice", "alice-token", "main", "application_name=b"))
+	var one int
+	if err := b.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("client after the slots were given back: %d %v", one, err)
+	}
+	if n := h.engine.pool.idleCount(); n != 0 {
+		t.Fatalf("%d idle sessions still kept", n)
+	}
+}

@@ -71,6 +71,8 @@ func newSession(e *Engine, conn net.Conn, up *upstream, c *protocols.Connection,
 		uw:    bufio.NewWriterSize(up.conn, 16<<10),
 		nonce: hex.EncodeToString(n[:]),
 		ended: make(chan struct{}),
+		// The upstream's last message was its startup's ReadyForQuery.
+		lastUp: 'Z', lastTx: up.txStatus,
 	}
 	info := protocols.SessionInfo{
 		Protocol: protocols.Postgres, Identity: id, Connection: c.Name,

@@ -22,7 +22,7 @@ import (
 // privateCluster starts a throwaway PostgreSQL cluster whose pg_hba demands
 // passwords (the machine's own cluster trusts loopback), so Airlock's held
 // credentials are really checked with SCRAM-SHA-256 and md5.
-func privateCluster(t *testing.T) (addr string) {
+func privateCluster(t *testing.T, settings ...string) (addr string) {
 	t.Helper()
 	bindir := ""
 	if dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(dirs) > 0 {
@@ -66,6 +66,9 @@ func privateCluster(t *testing.T) (addr string) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)
+	for _, s := range settings {
+		opts += " -c " + s
+	}
 	if out, err := as(filepath.Join(bindir, "pg_ctl"), "-D", data, "-o", opts, "-w", "-l", filepath.Join(dir, "log"), "start").CombinedOutput(); err != nil {
 		t.Fatalf("pg_ctl start: %v\n%s", err, out)
 	}
