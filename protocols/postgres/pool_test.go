@@ -131,30 +131,25 @@ func TestUpstreamNotReusedWhenDirty(t *testing.T) {
 	}
 	closeConn(t, a)
 
+	// sendThenTerminate sends msg and says Terminate without waiting.
+	sendThenTerminate := func(msg pgproto3.FrontendMessage) {
+		pc, err := pgconn.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.Frontend().Send(msg)
+		if err := pc.Frontend().Flush(); err != nil {
+			t.Fatal(err)
+		}
+		_ = pc.Close(ctx)
+	}
 	// A statement still running when the client says Terminate.
-	pc, err := pgconn.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc.Frontend().Send(&pgproto3.Query{String: "SELECT pg_sleep(0.3)"})
-	if err := pc.Frontend().Flush(); err != nil {
-		t.Fatal(err)
-	}
-	_ = pc.Close(ctx)
-
+	sendThenTerminate(&pgproto3.Query{String: "SELECT pg_sleep(0.3)"})
 	// An extended query with no Sync.
-	pc, err = pgconn.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc.Frontend().Send(&pgproto3.Parse{Query: "SELECT 1"})
-	if err := pc.Frontend().Flush(); err != nil {
-		t.Fatal(err)
-	}
-	_ = pc.Close(ctx)
+	sendThenTerminate(&pgproto3.Parse{Query: "SELECT 1"})
 
 	// A client that hangs up without Terminate.
-	pc, err = pgconn.Connect(ctx, url)
+	pc, err := pgconn.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
