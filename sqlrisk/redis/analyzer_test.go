@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/sqlrisk/internal/ruletest"
 	"github.com/airlock-gw/airlock/sqlrisk/rule"
 )
 
@@ -67,7 +68,7 @@ func TestClassify(t *testing.T) {
 	}
 	a := New()
 	for _, tc := range tests {
-		writeSeed(t, Redact(tc.args))
+		ruletest.WriteSeed(t, Redact(tc.args))
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			c := a.Args(tc.args)
 			if c.Risk != tc.risk {

@@ -1,11 +1,7 @@
 package redis
 
 import (
-	"crypto/sha256"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,23 +38,4 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatalf("AUTH password leaked: %q", c1.Redacted)
 		}
 	})
-}
-
-var seed = flag.Bool("seed", false, "write the table tests' inputs to testdata/fuzz/FuzzAnalyze")
-
-// writeSeed adds a command line to the committed seed corpus when run with
-// -seed.
-func writeSeed(t *testing.T, line string) {
-	if !*seed {
-		return
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzAnalyze")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("%x", sha256.Sum256([]byte(line)))[:16]
-	data := fmt.Sprintf("go test fuzz v1\nstring(%q)\n", line)
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
