@@ -54,12 +54,3 @@ func validPort(s string) bool {
 	p, err := strconv.Atoi(s)
 	return err == nil && p > 0 && p <= 65535 && strconv.Itoa(p) == s
 }
-
-// dialTarget is the network and address a connection to host and port
-// dials: the socket file for a Unix socket directory, host:port otherwise.
-func dialTarget(host, port string) (network, address string) {
-	if strings.HasPrefix(host, "/") {
-		return "unix", path.Join(host, socketPrefix+port)
-	}
-	return "tcp", net.JoinHostPort(host, port)
-}

@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sort"
 	"strings"
@@ -10,7 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/airlock-gw/airlock/protocols"
 )
 
 // Upstream session reuse.
@@ -29,6 +34,43 @@ import (
 // The reset's reply must be exactly what DISCARD ALL answers on an idle
 // session; anything else (a result still streaming, an unfinished extended
 // query, COPY, an error) closes the upstream session instead.
+
+// acquireUpstream hands a client an upstream session for c: a kept one
+// with the same startup parameters, or a new one. key is the session's pool
+// key ("" when reuse is off). When the server is out of connection slots,
+// the idle kept sessions, which may be what fills it, are closed and the
+// dial retried while their backends exit.
+func (e *Engine) acquireUpstream(ctx context.Context, c *protocols.Connection, params map[string]string, log *slog.Logger) (up *upstream, key string, reused bool, err error) {
+	if e.pool == nil {
+		up, err = e.dialUpstream(ctx, c, params)
+		return up, "", false, err
+	}
+	key = poolKey(c.Name, params)
+	if up = e.pool.get(key); up != nil {
+		return up, key, true, nil
+	}
+	up, err = e.dialUpstream(ctx, c, params)
+	if !tooManyConnections(err) {
+		return up, key, false, err
+	}
+	if n := e.pool.drain(); n > 0 {
+		log.Info("upstream out of connection slots; closed idle upstream sessions to retry", "connection", c.Name, "closed", n)
+		for i := range 5 {
+			time.Sleep(time.Duration(25<<i) * time.Millisecond)
+			if up, err = e.dialUpstream(ctx, c, params); !tooManyConnections(err) {
+				break
+			}
+		}
+	}
+	return up, key, false, err
+}
+
+// tooManyConnections reports whether err is the upstream refusing a session
+// because its connection slots are full.
+func tooManyConnections(err error) bool {
+	var pge *pgconn.PgError
+	return errors.As(err, &pge) && pge.Code == codeTooManyConnections
+}
 
 // poolKey identifies interchangeable upstream sessions: one connection,
 // one set of startup parameters.
@@ -228,16 +270,9 @@ func (p *upstreamPool) close() {
 		return
 	}
 	p.closed = true
-	idle := p.idle
-	p.idle = map[string][]pooled{}
-	p.gauge(0)
 	p.mu.Unlock()
 	close(p.stop)
-	for _, l := range idle {
-		for _, e := range l {
-			_ = e.up.conn.Close()
-		}
-	}
+	p.drain()
 }
 
 // idleAndOpen reports whether an idle upstream connection is still open

@@ -159,9 +159,23 @@ func (s *session) run(ctx context.Context) {
 
 // terminate ends the session once: it sends pe (if any) to the client, then
 // closes both sockets so both goroutines return.
-func (s *session) terminate(pe *pgError, reason string) {
+func (s *session) terminate(pe *pgError, reason string) { s.end(pe, reason, false) }
+
+// detach ends the session after the client's Terminate without closing
+// the upstream session, which run then resets for reuse: the upstream
+// reader is woken by a past read deadline and returns, leaving the stream
+// at a message boundary. It reports false when the session had already
+// ended another way.
+func (s *session) detach(reason string) bool { return s.end(nil, reason, true) }
+
+// end ends the session once, as terminate or detach; it reports whether
+// this call was the one that ended it.
+func (s *session) end(pe *pgError, reason string, keepUpstream bool) bool {
+	ended := false
 	s.endOnce.Do(func() {
+		ended = true
 		s.endReason = reason
+		s.keepUp = keepUpstream
 		if pe != nil {
 			s.cwMu.Lock()
 			_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
@@ -174,33 +188,15 @@ func (s *session) terminate(pe *pgError, reason string) {
 			s.holdCancel(errSessionEnded)
 		}
 		s.holdMu.Unlock()
-		_ = s.up.conn.Close()
-		_ = s.conn.Close()
-		close(s.ended)
-	})
-}
-
-// detach ends the session after the client's Terminate without closing
-// the upstream session, which run then resets for reuse: the upstream
-// reader is woken by a past read deadline and returns, leaving the stream
-// at a message boundary. It reports false when the session had already
-// ended another way.
-func (s *session) detach(reason string) bool {
-	detached := false
-	s.endOnce.Do(func() {
-		detached = true
-		s.endReason = reason
-		s.keepUp = true
-		s.holdMu.Lock()
-		if s.holdCancel != nil {
-			s.holdCancel(errSessionEnded)
+		if keepUpstream {
+			_ = s.up.conn.SetReadDeadline(time.Unix(1, 0))
+		} else {
+			_ = s.up.conn.Close()
 		}
-		s.holdMu.Unlock()
-		_ = s.up.conn.SetReadDeadline(time.Unix(1, 0))
 		_ = s.conn.Close()
 		close(s.ended)
 	})
-	return detached
+	return ended
 }
 
 // releaseUpstream, once both loops have returned after detach, resets the
@@ -210,7 +206,7 @@ func (s *session) detach(reason string) bool {
 // for it at shutdown), so the session's end is not delayed by it.
 func (s *session) releaseUpstream() {
 	up, e := s.up, s.e
-	if s.lastUp != 'Z' || s.lastTx != 'I' || !s.ur.atBoundary() || e.pool == nil {
+	if s.lastUp != 'Z' || s.lastTx != 'I' || !s.ur.atBoundary() {
 		_ = up.conn.Close()
 		return
 	}

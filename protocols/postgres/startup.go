@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/airlock-gw/airlock/protocols"
@@ -301,29 +300,7 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, l
 		// One message for both cases: a caller cannot probe which exist.
 		return nil, fatal(codeInvalidAuthSpec, fmt.Sprintf("connection %q does not exist or identity %q may not use it", st.database, id.Name))
 	}
-	var key string
-	var up *upstream
-	if e.pool != nil {
-		key = poolKey(c.Name, st.params)
-		up = e.pool.get(key)
-	}
-	reused := up != nil
-	if !reused {
-		up, err = e.dialUpstream(ctx, c, st.params)
-		if tooManyConnections(err) && e.pool != nil {
-			// Idle sessions kept for reuse may be what fills the server:
-			// give them back and try again while their backends exit.
-			if n := e.pool.drain(); n > 0 {
-				log.Info("upstream out of connection slots; closed idle upstream sessions to retry", "connection", c.Name, "closed", n)
-				for i := range 5 {
-					time.Sleep(time.Duration(25<<i) * time.Millisecond)
-					if up, err = e.dialUpstream(ctx, c, st.params); !tooManyConnections(err) {
-						break
-					}
-				}
-			}
-		}
-	}
+	up, key, reused, err := e.acquireUpstream(ctx, c, st.params, log)
 	if err != nil {
 		m.UpstreamError(protocols.Postgres, c.Name)
 		m.Connection(protocols.Postgres, c.Name, "error")
@@ -385,11 +362,4 @@ func isTimeout(err error) bool {
 
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errHandled)
-}
-
-// tooManyConnections reports whether err is the upstream refusing a session
-// because its connection slots are full.
-func tooManyConnections(err error) bool {
-	var pge *pgconn.PgError
-	return errors.As(err, &pge) && pge.Code == codeTooManyConnections
 }

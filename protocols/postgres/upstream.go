@@ -103,7 +103,7 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 		pc.Close(context.Background())
 		return nil, fmt.Errorf("hijack upstream: %w", err)
 	}
-	network, address := dialTarget(cfg.Host, fmt.Sprint(cfg.Port))
+	network, address := pgconn.NetworkAddress(cfg.Host, cfg.Port)
 	return &upstream{
 		conn: h.Conn, pid: h.PID, secret: h.SecretKey, tls: h.TLSConfig,
 		network: network, address: address, params: h.ParameterStatuses, txStatus: h.TxStatus,
