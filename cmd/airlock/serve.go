@@ -160,7 +160,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 			ConnectTimeout:  cfg.Postgres.ConnectTimeout,
 			StartupTimeout:  cfg.Postgres.StartupTimeout,
 			Relay:           cfg.Postgres.Mode == "relay",
-			PoolMaxIdle:     poolMaxIdle(cfg.Postgres.Pool),
+			PoolMaxIdle:     cfg.Postgres.Pool.MaxIdleSessions(),
 			PoolIdleTimeout: cfg.Postgres.Pool.IdleTimeout,
 		})
 		if err != nil {
@@ -395,13 +395,4 @@ func (s *server) adminHandler() http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	return mux
-}
-
-// poolMaxIdle is the configured bound on idle upstream sessions (the
-// default applies when the configuration did not go through defaults).
-func poolMaxIdle(p config.PoolOptions) int {
-	if p.MaxIdle == nil {
-		return 16
-	}
-	return *p.MaxIdle
 }

@@ -93,10 +93,21 @@ type PostgresOptions struct {
 // PoolOptions bound upstream session reuse.
 type PoolOptions struct {
 	// MaxIdle is how many idle upstream sessions are kept in all; nil means
-	// the default (16), 0 turns reuse off.
+	// the default (DefaultPoolMaxIdle), 0 turns reuse off.
 	MaxIdle *int `yaml:"max_idle"`
 	// IdleTimeout is how long an idle session is kept (default 60s).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// DefaultPoolMaxIdle is postgres.pool.max_idle when the file leaves it out.
+const DefaultPoolMaxIdle = 16
+
+// MaxIdleSessions is MaxIdle with its default applied.
+func (p PoolOptions) MaxIdleSessions() int {
+	if p.MaxIdle == nil {
+		return DefaultPoolMaxIdle
+	}
+	return *p.MaxIdle
 }
 
 // Connection is a named route to one upstream.
@@ -238,10 +249,6 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Postgres.StartupTimeout == 0 {
 		c.Postgres.StartupTimeout = 30 * time.Second
-	}
-	if c.Postgres.Pool.MaxIdle == nil {
-		n := 16
-		c.Postgres.Pool.MaxIdle = &n
 	}
 	if c.Postgres.Pool.IdleTimeout == 0 {
 		c.Postgres.Pool.IdleTimeout = 60 * time.Second
