@@ -33,7 +33,7 @@ postgres:
 {{- end}}
   # Idle upstream sessions close soon after a run, so that the targets
   # not under test do not hold PostgreSQL's connection slots.
-  pool: {idle_timeout: {{.IdleSecs}}s}
+  pool: {idle_timeout: {{idleSecs}}s}
 {{- range .Top}}
 {{.}}
 {{- end}}
@@ -205,7 +205,6 @@ type airlockConfig struct {
 	Identity   string
 	TokenHash  string
 	PGMode     string // postgres.mode; empty: inspect, the default
-	IdleSecs   int    // postgres.pool.idle_timeout, seconds
 	Connection string
 	Upstream   string // host:port
 	Database   string
@@ -235,7 +234,7 @@ func (c airlockConfig) rendered(level sectionLevel) ([]string, error) {
 	return out, nil
 }
 
-var airlockTmpl = template.Must(template.New("airlock").Funcs(template.FuncMap{"indent": indent}).Parse(airlockTemplate))
+var airlockTmpl = template.Must(template.New("airlock").Funcs(template.FuncMap{"indent": indent, "idleSecs": idleSecs}).Parse(airlockTemplate))
 
 // render returns the YAML configuration.
 // upstreamIdleSecs is how long both gateways keep an idle upstream session.
@@ -244,10 +243,9 @@ var airlockTmpl = template.Must(template.New("airlock").Funcs(template.FuncMap{"
 // and direct access at 16 clients would find PostgreSQL's slots taken.
 const upstreamIdleSecs = 5
 
+func idleSecs() int { return upstreamIdleSecs }
+
 func (c airlockConfig) render() ([]byte, error) {
-	if c.IdleSecs == 0 {
-		c.IdleSecs = upstreamIdleSecs
-	}
 	var b bytes.Buffer
 	if err := airlockTmpl.Execute(&b, c); err != nil {
 		return nil, fmt.Errorf("render airlock config: %w", err)
@@ -318,7 +316,7 @@ auth_type = trust
 auth_file = {{.Dir}}/userlist.txt
 pool_mode = session
 default_pool_size = {{.PoolSize}}
-server_idle_timeout = {{.IdleSecs}}
+server_idle_timeout = {{idleSecs}}
 max_client_conn = {{.MaxClients}}
 server_tls_sslmode = disable
 client_tls_sslmode = disable
@@ -328,7 +326,6 @@ pidfile =
 `
 
 type pgbouncerConfig struct {
-	IdleSecs   int // server_idle_timeout
 	DB         string
 	PGHost     string // an address, or the directory of a Unix-domain socket
 	PGPort     int
@@ -338,12 +335,9 @@ type pgbouncerConfig struct {
 	MaxClients int
 }
 
-var pgbouncerTmpl = template.Must(template.New("pgbouncer").Parse(pgbouncerTemplate))
+var pgbouncerTmpl = template.Must(template.New("pgbouncer").Funcs(template.FuncMap{"idleSecs": idleSecs}).Parse(pgbouncerTemplate))
 
 func (c pgbouncerConfig) render() ([]byte, error) {
-	if c.IdleSecs == 0 {
-		c.IdleSecs = upstreamIdleSecs
-	}
 	var b bytes.Buffer
 	if err := pgbouncerTmpl.Execute(&b, c); err != nil {
 		return nil, fmt.Errorf("render pgbouncer config: %w", err)

@@ -138,7 +138,7 @@ var reportFuncs = template.FuncMap{
 
 // render produces BENCHMARKS.md.
 func (r *Report) render() ([]byte, error) {
-	funcs := template.FuncMap{"commandLine": func(w Workload) string { return w.CommandLine(r.runDuration) }}
+	funcs := template.FuncMap{"commandLine": func(w Workload) string { return w.CommandLine(r.runDuration) }, "idleSecs": idleSecs}
 	for k, v := range reportFuncs {
 		funcs[k] = v
 	}
