@@ -56,7 +56,11 @@ func (e *Engine) acquireUpstream(ctx context.Context, c *protocols.Connection, p
 	if n := e.pool.drain(); n > 0 {
 		log.Info("upstream out of connection slots; closed idle upstream sessions to retry", "connection", c.Name, "closed", n)
 		for i := range 5 {
-			time.Sleep(time.Duration(25<<i) * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return nil, key, false, ctx.Err()
+			case <-time.After(time.Duration(25<<i) * time.Millisecond):
+			}
 			if up, err = e.dialUpstream(ctx, c, params); !tooManyConnections(err) {
 				break
 			}
