@@ -135,3 +135,13 @@ func (NopRecorder) Result(Result) error { return nil }
 func (NopRecorder) Close(string) error { return nil }
 
 var _ Recorder = NopRecorder{}
+
+// RecordedText is the text Check records for cmd: redacted by the
+// classifier (a cache hit for a command Check saw) and masked for a caller
+// whose results are masked.
+func (p *Pipeline) RecordedText(s *Session, cmd *Command) string {
+	if p.Classifier == nil {
+		return cmd.Text
+	}
+	return s.recordedText(p.Classifier.Classify(cmd).Redacted)
+}

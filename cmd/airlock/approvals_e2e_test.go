@@ -289,6 +289,51 @@ func TestApprovalRetryForAgents(t *testing.T) {
 	}
 }
 
+// TestApprovalCoversOnePreparedRun: an approval lets one run of a prepared
+// statement through. Executing the statement again asks for a new
+// approval, as running the command again would.
+func TestApprovalCoversOnePreparedRun(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	in := startAirlock(t, baseConfig(db, fmt.Sprintf(holdConfig, "5m"), ""))
+	ctx := context.Background()
+	c := pgxConnect(t, in.url("agent", "agent-token", "main", ""))
+	pc := c.PgConn()
+	requestOf := func(err error) string {
+		t.Helper()
+		m := regexp.MustCompile(`request (\w{8,})`).FindStringSubmatch(fmt.Sprint(err))
+		if pgCode(err) != "42501" || m == nil {
+			t.Fatalf("want a refusal naming an approval request, got %v", err)
+		}
+		return m[1]
+	}
+	createTable(t, db, "t_prepared")
+	const drop = "DROP TABLE t_prepared"
+	_, err := pc.Prepare(ctx, "drop_it", drop, nil)
+	approvalsCLI(t, in, "approve", requestOf(err))
+	if _, err := pc.Prepare(ctx, "drop_it", drop, nil); err != nil {
+		t.Fatalf("approved Prepare refused: %v", err)
+	}
+	run := func() error { return pc.ExecPrepared(ctx, "drop_it", nil, nil, nil).Read().Err }
+	if err := run(); err != nil {
+		t.Fatalf("approved run: %v", err)
+	}
+	if tableExists(t, db, "t_prepared") {
+		t.Fatal("approved run did not drop the table")
+	}
+	createTable(t, db, "t_prepared")
+	id := requestOf(run())
+	if !tableExists(t, db, "t_prepared") {
+		t.Fatal("a second run of the prepared statement went through on the first approval")
+	}
+	approvalsCLI(t, in, "approve", id)
+	if err := run(); err != nil {
+		t.Fatalf("run on its own approval: %v", err)
+	}
+	if tableExists(t, db, "t_prepared") {
+		t.Fatal("the approved second run did not drop the table")
+	}
+}
+
 // TestApprovalAcrossReplicas runs two Airlock processes on one PostgreSQL
 // store: a command held by one is approved through the other's API.
 func TestApprovalAcrossReplicas(t *testing.T) {

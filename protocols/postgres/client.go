@@ -140,13 +140,14 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		if typ == 'P' {
 			kind, pk = "parse", pkParse
 		}
-		allowed, refusal, err := s.check(ctx, s.command(m.text, kind))
+		cmd := s.command(m.text, kind)
+		v, err := s.check(ctx, cmd)
 		if err != nil {
 			return err
 		}
 		name := string(m.name)
-		if !allowed {
-			return s.refuse(pk, name, refusal)
+		if !v.allowed {
+			return s.refuse(pk, name, v.refusal)
 		}
 		p := pending{kind: pk, name: name, start: time.Now()}
 		if s.ps.Masker != nil {
@@ -158,15 +159,32 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 				s.track().stmtCopies[name] = l
 			}
 		}
+		if typ == 'P' {
+			t := s.track()
+			t.stmtCmds[name] = &stmtCmd{cmd: cmd}
+			if frame, err = s.parseApproved(t, name, cmd, v.approved, frame, body); err != nil {
+				return err
+			}
+		}
 		_, err = s.uw.Write(frame)
 		s.pend.push(p)
 		return err
 	case 'B':
 		b := m.bind
 		p := pending{kind: pkBind, name: s.intern(b.portal), stmt: s.intern(b.stmt)}
-		if s.ps.Masker != nil {
-			s.track().portalStmt[p.name] = p.stmt
+		t := s.track()
+		if a := t.approved[p.stmt]; a != nil {
+			var refusal *pgError
+			if frame, refusal, err = s.bindApproved(ctx, a, frame, b); err != nil {
+				return err
+			}
+			if refusal != nil {
+				delete(t.portalStmt, p.name)
+				s.seq++
+				return s.refuse(pkParse, "airlock_refused_bind_"+s.nonce+"_"+strconv.FormatUint(s.seq, 10), refusal)
+			}
 		}
+		t.portalStmt[p.name] = p.stmt
 		if b.nfmt == 1 {
 			p.formats = oneFormat[b.fmt0&1]
 		} else if b.nfmt > 1 {
@@ -179,24 +197,43 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		kind := pkDescribeS
 		if m.obj == 'P' {
 			kind = pkDescribeP
+		} else if a := s.track().approved[string(m.name)]; a != nil {
+			frame = appendNamed(nil, 'D', 'S', a.upstream)
 		}
 		_, err := s.uw.Write(frame)
 		s.pend.push(pending{kind: kind, name: s.intern(m.name)})
 		return err
 	case 'E':
 		p := pending{kind: pkExecute, name: s.intern(m.name), start: time.Now()}
+		t := s.track()
+		stmt, bound := t.portalStmt[p.name]
 		if s.ps.Masker != nil {
-			t := s.track()
-			if l := t.stmtCopies[t.portalStmt[p.name]]; l != nil {
+			if l := t.stmtCopies[stmt]; l != nil {
 				p.copies = &copyList{specs: l.specs, bad: l.bad}
 			}
+		}
+		var sc *stmtCmd
+		if bound {
+			sc = t.stmtCmds[stmt]
+		}
+		if err := s.recordExecute(sc); err != nil {
+			return err
 		}
 		_, err := s.uw.Write(frame)
 		s.pend.push(p)
 		return err
 	case 'C':
+		name := s.intern(m.name)
+		if m.obj == 'S' {
+			t := s.track()
+			delete(t.stmtCmds, name)
+			if a := t.approved[name]; a != nil {
+				delete(t.approved, name)
+				frame = appendNamed(nil, 'C', 'S', a.upstream)
+			}
+		}
 		_, err := s.uw.Write(frame)
-		s.pend.push(pending{kind: pkClose, close: m.obj, name: s.intern(m.name)})
+		s.pend.push(pending{kind: pkClose, close: m.obj, name: name})
 		return err
 	case 'S':
 		_, err := s.uw.Write(frame)
@@ -225,21 +262,146 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 }
 
 // clientTrack is what the client reader remembers of statements and
-// portals when masking needs it.
+// portals: their commands, for the recording of each Execute, what masking
+// needs, and the statements an approval let through.
 type clientTrack struct {
+	stmtCmds   map[string]*stmtCmd  // statement -> the command it was parsed from
 	stmtCopies map[string]*copyList // statement -> its COPY statements
 	portalStmt map[string]string    // portal -> statement
+	// approved is never cleared to bound memory: it is what keeps an
+	// approval to one run, and each entry took a reviewer's decision.
+	approved map[string]*approvedStmt
 }
+
+// stmtCmd is a prepared statement's command and, once an Execute needed
+// it, the text the recording keeps for it.
+type stmtCmd struct {
+	cmd      *protocols.Command
+	recorded string
+	have     bool
+}
+
+// approvedStmt is a prepared statement that a reviewer's approval let
+// through. Upstream it lives under a private name the client cannot guess,
+// so every Bind of it passes through Airlock: the first is what the
+// approval allowed, and each later one is checked (and reviewed) again.
+// Without this, one approved Parse would run any number of times.
+type approvedStmt struct {
+	upstream string
+	cmd      *protocols.Command
+	spent    bool
+}
+
+// trackBound bounds the remembered statements and portals: clients that
+// never close what they prepare must not grow Airlock without limit. Past
+// it they are forgotten (approved statements excepted), and an Execute of a
+// forgotten statement is recorded without its text.
+const trackBound = 16384
 
 func (s *session) track() *clientTrack {
 	if s.ct == nil {
-		s.ct = &clientTrack{stmtCopies: map[string]*copyList{}, portalStmt: map[string]string{}}
+		s.ct = &clientTrack{stmtCmds: map[string]*stmtCmd{}, stmtCopies: map[string]*copyList{},
+			portalStmt: map[string]string{}, approved: map[string]*approvedStmt{}}
 	}
-	if len(s.ct.stmtCopies) > 4096 || len(s.ct.portalStmt) > 4096 {
+	if len(s.ct.stmtCmds) > trackBound || len(s.ct.stmtCopies) > trackBound || len(s.ct.portalStmt) > trackBound {
+		clear(s.ct.stmtCmds)
 		clear(s.ct.stmtCopies)
 		clear(s.ct.portalStmt)
 	}
 	return s.ct
+}
+
+// recordExecute records an Execute as a command of kind "execute" with its
+// statement's text, so that a recording shows every run of a prepared
+// statement and not only its Parse. Policy was applied at the Parse (and,
+// for an approved statement, at the Bind).
+func (s *session) recordExecute(sc *stmtCmd) error {
+	if sc == nil {
+		// A statement Airlock did not see parsed (PREPARE in SQL) or forgot.
+		return s.recordCommand(s.command("", "execute"), "")
+	}
+	if !sc.have {
+		sc.recorded, sc.have = s.e.opt.Pipeline.RecordedText(s.ps, sc.cmd), true
+	}
+	cmd := *sc.cmd
+	cmd.Kind = "execute"
+	return s.recordCommand(&cmd, sc.recorded)
+}
+
+func (s *session) recordCommand(cmd *protocols.Command, recorded string) error {
+	if err := s.ps.Recorder.Command(cmd, recorded); err != nil {
+		return s.checkFailed(fmt.Errorf("record command: %w", err))
+	}
+	return nil
+}
+
+// parseApproved handles a Parse that an approval let through, and a Parse
+// that replaces one: the approved statement is created under a private
+// name, and a replaced one is closed upstream. It returns the frame to
+// forward.
+func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Command, approved bool, frame, body []byte) ([]byte, error) {
+	if old := t.approved[name]; old != nil {
+		delete(t.approved, name)
+		s.closeInternal(old.upstream)
+	}
+	if !approved {
+		return frame, nil
+	}
+	var p pgproto3.Parse
+	if err := p.Decode(body); err != nil {
+		return nil, fatal(codeProtocolViolation, "invalid Parse message")
+	}
+	s.seq++
+	a := &approvedStmt{upstream: "airlock_approved_" + s.nonce + "_" + strconv.FormatUint(s.seq, 10), cmd: cmd}
+	t.approved[name] = a
+	p.Name = a.upstream
+	return p.Encode(nil)
+}
+
+// bindApproved lets the first Bind of an approved statement through and
+// checks each later one again; the frame it returns names the statement's
+// private name. A refusal means the Bind must not run.
+func (s *session) bindApproved(ctx context.Context, a *approvedStmt, frame []byte, b bindHeader) ([]byte, *pgError, error) {
+	if a.spent {
+		cmd := *a.cmd
+		cmd.Kind = "bind"
+		v, err := s.check(ctx, &cmd)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !v.allowed {
+			return nil, v.refusal, nil
+		}
+	}
+	a.spent = true
+	// Bind is portal, statement, then the rest unchanged.
+	rest := frame[5+len(b.portal)+1+len(b.stmt)+1:]
+	out := make([]byte, 0, len(frame)+len(a.upstream))
+	out = append(out, 'B', 0, 0, 0, 0)
+	out = append(out, b.portal...)
+	out = append(out, 0)
+	out = append(out, a.upstream...)
+	out = append(out, 0)
+	out = append(out, rest...)
+	binary.BigEndian.PutUint32(out[1:], uint32(len(out)-1))
+	return out, nil, nil
+}
+
+// closeInternal closes a statement Airlock created; its CloseComplete is
+// not forwarded.
+func (s *session) closeInternal(upstream string) {
+	_, _ = s.uw.Write(appendNamed(nil, 'C', 'S', upstream))
+	s.pend.push(pending{kind: pkClose, close: 'S', name: upstream, internal: true})
+}
+
+// appendNamed appends a Describe or Close message for object obj ('S' or
+// 'P') called name.
+func appendNamed(b []byte, typ, obj byte, name string) []byte {
+	b = append(b, typ, 0, 0, 0, 0, obj)
+	b = append(b, name...)
+	b = append(b, 0)
+	binary.BigEndian.PutUint32(b[len(b)-len(name)-6:], uint32(len(name)+6))
+	return b
 }
 
 func copiesOf(text string) *copyList {
@@ -374,16 +536,27 @@ func parseBind(body []byte) (bindHeader, bool) {
 	return b, true
 }
 
-// check runs the Pipeline. allowed says whether to forward; otherwise
-// refusal is the error the client gets. err ends the session.
-func (s *session) check(ctx context.Context, cmd *protocols.Command) (allowed bool, refusal *pgError, err error) {
+// verdict is what check found: whether to forward (and whether a
+// reviewer's approval allowed it), or the error the client gets.
+type verdict struct {
+	allowed, approved bool
+	refusal           *pgError
+}
+
+func verdictOf(dec protocols.Decision) verdict {
+	ok := dec.Action == protocols.Allow
+	return verdict{allowed: ok, approved: ok && dec.ApprovalID != "", refusal: refusalError(dec)}
+}
+
+// check runs the Pipeline. err ends the session.
+func (s *session) check(ctx context.Context, cmd *protocols.Command) (verdict, error) {
 	p := s.e.opt.Pipeline
 	if p.Approver == nil {
 		dec, err := p.Check(ctx, s.ps, cmd, nil)
 		if err != nil {
-			return false, nil, s.checkFailed(err)
+			return verdict{}, s.checkFailed(err)
 		}
-		return dec.Action == protocols.Allow, refusalError(dec), nil
+		return verdictOf(dec), nil
 	}
 	hctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -409,15 +582,15 @@ func (s *session) check(ctx context.Context, cmd *protocols.Command) (allowed bo
 	}
 	if err != nil {
 		if hctx.Err() != nil && errors.Is(context.Cause(hctx), errCancelRequested) {
-			return false, &pgError{Code: codeQueryCanceled, Message: "canceling statement due to user request",
-				Detail: "the command was withdrawn while it waited for approval; it did not run"}, nil
+			return verdict{refusal: &pgError{Code: codeQueryCanceled, Message: "canceling statement due to user request",
+				Detail: "the command was withdrawn while it waited for approval; it did not run"}}, nil
 		}
 		if hctx.Err() != nil {
-			return false, nil, errStop
+			return verdict{}, errStop
 		}
-		return false, nil, s.checkFailed(err)
+		return verdict{}, s.checkFailed(err)
 	}
-	return dec.Action == protocols.Allow, refusalError(dec), nil
+	return verdictOf(dec), nil
 }
 
 func (s *session) checkFailed(err error) error {

@@ -75,7 +75,22 @@ func (r *memRecorder) add(s string) error {
 	r.mu.Unlock()
 	return nil
 }
-func (r *memRecorder) Command(_ *protocols.Command, red string) error { return r.add("command " + red) }
+func (r *memRecorder) Command(c *protocols.Command, red string) error {
+	return r.add("command " + c.Kind + ": " + red)
+}
+
+// commands returns the recorded commands, in order.
+func (r *memRecorder) commands() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if c, ok := strings.CutPrefix(e, "command "); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 func (r *memRecorder) Decision(d protocols.Decision) error {
 	return r.add("decision " + string(d.Action))
 }

@@ -169,6 +169,9 @@ func (s *session) upstreamMessage(typ byte, frame, body []byte) error {
 		return s.forward(frame)
 	case '3': // CloseComplete
 		head, _ := s.pend.pop()
+		if head.internal {
+			return nil
+		}
 		if head.close == 'S' {
 			delete(r.stmts, head.name)
 			delete(r.derived, head.name)

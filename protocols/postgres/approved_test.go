@@ -1,0 +1,184 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/testenv"
+)
+
+// budgetApprover approves reviews while it has budget and denies them
+// after; it counts the reviews it was asked for.
+type budgetApprover struct {
+	mu      sync.Mutex
+	budget  int
+	reviews []string
+}
+
+func (a *budgetApprover) Review(_ context.Context, req protocols.ReviewRequest, _ func(string)) (protocols.Decision, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reviews = append(a.reviews, req.Command.Kind+": "+req.Command.Text)
+	d := req.Decision
+	d.ApprovalID = fmt.Sprintf("req-%d", len(a.reviews))
+	if a.budget > 0 {
+		a.budget--
+		d.Action, d.Reviewer = protocols.Allow, "reviewer"
+		return d, nil
+	}
+	d.Action, d.Reason = protocols.Deny, "no approval left"
+	return d, nil
+}
+
+func (a *budgetApprover) grant(n int) {
+	a.mu.Lock()
+	a.budget += n
+	a.mu.Unlock()
+}
+
+func (a *budgetApprover) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.reviews)
+}
+
+// TestApprovedStatementRunsOncePerApproval: an approval covers one run of
+// a prepared statement. A named statement prepared once and executed again
+// is reviewed again at each further Bind; Describe and Close of it work as
+// PostgreSQL's own would.
+func TestApprovedStatementRunsOncePerApproval(t *testing.T) {
+	ap := &budgetApprover{budget: 1}
+	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
+	admin := connect(t, testenv.PostgresURL(t, h.db))
+	table := "t_approved"
+	if _, err := admin.Exec(context.Background(), "CREATE TABLE "+table+" (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() int {
+		var n int
+		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	insert := "INSERT INTO " + table + " VALUES ($1) /*review*/"
+	sd, err := c.Prepare(ctx, "ins", insert, nil) // Parse + Describe S: one review
+	if err != nil {
+		t.Fatalf("approved Prepare: %v", err)
+	}
+	if len(sd.ParamOIDs) != 1 {
+		t.Fatalf("Describe of the approved statement: %d parameters", len(sd.ParamOIDs))
+	}
+	exec := func() error {
+		return c.ExecPrepared(ctx, "ins", [][]byte{[]byte("7")}, nil, nil).Read().Err
+	}
+	if err := exec(); err != nil {
+		t.Fatalf("first run of the approved statement: %v", err)
+	}
+	if rows() != 1 || ap.count() != 1 {
+		t.Fatalf("after the approved run: %d rows, %d reviews", rows(), ap.count())
+	}
+	// The approval is spent: the next run is reviewed again, and denied.
+	if err := exec(); pgCode(err) != "42501" || !strings.Contains(err.Error(), "no approval left") {
+		t.Fatalf("second run on a spent approval: %v", err)
+	}
+	if rows() != 1 || ap.count() != 2 {
+		t.Fatalf("after the denied run: %d rows, %d reviews", rows(), ap.count())
+	}
+	// The session goes on, and a new approval allows exactly one more run.
+	ap.grant(1)
+	if err := exec(); err != nil {
+		t.Fatalf("run on a new approval: %v", err)
+	}
+	if err := exec(); pgCode(err) != "42501" {
+		t.Fatalf("run after the new approval was spent: %v", err)
+	}
+	if rows() != 2 || ap.count() != 4 {
+		t.Fatalf("after the second approval: %d rows, %d reviews", rows(), ap.count())
+	}
+	// Close reaches the statement; afterwards the name is free again.
+	if err := c.Deallocate(ctx, "ins"); err != nil {
+		t.Fatalf("Close of the approved statement: %v", err)
+	}
+	if err := exec(); pgCode(err) != "26000" {
+		t.Fatalf("run after Close: %v", err)
+	}
+	ap.grant(1)
+	if _, err := c.Prepare(ctx, "ins", insert, nil); err != nil {
+		t.Fatalf("Prepare again after Close: %v", err)
+	}
+	if err := exec(); err != nil {
+		t.Fatalf("run of the statement prepared again: %v", err)
+	}
+	if rows() != 3 {
+		t.Fatalf("%d rows, want 3", rows())
+	}
+	// Statements that needed no approval run freely.
+	if _, err := c.Prepare(ctx, "plain", "SELECT $1::int", nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := c.ExecPrepared(ctx, "plain", [][]byte{[]byte("1")}, nil, nil).Read().Err; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ap.count() != 5 {
+		t.Fatalf("%d reviews, want 5", ap.count())
+	}
+}
+
+// TestExecutesAreRecorded: every Execute is recorded with its statement's
+// text, so a recording shows each run of a prepared statement, not only
+// its Parse.
+func TestExecutesAreRecorded(t *testing.T) {
+	h := startHarness(t)
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Prepare(ctx, "q", "SELECT $1::int AS v", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1", "2", "3"} {
+		if err := c.ExecPrepared(ctx, "q", [][]byte{[]byte(v)}, nil, nil).Read().Err; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.ExecParams(ctx, "SELECT 'unnamed'", nil, nil, nil, nil).Read().Err; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Deallocate(ctx, "q"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+
+	h.recs.mu.Lock()
+	rec := h.recs.recs[len(h.recs.recs)-1]
+	h.recs.mu.Unlock()
+	got := strings.Join(rec.commands(), "\n")
+	want := strings.Join([]string{
+		"parse: SELECT $1::int AS v",
+		"execute: SELECT $1::int AS v",
+		"execute: SELECT $1::int AS v",
+		"execute: SELECT $1::int AS v",
+		"parse: SELECT 'unnamed'",
+		"execute: SELECT 'unnamed'",
+	}, "\n")
+	if got != want {
+		t.Fatalf("recorded commands:\n%s\nwant:\n%s", got, want)
+	}
+}
