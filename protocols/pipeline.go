@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,42 @@ type Session struct {
 	// value, which is measurable at tens of thousands of commands a second.
 	commands [3][RiskCritical + 1]prometheus.Counter
 	duration prometheus.Observer
+
+	// approvedPrepares holds the SQL-level prepared statements (PREPARE)
+	// that an approval let through, and whether their one run is spent.
+	// Check is called from one goroutine per session, so it needs no lock.
+	approvedPrepares map[string]bool
+}
+
+// repeatsApproved returns a prepared statement cls runs whose approved run
+// is spent, if any: running it again needs its own approval.
+func (s *Session) repeatsApproved(cls *Classification) (string, bool) {
+	for _, name := range cls.Executes {
+		if spent := s.approvedPrepares[name]; spent {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// notePrepares updates approvedPrepares after cls was allowed. A name is
+// never forgotten, not even after DEALLOCATE: a PREPARE that reuses it may
+// fail, and the approved statement would then be the one EXECUTE runs.
+func (s *Session) notePrepares(cls *Classification, approved bool) {
+	for _, name := range cls.Executes {
+		if _, ok := s.approvedPrepares[name]; ok {
+			s.approvedPrepares[name] = true
+		}
+	}
+	if !approved {
+		return
+	}
+	for _, name := range cls.Prepares {
+		if s.approvedPrepares == nil {
+			s.approvedPrepares = map[string]bool{}
+		}
+		s.approvedPrepares[name] = slices.Contains(cls.Executes, name)
+	}
 }
 
 // Pipeline is the one fixed sequence every command passes through:
@@ -58,6 +95,12 @@ func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify f
 	} else {
 		dec = Decision{Action: Allow, Risk: cls.Risk, Rules: cls.Rules}
 	}
+	if name, ok := s.repeatsApproved(cls); ok && dec.Action == Allow {
+		// An approval covers one run: the approved PREPARE's statement
+		// runs again only with an approval of its own.
+		dec.Action = Review
+		dec.Reason = fmt.Sprintf("runs prepared statement %q again; its approval covered one run", name)
+	}
 	if err := s.Recorder.Command(cmd, s.recordedText(cls.Redacted)); err != nil {
 		return Decision{}, fmt.Errorf("record command: %w", err)
 	}
@@ -80,6 +123,9 @@ func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify f
 		return Decision{}, fmt.Errorf("record decision: %w", err)
 	}
 	p.Metrics.countCommand(s, dec.Action, dec.Risk)
+	if dec.Action == Allow && (len(cls.Prepares) > 0 || len(cls.Executes) > 0) {
+		s.notePrepares(cls, dec.ApprovalID != "")
+	}
 	if dec.Action != Allow {
 		s.Log.Info("command refused", "decision", dec)
 	}

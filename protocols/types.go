@@ -132,6 +132,11 @@ type Classification struct {
 	// Rules are stable rule ids (e.g. "schema.drop") explaining Risk, sorted.
 	Rules      []string    `json:"rules"`
 	Statements []Statement `json:"statements"`
+	// Prepares and Executes name the SQL-level prepared statements the
+	// command creates (PREPARE) and runs (EXECUTE, EXPLAIN ANALYZE EXECUTE,
+	// CREATE TABLE … AS EXECUTE), as the server will see the names.
+	Prepares []string `json:"prepares,omitempty"`
+	Executes []string `json:"executes,omitempty"`
 	// Redacted is the command text safe to show, log and record: secret
 	// literals (passwords, AUTH tokens) replaced. It equals the original text
 	// when there was nothing to redact.

@@ -334,6 +334,75 @@ func TestApprovalCoversOnePreparedRun(t *testing.T) {
 	}
 }
 
+// TestApprovalCoversOneSQLPreparedRun: the same for PREPARE and EXECUTE in
+// SQL. EXECUTE alone is medium risk and allowed, so an approved PREPARE
+// would otherwise run its statement any number of times.
+func TestApprovalCoversOneSQLPreparedRun(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	in := startAirlock(t, baseConfig(db, fmt.Sprintf(holdConfig, "5m"), ""))
+	ctx := context.Background()
+	c := pgxConnect(t, in.url("agent", "agent-token", "main", "default_query_exec_mode=simple_protocol"))
+	admin := pgxConnect(t, testenv.PostgresURL(t, db))
+	if _, err := admin.Exec(ctx, "CREATE TABLE t_sqlprep (v int); INSERT INTO t_sqlprep VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() int {
+		var n int
+		if err := admin.QueryRow(ctx, "SELECT count(*) FROM t_sqlprep").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	refill := func() {
+		if _, err := admin.Exec(ctx, "INSERT INTO t_sqlprep VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requestOf := func(err error) string {
+		t.Helper()
+		m := regexp.MustCompile(`request (\w{8,})`).FindStringSubmatch(fmt.Sprint(err))
+		if pgCode(err) != "42501" || m == nil {
+			t.Fatalf("want a refusal naming an approval request, got %v", err)
+		}
+		return m[1]
+	}
+	const prepare = "PREPARE wipe AS DELETE FROM t_sqlprep"
+	_, err := c.Exec(ctx, prepare)
+	approvalsCLI(t, in, "approve", requestOf(err))
+	if _, err := c.Exec(ctx, prepare); err != nil {
+		t.Fatalf("approved PREPARE refused: %v", err)
+	}
+	if _, err := c.Exec(ctx, "EXECUTE wipe"); err != nil {
+		t.Fatalf("the approved run: %v", err)
+	}
+	if rows() != 0 {
+		t.Fatal("the approved run did not delete")
+	}
+	refill()
+	_, err = c.Exec(ctx, "EXECUTE wipe")
+	id := requestOf(err)
+	if rows() != 1 {
+		t.Fatal("a second EXECUTE ran on the PREPARE's approval")
+	}
+	// DEALLOCATE and a harmless PREPARE of the same name do not clear it.
+	if _, err := c.Exec(ctx, "DEALLOCATE wipe"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "PREPARE wipe AS DELETE FROM t_sqlprep"); pgCode(err) != "42501" {
+		t.Fatalf("PREPARE again without approval: %v", err)
+	}
+	if _, err := c.Exec(ctx, "PREPARE wipe AS SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "EXECUTE wipe"); pgCode(err) != "42501" {
+		t.Fatalf("EXECUTE of a reused name: %v", err)
+	}
+	approvalsCLI(t, in, "approve", id)
+	if _, err := c.Exec(ctx, "EXECUTE wipe"); err != nil {
+		t.Fatalf("EXECUTE on its own approval: %v", err)
+	}
+}
+
 // TestApprovalAcrossReplicas runs two Airlock processes on one PostgreSQL
 // store: a command held by one is approved through the other's API.
 func TestApprovalAcrossReplicas(t *testing.T) {

@@ -97,6 +97,12 @@ var objectStmts = map[string]bool{
 // special applies the meaning of m's type and reports whether it already
 // walked m's children.
 func (w *walker) special(m proto.Message) bool {
+	switch x := m.(type) {
+	case *pg.PrepareStmt:
+		w.b.Prepared(x.Name)
+	case *pg.ExecuteStmt:
+		w.b.Executed(x.Name)
+	}
 	name := string(m.ProtoReflect().Descriptor().Name())
 	if strings.HasSuffix(name, "Stmt") && name != "RawStmt" {
 		if secretStmts[name] {

@@ -10,9 +10,16 @@ import (
 // tables each touches and the rules the command triggers. The zero value is
 // ready to use; a Builder is used by one goroutine.
 type Builder struct {
-	rules []string
-	stmts []protocols.Statement
+	rules              []string
+	stmts              []protocols.Statement
+	prepares, executes []string
 }
+
+// Prepared records that the command creates the prepared statement name.
+func (b *Builder) Prepared(name string) { b.prepares = append(b.prepares, name) }
+
+// Executed records that the command runs the prepared statement name.
+func (b *Builder) Executed(name string) { b.executes = append(b.executes, name) }
 
 // Hit records that rule id applies to the command.
 func (b *Builder) Hit(id string) {
@@ -78,7 +85,8 @@ func (b *Builder) Classification(redacted string) *protocols.Classification {
 	if stmts == nil {
 		stmts = []protocols.Statement{}
 	}
-	return &protocols.Classification{Risk: b.Risk(), Rules: rules, Statements: stmts, Redacted: redacted}
+	return &protocols.Classification{Risk: b.Risk(), Rules: rules, Statements: stmts, Redacted: redacted,
+		Prepares: b.prepares, Executes: b.executes}
 }
 
 // Failure returns the classification of a command that could not be

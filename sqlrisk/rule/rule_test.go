@@ -113,7 +113,9 @@ is risk ` + "`none`" + `. Policies refer to these ids (` + "`rules: {schema.drop
   bodies are parsed), DO, CREATE RULE actions, trigger bodies the parser can
   read, MySQL ` + "`PREPARE … FROM 'literal'`" + ` and ` + "`EXECUTE IMMEDIATE 'literal'`" + `.
 - **EXECUTE** of a prepared statement is ` + "`code.execute`" + ` (medium): its body was
-  classified when it was prepared.
+  classified when it was prepared. The classification names the statements a
+  command prepares and executes, so that an approved PREPARE covers one
+  EXECUTE: the pipeline sends each later EXECUTE of that name to review.
 - **RESET ROLE**, ` + "`SET ROLE NONE`" + `, ` + "`SET SESSION AUTHORIZATION DEFAULT`" + ` return to
   the login identity Airlock chose and are ` + "`session.set`" + `; DISCARD ALL is none.
 - **Session SETs** are ` + "`session.set`" + ` (medium) except the client set-up ones
