@@ -74,11 +74,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observeClassify(p Protocol, d time.Duration) {
+func (m *Metrics) observeClassify(s *Session, p Protocol, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.Classify.WithLabelValues(string(p)).Observe(d.Seconds())
+	s.classify(m, p).Observe(d.Seconds())
 }
 
 func (m *Metrics) countCommand(s *Session, a Action, r Risk) {
@@ -175,4 +175,13 @@ func (m *Metrics) UpstreamIdleSessions(p Protocol, n int) {
 		return
 	}
 	m.UpstreamIdle.WithLabelValues(string(p)).Set(float64(n))
+}
+
+// classify returns the classification-time histogram child for protocol p,
+// resolved once per session.
+func (s *Session) classify(m *Metrics, p Protocol) prometheus.Observer {
+	if s.classifyObs == nil || s.classifyProtocol != p {
+		s.classifyObs, s.classifyProtocol = m.Classify.WithLabelValues(string(p)), p
+	}
+	return s.classifyObs
 }

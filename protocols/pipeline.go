@@ -24,8 +24,10 @@ type Session struct {
 
 	// Metric children resolved once per session: label lookups hash every
 	// value, which is measurable at tens of thousands of commands a second.
-	commands [3][RiskCritical + 1]prometheus.Counter
-	duration prometheus.Observer
+	commands         [3][RiskCritical + 1]prometheus.Counter
+	duration         prometheus.Observer
+	classifyObs      prometheus.Observer
+	classifyProtocol Protocol
 
 	// approvedPrepares holds the SQL-level prepared statements (PREPARE)
 	// that an approval let through, and whether their one run is spent.
@@ -85,7 +87,7 @@ func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify f
 	if p.Classifier != nil {
 		start := time.Now()
 		cls = p.Classifier.Classify(cmd)
-		p.Metrics.observeClassify(cmd.Protocol, time.Since(start))
+		p.Metrics.observeClassify(s, cmd.Protocol, time.Since(start))
 	} else {
 		cls = &Classification{Redacted: cmd.Text}
 	}

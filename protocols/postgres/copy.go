@@ -99,8 +99,15 @@ func defString(n *pg.Node) string {
 
 func containsFold(s, sub string) bool {
 	n := len(sub)
+	if n == 0 {
+		return true
+	}
+	// It runs on every masked Query and Parse: compare the first byte,
+	// folded, before calling EqualFold at an offset. sub starts with an
+	// ASCII letter.
+	c0 := sub[0] | 0x20
 	for i := 0; i+n <= len(s); i++ {
-		if strings.EqualFold(s[i:i+n], sub) {
+		if s[i]|0x20 == c0 && strings.EqualFold(s[i:i+n], sub) {
 			return true
 		}
 	}
