@@ -117,8 +117,22 @@ type Recorder interface {
 	Columns(cols []Column) error
 	Row(values [][]byte) error
 	Result(r Result) error
+	// Parameters records the parameter values a Bind gives portal, already
+	// masked. Engines call it only when recording.parameters is on.
+	Parameters(portal string, params []Param) error
 	// Close writes the session end and the trailer.
 	Close(reason string) error
+}
+
+// Param is one bound parameter value as recorded. Value nil is NULL.
+// Binary marks a value in the protocol's binary format. Withheld marks one
+// that is not recorded (only its length, Omitted, is): a binary value of a
+// caller whose values are masked, since masking reads text.
+type Param struct {
+	Value    []byte
+	Binary   bool
+	Withheld bool
+	Omitted  int
 }
 
 // RecorderFactory opens a Recorder for a new session. An error refuses the

@@ -182,6 +182,9 @@ func (NopRecorder) Result(Result) error { return nil }
 // Close implements Recorder.
 func (NopRecorder) Close(string) error { return nil }
 
+// Parameters implements Recorder.
+func (NopRecorder) Parameters(string, []Param) error { return nil }
+
 var _ Recorder = NopRecorder{}
 
 // RecordedText is the text Check records for cmd: redacted by the

@@ -65,6 +65,11 @@ type Config struct {
 	// BlockSize is the uncompressed size at which a block is written.
 	BlockSize ByteSize  `yaml:"block_size"`
 	Retention Retention `yaml:"retention"`
+	// Parameters records the values clients bind to prepared statements,
+	// masked like rows (a binary value of a masked caller is withheld: its
+	// length only). Off by default: a parameter can hold what no policy
+	// sees as a secret, such as a password an application hashes in SQL.
+	Parameters bool `yaml:"parameters"`
 }
 
 // Retention says when finished recordings are deleted: those older than

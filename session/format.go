@@ -53,10 +53,11 @@ const (
 	FrameEnd        FrameType = 6
 	FrameCheckpoint FrameType = 7
 	FrameTrailer    FrameType = 8
-	frameTypeLimit            = 9
+	FrameParams     FrameType = 9
+	frameTypeLimit            = 10
 )
 
-var frameNames = [...]string{"", "command", "decision", "columns", "row", "result", "end", "checkpoint", "trailer"}
+var frameNames = [...]string{"", "command", "decision", "columns", "row", "result", "end", "checkpoint", "trailer", "params"}
 
 // String returns the frame type's name as used in JSON and metric labels.
 func (t FrameType) String() string {

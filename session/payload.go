@@ -106,6 +106,96 @@ func appendRow(b []byte, values [][]byte) []byte {
 	return b
 }
 
+// appendParams encodes: portal, then per parameter a flags byte (bit 0
+// binary format, bit 1 withheld) and the value as a row encodes it; a
+// withheld value keeps no bytes and counts them as omitted.
+func appendParams(b []byte, portal string, params []protocols.Param) []byte {
+	b = appendStr(b, portal, maxText)
+	b = binary.AppendUvarint(b, uint64(len(params)))
+	budget := maxFrameBody - 32 - len(portal) - 12*len(params)
+	for _, p := range params {
+		var flags byte
+		if p.Binary {
+			flags |= paramBinary
+		}
+		if p.Withheld {
+			flags |= paramWithheld
+			b = append(b, flags)
+			b = append(b, 2) // no bytes kept, cut: (0<<1 | 1) + 1
+			b = binary.AppendUvarint(b, uint64(max(p.Omitted, 0)))
+			continue
+		}
+		b = append(b, flags)
+		if p.Value == nil {
+			b = append(b, 0)
+			continue
+		}
+		kept := cut(p.Value, min(maxValue, max(budget, 0)))
+		budget -= len(kept)
+		if len(kept) == len(p.Value) {
+			b = binary.AppendUvarint(b, (uint64(len(kept))<<1)+1)
+		} else {
+			b = binary.AppendUvarint(b, (uint64(len(kept))<<1|1)+1)
+			b = binary.AppendUvarint(b, uint64(len(p.Value)-len(kept)))
+		}
+		b = append(b, kept...)
+	}
+	return b
+}
+
+// Parameter flags.
+const (
+	paramBinary   = 1 << 0
+	paramWithheld = 1 << 1
+)
+
+// ParamsRecord is a recorded Bind: the portal and its parameter values.
+type ParamsRecord struct {
+	Portal string
+	Values []ParamValue
+}
+
+// ParamValue is one recorded parameter. Withheld values keep no bytes;
+// Omitted says how many there were.
+type ParamValue struct {
+	Value
+	Binary   bool
+	Withheld bool
+}
+
+func decodeParams(p []byte) (*ParamsRecord, error) {
+	d := dec{b: p}
+	rec := &ParamsRecord{Portal: d.str()}
+	n := d.count(2)
+	rec.Values = make([]ParamValue, n)
+	for i := range rec.Values {
+		v := &rec.Values[i]
+		flags := d.bytes(1)
+		if d.bad {
+			break
+		}
+		v.Binary, v.Withheld = flags[0]&paramBinary != 0, flags[0]&paramWithheld != 0
+		x := d.uvarint()
+		if x == 0 {
+			v.Null = true
+			continue
+		}
+		x--
+		if x&1 != 0 {
+			om := d.uvarint()
+			if om > math.MaxInt64 {
+				d.bad = true
+			}
+			v.Omitted = int64(om)
+		}
+		v.Bytes = append([]byte{}, d.bytes(x>>1)...)
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, errPayload
+	}
+	return rec, nil
+}
+
 // appendResult encodes: tag, rows, duration (ns), error, code.
 func appendResult(b []byte, r *protocols.Result, limit int) []byte {
 	b = appendStr(b, r.Tag, limit)

@@ -32,6 +32,7 @@ type Frame struct {
 	Result   *protocols.Result
 	End      string
 	Seal     *Seal
+	Params   *ParamsRecord
 	Payload  []byte
 }
 
@@ -345,6 +346,8 @@ func (r *Reader) frame() (*Frame, error) {
 		f.Result, err = decodeResult(payload)
 	case FrameEnd:
 		f.End, err = decodeEnd(payload)
+	case FrameParams:
+		f.Params, err = decodeParams(payload)
 	case FrameCheckpoint, FrameTrailer:
 		f.Seal, err = decodeSeal(payload)
 		if err == nil {

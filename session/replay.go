@@ -2,6 +2,7 @@ package session
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -212,6 +213,8 @@ func (p *textPrinter) frame(f *Frame) error {
 		s += " · " + r.Duration.Round(time.Microsecond).String()
 		p.line(f.Time, "result", s)
 		p.pending = false
+	case FrameParams:
+		p.line(f.Time, "params", paramsText(f.Params))
 	case FrameEnd:
 		p.line(f.Time, "end", esc(orDash(f.End)))
 	case FrameCheckpoint, FrameTrailer:
@@ -321,4 +324,38 @@ func (p *textPrinter) finish(rep Report) error {
 	p.flushTable(false)
 	_, err := fmt.Fprintf(p.w, "\nverification: %s\n", rep)
 	return err
+}
+
+// paramsText renders a Bind's parameters: $1 = 'text', $2 = \x0000002a
+// (binary format), NULL, or [16 bytes withheld].
+func paramsText(r *ParamsRecord) string {
+	var b strings.Builder
+	if r.Portal != "" {
+		fmt.Fprintf(&b, "portal %s: ", esc(r.Portal))
+	}
+	if len(r.Values) == 0 {
+		b.WriteString("no parameters")
+	}
+	for i, v := range r.Values {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d = ", i+1)
+		switch {
+		case v.Withheld:
+			fmt.Fprintf(&b, "[%d bytes withheld]", v.Omitted)
+			continue
+		case v.Null:
+			b.WriteString("NULL")
+			continue
+		case v.Binary:
+			b.WriteString("\\x" + hex.EncodeToString(v.Bytes))
+		default:
+			b.WriteString("'" + strings.ReplaceAll(esc(string(v.Bytes)), "'", "''") + "'")
+		}
+		if v.Omitted > 0 {
+			fmt.Fprintf(&b, " …[%d more bytes not recorded]", v.Omitted)
+		}
+	}
+	return b.String()
 }

@@ -73,6 +73,12 @@ type jsonResult struct {
 	Code       string `json:"code,omitempty"`
 }
 
+type jsonParams struct {
+	jsonBase
+	Portal string `json:"portal"`
+	Values []any  `json:"values"`
+}
+
 type jsonEnd struct {
 	jsonBase
 	Reason string `json:"reason"`
@@ -140,6 +146,12 @@ func (p *jsonPrinter) frame(f *Frame) error {
 	case FrameResult:
 		r := f.Result
 		return p.emit(jsonResult{b, r.Tag, r.Rows, int64(r.Duration), r.Error, r.Code})
+	case FrameParams:
+		vals := make([]any, len(f.Params.Values))
+		for i, v := range f.Params.Values {
+			vals[i] = paramValue(v)
+		}
+		return p.emit(jsonParams{b, f.Params.Portal, vals})
 	case FrameEnd:
 		return p.emit(jsonEnd{b, f.End})
 	case FrameCheckpoint, FrameTrailer:
@@ -167,4 +179,22 @@ func rowValue(v Value) any {
 
 func (p *jsonPrinter) finish(rep Report) error {
 	return p.emit(jsonReport{Type: "verification", OK: rep.OK(), Report: rep})
+}
+
+// paramValue is a row value for text parameters, an object with hex bytes
+// for binary ones and an object with withheld set for those not recorded.
+func paramValue(v ParamValue) any {
+	switch {
+	case v.Withheld:
+		return map[string]any{"withheld": true, "omitted": v.Omitted}
+	case v.Null:
+		return nil
+	case v.Binary:
+		o := map[string]any{"hex": hex.EncodeToString(v.Bytes)}
+		if v.Omitted > 0 {
+			o["omitted"] = v.Omitted
+		}
+		return o
+	}
+	return rowValue(v.Value)
 }

@@ -128,6 +128,11 @@ func (r *recorder) Row(values [][]byte) error {
 	return r.end(s, FrameRow)
 }
 
+// Parameters implements protocols.Recorder.
+func (r *recorder) Parameters(portal string, params []protocols.Param) error {
+	return r.fitted(FrameParams, func(b []byte, limit int) []byte { return appendParams(b, portal, params) })
+}
+
 // Result implements protocols.Recorder.
 func (r *recorder) Result(res protocols.Result) error {
 	return r.fitted(FrameResult, func(b []byte, limit int) []byte { return appendResult(b, &res, limit) })

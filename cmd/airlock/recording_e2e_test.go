@@ -102,6 +102,40 @@ func TestRecordingReplayVerify(t *testing.T) {
 	}
 }
 
+// TestRecordingPreparedRuns: a replay shows each run of a prepared
+// statement and, with recording.parameters on, the values it was given.
+func TestRecordingPreparedRuns(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	in := startAirlock(t, baseConfig(db, "recording:\n  parameters: true\n", ""))
+	ctx := context.Background()
+	c := pgxConnect(t, in.url("dev", devToken, "main", ""))
+	for _, id := range []int{41, 42} {
+		var got int
+		if err := c.QueryRow(ctx, "SELECT $1::int + 1", id).Scan(&got); err != nil || got != id+1 {
+			t.Fatalf("query: %v %d", err, got)
+		}
+	}
+	_ = c.Close(ctx)
+	in.stop()
+	files := recordings(t, in)
+	if len(files) != 1 {
+		t.Fatalf("want one recording, got %v", files)
+	}
+	replay, code := airlockCmd(t, in, "replay", files[0])
+	if code != 0 {
+		t.Fatalf("replay exit %d:\n%s", code, replay)
+	}
+	if n := strings.Count(replay, "execute   SELECT $1::int + 1"); n != 2 {
+		t.Errorf("replay shows %d runs of the prepared statement, want 2:\n%s", n, replay)
+	}
+	// pgx sends the int in binary: 41 and 42.
+	for _, want := range []string{`$1 = \x00000029`, `$1 = \x0000002a`} {
+		if !strings.Contains(replay, want) {
+			t.Errorf("replay lacks %q:\n%s", want, replay)
+		}
+	}
+}
+
 // TestRecordingUnavailableRefusesSessions points the recording directory
 // at a path that cannot be created: Airlock will not start unrecorded; and
 // when the directory breaks after start, new sessions are refused.

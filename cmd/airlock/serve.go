@@ -149,19 +149,20 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 			log.Info("generated a self-signed TLS certificate", "sha256", fp)
 		}
 		s.pg, err = postgres.New(postgres.Options{
-			TLS:             tlsConf,
-			Pipeline:        s.pipeline,
-			Auth:            s.auth,
-			Connections:     s.conns,
-			Recorders:       s.recorders(),
-			Metrics:         s.metrics,
-			Log:             log,
-			MaxMessageSize:  int(cfg.Postgres.MaxMessageSize),
-			ConnectTimeout:  cfg.Postgres.ConnectTimeout,
-			StartupTimeout:  cfg.Postgres.StartupTimeout,
-			Relay:           cfg.Postgres.Mode == "relay",
-			PoolMaxIdle:     cfg.Postgres.Pool.MaxIdleSessions(),
-			PoolIdleTimeout: cfg.Postgres.Pool.IdleTimeout,
+			TLS:              tlsConf,
+			Pipeline:         s.pipeline,
+			Auth:             s.auth,
+			Connections:      s.conns,
+			Recorders:        s.recorders(),
+			Metrics:          s.metrics,
+			Log:              log,
+			MaxMessageSize:   int(cfg.Postgres.MaxMessageSize),
+			ConnectTimeout:   cfg.Postgres.ConnectTimeout,
+			StartupTimeout:   cfg.Postgres.StartupTimeout,
+			Relay:            cfg.Postgres.Mode == "relay",
+			PoolMaxIdle:      cfg.Postgres.Pool.MaxIdleSessions(),
+			PoolIdleTimeout:  cfg.Postgres.Pool.IdleTimeout,
+			RecordParameters: cfg.Recording.Parameters && !cfg.Recording.Disabled,
 		})
 		if err != nil {
 			return nil, err

@@ -185,6 +185,11 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			}
 		}
 		t.portalStmt[p.name] = p.stmt
+		if s.e.opt.RecordParameters {
+			if err := s.recordParams(p.name, body); err != nil {
+				return err
+			}
+		}
 		if b.nfmt == 1 {
 			p.formats = oneFormat[b.fmt0&1]
 		} else if b.nfmt > 1 {
@@ -385,6 +390,49 @@ func (s *session) bindApproved(ctx context.Context, a *approvedStmt, frame []byt
 	out = append(out, rest...)
 	binary.BigEndian.PutUint32(out[1:], uint32(len(out)-1))
 	return out, nil, nil
+}
+
+// recordParams records the parameter values of a Bind body that parseBind
+// accepted. Text values are masked like rows; a binary value of a masked
+// caller is withheld, since masking reads text.
+func (s *session) recordParams(portal string, body []byte) error {
+	i := bytes.IndexByte(body, 0) + 1
+	i += bytes.IndexByte(body[i:], 0) + 1
+	nfmt := int(binary.BigEndian.Uint16(body[i:]))
+	fmts := body[i+2 : i+2+2*nfmt]
+	i += 2 + 2*nfmt
+	n := int(binary.BigEndian.Uint16(body[i:]))
+	i += 2
+	params := make([]protocols.Param, n)
+	for k := range params {
+		l := int(int32(binary.BigEndian.Uint32(body[i:])))
+		i += 4
+		p := &params[k]
+		switch nfmt {
+		case 0:
+		case 1:
+			p.Binary = fmts[1] == 1
+		default:
+			p.Binary = k < nfmt && fmts[2*k+1] == 1
+		}
+		if l < 0 {
+			continue // NULL
+		}
+		v := body[i : i+l : i+l]
+		i += l
+		switch {
+		case s.ps.Masker == nil:
+			p.Value = v
+		case p.Binary:
+			p.Withheld, p.Omitted = true, l
+		default:
+			p.Value = s.ps.Masker.Text(v)
+		}
+	}
+	if err := s.ps.Recorder.Parameters(portal, params); err != nil {
+		return s.checkFailed(fmt.Errorf("record parameters: %w", err))
+	}
+	return nil
 }
 
 // closeInternal closes a statement Airlock created; its CloseComplete is

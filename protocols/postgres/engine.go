@@ -20,6 +20,8 @@ import (
 type Options struct {
 	// TLS answers SSLRequest; nil refuses TLS (clients then need loopback).
 	TLS *tls.Config
+	// RecordParameters records the values of each Bind (recording.parameters).
+	RecordParameters bool
 	// Pipeline decides every command. Required unless Relay is set.
 	Pipeline *protocols.Pipeline
 	// Auth proves callers' identities. Required.

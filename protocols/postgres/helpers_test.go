@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -95,7 +96,24 @@ func (r *memRecorder) Decision(d protocols.Decision) error {
 	return r.add("decision " + string(d.Action))
 }
 func (r *memRecorder) Columns(c []protocols.Column) error { return r.add("columns") }
-func (r *memRecorder) Row(v [][]byte) error               { return nil }
+func (r *memRecorder) Parameters(portal string, ps []protocols.Param) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "params %q:", portal)
+	for _, p := range ps {
+		switch {
+		case p.Withheld:
+			fmt.Fprintf(&b, " withheld(%d)", p.Omitted)
+		case p.Value == nil:
+			b.WriteString(" NULL")
+		case p.Binary:
+			fmt.Fprintf(&b, " %x", p.Value)
+		default:
+			fmt.Fprintf(&b, " %q", p.Value)
+		}
+	}
+	return r.add(b.String())
+}
+func (r *memRecorder) Row(v [][]byte) error { return nil }
 func (r *memRecorder) Result(res protocols.Result) error {
 	return r.add("result " + res.Tag + res.Code)
 }

@@ -1,0 +1,70 @@
+package session
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// TestParamsRoundTrip: a Bind's parameters come back as recorded, in both
+// replay forms: text, binary (as hex), NULL, empty, withheld and cut.
+func TestParamsRoundTrip(t *testing.T) {
+	f := newFactory(t, Config{Rows: RowsAll}, Options{Key: testKey})
+	info := testInfo("params")
+	rec, err := f.Open(info)
+	must(t, err)
+	long := strings.Repeat("x", maxValue+10)
+	must(t, rec.Command(&protocols.Command{Kind: "parse", Text: "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)"}, "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)"))
+	must(t, rec.Parameters("p1", []protocols.Param{
+		{Value: []byte("it's")},
+		{Value: []byte{0, 0, 0, 42}, Binary: true},
+		{},
+		{Value: []byte{}},
+		{Binary: true, Withheld: true, Omitted: 16},
+		{Value: []byte(long)},
+	}))
+	must(t, rec.Close("done"))
+
+	res := readFile(t, recordingPath(t, f, info.ID), testKey)
+	var got *ParamsRecord
+	for _, fr := range res.frames {
+		if fr.Type == FrameParams {
+			got = fr.Params
+		}
+	}
+	if got == nil {
+		t.Fatal("no params frame")
+	}
+	want := &ParamsRecord{Portal: "p1", Values: []ParamValue{
+		{Value: Value{Bytes: []byte("it's")}},
+		{Value: Value{Bytes: []byte{0, 0, 0, 42}}, Binary: true},
+		{Value: Value{Null: true}},
+		{Value: Value{Bytes: []byte{}}},
+		{Value: Value{Bytes: []byte{}, Omitted: 16}, Binary: true, Withheld: true},
+		{Value: Value{Bytes: []byte(long[:maxValue]), Omitted: 10}},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("params = %+v\nwant %+v", got, want)
+	}
+
+	var text, js bytes.Buffer
+	_, err = ReplayFile(&text, recordingPath(t, f, info.ID), ReplayOptions{Key: testKey})
+	must(t, err)
+	line := `params    portal p1: $1 = 'it''s', $2 = \x0000002a, $3 = NULL, $4 = '', $5 = [16 bytes withheld], $6 = '` + long[:maxValue] + `' …[10 more bytes not recorded]`
+	if !strings.Contains(text.String(), line) {
+		t.Errorf("replay text lacks the params line:\n%s", text.String())
+	}
+	_, err = ReplayFile(&js, recordingPath(t, f, info.ID), ReplayOptions{Key: testKey, JSON: true})
+	must(t, err)
+	if !strings.Contains(js.String(), `"type":"params"`) || !strings.Contains(js.String(), `"portal":"p1","values":["it's",{"hex":"0000002a"},null,"",{"omitted":16,"withheld":true},`) {
+		t.Errorf("replay JSON lacks the params frame:\n%s", js.String())
+	}
+	rep, err := VerifyFile(recordingPath(t, f, info.ID), testKey)
+	must(t, err)
+	if !rep.OK() {
+		t.Errorf("verify: %+v", rep)
+	}
+}
