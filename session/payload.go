@@ -88,22 +88,26 @@ func appendRow(b []byte, values [][]byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(values)))
 	budget := maxFrameBody - 32 - 11*len(values)
 	for _, v := range values {
-		if v == nil {
-			b = append(b, 0)
-			continue
-		}
-		limit := min(maxValue, max(budget, 0))
-		kept := cut(v, limit)
-		budget -= len(kept)
-		if len(kept) == len(v) {
-			b = binary.AppendUvarint(b, (uint64(len(v))<<1)+1)
-		} else {
-			b = binary.AppendUvarint(b, (uint64(len(kept))<<1|1)+1)
-			b = binary.AppendUvarint(b, uint64(len(v)-len(kept)))
-		}
-		b = append(b, kept...)
+		b, budget = appendValue(b, v, budget)
 	}
 	return b
+}
+
+// appendValue encodes v (nil is NULL), keeping at most budget bytes of it
+// (and never more than maxValue); it returns the budget left.
+func appendValue(b, v []byte, budget int) ([]byte, int) {
+	if v == nil {
+		return append(b, 0), budget
+	}
+	kept := cut(v, min(maxValue, max(budget, 0)))
+	budget -= len(kept)
+	if len(kept) == len(v) {
+		b = binary.AppendUvarint(b, (uint64(len(v))<<1)+1)
+	} else {
+		b = binary.AppendUvarint(b, (uint64(len(kept))<<1|1)+1)
+		b = binary.AppendUvarint(b, uint64(len(v)-len(kept)))
+	}
+	return append(b, kept...), budget
 }
 
 // appendParams encodes: portal, then per parameter a flags byte (bit 0
@@ -125,20 +129,7 @@ func appendParams(b []byte, portal string, params []protocols.Param) []byte {
 			b = binary.AppendUvarint(b, uint64(max(p.Omitted, 0)))
 			continue
 		}
-		b = append(b, flags)
-		if p.Value == nil {
-			b = append(b, 0)
-			continue
-		}
-		kept := cut(p.Value, min(maxValue, max(budget, 0)))
-		budget -= len(kept)
-		if len(kept) == len(p.Value) {
-			b = binary.AppendUvarint(b, (uint64(len(kept))<<1)+1)
-		} else {
-			b = binary.AppendUvarint(b, (uint64(len(kept))<<1|1)+1)
-			b = binary.AppendUvarint(b, uint64(len(p.Value)-len(kept)))
-		}
-		b = append(b, kept...)
+		b, budget = appendValue(append(b, flags), p.Value, budget)
 	}
 	return b
 }
@@ -175,20 +166,7 @@ func decodeParams(p []byte) (*ParamsRecord, error) {
 			break
 		}
 		v.Binary, v.Withheld = flags[0]&paramBinary != 0, flags[0]&paramWithheld != 0
-		x := d.uvarint()
-		if x == 0 {
-			v.Null = true
-			continue
-		}
-		x--
-		if x&1 != 0 {
-			om := d.uvarint()
-			if om > math.MaxInt64 {
-				d.bad = true
-			}
-			v.Omitted = int64(om)
-		}
-		v.Bytes = append([]byte{}, d.bytes(x>>1)...)
+		v.Value = d.value()
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errPayload
@@ -272,6 +250,26 @@ func (d *dec) bytes(n uint64) []byte {
 
 func (d *dec) str() string { return string(d.bytes(d.uvarint())) }
 
+// value reads one value as appendValue writes it.
+func (d *dec) value() Value {
+	var v Value
+	x := d.uvarint()
+	if x == 0 {
+		v.Null = true
+		return v
+	}
+	x--
+	if x&1 != 0 {
+		om := d.uvarint()
+		if om > math.MaxInt64 {
+			d.bad = true
+		}
+		v.Omitted = int64(om)
+	}
+	v.Bytes = append([]byte{}, d.bytes(x>>1)...)
+	return v
+}
+
 // CommandRecord is a recorded command: its redacted text, never the original.
 type CommandRecord struct {
 	Kind string `json:"kind,omitempty"`
@@ -347,20 +345,7 @@ func decodeRow(p []byte) ([]Value, error) {
 	n := d.count(1)
 	vals := make([]Value, n)
 	for i := range vals {
-		x := d.uvarint()
-		if x == 0 {
-			vals[i].Null = true
-			continue
-		}
-		x--
-		if x&1 != 0 {
-			om := d.uvarint()
-			if om > math.MaxInt64 {
-				d.bad = true
-			}
-			vals[i].Omitted = int64(om)
-		}
-		vals[i].Bytes = append([]byte{}, d.bytes(x>>1)...)
+		vals[i] = d.value()
 	}
 	if d.bad {
 		return nil, errPayload

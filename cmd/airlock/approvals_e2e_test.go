@@ -289,6 +289,16 @@ func TestApprovalRetryForAgents(t *testing.T) {
 	}
 }
 
+// approvalRequestOf returns the approval request a refusal names.
+func approvalRequestOf(t *testing.T, err error) string {
+	t.Helper()
+	m := regexp.MustCompile(`request (\w{8,})`).FindStringSubmatch(fmt.Sprint(err))
+	if pgCode(err) != "42501" || m == nil {
+		t.Fatalf("want a refusal naming an approval request, got %v", err)
+	}
+	return m[1]
+}
+
 // TestApprovalCoversOnePreparedRun: an approval lets one run of a prepared
 // statement through. Executing the statement again asks for a new
 // approval, as running the command again would.
@@ -298,18 +308,10 @@ func TestApprovalCoversOnePreparedRun(t *testing.T) {
 	ctx := context.Background()
 	c := pgxConnect(t, in.url("agent", "agent-token", "main", ""))
 	pc := c.PgConn()
-	requestOf := func(err error) string {
-		t.Helper()
-		m := regexp.MustCompile(`request (\w{8,})`).FindStringSubmatch(fmt.Sprint(err))
-		if pgCode(err) != "42501" || m == nil {
-			t.Fatalf("want a refusal naming an approval request, got %v", err)
-		}
-		return m[1]
-	}
 	createTable(t, db, "t_prepared")
 	const drop = "DROP TABLE t_prepared"
 	_, err := pc.Prepare(ctx, "drop_it", drop, nil)
-	approvalsCLI(t, in, "approve", requestOf(err))
+	approvalsCLI(t, in, "approve", approvalRequestOf(t, err))
 	if _, err := pc.Prepare(ctx, "drop_it", drop, nil); err != nil {
 		t.Fatalf("approved Prepare refused: %v", err)
 	}
@@ -321,7 +323,7 @@ func TestApprovalCoversOnePreparedRun(t *testing.T) {
 		t.Fatal("approved run did not drop the table")
 	}
 	createTable(t, db, "t_prepared")
-	id := requestOf(run())
+	id := approvalRequestOf(t, run())
 	if !tableExists(t, db, "t_prepared") {
 		t.Fatal("a second run of the prepared statement went through on the first approval")
 	}
@@ -358,17 +360,9 @@ func TestApprovalCoversOneSQLPreparedRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	requestOf := func(err error) string {
-		t.Helper()
-		m := regexp.MustCompile(`request (\w{8,})`).FindStringSubmatch(fmt.Sprint(err))
-		if pgCode(err) != "42501" || m == nil {
-			t.Fatalf("want a refusal naming an approval request, got %v", err)
-		}
-		return m[1]
-	}
 	const prepare = "PREPARE wipe AS DELETE FROM t_sqlprep"
 	_, err := c.Exec(ctx, prepare)
-	approvalsCLI(t, in, "approve", requestOf(err))
+	approvalsCLI(t, in, "approve", approvalRequestOf(t, err))
 	if _, err := c.Exec(ctx, prepare); err != nil {
 		t.Fatalf("approved PREPARE refused: %v", err)
 	}
@@ -380,7 +374,7 @@ func TestApprovalCoversOneSQLPreparedRun(t *testing.T) {
 	}
 	refill()
 	_, err = c.Exec(ctx, "EXECUTE wipe")
-	id := requestOf(err)
+	id := approvalRequestOf(t, err)
 	if rows() != 1 {
 		t.Fatal("a second EXECUTE ran on the PREPARE's approval")
 	}
