@@ -70,6 +70,9 @@ type Column struct {
 	// TextOffset is the number of framing bytes before the text in each
 	// binary value (Postgres jsonb's binary form starts with a version byte).
 	TextOffset int
+	// OID is the server's type id (Postgres), 0 when unknown; with it a
+	// replay shows binary values as text.
+	OID uint32
 }
 
 // Masker masks the values of one session's results. Plan is called once per

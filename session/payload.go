@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -75,6 +76,13 @@ func appendColumns(b []byte, cols []protocols.Column, limit int) []byte {
 			flags |= 1
 		}
 		b = binary.AppendUvarint(b, flags)
+	}
+	// Type ids follow the columns, when any is known; readers that predate
+	// them ignore the trailing bytes.
+	if slices.ContainsFunc(cols, func(c protocols.Column) bool { return c.OID != 0 }) {
+		for i := range cols {
+			b = binary.AppendUvarint(b, uint64(cols[i].OID))
+		}
 	}
 	return b
 }
@@ -324,6 +332,15 @@ func decodeColumns(p []byte) ([]protocols.Column, error) {
 			d.bad = true
 		}
 		cols[i].Type, cols[i].Binary = protocols.ValueType(t), flags&1 != 0
+	}
+	if !d.bad && len(d.b) > 0 {
+		for i := range cols {
+			oid := d.uvarint()
+			if oid > math.MaxUint32 {
+				d.bad = true
+			}
+			cols[i].OID = uint32(oid)
+		}
 	}
 	if d.bad {
 		return nil, errPayload

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/airlock-gw/airlock/protocols"
 )
 
@@ -94,8 +96,9 @@ type textPrinter struct {
 	cols    []protocols.Column
 	colTime time.Time
 	table   [][]string
-	shown   int64 // rows of the current result set shown
-	pending bool  // a table is open
+	shown   int64       // rows of the current result set shown
+	pending bool        // a table is open
+	types   *pgtype.Map // made on the first binary value of a known type
 }
 
 const indent = "              " // width of "15:04:05.000  "
@@ -241,7 +244,9 @@ func (p *textPrinter) cell(i int, v Value) string {
 		return "NULL"
 	}
 	var s string
-	if utf8.Valid(v.Bytes) {
+	if text, ok := p.binaryText(i, v); ok {
+		s = esc(text)
+	} else if utf8.Valid(v.Bytes) {
 		s = esc(string(v.Bytes))
 	} else {
 		s = `\x` + fmt.Sprintf("%x", v.Bytes)
@@ -253,6 +258,18 @@ func (p *textPrinter) cell(i int, v Value) string {
 		s += "[+" + strconv.FormatInt(v.Omitted, 10) + "B]"
 	}
 	return s
+}
+
+// binaryText renders a whole binary-format value of a column whose
+// PostgreSQL type is known.
+func (p *textPrinter) binaryText(i int, v Value) (string, bool) {
+	if i >= len(p.cols) || !p.cols[i].Binary || p.cols[i].OID == 0 || v.Omitted > 0 {
+		return "", false
+	}
+	if p.types == nil {
+		p.types = pgtype.NewMap()
+	}
+	return pgBinaryText(p.types, p.cols[i].OID, v.Bytes)
 }
 
 // flushTable prints the buffered rows as an aligned table.

@@ -45,6 +45,7 @@ type jsonColumn struct {
 	Table  string `json:"table,omitempty"`
 	Type   string `json:"value_type"`
 	Binary bool   `json:"binary,omitempty"`
+	OID    uint32 `json:"oid,omitempty"`
 }
 
 type jsonColumns struct {
@@ -134,7 +135,7 @@ func (p *jsonPrinter) frame(f *Frame) error {
 	case FrameColumns:
 		cols := make([]jsonColumn, len(f.Columns))
 		for i, c := range f.Columns {
-			cols[i] = jsonColumn{Name: c.Name, Table: c.Table, Type: valueTypeName(c.Type), Binary: c.Binary}
+			cols[i] = jsonColumn{Name: c.Name, Table: c.Table, Type: valueTypeName(c.Type), Binary: c.Binary, OID: c.OID}
 		}
 		return p.emit(jsonColumns{b, cols})
 	case FrameRow:

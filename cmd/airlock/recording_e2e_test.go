@@ -128,11 +128,19 @@ func TestRecordingPreparedRuns(t *testing.T) {
 	if n := strings.Count(replay, "execute   SELECT $1::int + 1"); n != 2 {
 		t.Errorf("replay shows %d runs of the prepared statement, want 2:\n%s", n, replay)
 	}
-	// pgx sends the int in binary: 41 and 42.
+	// pgx sends the int in binary (41 and 42) and receives the sums in
+	// binary too, which the replay shows as text.
 	for _, want := range []string{`$1 = \x00000029`, `$1 = \x0000002a`} {
 		if !strings.Contains(replay, want) {
 			t.Errorf("replay lacks %q:\n%s", want, replay)
 		}
+	}
+	cells := map[string]bool{}
+	for _, l := range strings.Split(replay, "\n") {
+		cells[strings.TrimSpace(l)] = true
+	}
+	if !cells["42"] || !cells["43"] {
+		t.Errorf("replay does not show the binary results as 42 and 43:\n%s", replay)
 	}
 }
 

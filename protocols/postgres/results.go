@@ -355,7 +355,7 @@ func (s *session) columns(dst []protocols.Column, fields []field) []protocols.Co
 	}
 	for _, f := range fields {
 		col := protocols.Column{Name: f.name, Type: valueType(f.typeOID), Binary: f.format == 1,
-			TextOffset: textOffset(f.typeOID, f.format == 1)}
+			TextOffset: textOffset(f.typeOID, f.format == 1), OID: f.typeOID}
 		if k != nil {
 			col.Type = k.valueType(f.typeOID)
 			col.Table = k.table(f.tableOID)
