@@ -127,6 +127,20 @@ func TestApprovedStatementRunsOncePerApproval(t *testing.T) {
 	if rows() != 3 {
 		t.Fatalf("%d rows, want 3", rows())
 	}
+	// A simple Query destroys the unnamed statement, an approved one too.
+	ap.grant(1)
+	if _, err := c.Prepare(ctx, "", insert, nil); err != nil {
+		t.Fatalf("approved unnamed Prepare: %v", err)
+	}
+	if err := c.Exec(ctx, "SELECT 1").Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ExecPrepared(ctx, "", [][]byte{[]byte("8")}, nil, nil).Read().Err; pgCode(err) != "26000" {
+		t.Fatalf("run of the unnamed statement after a Query: %v", err)
+	}
+	if rows() != 3 || ap.count() != 6 {
+		t.Fatalf("after the unnamed statement: %d rows, %d reviews", rows(), ap.count())
+	}
 	// Statements that needed no approval run freely.
 	if _, err := c.Prepare(ctx, "plain", "SELECT $1::int", nil); err != nil {
 		t.Fatal(err)
@@ -136,8 +150,8 @@ func TestApprovedStatementRunsOncePerApproval(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ap.count() != 5 {
-		t.Fatalf("%d reviews, want 5", ap.count())
+	if ap.count() != 6 {
+		t.Fatalf("%d reviews, want 6", ap.count())
 	}
 }
 

@@ -146,6 +146,11 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			return err
 		}
 		name := string(m.name)
+		if (typ == 'Q' || name == "") && s.ct != nil {
+			// A Query, and a Parse of the unnamed statement even when it
+			// fails, destroy the unnamed statement.
+			s.forgetStmt("")
+		}
 		if !v.allowed {
 			return s.refuse(pk, name, v.refusal)
 		}
@@ -161,10 +166,10 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		}
 		if typ == 'P' {
 			t := s.track()
-			t.stmtCmds[name] = &stmtCmd{cmd: cmd}
 			if frame, err = s.parseApproved(t, name, cmd, v.approved, frame, body); err != nil {
 				return err
 			}
+			t.stmtCmds[name] = &stmtCmd{cmd: cmd}
 		}
 		_, err = s.uw.Write(frame)
 		s.pend.push(p)
@@ -233,6 +238,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			t := s.track()
 			delete(t.stmtCmds, name)
 			if a := t.approved[name]; a != nil {
+				// The client's Close reaches the private statement.
 				delete(t.approved, name)
 				frame = appendNamed(nil, 'C', 'S', a.upstream)
 			}
@@ -341,13 +347,12 @@ func (s *session) recordCommand(cmd *protocols.Command, recorded string) error {
 }
 
 // parseApproved handles a Parse that an approval let through, and a Parse
-// that replaces one: the approved statement is created under a private
-// name, and a replaced one is closed upstream. It returns the frame to
-// forward.
+// that replaces an approved statement: the approved statement is created
+// under a private name, and a replaced one is closed upstream. It returns
+// the frame to forward.
 func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Command, approved bool, frame, body []byte) ([]byte, error) {
-	if old := t.approved[name]; old != nil {
-		delete(t.approved, name)
-		s.closeInternal(old.upstream)
+	if t.approved[name] != nil {
+		s.forgetStmt(name)
 	}
 	if !approved {
 		return frame, nil
@@ -433,6 +438,17 @@ func (s *session) recordParams(portal string, body []byte) error {
 		return s.checkFailed(fmt.Errorf("record parameters: %w", err))
 	}
 	return nil
+}
+
+// forgetStmt forgets a statement the server no longer has, closing the
+// private statement of an approved one.
+func (s *session) forgetStmt(name string) {
+	t := s.track()
+	delete(t.stmtCmds, name)
+	if a := t.approved[name]; a != nil {
+		delete(t.approved, name)
+		s.closeInternal(a.upstream)
+	}
 }
 
 // closeInternal closes a statement Airlock created; its CloseComplete is
