@@ -123,7 +123,7 @@ func (r *recorder) Row(values [][]byte) error {
 	if r.mode == RowsNone || (r.mode == RowsFirst && n > int64(r.firstN)) {
 		return nil
 	}
-	s := r.begin(FrameRow)
+	s := r.beginAt(FrameRow, r.last)
 	*r.raw = appendRow(*r.raw, values)
 	return r.end(s, FrameRow)
 }
@@ -162,11 +162,17 @@ func (r *recorder) fitted(t FrameType, enc func(b []byte, limit int) []byte) err
 // placeholder, the type and the time since the previous frame. Time offsets
 // come from the monotonic clock and never decrease.
 func (r *recorder) begin(t FrameType) int {
+	return r.beginAt(t, r.f.since(r.start))
+}
+
+// beginAt is begin at time offset off. Rows take the time of the frame
+// before them: the clock costs more than the row's other work, and rows
+// arrive within the result set that the columns and result frames date.
+func (r *recorder) beginAt(t FrameType, off time.Duration) int {
 	if r.raw == nil {
 		r.raw = r.f.getRaw()
 		r.dirty.Store(true)
 	}
-	off := r.f.since(r.start)
 	if off < r.last {
 		off = r.last
 	}
