@@ -78,7 +78,10 @@ func (m *Metrics) observeClassify(s *Session, p Protocol, d time.Duration) {
 	if m == nil {
 		return
 	}
-	s.classify(m, p).Observe(d.Seconds())
+	if s.classify == nil {
+		s.classify = m.Classify.WithLabelValues(string(p))
+	}
+	s.classify.Observe(d.Seconds())
 }
 
 func (m *Metrics) countCommand(s *Session, a Action, r Risk) {
@@ -175,13 +178,4 @@ func (m *Metrics) UpstreamIdleSessions(p Protocol, n int) {
 		return
 	}
 	m.UpstreamIdle.WithLabelValues(string(p)).Set(float64(n))
-}
-
-// classify returns the classification-time histogram child for protocol p,
-// resolved once per session.
-func (s *Session) classify(m *Metrics, p Protocol) prometheus.Observer {
-	if s.classifyObs == nil || s.classifyProtocol != p {
-		s.classifyObs, s.classifyProtocol = m.Classify.WithLabelValues(string(p)), p
-	}
-	return s.classifyObs
 }

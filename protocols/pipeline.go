@@ -24,10 +24,9 @@ type Session struct {
 
 	// Metric children resolved once per session: label lookups hash every
 	// value, which is measurable at tens of thousands of commands a second.
-	commands         [3][RiskCritical + 1]prometheus.Counter
-	duration         prometheus.Observer
-	classifyObs      prometheus.Observer
-	classifyProtocol Protocol
+	commands [3][RiskCritical + 1]prometheus.Counter
+	duration prometheus.Observer
+	classify prometheus.Observer // a session's commands share one protocol
 
 	// approvedPrepares holds the SQL-level prepared statements (PREPARE)
 	// that an approval let through, and whether their one run is spent.

