@@ -107,6 +107,22 @@ func TestOIDCDiscoveryConcurrent(t *testing.T) {
 	}
 }
 
+// authenticateSettled authenticates tok once the key set's last fetch has
+// settled. go-oidc signals a fetch's waiters before it clears the fetch,
+// so a call made just after an earlier fetch can be handed that fetch's
+// result once; the next call fetches anew.
+func (f *oidcFixture) authenticateSettled(ctx context.Context, tok string) (protocols.Identity, error) {
+	var id protocols.Identity
+	var err error
+	for range 20 {
+		if id, err = f.auth.Authenticate(ctx, "", tok); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return id, err
+}
+
 func TestOIDCKeyRotation(t *testing.T) {
 	f := newOIDCFixture(t, nil)
 	ctx := context.Background()
@@ -128,7 +144,7 @@ func TestOIDCKeyRotation(t *testing.T) {
 		t.Fatalf("jwks hits = %d, want 1 (throttled)", got)
 	}
 	f.clock.Advance(DefaultJWKSMinRefresh + time.Second)
-	id, err := f.auth.Authenticate(ctx, "", sign(t, rotated, f.claims(nil)))
+	id, err := f.authenticateSettled(ctx, sign(t, rotated, f.claims(nil)))
 	if err != nil || id.Name != "alice" {
 		t.Fatalf("rotated key: %+v, %v\n%s", id, err, f.logs)
 	}
@@ -172,17 +188,7 @@ func TestOIDCJWKSDown(t *testing.T) {
 	}
 	f.idp.setJWKSDown(false)
 	f.clock.Advance(DefaultJWKSMinRefresh + time.Second)
-	// go-oidc signals a fetch's waiters before it clears the fetch, so a
-	// call made just after the last failure can still be handed that
-	// failure once; the next fetch then succeeds.
-	var err error
-	for range 20 {
-		if _, err = f.auth.Authenticate(ctx, "", tok); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
+	if _, err := f.authenticateSettled(ctx, tok); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
 	if got := f.idp.jwksHits.Load(); got != 2 {
