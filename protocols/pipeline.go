@@ -45,6 +45,17 @@ func (s *Session) repeatsApproved(cls *Classification) (string, bool) {
 	return "", false
 }
 
+// GuardPrepared makes every run through SQL (EXECUTE name) of the prepared
+// statement name need an approval of its own. Engines call it for a
+// statement they keep for an approval under a private name, which a client
+// can read in pg_prepared_statements.
+func (s *Session) GuardPrepared(name string) {
+	if s.approvedPrepares == nil {
+		s.approvedPrepares = map[string]bool{}
+	}
+	s.approvedPrepares[name] = true
+}
+
 // notePrepares updates approvedPrepares after cls was allowed. A name is
 // never forgotten, not even after DEALLOCATE: a PREPARE that reuses it may
 // fail, and the approved statement would then be the one EXECUTE runs.

@@ -327,6 +327,18 @@ func TestApprovalCoversOnePreparedRun(t *testing.T) {
 	if !tableExists(t, db, "t_prepared") {
 		t.Fatal("a second run of the prepared statement went through on the first approval")
 	}
+	// The private name is readable in pg_prepared_statements; using it
+	// directly, by Bind or by EXECUTE in SQL, needs an approval too.
+	var private string
+	if err := c.QueryRow(ctx, "SELECT name FROM pg_prepared_statements WHERE statement = $1", drop).Scan(&private); err != nil {
+		t.Fatal(err)
+	}
+	approvalRequestOf(t, pc.ExecPrepared(ctx, private, nil, nil, nil).Read().Err)
+	_, err = c.Exec(ctx, "EXECUTE "+private)
+	approvalRequestOf(t, err)
+	if !tableExists(t, db, "t_prepared") {
+		t.Fatal("the approved statement ran again through its private name")
+	}
 	approvalsCLI(t, in, "approve", id)
 	if err := run(); err != nil {
 		t.Fatalf("run on its own approval: %v", err)

@@ -178,7 +178,11 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		b := m.bind
 		p := pending{kind: pkBind, name: s.intern(b.portal), stmt: s.intern(b.stmt)}
 		t := s.track()
-		if a := t.approved[p.stmt]; a != nil {
+		a := t.approved[p.stmt]
+		if a == nil {
+			a = t.private[p.stmt]
+		}
+		if a != nil {
 			var refusal *pgError
 			if frame, refusal, err = s.bindApproved(ctx, a, frame); err != nil {
 				return err
@@ -240,6 +244,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			if a := t.approved[name]; a != nil {
 				// The client's Close reaches the private statement.
 				delete(t.approved, name)
+				delete(t.private, a.upstream)
 				frame = closeStmt(a.upstream)
 			}
 		}
@@ -281,7 +286,9 @@ type clientTrack struct {
 	portalStmt map[string]string    // portal -> statement
 	// approved is never cleared to bound memory: it is what keeps an
 	// approval to one run, and each entry took a reviewer's decision.
-	approved map[string]*approvedStmt
+	// private finds the same statements by their private names, which a
+	// client can read in pg_prepared_statements and Bind directly.
+	approved, private map[string]*approvedStmt
 }
 
 // stmtCmd is a prepared statement's command and, once an Execute needed
@@ -312,7 +319,7 @@ const trackBound = 16384
 func (s *session) track() *clientTrack {
 	if s.ct == nil {
 		s.ct = &clientTrack{stmtCmds: map[string]*stmtCmd{}, stmtCopies: map[string]*copyList{},
-			portalStmt: map[string]string{}, approved: map[string]*approvedStmt{}}
+			portalStmt: map[string]string{}, approved: map[string]*approvedStmt{}, private: map[string]*approvedStmt{}}
 	}
 	if len(s.ct.stmtCmds) > trackBound || len(s.ct.stmtCopies) > trackBound || len(s.ct.portalStmt) > trackBound {
 		clear(s.ct.stmtCmds)
@@ -363,7 +370,8 @@ func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Comm
 	}
 	s.seq++
 	a := &approvedStmt{upstream: "airlock_approved_" + s.nonce + "_" + strconv.FormatUint(s.seq, 10), cmd: cmd}
-	t.approved[name] = a
+	t.approved[name], t.private[a.upstream] = a, a
+	s.ps.GuardPrepared(a.upstream)
 	p.Name = a.upstream
 	return p.Encode(nil)
 }
@@ -436,6 +444,7 @@ func (s *session) forgetStmt(name string) {
 	delete(t.stmtCmds, name)
 	if a := t.approved[name]; a != nil {
 		delete(t.approved, name)
+		delete(t.private, a.upstream)
 		s.closeInternal(a.upstream)
 	}
 }
