@@ -163,12 +163,22 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 			PoolMaxIdle:      cfg.Postgres.Pool.MaxIdleSessions(),
 			PoolIdleTimeout:  cfg.Postgres.Pool.IdleTimeout,
 			RecordParameters: cfg.Recording.Parameters && !cfg.Recording.Disabled,
+			Active:           s.activeHook(),
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// activeHook is called for each client session while it runs: it keeps the
+// scheduler awake (runtime.keep_awake, see awake_linux.go).
+func (s *server) activeHook() func() (done func()) {
+	if !s.cfg.Runtime.KeepsAwake() {
+		return nil
+	}
+	return scheduler.hold
 }
 
 // openApprovals opens the shared store and the approvals service, which

@@ -46,6 +46,9 @@ type Options struct {
 	// (default 60s).
 	PoolMaxIdle     int
 	PoolIdleTimeout time.Duration
+	// Active, if set, is called when a client session starts running, and
+	// the function it returns when the session ends.
+	Active func() (done func())
 }
 
 // Engine is the PostgreSQL engine. See the package documentation for its

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,5 +280,51 @@ func TestGSSENCRefused(t *testing.T) {
 	hdr := make([]byte, 9)
 	if _, err := io.ReadFull(c, hdr); err != nil || hdr[0] != 'R' || hdr[8] != 3 {
 		t.Fatalf("want AuthenticationCleartextPassword after the refusal, got %x %v", hdr, err)
+	}
+}
+
+func TestActiveHookSpansTheSession(t *testing.T) {
+	var mu sync.Mutex
+	var started, ended int
+	h := startHarness(t, func(o *Options) {
+		o.Active = func() func() {
+			mu.Lock()
+			started++
+			mu.Unlock()
+			return func() {
+				mu.Lock()
+				ended++
+				mu.Unlock()
+			}
+		}
+	})
+	counts := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return started, ended
+	}
+	c := connect(t, h.url("alice", "alice-token", "main", ""))
+	var one int
+	if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	if s, e := counts(); s != 1 || e != 0 {
+		t.Fatalf("during the session: %d started, %d ended; want 1, 0", s, e)
+	}
+	// A refused login is no session.
+	if _, err := pgx.Connect(context.Background(), h.url("alice", "wrong-token", "main", "")); err == nil {
+		t.Fatal("a wrong token connected")
+	}
+	c.Close(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, e := counts()
+		if s == 1 && e == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the session: %d started, %d ended; want 1, 1", s, e)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -135,6 +135,9 @@ func (s *session) run(ctx context.Context) {
 	m.SessionOpened(protocols.Postgres, s.c.Name)
 	defer m.SessionClosed(protocols.Postgres, s.c.Name)
 	defer s.e.unregister(s)
+	if active := s.e.opt.Active; active != nil {
+		defer active()()
+	}
 	stop := context.AfterFunc(ctx, func() {
 		s.terminate(fatal(codeAdminShutdown, "terminating connection because Airlock is shutting down"), "airlock shutdown")
 	})

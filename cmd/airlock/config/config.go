@@ -28,6 +28,7 @@ type Config struct {
 	TLS             ServerTLS `yaml:"tls"`
 	Log             Log       `yaml:"log"`
 	Debug           Debug     `yaml:"debug"`
+	Runtime         Runtime   `yaml:"runtime"`
 	identity.Config `yaml:",inline"`
 	Postgres        PostgresOptions `yaml:"postgres"`
 	// Store holds approval requests and the session index: SQLite by
@@ -73,6 +74,18 @@ type Debug struct {
 	// Pprof serves net/http/pprof under /debug/pprof/ on the admin listener.
 	Pprof bool `yaml:"pprof"`
 }
+
+// Runtime tunes how the Go runtime schedules Airlock's work.
+type Runtime struct {
+	// KeepAwake (default true) keeps the Go scheduler's monitor thread out
+	// of its deep sleep while Airlock serves, which halves the CPU spent per
+	// transaction at low concurrency (see cmd/airlock/awake_linux.go). It
+	// costs one extra P and a wake every few milliseconds.
+	KeepAwake *bool `yaml:"keep_awake"`
+}
+
+// KeepsAwake reports whether the scheduler keeper runs.
+func (r Runtime) KeepsAwake() bool { return r.KeepAwake == nil || *r.KeepAwake }
 
 // PostgresOptions tune the Postgres engine.
 type PostgresOptions struct {

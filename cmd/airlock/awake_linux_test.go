@@ -1,0 +1,82 @@
+package main
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+func TestKeeperHoldsAPAndLingers(t *testing.T) {
+	old := keeperLinger
+	keeperLinger = 50 * time.Millisecond
+	t.Cleanup(func() { keeperLinger = old })
+	// Wait out a keeper another test in this process left lingering.
+	waitFor(t, func() bool {
+		scheduler.mu.Lock()
+		defer scheduler.mu.Unlock()
+		return scheduler.run == nil
+	})
+	base := runtime.GOMAXPROCS(0)
+
+	r1 := scheduler.hold()
+	r2 := scheduler.hold()
+	if got := runtime.GOMAXPROCS(0); got != base+1 {
+		t.Fatalf("GOMAXPROCS with two holders = %d, want %d", got, base+1)
+	}
+	// A stop-the-world must not wait for the keeper's sleep to end.
+	before := stopping()
+	for range 20 {
+		runtime.GC()
+	}
+	after := stopping()
+	var n, slow uint64
+	for i, c := range after.Counts {
+		d := c - before.Counts[i]
+		n += d
+		if after.Buckets[i] >= (keeperSleep / 2).Seconds() {
+			slow += d
+		}
+	}
+	if n == 0 || slow*2 > n {
+		t.Errorf("%d of %d stops of the world took %v or more with the keeper running", slow, n, keeperSleep/2)
+	}
+	r1()
+	r1() // a second call is a no-op
+	time.Sleep(3 * keeperLinger)
+	if got := runtime.GOMAXPROCS(0); got != base+1 {
+		t.Fatalf("keeper stopped with a holder left: GOMAXPROCS = %d", got)
+	}
+	r2()
+	// A hold within the linger keeps the same keeper.
+	r3 := scheduler.hold()
+	if got := runtime.GOMAXPROCS(0); got != base+1 {
+		t.Fatalf("GOMAXPROCS after a re-hold = %d, want %d", got, base+1)
+	}
+	r3()
+	waitFor(t, func() bool { return runtime.GOMAXPROCS(0) == base })
+	scheduler.mu.Lock()
+	running := scheduler.run != nil
+	scheduler.mu.Unlock()
+	if running {
+		t.Fatal("keeper still running after the linger")
+	}
+}
+
+// stopping is the histogram of how long the GC took to stop the world.
+func stopping() *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: "/sched/pauses/stopping/gc:seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64Histogram()
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
