@@ -258,3 +258,75 @@ func TestBindParametersAreRecorded(t *testing.T) {
 		})
 	}
 }
+
+// waitingApprover holds each review until its context ends, except the
+// reviews it is told to approve at once; it reports each review's context
+// error at entry.
+type waitingApprover struct {
+	mu      sync.Mutex
+	approve int
+	entered chan error
+}
+
+func (a *waitingApprover) Review(ctx context.Context, req protocols.ReviewRequest, _ func(string)) (protocols.Decision, error) {
+	a.entered <- ctx.Err()
+	a.mu.Lock()
+	ok := a.approve > 0
+	if ok {
+		a.approve--
+	}
+	a.mu.Unlock()
+	d := req.Decision
+	if ok {
+		d.Action, d.Reviewer = protocols.Allow, "reviewer"
+		return d, nil
+	}
+	<-ctx.Done()
+	return d, context.Cause(ctx)
+}
+
+// TestHoldAfterCancelledHold: a client's CancelRequest withdraws the held
+// command, and the next held command in the same session is reviewed with
+// a live context (checks share one until a hold is cancelled).
+func TestHoldAfterCancelledHold(t *testing.T) {
+	ap := &waitingApprover{entered: make(chan error, 4)}
+	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for i := range 2 {
+		if _, err := c.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+			t.Fatalf("allowed command %d: %v", i, err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(ctx, "SELECT /*review*/ 1").ReadAll()
+		done <- err
+	}()
+	if err := <-ap.entered; err != nil {
+		t.Fatalf("first review began with a dead context: %v", err)
+	}
+	if err := c.CancelRequest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; pgCode(err) != codeQueryCanceled {
+		t.Fatalf("cancelled hold: want %s, got %v", codeQueryCanceled, err)
+	}
+	ap.mu.Lock()
+	ap.approve = 1
+	ap.mu.Unlock()
+	res, err := c.Exec(ctx, "SELECT /*review*/ 2").ReadAll()
+	if err != nil {
+		t.Fatalf("second hold in the session: %v", err)
+	}
+	if got := string(res[0].Rows[0][0]); got != "2" {
+		t.Fatalf("second hold returned %q", got)
+	}
+	if err := <-ap.entered; err != nil {
+		t.Fatalf("second review began with a dead context: %v", err)
+	}
+}

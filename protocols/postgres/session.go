@@ -53,7 +53,11 @@ type session struct {
 	keepUp  bool
 
 	holdMu     sync.Mutex
-	holdCancel context.CancelCauseFunc
+	holdCancel context.CancelCauseFunc // set while a command is checked
+	// holdCtx is the context of checks, reused until it is cancelled, and
+	// holdStop cancels it (client reader only).
+	holdCtx  context.Context
+	holdStop context.CancelCauseFunc
 
 	ended     chan struct{}
 	endOnce   sync.Once
@@ -149,6 +153,9 @@ func (s *session) run(ctx context.Context) {
 		s.upstreamLoop()
 	}()
 	s.clientLoop(ctx)
+	if s.holdStop != nil {
+		s.holdStop(nil)
+	}
 	<-upDone
 	if s.keepUp {
 		s.releaseUpstream()
