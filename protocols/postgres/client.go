@@ -134,11 +134,21 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 	if err != nil {
 		return err
 	}
+	if s.undoN.Load() > 0 {
+		s.runUndos()
+	}
 	switch typ {
 	case 'Q', 'P':
 		kind, pk := "query", pkQuery
 		if typ == 'P' {
 			kind, pk = "parse", pkParse
+			if len(m.name) > 0 && s.ct != nil && s.ct.approved[string(m.name)] != nil {
+				// PostgreSQL refuses to redefine a named statement; the
+				// approved one lives upstream under its private name, so
+				// Airlock answers for it.
+				return s.refuse(pkParse, string(m.name), &pgError{Code: codeDuplicatePstmt,
+					Message: fmt.Sprintf("prepared statement %q already exists", string(m.name))})
+			}
 		}
 		cmd := s.command(m.text, kind)
 		v, err := s.check(ctx, cmd)
@@ -155,21 +165,30 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			return s.refuse(pk, name, v.refusal)
 		}
 		p := pending{kind: pk, name: name, start: time.Now()}
+		var t *clientTrack
+		var prev *stmtCmd
+		var prevCopies *copyList
+		if typ == 'P' {
+			t = s.track()
+			prev, prevCopies = t.stmtCmds[name], t.stmtCopies[name]
+		}
 		if s.ps.Masker != nil {
 			// Masking COPY output needs to know what each COPY sends.
 			l := copiesOf(m.text)
 			if typ == 'Q' {
 				p.copies = l
 			} else {
-				s.track().stmtCopies[name] = l
+				t.stmtCopies[name] = l
 			}
 		}
 		if typ == 'P' {
-			t := s.track()
-			if frame, err = s.parseApproved(t, name, cmd, v.approved, frame, body); err != nil {
+			var a *approvedStmt
+			if frame, a, err = s.parseApproved(t, name, cmd, v.approved, frame, body); err != nil {
 				return err
 			}
-			t.stmtCmds[name] = &stmtCmd{cmd: cmd}
+			sc := &stmtCmd{cmd: cmd}
+			t.stmtCmds[name] = sc
+			p.undo = func() { s.undoParse(name, sc, prev, prevCopies, a) }
 		}
 		_, err = s.uw.Write(frame)
 		s.pend.push(p)
@@ -238,18 +257,24 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		return err
 	case 'C':
 		name := s.intern(m.name)
+		p := pending{kind: pkClose, close: m.obj, name: name}
 		if m.obj == 'S' {
 			t := s.track()
+			sc, copies, a := t.stmtCmds[name], t.stmtCopies[name], t.approved[name]
 			delete(t.stmtCmds, name)
-			if a := t.approved[name]; a != nil {
-				// The client's Close reaches the private statement.
+			delete(t.stmtCopies, name)
+			if a != nil {
+				// The client's Close reaches the private statement. The
+				// private name stays known (see clientTrack).
 				delete(t.approved, name)
-				delete(t.private, a.upstream)
 				frame = closeStmt(a.upstream)
+			}
+			if sc != nil || a != nil {
+				p.undo = func() { s.undoClose(name, sc, copies, a) }
 			}
 		}
 		_, err := s.uw.Write(frame)
-		s.pend.push(pending{kind: pkClose, close: m.obj, name: name})
+		s.pend.push(p)
 		return err
 	case 'S':
 		_, err := s.uw.Write(frame)
@@ -287,7 +312,10 @@ type clientTrack struct {
 	// approved is never cleared to bound memory: it is what keeps an
 	// approval to one run, and each entry took a reviewer's decision.
 	// private finds the same statements by their private names, which a
-	// client can read in pg_prepared_statements and Bind directly.
+	// client can read in pg_prepared_statements and Bind directly. A
+	// private name is never forgotten, even after its Close: PostgreSQL
+	// skips a Close that follows an error in the same pipeline, and the
+	// statement must not then become a way around the check.
 	approved, private map[string]*approvedStmt
 }
 
@@ -297,6 +325,73 @@ type stmtCmd struct {
 	cmd      *protocols.Command
 	exec     *protocols.Command // nil until the first Execute
 	recorded string
+}
+
+// undoParse forgets a Parse that PostgreSQL rejected (a duplicate name, an
+// unknown table) or skipped after an earlier error: the name means again
+// what it meant before, so that the recording of a later Execute names the
+// statement that really runs, and masking knows its COPY. sc is what the
+// Parse recorded; a later Parse or Close of the name leaves it alone.
+func (s *session) undoParse(name string, sc, prev *stmtCmd, prevCopies *copyList, a *approvedStmt) {
+	t := s.track()
+	if a != nil && t.approved[name] == a {
+		delete(t.approved, name)
+	}
+	if t.stmtCmds[name] != sc {
+		return
+	}
+	if name == "" || prev == nil {
+		// The unnamed statement is gone even when its Parse fails.
+		delete(t.stmtCmds, name)
+		delete(t.stmtCopies, name)
+		return
+	}
+	t.stmtCmds[name] = prev
+	if prevCopies != nil {
+		t.stmtCopies[name] = prevCopies
+	} else {
+		delete(t.stmtCopies, name)
+	}
+}
+
+// undoClose restores a statement whose Close PostgreSQL skipped after an
+// earlier error in the pipeline, unless the name was parsed again since.
+func (s *session) undoClose(name string, sc *stmtCmd, copies *copyList, a *approvedStmt) {
+	t := s.track()
+	if _, ok := t.stmtCmds[name]; ok || t.approved[name] != nil {
+		return
+	}
+	if sc != nil {
+		t.stmtCmds[name] = sc
+		if copies != nil {
+			t.stmtCopies[name] = copies
+		}
+	}
+	if a != nil {
+		t.approved[name] = a
+	}
+}
+
+// undoLater hands the client reader what to undo for messages PostgreSQL
+// rejected or skipped (upstream reader).
+func (s *session) undoLater(f func()) {
+	s.undoMu.Lock()
+	s.undos = append(s.undos, f)
+	s.undoN.Add(1)
+	s.undoMu.Unlock()
+}
+
+// runUndos runs the undos handed over so far, in the order the messages
+// were sent (client reader).
+func (s *session) runUndos() {
+	s.undoMu.Lock()
+	l := s.undos
+	s.undos = nil
+	s.undoN.Store(0)
+	s.undoMu.Unlock()
+	for _, f := range l {
+		f()
+	}
 }
 
 // approvedStmt is a prepared statement that a reviewer's approval let
@@ -357,23 +452,26 @@ func (s *session) recordCommand(cmd *protocols.Command, recorded string) error {
 // that replaces an approved statement: the approved statement is created
 // under a private name, and a replaced one is closed upstream. It returns
 // the frame to forward.
-func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Command, approved bool, frame, body []byte) ([]byte, error) {
+func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Command, approved bool, frame, body []byte) ([]byte, *approvedStmt, error) {
 	if t.approved[name] != nil {
+		// Only the unnamed statement gets here: a named one was refused
+		// as a duplicate.
 		s.forgetStmt(name)
 	}
 	if !approved {
-		return frame, nil
+		return frame, nil, nil
 	}
 	var p pgproto3.Parse
 	if err := p.Decode(body); err != nil {
-		return nil, fatal(codeProtocolViolation, "invalid Parse message")
+		return nil, nil, fatal(codeProtocolViolation, "invalid Parse message")
 	}
 	s.seq++
 	a := &approvedStmt{upstream: "airlock_approved_" + s.nonce + "_" + strconv.FormatUint(s.seq, 10), cmd: cmd}
 	t.approved[name], t.private[a.upstream] = a, a
 	s.ps.GuardPrepared(a.upstream)
 	p.Name = a.upstream
-	return p.Encode(nil)
+	out, err := p.Encode(nil)
+	return out, a, err
 }
 
 // bindApproved lets the first Bind of an approved statement through and
@@ -444,7 +542,6 @@ func (s *session) forgetStmt(name string) {
 	delete(t.stmtCmds, name)
 	if a := t.approved[name]; a != nil {
 		delete(t.approved, name)
-		delete(t.private, a.upstream)
 		s.closeInternal(a.upstream)
 	}
 }

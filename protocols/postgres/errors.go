@@ -11,6 +11,7 @@ const (
 	codeProtocolViolation  = "08P01" // malformed or oversized message
 	codeConnectionFailure  = "08006" // upstream unreachable
 	codeInsufficientPriv   = "42501" // refused by policy
+	codeDuplicatePstmt     = "42P05" // a named statement parsed again
 	codeQueryCanceled      = "57014" // held command cancelled
 	codeFeatureUnsupported = "0A000" // replication, fast-path calls
 	codeIOError            = "58030" // recording unavailable

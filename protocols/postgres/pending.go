@@ -36,6 +36,10 @@ type pending struct {
 	// copies are the COPY ... TO STDOUT statements of a Query or an
 	// Execute, for masking their lines.
 	copies *copyList
+	// undo restores the client reader's view of statements when PostgreSQL
+	// rejects or skips the message (a Parse or a Close); the client reader
+	// runs it.
+	undo func()
 }
 
 // copyList holds a command's COPY statements; the upstream reader takes
@@ -103,12 +107,15 @@ func (q *pendingQueue) pop() (pending, bool) {
 // skipToSync drops what an upstream error made the server skip: every entry
 // up to, not including, the next Sync. PostgreSQL discards every message,
 // a simple Query included, until Sync after an extended-protocol error.
-func (q *pendingQueue) skipToSync() {
+func (q *pendingQueue) skipToSync(undo func(func())) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.head < len(q.items) {
 		if q.items[q.head].kind == pkSync {
 			return
+		}
+		if f := q.items[q.head].undo; f != nil {
+			undo(f)
 		}
 		q.items[q.head] = pending{}
 		q.head++

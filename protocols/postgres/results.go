@@ -495,7 +495,7 @@ func (s *session) errorResponse(frame, body []byte) error {
 	r := &s.res
 	head, _ := s.pend.peek()
 	if head.kind != pkQuery && head.kind != pkSync {
-		s.pend.skipToSync()
+		s.pend.skipToSync(s.undoLater)
 	}
 	r.copyOut, r.copyAbort = false, nil
 	if head.refusal != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -51,6 +52,12 @@ type session struct {
 	// end; keepUp when the session ended that way (set under endOnce).
 	poolKey string
 	keepUp  bool
+
+	// undos restore client reader state for messages PostgreSQL rejected
+	// or skipped (see undoLater); undoN says there are some.
+	undoMu sync.Mutex
+	undos  []func()
+	undoN  atomic.Int32
 
 	holdMu     sync.Mutex
 	holdCancel context.CancelCauseFunc // set while a command is checked

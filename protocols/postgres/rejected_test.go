@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/airlock-gw/airlock/protocols/testenv"
+)
+
+// closeAfterError sends, in one pipeline, a Parse that fails and a Close of
+// the statement name: PostgreSQL skips the Close. It returns the code of
+// the pipeline's error.
+func closeAfterError(t *testing.T, c *pgconn.PgConn, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	p := c.StartPipeline(ctx)
+	p.SendPrepare("", "SELEC 1", nil)
+	p.SendDeallocate(name)
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	var code string
+	for {
+		r, err := p.GetResults()
+		if err != nil && code == "" {
+			code = pgCode(err)
+		}
+		if _, ok := r.(*pgconn.PipelineSync); ok {
+			break
+		}
+		if r == nil && err == nil {
+			break
+		}
+	}
+	if err := p.Close(); err != nil && code == "" {
+		code = pgCode(err)
+	}
+	return code
+}
+
+// TestRejectedParseAndSkippedClose: when PostgreSQL rejects a Parse (the
+// name is taken) or skips a Close (an earlier error in the pipeline), the
+// statement name keeps its meaning, and the recording of each later run
+// names the statement that really ran.
+func TestRejectedParseAndSkippedClose(t *testing.T) {
+	h := startHarness(t)
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := "SELECT 'first'::text AS v"
+	if _, err := c.Prepare(ctx, "q", first, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Prepare(ctx, "q", "SELECT 'second'::text AS v", nil); pgCode(err) != "42P05" {
+		t.Fatalf("second Parse of a name: want 42P05, got %v", err)
+	}
+	run := func() string {
+		t.Helper()
+		res := c.ExecPrepared(ctx, "q", nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatalf("run of q: %v", res.Err)
+		}
+		return string(res.Rows[0][0])
+	}
+	if got := run(); got != "first" {
+		t.Fatalf("q ran %q", got)
+	}
+	if code := closeAfterError(t, c, "q"); code != "42601" {
+		t.Fatalf("pipeline error: %q", code)
+	}
+	if got := run(); got != "first" {
+		t.Fatalf("after the skipped Close q ran %q", got)
+	}
+	c.Close(ctx)
+
+	h.recs.mu.Lock()
+	rec := h.recs.recs[len(h.recs.recs)-1]
+	h.recs.mu.Unlock()
+	var execs []string
+	for _, l := range rec.commands() {
+		if strings.HasPrefix(l, "execute: ") {
+			execs = append(execs, l)
+		}
+	}
+	want := "execute: " + first
+	if len(execs) != 2 || execs[0] != want || execs[1] != want {
+		t.Fatalf("recorded executes %q, want two of %q", execs, want)
+	}
+}
+
+// TestApprovedNameKeptThroughRejectsAndSkips: a named statement an approval
+// let through cannot be redefined (42P05, as PostgreSQL answers), and a
+// Close of it that PostgreSQL skips leaves it in place and still checked,
+// under its own name and under its private one.
+func TestApprovedNameKeptThroughRejectsAndSkips(t *testing.T) {
+	ap := &budgetApprover{budget: 1}
+	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
+	admin := connect(t, testenv.PostgresURL(t, h.db))
+	table := "t_approved_kept"
+	if _, err := admin.Exec(context.Background(), "CREATE TABLE "+table+" (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() int {
+		var n int
+		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Prepare(ctx, "ins", "INSERT INTO "+table+" VALUES (1) /*review*/", nil); err != nil {
+		t.Fatalf("approved Prepare: %v", err)
+	}
+	if _, err := c.Prepare(ctx, "ins", "SELECT 1", nil); pgCode(err) != "42P05" || !strings.Contains(err.Error(), `"ins"`) {
+		t.Fatalf("redefining the approved name: want 42P05 naming it, got %v", err)
+	}
+	if code := closeAfterError(t, c, "ins"); code != "42601" {
+		t.Fatalf("pipeline error: %q", code)
+	}
+	// The approved statement is still there, and its one run is left.
+	if err := c.ExecPrepared(ctx, "ins", nil, nil, nil).Read().Err; err != nil {
+		t.Fatalf("approved run after the skipped Close: %v", err)
+	}
+	if rows() != 1 || ap.count() != 1 {
+		t.Fatalf("after the approved run: %d rows, %d reviews", rows(), ap.count())
+	}
+	// Spent: another run under either name is reviewed, and denied.
+	if err := c.ExecPrepared(ctx, "ins", nil, nil, nil).Read().Err; pgCode(err) != "42501" {
+		t.Fatalf("second run: want 42501, got %v", err)
+	}
+	res := c.ExecParams(ctx, "SELECT name FROM pg_prepared_statements WHERE name LIKE 'airlock_approved_%'", nil, nil, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) != 1 {
+		t.Fatalf("private statement: %v, %d rows", res.Err, len(res.Rows))
+	}
+	private := string(res.Rows[0][0])
+	if err := c.ExecPrepared(ctx, private, nil, nil, nil).Read().Err; pgCode(err) != "42501" {
+		t.Fatalf("run under the private name: want 42501, got %v", err)
+	}
+	// After a Close that ran, too: the private name stays checked.
+	if err := c.Deallocate(ctx, "ins"); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := c.ExecPrepared(ctx, private, nil, nil, nil).Read().Err; pgCode(err) != "42501" {
+		t.Fatalf("run under the private name after Close: want 42501, got %v", err)
+	}
+	if rows() != 1 {
+		t.Fatalf("%d rows, want 1", rows())
+	}
+}
