@@ -115,6 +115,9 @@ func (r *memRecorder) Parameters(portal string, ps []protocols.Param) error {
 }
 func (r *memRecorder) Row(v [][]byte) error { return nil }
 func (r *memRecorder) Result(res protocols.Result) error {
+	if res.Error != "" {
+		return r.add("result " + res.Code + " " + res.Error)
+	}
 	return r.add("result " + res.Tag + res.Code)
 }
 func (r *memRecorder) Close(reason string) error {

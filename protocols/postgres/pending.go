@@ -107,16 +107,14 @@ func (q *pendingQueue) pop() (pending, bool) {
 // skipToSync drops what an upstream error made the server skip: every entry
 // up to, not including, the next Sync. PostgreSQL discards every message,
 // a simple Query included, until Sync after an extended-protocol error.
-func (q *pendingQueue) skipToSync(undo func(func())) {
+func (q *pendingQueue) skipToSync(each func(*pending)) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.head < len(q.items) {
 		if q.items[q.head].kind == pkSync {
 			return
 		}
-		if f := q.items[q.head].undo; f != nil {
-			undo(f)
-		}
+		each(&q.items[q.head])
 		q.items[q.head] = pending{}
 		q.head++
 	}

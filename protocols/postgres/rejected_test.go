@@ -93,6 +93,107 @@ func TestRejectedParseAndSkippedClose(t *testing.T) {
 	}
 }
 
+// TestSkippedExecutesAreRecordedAsNotRun: the Executes PostgreSQL skips
+// after an error in their pipeline are recorded as sent, each followed by
+// a result that says it did not run.
+func TestSkippedExecutesAreRecordedAsNotRun(t *testing.T) {
+	h := startHarness(t)
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.StartPipeline(ctx)
+	// The error comes at Bind (the constant is folded when the unnamed
+	// statement is planned), so it is the result of the first Execute.
+	p.SendQueryParams("SELECT 1/0", nil, nil, nil, nil)
+	p.SendQueryParams("SELECT 'skipped one'", nil, nil, nil, nil)
+	p.SendQueryParams("SELECT 'skipped two'", nil, nil, nil, nil)
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := p.GetResults()
+		if _, ok := r.(*pgconn.PipelineSync); ok || r == nil && err == nil {
+			break
+		}
+		if rr, ok := r.(*pgconn.ResultReader); ok {
+			rr.Close()
+		}
+	}
+	_ = p.Close()
+	if err := c.Exec(ctx, "SELECT 'after'").Close(); err != nil {
+		t.Fatalf("session after the pipeline: %v", err)
+	}
+	c.Close(ctx)
+
+	h.recs.mu.Lock()
+	rec := h.recs.recs[len(h.recs.recs)-1]
+	h.recs.mu.Unlock()
+	rec.mu.Lock()
+	var got []string
+	for _, e := range rec.events {
+		if strings.HasPrefix(e, "command execute") || strings.HasPrefix(e, "result") {
+			got = append(got, e)
+		}
+	}
+	rec.mu.Unlock()
+	want := []string{
+		"command execute: SELECT 1/0",
+		"command execute: SELECT 'skipped one'",
+		"command execute: SELECT 'skipped two'",
+		"result 22012 division by zero",
+		"result  " + skippedExecute,
+		"result  " + skippedExecute,
+		"result SELECT 1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("recorded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// An error at Execute is that Execute's result; the rest did not run.
+	got = got[:0]
+	c, err = pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = c.StartPipeline(ctx)
+	p.SendQueryParams("SELECT 1/(random()*0)::int", nil, nil, nil, nil)
+	p.SendQueryParams("SELECT 'skipped'", nil, nil, nil, nil)
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := p.GetResults()
+		if _, ok := r.(*pgconn.PipelineSync); ok || r == nil && err == nil {
+			break
+		}
+		if rr, ok := r.(*pgconn.ResultReader); ok {
+			rr.Close()
+		}
+	}
+	_ = p.Close()
+	c.Close(ctx)
+	h.recs.mu.Lock()
+	rec = h.recs.recs[len(h.recs.recs)-1]
+	h.recs.mu.Unlock()
+	rec.mu.Lock()
+	for _, e := range rec.events {
+		if strings.HasPrefix(e, "command execute") || strings.HasPrefix(e, "result") {
+			got = append(got, e)
+		}
+	}
+	rec.mu.Unlock()
+	want = []string{
+		"command execute: SELECT 1/(random()*0)::int",
+		"command execute: SELECT 'skipped'",
+		"result 22012 division by zero",
+		"result  " + skippedExecute,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("recorded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // TestApprovedNameKeptThroughRejectsAndSkips: a named statement an approval
 // let through cannot be redefined (42P05, as PostgreSQL answers), and a
 // Close of it that PostgreSQL skips leaves it in place and still checked,

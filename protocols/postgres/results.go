@@ -494,33 +494,67 @@ func (s *session) recordFailed(err error) error {
 func (s *session) errorResponse(frame, body []byte) error {
 	r := &s.res
 	head, _ := s.pend.peek()
+	var skipped []time.Time // starts of the Executes the server skips
 	if head.kind != pkQuery && head.kind != pkSync {
-		s.pend.skipToSync(s.undoLater)
+		first := true
+		s.pend.skipToSync(func(p *pending) {
+			if p.undo != nil {
+				s.undoLater(p.undo)
+			}
+			if !first && p.kind == pkExecute {
+				skipped = append(skipped, p.start)
+			}
+			first = false
+		})
 	}
 	r.copyOut, r.copyAbort = false, nil
-	if head.refusal != nil {
-		pe := head.refusal
-		if err := s.finish(protocols.Result{Error: pe.Message, Code: pe.Code}, head.start); err != nil {
+	out, err := s.recordError(head, body)
+	if err != nil {
+		return err
+	}
+	// Each Execute recorded as sent and then skipped gets a result that
+	// says it did not run. When a Parse, Bind or Describe failed, the error
+	// stands for the first of them (its statement or portal failed).
+	if head.kind != pkExecute && len(skipped) > 0 {
+		skipped = skipped[1:]
+	}
+	for _, start := range skipped {
+		if err := s.finish(protocols.Result{Error: skippedExecute}, start); err != nil {
 			return err
 		}
-		return s.forward(pe.encode(nil))
+	}
+	if out == nil {
+		out = frame
+	}
+	return s.forward(out)
+}
+
+// skippedExecute is the recorded error of an Execute the server skipped.
+const skippedExecute = "not run: PostgreSQL skips the rest of a pipeline after an error"
+
+// recordError records the result of the failed message at head: Airlock's
+// refusal, or the server's error, masked. It returns what to forward in
+// place of the server's frame, or nil to forward it unchanged.
+func (s *session) recordError(head pending, body []byte) ([]byte, error) {
+	if pe := head.refusal; pe != nil {
+		return pe.encode(nil), s.finish(protocols.Result{Error: pe.Message, Code: pe.Code}, head.start)
 	}
 	var er pgproto3.ErrorResponse
 	if err := er.Decode(body); err != nil {
-		return upstreamProtocol("ErrorResponse")
+		return nil, upstreamProtocol("ErrorResponse")
 	}
 	changed := s.maskFields(&er.Message, &er.Detail, &er.Hint, &er.Where, &er.InternalQuery)
 	if err := s.finish(protocols.Result{Error: er.Message, Code: er.Code}, head.start); err != nil {
-		return err
+		return nil, err
 	}
 	if !changed {
-		return s.forward(frame)
+		return nil, nil
 	}
 	out, err := er.Encode(nil)
 	if err != nil {
-		return upstreamProtocol("ErrorResponse")
+		return nil, upstreamProtocol("ErrorResponse")
 	}
-	return s.forward(out)
+	return out, nil
 }
 
 func (s *session) notice(frame, body []byte) error {
