@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,20 +30,48 @@ type Session struct {
 	classify prometheus.Observer // a session's commands share one protocol
 
 	// approvedPrepares holds the SQL-level prepared statements (PREPARE)
-	// that an approval let through, and whether their one run is spent.
+	// that an approval let through, by name.
 	// Check is called from one goroutine per session, so it needs no lock.
-	approvedPrepares map[string]bool
+	approvedPrepares map[string]approvedPrepare
 }
+
+// approvedPrepare is a prepared statement an approval let through.
+type approvedPrepare struct {
+	spent bool // its one run is done
+	// body is the redacted text of the approved PREPARE, shown to the
+	// reviewer of a later EXECUTE (empty for engine-guarded names).
+	body string
+}
+
+// maxPreparedBody bounds the PREPARE text added to a review request.
+const maxPreparedBody = 4 << 10
 
 // repeatsApproved returns a prepared statement cls runs whose approved run
 // is spent, if any: running it again needs its own approval.
-func (s *Session) repeatsApproved(cls *Classification) (string, bool) {
+func (s *Session) repeatsApproved(cls *Classification) (string, approvedPrepare, bool) {
 	for _, name := range cls.Executes {
-		if spent := s.approvedPrepares[name]; spent {
-			return name, true
+		if a := s.approvedPrepares[name]; a.spent {
+			return name, a, true
 		}
 	}
-	return "", false
+	return "", approvedPrepare{}, false
+}
+
+// forReview is cls as a reviewer of a repeated EXECUTE reads it: with the
+// approved PREPARE's text, since "EXECUTE wipe" alone says nothing of what
+// it runs. The text is redacted like the command's own.
+func forReview(cls *Classification, name string, a approvedPrepare) *Classification {
+	if a.body == "" {
+		return cls
+	}
+	body := a.body
+	if len(body) > maxPreparedBody {
+		body = body[:maxPreparedBody] + "…"
+	}
+	c := *cls
+	c.Redacted = fmt.Sprintf("%s\n-- %s: an approval let this through earlier:\n-- %s", cls.Redacted, name,
+		strings.ReplaceAll(body, "\n", "\n-- "))
+	return &c
 }
 
 // GuardPrepared makes every run through SQL (EXECUTE name) of the prepared
@@ -51,9 +80,9 @@ func (s *Session) repeatsApproved(cls *Classification) (string, bool) {
 // can read in pg_prepared_statements.
 func (s *Session) GuardPrepared(name string) {
 	if s.approvedPrepares == nil {
-		s.approvedPrepares = map[string]bool{}
+		s.approvedPrepares = map[string]approvedPrepare{}
 	}
-	s.approvedPrepares[name] = true
+	s.approvedPrepares[name] = approvedPrepare{spent: true}
 }
 
 // notePrepares updates approvedPrepares after cls was allowed. A name is
@@ -61,8 +90,9 @@ func (s *Session) GuardPrepared(name string) {
 // fail, and the approved statement would then be the one EXECUTE runs.
 func (s *Session) notePrepares(cls *Classification, approved bool) {
 	for _, name := range cls.Executes {
-		if _, ok := s.approvedPrepares[name]; ok {
-			s.approvedPrepares[name] = true
+		if a, ok := s.approvedPrepares[name]; ok {
+			a.spent = true
+			s.approvedPrepares[name] = a
 		}
 	}
 	if !approved {
@@ -70,9 +100,9 @@ func (s *Session) notePrepares(cls *Classification, approved bool) {
 	}
 	for _, name := range cls.Prepares {
 		if s.approvedPrepares == nil {
-			s.approvedPrepares = map[string]bool{}
+			s.approvedPrepares = map[string]approvedPrepare{}
 		}
-		s.approvedPrepares[name] = slices.Contains(cls.Executes, name)
+		s.approvedPrepares[name] = approvedPrepare{spent: slices.Contains(cls.Executes, name), body: cls.Redacted}
 	}
 }
 
@@ -107,11 +137,13 @@ func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify f
 	} else {
 		dec = Decision{Action: Allow, Risk: cls.Risk, Rules: cls.Rules}
 	}
-	if name, ok := s.repeatsApproved(cls); ok && dec.Action == Allow {
+	review := cls
+	if name, a, ok := s.repeatsApproved(cls); ok && dec.Action == Allow {
 		// An approval covers one run: the approved PREPARE's statement
 		// runs again only with an approval of its own.
 		dec.Action = Review
 		dec.Reason = fmt.Sprintf("runs prepared statement %q again; its approval covered one run", name)
+		review = forReview(cls, name, a)
 	}
 	if err := s.Recorder.Command(cmd, s.recordedText(cls.Redacted)); err != nil {
 		return Decision{}, fmt.Errorf("record command: %w", err)
@@ -121,7 +153,7 @@ func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify f
 			dec.Action = Deny
 			dec.Reason = "approval required (" + ruleList(dec.Rules) + ") and no approval channel is configured"
 		} else {
-			final, err := p.Approver.Review(ctx, ReviewRequest{Session: s.Info, Command: cmd, Classification: cls, Decision: dec}, notify)
+			final, err := p.Approver.Review(ctx, ReviewRequest{Session: s.Info, Command: cmd, Classification: review, Decision: dec}, notify)
 			if err != nil {
 				// The held command never runs; record why before ending.
 				_ = s.Recorder.Decision(Decision{Action: Deny, Risk: dec.Risk, Rules: dec.Rules, Reason: "review abandoned: " + err.Error(), ApprovalID: final.ApprovalID})

@@ -390,6 +390,10 @@ func TestApprovalCoversOneSQLPreparedRun(t *testing.T) {
 	if rows() != 1 {
 		t.Fatal("a second EXECUTE ran on the PREPARE's approval")
 	}
+	// The reviewer reads what the EXECUTE runs, not only its name.
+	if show := approvalsCLI(t, in, "show", id); !strings.Contains(show, "EXECUTE wipe") || !strings.Contains(show, "DELETE FROM t_sqlprep") {
+		t.Fatalf("the review request does not show the prepared statement:\n%s", show)
+	}
 	// DEALLOCATE and a harmless PREPARE of the same name do not clear it.
 	if _, err := c.Exec(ctx, "DEALLOCATE wipe"); err != nil {
 		t.Fatal(err)
