@@ -3,6 +3,7 @@ package main
 import (
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,8 +22,21 @@ func TestKeeperHoldsAPAndLingers(t *testing.T) {
 
 	r1 := scheduler.hold()
 	r2 := scheduler.hold()
+	t.Cleanup(func() { r1(); r2() })
 	if got := runtime.GOMAXPROCS(0); got != base+1 {
 		t.Fatalf("GOMAXPROCS with two holders = %d, want %d", got, base+1)
+	}
+	// The keeper sleeps in a system call the scheduler knows of, so the
+	// collector scans and stops it without waiting for the sleep to end.
+	inSyscall := 0
+	for range 5 {
+		if keeperState() == "syscall" {
+			inSyscall++
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if inSyscall < 4 {
+		t.Errorf("the keeper was in a system call in %d of 5 looks", inSyscall)
 	}
 	// A stop-the-world must not wait for the keeper's sleep to end.
 	before := stopping()
@@ -61,6 +75,27 @@ func TestKeeperHoldsAPAndLingers(t *testing.T) {
 	if running {
 		t.Fatal("keeper still running after the linger")
 	}
+}
+
+// keeperState is the scheduler state of the keeper goroutine ("syscall",
+// "running", ...), from a dump of every goroutine.
+func keeperState() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, "keeperRun).keep(") {
+			continue
+		}
+		// goroutine 7 [syscall, 2 minutes]:
+		head, _, _ := strings.Cut(g, "\n")
+		_, st, _ := strings.Cut(head, "[")
+		st, _, _ = strings.Cut(st, "]")
+		st, _, _ = strings.Cut(st, ",")
+		return st
+	}
+	// Not found: it was running on another thread, whose stack a dump
+	// cannot show.
+	return "running"
 }
 
 // stopping is the histogram of how long the GC took to stop the world.
