@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -97,7 +98,13 @@ func (a *awake) stopKeeper() {
 	}
 	close(a.run.stop)
 	<-a.run.done
-	runtime.GOMAXPROCS(a.run.prev)
+	if os.Getenv("GOMAXPROCS") == "" {
+		// Back to the default, which follows CPU and cgroup limits again
+		// (any call of GOMAXPROCS turns that off).
+		runtime.SetDefaultGOMAXPROCS()
+	} else {
+		runtime.GOMAXPROCS(a.run.prev)
+	}
 	a.run = nil
 }
 
