@@ -146,8 +146,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 				// PostgreSQL refuses to redefine a named statement; the
 				// approved one lives upstream under its private name, so
 				// Airlock answers for it.
-				return s.refuse(pkParse, string(m.name), &pgError{Code: codeDuplicatePstmt,
-					Message: fmt.Sprintf("prepared statement %q already exists", string(m.name))})
+				return s.refuse(pkParse, string(m.name), duplicateStmt(string(m.name)))
 			}
 		}
 		cmd := s.command(m.text, kind)
@@ -163,6 +162,12 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		}
 		if !v.allowed {
 			return s.refuse(pk, name, v.refusal)
+		}
+		if v.approved && name != "" && s.track().stmtCmds[name] != nil {
+			// An approved statement goes upstream under a private name,
+			// where PostgreSQL would not see that the client's name is
+			// taken.
+			return s.refuse(pkParse, name, duplicateStmt(name))
 		}
 		p := pending{kind: pk, name: name, start: time.Now()}
 		var t *clientTrack
@@ -325,6 +330,11 @@ type stmtCmd struct {
 	cmd      *protocols.Command
 	exec     *protocols.Command // nil until the first Execute
 	recorded string
+}
+
+// duplicateStmt is PostgreSQL's error for a Parse of a taken name.
+func duplicateStmt(name string) *pgError {
+	return &pgError{Code: codeDuplicatePstmt, Message: fmt.Sprintf("prepared statement %q already exists", name)}
 }
 
 // undoParse forgets a Parse that PostgreSQL rejected (a duplicate name, an

@@ -228,11 +228,22 @@ func TestApprovedNameKeptThroughRejectsAndSkips(t *testing.T) {
 	if code := closeAfterError(t, c, "ins"); code != "42601" {
 		t.Fatalf("pipeline error: %q", code)
 	}
+	// A name a plain statement holds is not taken over by an approved one.
+	if _, err := c.Prepare(ctx, "plain", "SELECT 'plain'::text", nil); err != nil {
+		t.Fatal(err)
+	}
+	ap.grant(1)
+	if _, err := c.Prepare(ctx, "plain", "INSERT INTO "+table+" VALUES (2) /*review*/", nil); pgCode(err) != "42P05" {
+		t.Fatalf("approved Parse of a taken name: want 42P05, got %v", err)
+	}
+	if res := c.ExecPrepared(ctx, "plain", nil, nil, nil).Read(); res.Err != nil || string(res.Rows[0][0]) != "plain" {
+		t.Fatalf("the plain statement after the rejected Parse: %v %v", res.Err, res.Rows)
+	}
 	// The approved statement is still there, and its one run is left.
 	if err := c.ExecPrepared(ctx, "ins", nil, nil, nil).Read().Err; err != nil {
 		t.Fatalf("approved run after the skipped Close: %v", err)
 	}
-	if rows() != 1 || ap.count() != 1 {
+	if rows() != 1 || ap.count() != 2 {
 		t.Fatalf("after the approved run: %d rows, %d reviews", rows(), ap.count())
 	}
 	// Spent: another run under either name is reviewed, and denied.
