@@ -136,6 +136,9 @@ type Param struct {
 	Binary   bool
 	Withheld bool
 	Omitted  int
+	// OID is the PostgreSQL type of the parameter, 0 when unknown; a replay
+	// shows a binary value of a known type in its text form.
+	OID uint32
 }
 
 // RecorderFactory opens a Recorder for a new session. An error refuses the

@@ -105,3 +105,48 @@ func TestBinaryValuesReplayAsText(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryParamsReplayAsText: parameter types are recorded when known,
+// and a replay shows binary parameters of a known type in PostgreSQL's
+// text form; an unknown type stays hex.
+func TestBinaryParamsReplayAsText(t *testing.T) {
+	f := newFactory(t, Config{Rows: RowsAll}, Options{})
+	info := testInfo("binparams")
+	rec, err := f.Open(info)
+	must(t, err)
+	must(t, rec.Parameters("", []protocols.Param{
+		{Value: []byte{0, 0, 0, 42}, Binary: true, OID: 23},
+		{Value: []byte{1}, Binary: true, OID: 16},
+		{Value: []byte{0, 0, 0, 7}, Binary: true},
+		{Value: []byte("plain"), OID: 25},
+	}))
+	must(t, rec.Close("done"))
+	res := readFile(t, recordingPath(t, f, info.ID), nil)
+	var got *ParamsRecord
+	for _, fr := range res.frames {
+		if fr.Type == FrameParams {
+			got = fr.Params
+		}
+	}
+	if got == nil {
+		t.Fatal("no params frame")
+	}
+	var oids []uint32
+	for _, v := range got.Values {
+		oids = append(oids, v.OID)
+	}
+	if !reflect.DeepEqual(oids, []uint32{23, 16, 0, 25}) {
+		t.Fatalf("recorded types %v", oids)
+	}
+	var text, js bytes.Buffer
+	_, err = ReplayFile(&text, recordingPath(t, f, info.ID), ReplayOptions{})
+	must(t, err)
+	if line := `params    $1 = '42', $2 = 't', $3 = \x00000007, $4 = 'plain'`; !strings.Contains(text.String(), line) {
+		t.Errorf("replay text lacks %q:\n%s", line, text.String())
+	}
+	_, err = ReplayFile(&js, recordingPath(t, f, info.ID), ReplayOptions{JSON: true})
+	must(t, err)
+	if !strings.Contains(js.String(), `{"hex":"0000002a","oid":23}`) {
+		t.Errorf("replay JSON lacks the type:\n%s", js.String())
+	}
+}

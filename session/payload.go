@@ -141,6 +141,12 @@ func appendParams(b []byte, portal string, params []protocols.Param) []byte {
 		}
 		b, budget = appendValue(append(b, flags), p.Value, budget)
 	}
+	// Type ids follow the values, when any is known, as in a columns frame.
+	if slices.ContainsFunc(params, func(p protocols.Param) bool { return p.OID != 0 }) {
+		for i := range params {
+			b = binary.AppendUvarint(b, uint64(params[i].OID))
+		}
+	}
 	return b
 }
 
@@ -162,6 +168,7 @@ type ParamValue struct {
 	Value
 	Binary   bool
 	Withheld bool
+	OID      uint32 // PostgreSQL type, 0 when unknown
 }
 
 func decodeParams(p []byte) (*ParamsRecord, error) {
@@ -177,6 +184,15 @@ func decodeParams(p []byte) (*ParamsRecord, error) {
 		}
 		v.Binary, v.Withheld = flags[0]&paramBinary != 0, flags[0]&paramWithheld != 0
 		v.Value = d.value()
+	}
+	if !d.bad && len(d.b) > 0 {
+		for i := range rec.Values {
+			oid := d.uvarint()
+			if oid > math.MaxUint32 {
+				d.bad = true
+			}
+			rec.Values[i].OID = uint32(oid)
+		}
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errPayload

@@ -217,7 +217,7 @@ func (p *textPrinter) frame(f *Frame) error {
 		p.line(f.Time, "result", s)
 		p.pending = false
 	case FrameParams:
-		p.line(f.Time, "params", paramsText(f.Params))
+		p.line(f.Time, "params", p.paramsText(f.Params))
 	case FrameEnd:
 		p.line(f.Time, "end", esc(orDash(f.End)))
 	case FrameCheckpoint, FrameTrailer:
@@ -270,6 +270,17 @@ func (p *textPrinter) binaryText(i int, v Value) (string, bool) {
 		p.types = pgtype.NewMap()
 	}
 	return pgBinaryText(p.types, p.cols[i].OID, v.Bytes)
+}
+
+// paramText renders a whole binary-format parameter of a known type.
+func (p *textPrinter) paramText(v ParamValue) (string, bool) {
+	if v.OID == 0 || v.Omitted > 0 {
+		return "", false
+	}
+	if p.types == nil {
+		p.types = pgtype.NewMap()
+	}
+	return pgBinaryText(p.types, v.OID, v.Bytes)
 }
 
 // flushTable prints the buffered rows as an aligned table.
@@ -343,9 +354,10 @@ func (p *textPrinter) finish(rep Report) error {
 	return err
 }
 
-// paramsText renders a Bind's parameters: $1 = 'text', $2 = \x0000002a
-// (binary format), NULL, or [16 bytes withheld].
-func paramsText(r *ParamsRecord) string {
+// paramsText renders a Bind's parameters: $1 = 'text', $2 = '42' (binary
+// format of a known type), $3 = \x0000002a (binary, type unknown), NULL, or
+// [16 bytes withheld].
+func (p *textPrinter) paramsText(r *ParamsRecord) string {
 	var b strings.Builder
 	if r.Portal != "" {
 		fmt.Fprintf(&b, "portal %s: ", esc(r.Portal))
@@ -366,7 +378,11 @@ func paramsText(r *ParamsRecord) string {
 			b.WriteString("NULL")
 			continue
 		case v.Binary:
-			b.WriteString("\\x" + hex.EncodeToString(v.Bytes))
+			if s, ok := p.paramText(v); ok {
+				b.WriteString("'" + strings.ReplaceAll(esc(s), "'", "''") + "'")
+			} else {
+				b.WriteString("\\x" + hex.EncodeToString(v.Bytes))
+			}
 		default:
 			b.WriteString("'" + strings.ReplaceAll(esc(string(v.Bytes)), "'", "''") + "'")
 		}

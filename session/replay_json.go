@@ -195,6 +195,9 @@ func paramValue(v ParamValue) any {
 		if v.Omitted > 0 {
 			o["omitted"] = v.Omitted
 		}
+		if v.OID != 0 {
+			o["oid"] = v.OID
+		}
 		return o
 	}
 	return rowValue(v.Value)

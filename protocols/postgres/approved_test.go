@@ -330,3 +330,42 @@ func TestHoldAfterCancelledHold(t *testing.T) {
 		t.Fatalf("second review began with a dead context: %v", err)
 	}
 }
+
+// TestBindParameterTypesAreRecorded: a parameter's type is recorded with
+// its value when the client named it in the Parse or a Describe of the
+// statement told it.
+func TestBindParameterTypesAreRecorded(t *testing.T) {
+	h := startHarness(t, func(o *Options) { o.RecordParameters = true })
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Parse without types, then Describe: the server's answer has them.
+	if _, err := c.Prepare(ctx, "q", "SELECT $1::int4 + 1, $2::bool", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ExecPrepared(ctx, "q", [][]byte{{0, 0, 0, 42}, {1}}, []int16{1, 1}, nil).Read().Err; err != nil {
+		t.Fatal(err)
+	}
+	// Types in the Parse, no Describe of the statement.
+	if err := c.ExecParams(ctx, "SELECT $1", [][]byte{{0, 0, 0, 0, 0, 0, 0, 7}}, []uint32{20}, []int16{1}, nil).Read().Err; err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	h.recs.mu.Lock()
+	rec := h.recs.recs[len(h.recs.recs)-1]
+	h.recs.mu.Unlock()
+	var got []string
+	rec.mu.Lock()
+	for _, e := range rec.events {
+		if strings.HasPrefix(e, "params ") {
+			got = append(got, e)
+		}
+	}
+	rec.mu.Unlock()
+	want := []string{`params "": 0000002a(23) 01(16)`, `params "": 0000000000000007(20)`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("recorded %q, want %q", got, want)
+	}
+}

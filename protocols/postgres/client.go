@@ -82,6 +82,8 @@ type clientMsg struct {
 	name []byte     // Parse statement; Describe, Close object; Execute portal
 	obj  byte       // Describe, Close: 'S' or 'P'
 	bind bindHeader // Bind
+	// ptypes are a Parse's parameter types (0: unspecified).
+	ptypes []uint32
 }
 
 // decodeClient validates one client message and extracts what the engine
@@ -100,7 +102,7 @@ func decodeClient(typ byte, body []byte) (clientMsg, error) {
 		if err := p.Decode(body); err != nil {
 			return m, fatal(codeProtocolViolation, "invalid Parse message")
 		}
-		m.text, m.name = p.Query, []byte(p.Name)
+		m.text, m.name, m.ptypes = p.Query, []byte(p.Name), p.ParameterOIDs
 	case 'B':
 		b, ok := parseBind(body)
 		if !ok {
@@ -193,6 +195,9 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			}
 			sc := &stmtCmd{cmd: cmd}
 			t.stmtCmds[name] = sc
+			if s.e.opt.RecordParameters {
+				s.setParamTypes(name, m.ptypes)
+			}
 			p.undo = func() { s.undoParse(name, sc, prev, prevCopies, a) }
 		}
 		_, err = s.uw.Write(frame)
@@ -330,6 +335,28 @@ type stmtCmd struct {
 	cmd      *protocols.Command
 	exec     *protocols.Command // nil until the first Execute
 	recorded string
+}
+
+// setParamTypes keeps the parameter types of statement name, from its Parse
+// (client reader) or from the server's ParameterDescription (upstream
+// reader), for recording.parameters.
+func (s *session) setParamTypes(name string, oids []uint32) {
+	s.ptypesMu.Lock()
+	defer s.ptypesMu.Unlock()
+	if s.ptypes == nil || len(s.ptypes) > trackBound {
+		s.ptypes = map[string][]uint32{}
+	}
+	if len(oids) == 0 {
+		delete(s.ptypes, name)
+		return
+	}
+	s.ptypes[name] = oids
+}
+
+func (s *session) paramTypes(name string) []uint32 {
+	s.ptypesMu.Lock()
+	defer s.ptypesMu.Unlock()
+	return s.ptypes[name]
 }
 
 // duplicateStmt is PostgreSQL's error for a Parse of a taken name.
@@ -514,6 +541,7 @@ func (s *session) bindApproved(ctx context.Context, a *approvedStmt, frame []byt
 // masked caller is withheld, since masking reads text.
 func (s *session) recordParams(portal string, b *bindHeader) error {
 	params := make([]protocols.Param, b.nvals)
+	oids := s.paramTypes(string(b.stmt))
 	vals := b.values
 	for k := range params {
 		p := &params[k]
@@ -530,6 +558,9 @@ func (s *session) recordParams(portal string, b *bindHeader) error {
 		}
 		v := vals[:l:l]
 		vals = vals[l:]
+		if k < len(oids) {
+			p.OID = oids[k]
+		}
 		switch {
 		case s.ps.Masker == nil:
 			p.Value = v

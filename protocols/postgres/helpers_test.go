@@ -107,6 +107,9 @@ func (r *memRecorder) Parameters(portal string, ps []protocols.Param) error {
 			b.WriteString(" NULL")
 		case p.Binary:
 			fmt.Fprintf(&b, " %x", p.Value)
+			if p.OID != 0 {
+				fmt.Fprintf(&b, "(%d)", p.OID)
+			}
 		default:
 			fmt.Fprintf(&b, " %q", p.Value)
 		}

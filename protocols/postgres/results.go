@@ -146,6 +146,15 @@ func (s *session) upstreamMessage(typ byte, frame, body []byte) error {
 			}
 		}
 		return s.forward(frame)
+	case 't': // ParameterDescription answers a Describe of a statement
+		if head, _ := s.pend.peek(); head.kind == pkDescribeS && s.e.opt.RecordParameters {
+			var pd pgproto3.ParameterDescription
+			if err := pd.Decode(body); err != nil {
+				return upstreamProtocol("ParameterDescription")
+			}
+			s.setParamTypes(head.name, pd.ParameterOIDs)
+		}
+		return s.forward(frame)
 	case 'n': // NoData answers a Describe
 		head, _ := s.pend.pop()
 		if head.kind == pkDescribeP {

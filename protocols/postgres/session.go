@@ -59,6 +59,11 @@ type session struct {
 	undos  []func()
 	undoN  atomic.Int32
 
+	// ptypes holds statements' parameter types when parameters are
+	// recorded (see setParamTypes).
+	ptypesMu sync.Mutex
+	ptypes   map[string][]uint32
+
 	holdMu     sync.Mutex
 	holdCancel context.CancelCauseFunc // set while a command is checked
 	// holdCtx is the context of checks, reused until it is cancelled, and
