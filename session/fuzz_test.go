@@ -57,6 +57,10 @@ func FuzzPayload(f *testing.F) {
 		_, _ = decodeResult(p)
 		_, _ = decodeEnd(p)
 		_, _ = decodeSeal(p)
+		if rec, err := decodeParams(p); err == nil {
+			// Rendering decodes binary values by their recorded types.
+			_ = (&textPrinter{}).paramsText(rec)
+		}
 		if vals, err := decodeRow(p); err == nil {
 			// A row that decodes re-encodes to one that decodes the same.
 			raw := make([][]byte, len(vals))
@@ -87,6 +91,8 @@ func payloadSeeds() [][]byte {
 		appendColumns(nil, []protocols.Column{{Name: "id", Table: "t", Type: protocols.TypeNumber, Binary: true}}, maxText),
 		appendRow(nil, [][]byte{[]byte("1"), nil, {}, bytes.Repeat([]byte("x"), maxValue+1)}),
 		appendResult(nil, &protocols.Result{Tag: "SELECT 1", Rows: 1, Error: "e", Code: "22012"}, maxText),
+		appendParams(nil, "p", []protocols.Param{{Value: []byte{0, 0, 0, 42}, Binary: true, OID: 23}, {Value: []byte("x"), OID: 25}, {Binary: true, Withheld: true, Omitted: 3}}),
+		appendParams(nil, "", []protocols.Param{{Value: []byte{1, 2}, Binary: true, OID: 1700}, {Value: []byte{0, 0, 0, 1, 0, 0, 0, 0}, Binary: true, OID: 1184}}),
 		appendStr(nil, "client closed", maxText),
 		appendSeal(nil, 7, &head, bytes.Repeat([]byte{1}, 32)),
 		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
