@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // awake keeps the Go scheduler's monitor thread (sysmon) out of its deep
@@ -17,23 +18,26 @@ import (
 // futex call, a context switch into sysmon, its 20 µs polling, and often a
 // spinning thread that it starts. On a 2-vCPU VM that doubled the gateway's
 // CPU per transaction at one client (pgbench -S -c 1 through the relay:
-// 113 to 147 µs without the keeper and about 80 µs with it). The Go runtime has no
+// 113 to 147 µs without the keeper and about 70 µs with it). The Go runtime has no
 // setting for this apart from GODEBUG=schedtrace, which also prints to stderr.
 //
-// While it runs, the keeper sleeps in a system call, a few milliseconds at a
-// time. A P whose goroutine is in a system call does not count as idle, and
-// sysmon leaves it to that goroutine for up to 10 ms while other Ps are idle,
-// so sysmon never finds every P idle. When every other P is busy, sysmon hands
-// the keeper's P to the waiting work, as for any blocking call. GOMAXPROCS is
-// raised by one while the keeper runs, so the work keeps its Ps. The garbage
-// collector scans and stops a goroutine in a system call without waiting for
-// it. (An earlier keeper slept in a raw system call, which keeps its P busy
-// for good; the collector then spun up to a whole sleep to suspend it, about
-// a fifth of the CPU when connections came and went.) The keeper wakes once
-// per keeperSleep, which costs about 1% of a core on that VM, so it runs only
-// while a session is open and for keeperLinger after the last one ends. The
-// linger also spares connect-per-request clients a GOMAXPROCS change (a
-// stop-the-world) per connection.
+// While it runs, the keeper holds one P busy in a raw nanosleep: RawSyscall
+// does not tell the scheduler that it blocks, so the P never counts as idle,
+// and sysmon never hands it to another thread (which, for a P in an ordinary
+// system call, it does every few microseconds once the other Ps are busy;
+// that cost 40% more CPU per transaction at 16 clients). GOMAXPROCS is
+// raised by one while the keeper runs, so the work keeps its Ps. A
+// stop-the-world, or the collector scanning the keeper's stack, preempts it
+// with a signal, which interrupts nanosleep; the keeper then stops at its next
+// preemption check (the select on its stop channel). It must not call
+// runtime.Gosched there: a yielded goroutine is runnable, is picked up again
+// at once, and the collector, which waits for it to stop, spun for up to a
+// whole sleep each time (a fifth of Airlock's CPU when clients connected per
+// transaction). The keeper wakes once per keeperSleep, which costs about 1% of
+// a core on that VM, so it runs only while a session is open and for
+// keeperLinger after the last one ends. The linger also spares
+// connect-per-request clients a GOMAXPROCS change (a stop-the-world) per
+// connection.
 //
 // There is one per process (scheduler), shared by every server in it, so
 // that GOMAXPROCS is raised once however many servers hold it.
@@ -119,12 +123,15 @@ func (r *keeperRun) keep() {
 	defer close(r.done)
 	ts := syscall.NsecToTimespec(int64(keeperSleep))
 	for {
+		// The select is also where a preemption stops the keeper.
 		select {
 		case <-r.stop:
 			return
 		default:
 		}
-		// Not time.Sleep: it parks the goroutine and frees its P.
-		_ = syscall.Nanosleep(&ts, nil)
+		// Hand-written: every wrapper (time.Sleep, syscall.Nanosleep)
+		// tells the scheduler that it blocks, which is what the keeper
+		// must not do.
+		_, _, _ = syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"runtime"
 	"runtime/metrics"
-	"strings"
 	"testing"
 	"time"
 )
@@ -26,18 +25,20 @@ func TestKeeperHoldsAPAndLingers(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != base+1 {
 		t.Fatalf("GOMAXPROCS with two holders = %d, want %d", got, base+1)
 	}
-	// The keeper sleeps in a system call the scheduler knows of, so the
-	// collector scans and stops it without waiting for the sleep to end.
-	inSyscall := 0
-	for range 5 {
-		if keeperState() == "syscall" {
-			inSyscall++
-		}
-		time.Sleep(time.Millisecond)
+	// The collector stops the keeper to scan its stack without waiting
+	// out its sleeps: with the keeper, collections take no more GC CPU
+	// than without it, give or take.
+	withKeeper := gcCPU(20)
+	keeperLinger = 0
+	r1()
+	r2()
+	waitFor(t, func() bool { return runtime.GOMAXPROCS(0) == base })
+	without := gcCPU(20)
+	if extra := withKeeper - without; extra > 20*keeperSleep.Seconds()/4 {
+		t.Errorf("20 collections took %.1f ms of GC CPU with the keeper, %.1f ms without", withKeeper*1e3, without*1e3)
 	}
-	if inSyscall < 4 {
-		t.Errorf("the keeper was in a system call in %d of 5 looks", inSyscall)
-	}
+	keeperLinger = 50 * time.Millisecond
+	r1, r2 = scheduler.hold(), scheduler.hold()
 	// A stop-the-world must not wait for the keeper's sleep to end.
 	before := stopping()
 	for range 20 {
@@ -77,25 +78,18 @@ func TestKeeperHoldsAPAndLingers(t *testing.T) {
 	}
 }
 
-// keeperState is the scheduler state of the keeper goroutine ("syscall",
-// "running", ...), from a dump of every goroutine.
-func keeperState() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if !strings.Contains(g, "keeperRun).keep(") {
-			continue
-		}
-		// goroutine 7 [syscall, 2 minutes]:
-		head, _, _ := strings.Cut(g, "\n")
-		_, st, _ := strings.Cut(head, "[")
-		st, _, _ = strings.Cut(st, "]")
-		st, _, _ = strings.Cut(st, ",")
-		return st
+// gcCPU runs n collections and returns the CPU seconds the collector spent.
+func gcCPU(n int) float64 {
+	read := func() float64 {
+		s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+		metrics.Read(s)
+		return s[0].Value.Float64()
 	}
-	// Not found: it was running on another thread, whose stack a dump
-	// cannot show.
-	return "running"
+	before := read()
+	for range n {
+		runtime.GC()
+	}
+	return read() - before
 }
 
 // stopping is the histogram of how long the GC took to stop the world.
