@@ -46,8 +46,9 @@ type Store struct {
 
 	// wconn is the SQLite connection index writes go through, relaxed to
 	// synchronous=NORMAL (see execUnsynced); wmu serialises its use.
-	wmu   sync.Mutex
-	wconn *sql.Conn
+	wmu    sync.Mutex
+	wconn  *sql.Conn
+	wstmts map[string]*sql.Stmt // prepared on wconn, by query
 }
 
 const schemaVersion = 1

@@ -48,13 +48,36 @@ func (s *Store) execUnsynced(ctx context.Context, query string, args ...any) (sq
 		}
 		s.wconn = c
 	}
-	res, err := s.wconn.ExecContext(ctx, query, args...)
+	// Prepared once per connection: parsing the SQL again at every
+	// session's start and end was a third of the index's CPU.
+	st := s.wstmts[query]
+	if st == nil {
+		var err error
+		if st, err = s.wconn.PrepareContext(ctx, query); err != nil {
+			s.dropConn()
+			return nil, err
+		}
+		if s.wstmts == nil {
+			s.wstmts = map[string]*sql.Stmt{}
+		}
+		s.wstmts[query] = st
+	}
+	res, err := st.ExecContext(ctx, args...)
 	if err != nil {
 		// The connection may be broken; a later write takes a new one.
-		discard(s.wconn)
-		s.wconn = nil
+		s.dropConn()
 	}
 	return res, err
+}
+
+// dropConn closes the index's connection and its statements (wmu held).
+func (s *Store) dropConn() {
+	for _, st := range s.wstmts {
+		_ = st.Close()
+	}
+	s.wstmts = nil
+	discard(s.wconn)
+	s.wconn = nil
 }
 
 // discard closes a connection the index relaxed without returning it to
@@ -70,8 +93,7 @@ func (s *Store) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.wconn != nil {
-		discard(s.wconn)
-		s.wconn = nil
+		s.dropConn()
 	}
 	return nil
 }
