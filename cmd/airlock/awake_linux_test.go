@@ -26,15 +26,16 @@ func TestKeeperHoldsAPAndLingers(t *testing.T) {
 		t.Fatalf("GOMAXPROCS with two holders = %d, want %d", got, base+1)
 	}
 	// The collector stops the keeper to scan its stack without waiting
-	// out its sleeps: with the keeper, collections take no more GC CPU
-	// than without it, give or take.
+	// out its sleeps: with the keeper, collections take about the GC CPU
+	// they take without it. (When the collector waited, it was over ten
+	// times as much; other tests running alongside make it vary by two.)
 	withKeeper := gcCPU(20)
 	keeperLinger = 0
 	r1()
 	r2()
 	waitFor(t, func() bool { return runtime.GOMAXPROCS(0) == base })
 	without := gcCPU(20)
-	if extra := withKeeper - without; extra > 20*keeperSleep.Seconds()/4 {
+	if withKeeper > 3*without+20*keeperSleep.Seconds()/4 {
 		t.Errorf("20 collections took %.1f ms of GC CPU with the keeper, %.1f ms without", withKeeper*1e3, without*1e3)
 	}
 	keeperLinger = 50 * time.Millisecond
