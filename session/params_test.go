@@ -28,16 +28,7 @@ func TestParamsRoundTrip(t *testing.T) {
 	}))
 	must(t, rec.Close("done"))
 
-	res := readFile(t, recordingPath(t, f, info.ID), testKey)
-	var got *ParamsRecord
-	for _, fr := range res.frames {
-		if fr.Type == FrameParams {
-			got = fr.Params
-		}
-	}
-	if got == nil {
-		t.Fatal("no params frame")
-	}
+	got := paramsFrame(t, recordingPath(t, f, info.ID), testKey)
 	want := &ParamsRecord{Portal: "p1", Values: []ParamValue{
 		{Value: Value{Bytes: []byte("it's")}},
 		{Value: Value{Bytes: []byte{0, 0, 0, 42}}, Binary: true},
@@ -121,16 +112,7 @@ func TestBinaryParamsReplayAsText(t *testing.T) {
 		{Value: []byte("plain"), OID: 25},
 	}))
 	must(t, rec.Close("done"))
-	res := readFile(t, recordingPath(t, f, info.ID), nil)
-	var got *ParamsRecord
-	for _, fr := range res.frames {
-		if fr.Type == FrameParams {
-			got = fr.Params
-		}
-	}
-	if got == nil {
-		t.Fatal("no params frame")
-	}
+	got := paramsFrame(t, recordingPath(t, f, info.ID), nil)
 	var oids []uint32
 	for _, v := range got.Values {
 		oids = append(oids, v.OID)
@@ -149,4 +131,19 @@ func TestBinaryParamsReplayAsText(t *testing.T) {
 	if !strings.Contains(js.String(), `{"hex":"0000002a","oid":23}`) {
 		t.Errorf("replay JSON lacks the type:\n%s", js.String())
 	}
+}
+
+// paramsFrame reads the recording at path and returns its last params frame.
+func paramsFrame(t *testing.T, path string, key []byte) *ParamsRecord {
+	t.Helper()
+	var got *ParamsRecord
+	for _, fr := range readFile(t, path, key).frames {
+		if fr.Type == FrameParams {
+			got = fr.Params
+		}
+	}
+	if got == nil {
+		t.Fatal("no params frame")
+	}
+	return got
 }

@@ -49,6 +49,24 @@ func (a *budgetApprover) count() int {
 	return len(a.reviews)
 }
 
+// countedTable creates table (v int) in the harness's database and returns
+// a function that counts its rows, read directly from PostgreSQL.
+func countedTable(t *testing.T, h *harness, table string) func() int {
+	t.Helper()
+	admin := connect(t, testenv.PostgresURL(t, h.db))
+	if _, err := admin.Exec(context.Background(), "CREATE TABLE "+table+" (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	return func() int {
+		t.Helper()
+		var n int
+		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
 // TestApprovedStatementRunsOncePerApproval: an approval covers one run of
 // a prepared statement. A named statement prepared once and executed again
 // is reviewed again at each further Bind; Describe and Close of it work as
@@ -56,18 +74,8 @@ func (a *budgetApprover) count() int {
 func TestApprovedStatementRunsOncePerApproval(t *testing.T) {
 	ap := &budgetApprover{budget: 1}
 	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
-	admin := connect(t, testenv.PostgresURL(t, h.db))
 	table := "t_approved"
-	if _, err := admin.Exec(context.Background(), "CREATE TABLE "+table+" (v int)"); err != nil {
-		t.Fatal(err)
-	}
-	rows := func() int {
-		var n int
-		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	rows := countedTable(t, h, table)
 
 	ctx := context.Background()
 	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/airlock-gw/airlock/protocols/testenv"
 )
 
 // closeAfterError sends, in one pipeline, a Parse that fails and a Close of
@@ -98,17 +96,49 @@ func TestRejectedParseAndSkippedClose(t *testing.T) {
 // a result that says it did not run.
 func TestSkippedExecutesAreRecordedAsNotRun(t *testing.T) {
 	h := startHarness(t)
+	// The error comes at Bind (the constant is folded when the unnamed
+	// statement is planned), so it is the result of the first Execute.
+	got := runPipeline(t, h, "SELECT 1/0", "SELECT 'skipped one'", "SELECT 'skipped two'")
+	want := []string{
+		"command execute: SELECT 1/0",
+		"command execute: SELECT 'skipped one'",
+		"command execute: SELECT 'skipped two'",
+		"result 22012 division by zero",
+		"result  " + skippedExecute,
+		"result  " + skippedExecute,
+		"result SELECT 1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("recorded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// An error at Execute is that Execute's result; the rest did not run.
+	got = runPipeline(t, h, "SELECT 1/(random()*0)::int", "SELECT 'skipped'")
+	want = []string{
+		"command execute: SELECT 1/(random()*0)::int",
+		"command execute: SELECT 'skipped'",
+		"result 22012 division by zero",
+		"result  " + skippedExecute,
+		"result SELECT 1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("recorded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// runPipeline runs the statements in one pipeline of a new session, then
+// one more query, and returns the executes and results that session
+// recorded.
+func runPipeline(t *testing.T, h *harness, stmts ...string) []string {
+	t.Helper()
 	ctx := context.Background()
 	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := c.StartPipeline(ctx)
-	// The error comes at Bind (the constant is folded when the unnamed
-	// statement is planned), so it is the result of the first Execute.
-	p.SendQueryParams("SELECT 1/0", nil, nil, nil, nil)
-	p.SendQueryParams("SELECT 'skipped one'", nil, nil, nil, nil)
-	p.SendQueryParams("SELECT 'skipped two'", nil, nil, nil, nil)
+	for _, q := range stmts {
+		p.SendQueryParams(q, nil, nil, nil, nil)
+	}
 	if err := p.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,72 +156,18 @@ func TestSkippedExecutesAreRecordedAsNotRun(t *testing.T) {
 		t.Fatalf("session after the pipeline: %v", err)
 	}
 	c.Close(ctx)
-
 	h.recs.mu.Lock()
 	rec := h.recs.recs[len(h.recs.recs)-1]
 	h.recs.mu.Unlock()
 	rec.mu.Lock()
+	defer rec.mu.Unlock()
 	var got []string
 	for _, e := range rec.events {
 		if strings.HasPrefix(e, "command execute") || strings.HasPrefix(e, "result") {
 			got = append(got, e)
 		}
 	}
-	rec.mu.Unlock()
-	want := []string{
-		"command execute: SELECT 1/0",
-		"command execute: SELECT 'skipped one'",
-		"command execute: SELECT 'skipped two'",
-		"result 22012 division by zero",
-		"result  " + skippedExecute,
-		"result  " + skippedExecute,
-		"result SELECT 1",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("recorded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	// An error at Execute is that Execute's result; the rest did not run.
-	got = got[:0]
-	c, err = pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p = c.StartPipeline(ctx)
-	p.SendQueryParams("SELECT 1/(random()*0)::int", nil, nil, nil, nil)
-	p.SendQueryParams("SELECT 'skipped'", nil, nil, nil, nil)
-	if err := p.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		r, err := p.GetResults()
-		if _, ok := r.(*pgconn.PipelineSync); ok || r == nil && err == nil {
-			break
-		}
-		if rr, ok := r.(*pgconn.ResultReader); ok {
-			rr.Close()
-		}
-	}
-	_ = p.Close()
-	c.Close(ctx)
-	h.recs.mu.Lock()
-	rec = h.recs.recs[len(h.recs.recs)-1]
-	h.recs.mu.Unlock()
-	rec.mu.Lock()
-	for _, e := range rec.events {
-		if strings.HasPrefix(e, "command execute") || strings.HasPrefix(e, "result") {
-			got = append(got, e)
-		}
-	}
-	rec.mu.Unlock()
-	want = []string{
-		"command execute: SELECT 1/(random()*0)::int",
-		"command execute: SELECT 'skipped'",
-		"result 22012 division by zero",
-		"result  " + skippedExecute,
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("recorded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	return got
 }
 
 // TestApprovedNameKeptThroughRejectsAndSkips: a named statement an approval
@@ -201,18 +177,8 @@ func TestSkippedExecutesAreRecordedAsNotRun(t *testing.T) {
 func TestApprovedNameKeptThroughRejectsAndSkips(t *testing.T) {
 	ap := &budgetApprover{budget: 1}
 	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
-	admin := connect(t, testenv.PostgresURL(t, h.db))
 	table := "t_approved_kept"
-	if _, err := admin.Exec(context.Background(), "CREATE TABLE "+table+" (v int)"); err != nil {
-		t.Fatal(err)
-	}
-	rows := func() int {
-		var n int
-		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	rows := countedTable(t, h, table)
 	ctx := context.Background()
 	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
 	if err != nil {
