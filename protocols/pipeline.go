@@ -79,10 +79,14 @@ func forReview(cls *Classification, name string, a approvedPrepare) *Classificat
 // statement they keep for an approval under a private name, which a client
 // can read in pg_prepared_statements.
 func (s *Session) GuardPrepared(name string) {
+	s.notePrepared(name, approvedPrepare{spent: true})
+}
+
+func (s *Session) notePrepared(name string, a approvedPrepare) {
 	if s.approvedPrepares == nil {
 		s.approvedPrepares = map[string]approvedPrepare{}
 	}
-	s.approvedPrepares[name] = approvedPrepare{spent: true}
+	s.approvedPrepares[name] = a
 }
 
 // notePrepares updates approvedPrepares after cls was allowed. A name is
@@ -99,10 +103,7 @@ func (s *Session) notePrepares(cls *Classification, approved bool) {
 		return
 	}
 	for _, name := range cls.Prepares {
-		if s.approvedPrepares == nil {
-			s.approvedPrepares = map[string]approvedPrepare{}
-		}
-		s.approvedPrepares[name] = approvedPrepare{spent: slices.Contains(cls.Executes, name), body: cls.Redacted}
+		s.notePrepared(name, approvedPrepare{spent: slices.Contains(cls.Executes, name), body: cls.Redacted})
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -77,14 +76,36 @@ func appendColumns(b []byte, cols []protocols.Column, limit int) []byte {
 		}
 		b = binary.AppendUvarint(b, flags)
 	}
-	// Type ids follow the columns, when any is known; readers that predate
-	// them ignore the trailing bytes.
-	if slices.ContainsFunc(cols, func(c protocols.Column) bool { return c.OID != 0 }) {
-		for i := range cols {
-			b = binary.AppendUvarint(b, uint64(cols[i].OID))
+	return appendOIDs(b, len(cols), func(i int) uint32 { return cols[i].OID })
+}
+
+// appendOIDs appends the type ids of a columns or params frame's n items
+// after them, when any is known; readers that predate them ignore the
+// trailing bytes.
+func appendOIDs(b []byte, n int, oid func(int) uint32) []byte {
+	for i := range n {
+		if oid(i) != 0 {
+			for j := range n {
+				b = binary.AppendUvarint(b, uint64(oid(j)))
+			}
+			return b
 		}
 	}
 	return b
+}
+
+// oids reads the type ids appendOIDs wrote for n items, if any are left.
+func (d *dec) oids(n int, set func(int, uint32)) {
+	if d.bad || len(d.b) == 0 {
+		return
+	}
+	for i := range n {
+		oid := d.uvarint()
+		if oid > math.MaxUint32 {
+			d.bad = true
+		}
+		set(i, uint32(oid))
+	}
 }
 
 // appendRow encodes: count, then per value uvarint x: 0 is NULL, otherwise
@@ -141,13 +162,7 @@ func appendParams(b []byte, portal string, params []protocols.Param) []byte {
 		}
 		b, budget = appendValue(append(b, flags), p.Value, budget)
 	}
-	// Type ids follow the values, when any is known, as in a columns frame.
-	if slices.ContainsFunc(params, func(p protocols.Param) bool { return p.OID != 0 }) {
-		for i := range params {
-			b = binary.AppendUvarint(b, uint64(params[i].OID))
-		}
-	}
-	return b
+	return appendOIDs(b, len(params), func(i int) uint32 { return params[i].OID })
 }
 
 // Parameter flags.
@@ -185,15 +200,7 @@ func decodeParams(p []byte) (*ParamsRecord, error) {
 		v.Binary, v.Withheld = flags[0]&paramBinary != 0, flags[0]&paramWithheld != 0
 		v.Value = d.value()
 	}
-	if !d.bad && len(d.b) > 0 {
-		for i := range rec.Values {
-			oid := d.uvarint()
-			if oid > math.MaxUint32 {
-				d.bad = true
-			}
-			rec.Values[i].OID = uint32(oid)
-		}
-	}
+	d.oids(n, func(i int, oid uint32) { rec.Values[i].OID = oid })
 	if d.bad || len(d.b) != 0 {
 		return nil, errPayload
 	}
@@ -351,15 +358,7 @@ func decodeColumns(p []byte) ([]protocols.Column, error) {
 		}
 		cols[i].Type, cols[i].Binary = protocols.ValueType(t), flags&1 != 0
 	}
-	if !d.bad && len(d.b) > 0 {
-		for i := range cols {
-			oid := d.uvarint()
-			if oid > math.MaxUint32 {
-				d.bad = true
-			}
-			cols[i].OID = uint32(oid)
-		}
-	}
+	d.oids(n, func(i int, oid uint32) { cols[i].OID = oid })
 	if d.bad {
 		return nil, errPayload
 	}

@@ -263,24 +263,27 @@ func (p *textPrinter) cell(i int, v Value) string {
 // binaryText renders a whole binary-format value of a column whose
 // PostgreSQL type is known.
 func (p *textPrinter) binaryText(i int, v Value) (string, bool) {
-	if i >= len(p.cols) || !p.cols[i].Binary || p.cols[i].OID == 0 || v.Omitted > 0 {
+	if i >= len(p.cols) || !p.cols[i].Binary {
 		return "", false
 	}
-	if p.types == nil {
-		p.types = pgtype.NewMap()
-	}
-	return pgBinaryText(p.types, p.cols[i].OID, v.Bytes)
+	return p.typedText(p.cols[i].OID, v)
 }
 
-// paramText renders a whole binary-format parameter of a known type.
-func (p *textPrinter) paramText(v ParamValue) (string, bool) {
-	if v.OID == 0 || v.Omitted > 0 {
+// typedText renders a whole binary-format value of PostgreSQL type oid (0
+// when unknown) in PostgreSQL's text form.
+func (p *textPrinter) typedText(oid uint32, v Value) (string, bool) {
+	if oid == 0 || v.Omitted > 0 {
 		return "", false
 	}
 	if p.types == nil {
 		p.types = pgtype.NewMap()
 	}
-	return pgBinaryText(p.types, v.OID, v.Bytes)
+	return pgBinaryText(p.types, oid, v.Bytes)
+}
+
+// quoted is s as an SQL string literal, escaped for the terminal.
+func quoted(s string) string {
+	return "'" + strings.ReplaceAll(esc(s), "'", "''") + "'"
 }
 
 // flushTable prints the buffered rows as an aligned table.
@@ -378,13 +381,13 @@ func (p *textPrinter) paramsText(r *ParamsRecord) string {
 			b.WriteString("NULL")
 			continue
 		case v.Binary:
-			if s, ok := p.paramText(v); ok {
-				b.WriteString("'" + strings.ReplaceAll(esc(s), "'", "''") + "'")
+			if s, ok := p.typedText(v.OID, v.Value); ok {
+				b.WriteString(quoted(s))
 			} else {
 				b.WriteString("\\x" + hex.EncodeToString(v.Bytes))
 			}
 		default:
-			b.WriteString("'" + strings.ReplaceAll(esc(string(v.Bytes)), "'", "''") + "'")
+			b.WriteString(quoted(string(v.Bytes)))
 		}
 		if v.Omitted > 0 {
 			fmt.Fprintf(&b, " …[%d more bytes not recorded]", v.Omitted)

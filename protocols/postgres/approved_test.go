@@ -49,6 +49,22 @@ func (a *budgetApprover) count() int {
 	return len(a.reviews)
 }
 
+// approvalSession starts a harness whose reviews a budgetApprover with one
+// approval answers, creates table, and connects as alice. It returns the
+// approver, a row counter for table and the connection.
+func approvalSession(t *testing.T, table string) (*budgetApprover, func() int, *pgconn.PgConn) {
+	t.Helper()
+	ap := &budgetApprover{budget: 1}
+	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
+	rows := countedTable(t, h, table)
+	c, err := pgconn.Connect(context.Background(), h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return ap, rows, c
+}
+
 // countedTable creates table (v int) in the harness's database and returns
 // a function that counts its rows, read directly from PostgreSQL.
 func countedTable(t *testing.T, h *harness, table string) func() int {
@@ -72,17 +88,9 @@ func countedTable(t *testing.T, h *harness, table string) func() int {
 // is reviewed again at each further Bind; Describe and Close of it work as
 // PostgreSQL's own would.
 func TestApprovedStatementRunsOncePerApproval(t *testing.T) {
-	ap := &budgetApprover{budget: 1}
-	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
 	table := "t_approved"
-	rows := countedTable(t, h, table)
-
+	ap, rows, c := approvalSession(t, table)
 	ctx := context.Background()
-	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
 	insert := "INSERT INTO " + table + " VALUES ($1) /*review*/"
 	sd, err := c.Prepare(ctx, "ins", insert, nil) // Parse + Describe S: one review
 	if err != nil {

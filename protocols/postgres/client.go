@@ -190,7 +190,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		}
 		if typ == 'P' {
 			var a *approvedStmt
-			if frame, a, err = s.parseApproved(t, name, cmd, v.approved, frame, body); err != nil {
+			if frame, a, err = s.parseApproved(t, name, cmd, v.approved, frame, m.ptypes); err != nil {
 				return err
 			}
 			sc := &stmtCmd{cmd: cmd}
@@ -488,8 +488,8 @@ func (s *session) recordCommand(cmd *protocols.Command, recorded string) error {
 // parseApproved handles a Parse that an approval let through, and a Parse
 // that replaces an approved statement: the approved statement is created
 // under a private name, and a replaced one is closed upstream. It returns
-// the frame to forward.
-func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Command, approved bool, frame, body []byte) ([]byte, *approvedStmt, error) {
+// the frame to forward; ptypes are the Parse's parameter types.
+func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Command, approved bool, frame []byte, ptypes []uint32) ([]byte, *approvedStmt, error) {
 	if t.approved[name] != nil {
 		// Only the unnamed statement gets here: a named one was refused
 		// as a duplicate.
@@ -498,16 +498,12 @@ func (s *session) parseApproved(t *clientTrack, name string, cmd *protocols.Comm
 	if !approved {
 		return frame, nil, nil
 	}
-	var p pgproto3.Parse
-	if err := p.Decode(body); err != nil {
-		return nil, nil, fatal(codeProtocolViolation, "invalid Parse message")
-	}
 	s.seq++
 	a := &approvedStmt{upstream: "airlock_approved_" + s.nonce + "_" + strconv.FormatUint(s.seq, 10), cmd: cmd}
 	t.approved[name], t.private[a.upstream] = a, a
 	s.ps.GuardPrepared(a.upstream)
-	p.Name = a.upstream
-	out, err := p.Encode(nil)
+	// The Parse as decodeClient read it, under the private name.
+	out, err := (&pgproto3.Parse{Name: a.upstream, Query: cmd.Text, ParameterOIDs: ptypes}).Encode(nil)
 	return out, a, err
 }
 

@@ -175,16 +175,9 @@ func runPipeline(t *testing.T, h *harness, stmts ...string) []string {
 // Close of it that PostgreSQL skips leaves it in place and still checked,
 // under its own name and under its private one.
 func TestApprovedNameKeptThroughRejectsAndSkips(t *testing.T) {
-	ap := &budgetApprover{budget: 1}
-	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
 	table := "t_approved_kept"
-	rows := countedTable(t, h, table)
+	ap, rows, c := approvalSession(t, table)
 	ctx := context.Background()
-	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
 	if _, err := c.Prepare(ctx, "ins", "INSERT INTO "+table+" VALUES (1) /*review*/", nil); err != nil {
 		t.Fatalf("approved Prepare: %v", err)
 	}
