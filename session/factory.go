@@ -82,10 +82,11 @@ type Factory struct {
 	syncOff bool
 }
 
-// syncItem is an ended session's file, written but not yet fsynced.
+// syncItem is an ended session's file, written but not yet fsynced, and
+// its index entry, completed once the file is.
 type syncItem struct {
-	out file
-	id  string
+	out   file
+	entry Entry
 }
 
 // maxSyncQueue bounds the files held open for the batched fsync; past it a
@@ -381,9 +382,10 @@ func (f *Factory) Close() error {
 	return nil
 }
 
-// syncLater queues an ended session's file for the batched fsync; it
-// reports false when the session must sync the file itself.
-func (f *Factory) syncLater(out file, id string) bool {
+// syncLater queues an ended session's file for the batched fsync, after
+// which the batch completes its index entry e; it reports false when the
+// session must sync the file and complete the entry itself.
+func (f *Factory) syncLater(out file, e Entry) bool {
 	if f.cfg.Sync != SyncBatched {
 		return false
 	}
@@ -392,31 +394,69 @@ func (f *Factory) syncLater(out file, id string) bool {
 	if f.syncOff || len(f.syncQ) >= maxSyncQueue {
 		return false
 	}
-	f.syncQ = append(f.syncQ, syncItem{out: out, id: id})
+	f.syncQ = append(f.syncQ, syncItem{out: out, entry: e})
 	return true
 }
 
-// syncEnded fsyncs and closes the queued files of ended sessions. One after
-// another they mostly share a journal commit: the first fsync commits the
-// metadata of every file created since the last one. A failure is counted
-// and logged with the session; the recording itself is complete on the
-// file system and verifies.
+// syncEnded fsyncs and closes the queued files of ended sessions, then
+// completes their index entries in one batch. A failure is counted and
+// logged with the session, and its entry says the recording failed; the
+// recording itself is complete on the file system and verifies.
 func (f *Factory) syncEnded() {
 	f.syncMu.Lock()
 	q := f.syncQ
 	f.syncQ = nil
 	f.syncMu.Unlock()
+	if len(q) == 0 {
+		return
+	}
+	ended := make([]Entry, 0, len(q))
 	for _, it := range q {
 		err := it.out.Sync()
 		if cerr := it.out.Close(); err == nil {
 			err = cerr
 		}
+		e := it.entry
 		if err != nil {
 			reason := failureReason(err, reasonSync)
 			f.metrics.writeError(reason)
-			f.log.Error("syncing an ended session's recording failed", "session", it.id, "reason", reason, "err", err)
+			f.log.Error("syncing an ended session's recording failed", "session", e.Info.ID, "reason", reason, "err", err)
+			e.EndReason = failedReason(e.EndReason, reason)
 		}
+		ended = append(ended, e)
 	}
+	f.indexEnded(ended...)
+}
+
+// failedReason is an index entry's end reason when its recording failed.
+func failedReason(reason, failure string) string {
+	return fmt.Sprintf("%s [recording failed: %s]", reason, failure)
+}
+
+// indexEnded completes index entries, all in one transaction when the
+// index can; an error is counted and logged, and the recordings stand.
+func (f *Factory) indexEnded(es ...Entry) error {
+	if f.index == nil || len(es) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
+	defer cancel()
+	var err error
+	if b, ok := f.index.(BatchIndex); ok && len(es) > 1 {
+		err = b.EndedAll(ctx, es)
+	} else {
+		var errs []error
+		for _, e := range es {
+			errs = append(errs, f.index.Ended(ctx, e))
+		}
+		err = errors.Join(errs...)
+	}
+	if err != nil {
+		f.metrics.writeError(reasonIndex)
+		f.log.Error("session index update failed", "sessions", len(es), "err", err)
+		return fmt.Errorf("update session index: %w", err)
+	}
+	return nil
 }
 
 func (f *Factory) getRaw() *[]byte {

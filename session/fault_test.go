@@ -71,7 +71,25 @@ type fakeIndex struct {
 	mu      sync.Mutex
 	started []Entry
 	ended   []Entry
+	batches int // EndedAll calls, through batchingIndex
 	refuse  error
+}
+
+func (x *fakeIndex) state() (ended []Entry, batches int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]Entry(nil), x.ended...), x.batches
+}
+
+// batchingIndex is a fakeIndex that is also a BatchIndex.
+type batchingIndex struct{ *fakeIndex }
+
+func (x batchingIndex) EndedAll(_ context.Context, es []Entry) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.batches++
+	x.ended = append(x.ended, es...)
+	return nil
 }
 
 func (x *fakeIndex) Started(_ context.Context, e Entry) error {
@@ -169,6 +187,7 @@ func TestIndexEntries(t *testing.T) {
 	rec := open(t, f, "indexed")
 	sampleSession(t, rec)
 	must(t, rec.Close("client closed"))
+	f.syncEnded() // the batch that completes the entry
 	path := recordingPath(t, f, "indexed")
 	st, err := os.Stat(path)
 	must(t, err)

@@ -14,8 +14,22 @@ type Index interface {
 	// Started registers a recording whose header is on disk. An error
 	// refuses the session (its file is removed).
 	Started(ctx context.Context, e Entry) error
-	// Ended completes the entry when the recording closes.
+	// Ended completes the entry once the recording is closed and, with
+	// batched syncing, on disk: the factory then completes the entries of
+	// a whole batch after its fsyncs (through EndedAll when the index is a
+	// BatchIndex), so the index never says a recording ended before its
+	// file is durable, and a batch shares one commit.
 	Ended(ctx context.Context, e Entry) error
+}
+
+// BatchIndex is an Index that can complete many entries at once, in one
+// transaction: at a thousand short sessions a second, one commit per
+// session was the index's largest cost.
+type BatchIndex interface {
+	Index
+	// EndedAll is Ended for each entry. An entry the index does not know
+	// is reported without keeping the others from being completed.
+	EndedAll(ctx context.Context, es []Entry) error
 }
 
 // Entry describes one recording for the Index.

@@ -67,22 +67,55 @@ func countingFactory(t *testing.T, cfg Config, o Options, syncErr error) (*Facto
 // TestBatchedSync checks the default: an ended session's file is complete
 // and verifies at once, and is fsynced and closed by the next flush tick,
 // not by the session's Close.
+//
+// The index hears of the end only after the fsync, and a batch's entries
+// are completed together: with a BatchIndex, in one EndedAll call.
 func TestBatchedSync(t *testing.T) {
-	f, files := countingFactory(t, Config{FlushInterval: 10 * time.Minute}, Options{}, nil)
-	rec, err := f.Open(testInfo("batched"))
-	must(t, err)
-	must(t, rec.Command(nil, "SELECT 1"))
-	must(t, rec.Close("client terminated"))
-	c := (*files)[0]
-	if synced, closed := c.state(); synced || closed {
-		t.Fatalf("Close synced=%v closed=%v the file itself; want it left to the batch", synced, closed)
-	}
-	if _, err := VerifyFile(recordingPath(t, f, "batched"), nil); err != nil {
-		t.Fatalf("ended recording does not verify before its sync: %v", err)
-	}
-	f.syncEnded() // what the flush ticker runs
-	if synced, closed := c.state(); !synced || !closed {
-		t.Fatalf("after the batch: synced=%v closed=%v, want both", synced, closed)
+	for _, batching := range []bool{false, true} {
+		t.Run(map[bool]string{false: "index", true: "batch index"}[batching], func(t *testing.T) {
+			idx := &fakeIndex{}
+			var ix Index = idx
+			if batching {
+				ix = batchingIndex{idx}
+			}
+			f, files := countingFactory(t, Config{FlushInterval: 10 * time.Minute}, Options{Index: ix}, nil)
+			ids := []string{"batched-a", "batched-b", "batched-c"}
+			for _, id := range ids {
+				rec, err := f.Open(testInfo(id))
+				must(t, err)
+				must(t, rec.Command(nil, "SELECT 1"))
+				must(t, rec.Close("client terminated"))
+			}
+			for i, c := range *files {
+				if synced, closed := c.state(); synced || closed {
+					t.Fatalf("Close synced=%v closed=%v the file itself; want it left to the batch", synced, closed)
+				}
+				if _, err := VerifyFile(recordingPath(t, f, ids[i]), nil); err != nil {
+					t.Fatalf("ended recording does not verify before its sync: %v", err)
+				}
+			}
+			if ended, _ := idx.state(); len(ended) != 0 {
+				t.Fatalf("index told of %d ends before the files were synced", len(ended))
+			}
+			f.syncEnded() // what the flush ticker runs
+			for _, c := range *files {
+				if synced, closed := c.state(); !synced || !closed {
+					t.Fatalf("after the batch: synced=%v closed=%v, want both", synced, closed)
+				}
+			}
+			ended, batches := idx.state()
+			if len(ended) != len(ids) {
+				t.Fatalf("index ended %d sessions, want %d", len(ended), len(ids))
+			}
+			for i, e := range ended {
+				if e.Info.ID != ids[i] || e.EndReason != "client terminated" || e.Frames != 3 || e.Bytes == 0 || e.End.IsZero() {
+					t.Errorf("entry %d = %+v", i, e)
+				}
+			}
+			if want := map[bool]int{false: 0, true: 1}[batching]; batches != want {
+				t.Errorf("%d EndedAll calls, want %d", batches, want)
+			}
+		})
 	}
 }
 
@@ -106,12 +139,16 @@ func TestBatchedSyncAtFactoryClose(t *testing.T) {
 }
 
 func TestSessionEndSync(t *testing.T) {
-	f, files := countingFactory(t, Config{FlushInterval: 10 * time.Minute, Sync: SyncSessionEnd}, Options{}, nil)
+	idx := &fakeIndex{}
+	f, files := countingFactory(t, Config{FlushInterval: 10 * time.Minute, Sync: SyncSessionEnd}, Options{Index: batchingIndex{idx}}, nil)
 	rec, err := f.Open(testInfo("at-end"))
 	must(t, err)
 	must(t, rec.Close("done"))
 	if synced, closed := (*files)[0].state(); !synced || !closed {
 		t.Fatalf("sync: session_end left synced=%v closed=%v", synced, closed)
+	}
+	if ended, _ := idx.state(); len(ended) != 1 || ended[0].EndReason != "done" {
+		t.Fatalf("sync: session_end: index entries %+v at Close, want the session's", ended)
 	}
 }
 
@@ -120,11 +157,15 @@ func TestSessionEndSync(t *testing.T) {
 func TestBatchedSyncFailure(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
 	var logs bytes.Buffer
-	f, _ := countingFactory(t, Config{FlushInterval: 10 * time.Minute}, Options{Metrics: m, Log: slog.New(slog.NewTextHandler(&logs, nil))}, errors.New("i/o error"))
+	idx := &fakeIndex{}
+	f, _ := countingFactory(t, Config{FlushInterval: 10 * time.Minute}, Options{Metrics: m, Index: idx, Log: slog.New(slog.NewTextHandler(&logs, nil))}, errors.New("i/o error"))
 	rec, err := f.Open(testInfo("sync-fails"))
 	must(t, err)
 	must(t, rec.Close("done"))
 	f.syncEnded()
+	if ended, _ := idx.state(); len(ended) != 1 || ended[0].EndReason != "done [recording failed: sync]" {
+		t.Errorf("index entries %+v, want one that says the sync failed", ended)
+	}
 	if got := value(t, m.WriteErrors.WithLabelValues(reasonSync)); got != 1 {
 		t.Errorf("write errors{sync} = %v, want 1", got)
 	}

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -263,10 +262,11 @@ func (r *recorder) fail(reason string, err error) error {
 }
 
 // Close implements protocols.Recorder: it records the session end and the
-// trailer, waits until every block is written, syncs the file (the one
-// fsync of a session: batched with other ended sessions by default, see
-// Config.Sync), closes it and completes the index entry. A second Close
-// returns the first's result.
+// trailer, waits until every block is written, and syncs the file (the one
+// fsync of a session), closes it and completes the index entry. By default
+// (Config.Sync batched) the factory does those last three for the sessions
+// that ended within one flush interval together, so Close does not wait for
+// the disk. A second Close returns the first's result.
 func (r *recorder) Close(reason string) error {
 	r.mu.Lock()
 	if r.closed {
@@ -289,8 +289,11 @@ func (r *recorder) Close(reason string) error {
 	for r.draining {
 		r.drained.Wait()
 	}
-	if r.err == nil && r.f.syncLater(r.out, r.entry.Info.ID) {
-		r.out = nil // the factory syncs and closes it with the next batch
+	e := r.entry
+	e.End, e.EndReason, e.Frames, e.Bytes = time.Now(), reason, r.frames, r.bytes
+	batched := r.err == nil && r.f.syncLater(r.out, e)
+	if batched {
+		r.out = nil // the factory syncs and closes it, then completes e, with the next batch
 	} else if r.err == nil {
 		if err := r.out.Sync(); err != nil {
 			r.fail(failureReason(err, reasonSync), fmt.Errorf("sync: %w", err))
@@ -303,23 +306,14 @@ func (r *recorder) Close(reason string) error {
 		r.out = nil
 	}
 	err := r.err
-	e := r.entry
-	e.End, e.EndReason, e.Frames, e.Bytes = time.Now(), reason, r.frames, r.bytes
 	if err != nil {
-		e.EndReason = fmt.Sprintf("%s [recording failed: %s]", reason, r.failReason)
+		e.EndReason = failedReason(reason, r.failReason)
 	}
 	r.mu.Unlock()
 
 	r.f.release(r)
-	if r.f.index != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
-		ierr := r.f.index.Ended(ctx, e)
-		cancel()
-		if ierr != nil {
-			r.f.metrics.writeError(reasonIndex)
-			r.log.Error("session index update failed", "err", ierr)
-			err = errors.Join(err, fmt.Errorf("update session index: %w", ierr))
-		}
+	if !batched {
+		err = errors.Join(err, r.f.indexEnded(e))
 	}
 	r.result = err // published to later Closes by closing closeDone
 	return err

@@ -69,6 +69,42 @@ func entry(id, who, conn string, start time.Time, path string) session.Entry {
 	}
 }
 
+// TestEndedAll completes several entries in one call: each known one is
+// completed, an unknown one is reported by id without holding the others
+// back, and the writes that follow still work.
+func TestEndedAll(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		s := openStore(t, db, dialect, "node-a", t.TempDir())
+		var es []session.Entry
+		for i := range 5 {
+			id := fmt.Sprintf("batch-%d", i)
+			e := entry(id, "alice", "prod-pg", t0.Add(time.Duration(i)*time.Second), "/r/"+id+".alrec")
+			must(t, s.Started(ctx, e))
+			e.End, e.EndReason, e.Frames, e.Bytes = e.Info.Start.Add(time.Minute), fmt.Sprintf("reason %d", i), int64(i+1), int64(100*(i+1))
+			es = append(es, e)
+		}
+		ghost := entry("batch-ghost", "x", "y", t0, "/r/ghost.alrec")
+		ghost.End = t0
+		err := s.EndedAll(ctx, append(es[:2:2], append([]session.Entry{ghost}, es[2:]...)...))
+		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "batch-ghost") || strings.Contains(err.Error(), "batch-1") {
+			t.Fatalf("EndedAll = %v, want ErrNotFound for the ghost only", err)
+		}
+		for i, e := range es {
+			got, err := s.Get(ctx, e.Info.ID)
+			must(t, err)
+			if got.Active() || got.EndReason != e.EndReason || got.Frames != int64(i+1) || got.Bytes != int64(100*(i+1)) || !got.End.Equal(e.End) {
+				t.Errorf("%s = %+v", e.Info.ID, got)
+			}
+		}
+		must(t, s.EndedAll(ctx, nil))
+		next := entry("batch-next", "bob", "prod-pg", t0, "/r/next.alrec")
+		must(t, s.Started(ctx, next))
+		next.End = t0.Add(time.Second)
+		must(t, s.Ended(ctx, next))
+	})
+}
+
 func TestOpenIsIdempotent(t *testing.T) {
 	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
 		ctx := context.Background()
@@ -179,6 +215,13 @@ func TestFactoryRegistersRecordings(t *testing.T) {
 		must(t, rec.Command(&protocols.Command{Kind: "query"}, "SELECT 1"))
 		must(t, rec.Decision(protocols.Decision{Action: protocols.Allow}))
 		must(t, rec.Close("client closed"))
+		// A duplicate id is refused by the index as well as by the file system.
+		if _, err := f.Open(info); err == nil {
+			t.Error("second session with the same id opened")
+		}
+		// The entry is completed with the batch that syncs the file: the
+		// flush ticker's, or the factory's close.
+		must(t, f.Close())
 		x, err := s.Get(ctx, "live-1")
 		must(t, err)
 		st, err := os.Stat(x.Path)
@@ -187,10 +230,6 @@ func TestFactoryRegistersRecordings(t *testing.T) {
 		must(t, err)
 		if x.Active() || x.EndReason != "client closed" || x.Bytes != st.Size() || x.Frames != rep.Frames || !rep.OK() {
 			t.Errorf("entry %+v; file %d bytes; report %v", x, st.Size(), rep)
-		}
-		// A duplicate id is refused by the index as well as by the file system.
-		if _, err := f.Open(info); err == nil {
-			t.Error("second session with the same id opened")
 		}
 	})
 }

@@ -33,7 +33,10 @@ type Session struct {
 // Active reports whether the session is still recording.
 func (s Session) Active() bool { return s.End.IsZero() }
 
-var _ session.Index = (*Store)(nil)
+var (
+	_ session.Index      = (*Store)(nil)
+	_ session.BatchIndex = (*Store)(nil)
+)
 
 // Started implements session.Index: it inserts the session's row.
 func (s *Store) Started(ctx context.Context, e session.Entry) error {
@@ -62,17 +65,38 @@ func nonNil(s []string) []string {
 // Ended implements session.Index: it records the end time, frames, bytes,
 // end reason and final path.
 func (s *Store) Ended(ctx context.Context, e session.Entry) error {
-	res, err := s.execUnsynced(ctx, s.d.Rebind(`UPDATE airlock_sessions
+	return s.EndedAll(ctx, []session.Entry{e})
+}
+
+const endedQuery = `UPDATE airlock_sessions
 		SET ended_us = ?, end_reason = ?, frames = ?, bytes = ?, path = ?
-		WHERE id = ?`),
-		micros(e.End), e.EndReason, e.Frames, e.Bytes, e.Path, e.Info.ID)
+		WHERE id = ?`
+
+// EndedAll implements session.BatchIndex: Ended for each entry, in one
+// transaction. An entry without a row is reported (ErrNotFound) and does
+// not hold back the others.
+func (s *Store) EndedAll(ctx context.Context, es []session.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	args := make([][]any, len(es))
+	for i, e := range es {
+		args[i] = []any{micros(e.End), e.EndReason, e.Frames, e.Bytes, e.Path, e.Info.ID}
+	}
+	res, err := s.execUnsyncedAll(ctx, s.d.Rebind(endedQuery), args)
 	if err != nil {
-		return fmt.Errorf("complete index entry %s: %w", e.Info.ID, err)
+		if len(es) == 1 {
+			return fmt.Errorf("complete index entry %s: %w", es[0].Info.ID, err)
+		}
+		return fmt.Errorf("complete %d index entries: %w", len(es), err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("complete index entry %s: %w", e.Info.ID, ErrNotFound)
+	var errs []error
+	for i, r := range res {
+		if n, err := r.RowsAffected(); err == nil && n == 0 {
+			errs = append(errs, fmt.Errorf("complete index entry %s: %w", es[i].Info.ID, ErrNotFound))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 const columns = `id, identity, groups_json, method, connection, protocol, client_addr, node, path,

@@ -18,6 +18,18 @@ import (
 // approvals sharing the store keep their full synchronous commits: only
 // the index's own connection, never returned to the pool, is relaxed.
 func (s *Store) execUnsynced(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := s.execUnsyncedAll(ctx, query, [][]any{args})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// execUnsyncedAll runs query once for each argument list, all in one
+// transaction (one commit for the lot), as execUnsynced runs one. A failed
+// statement rolls back the whole transaction.
+func (s *Store) execUnsyncedAll(ctx context.Context, query string, argLists [][]any) ([]sql.Result, error) {
+	out := make([]sql.Result, 0, len(argLists))
 	if s.d == Postgres {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
@@ -27,16 +39,50 @@ func (s *Store) execUnsynced(ctx context.Context, query string, args ...any) (sq
 		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 			return nil, err
 		}
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return nil, err
+		for _, args := range argLists {
+			res, err := tx.ExecContext(ctx, query, args...)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, res)
 		}
-		return res, tx.Commit()
+		return out, tx.Commit()
 	}
 	// SQLite runs one write at a time anyway, so one connection loses no
 	// concurrency.
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	one := len(argLists) == 1
+	if !one {
+		if _, err := s.wexec(ctx, "BEGIN"); err != nil {
+			return nil, err
+		}
+	}
+	for _, args := range argLists {
+		res, err := s.wexec(ctx, query, args...)
+		if err != nil {
+			if !one && s.wconn != nil {
+				_, _ = s.wconn.ExecContext(ctx, "ROLLBACK")
+			}
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	if !one {
+		if _, err := s.wexec(ctx, "COMMIT"); err != nil {
+			if s.wconn != nil {
+				_, _ = s.wconn.ExecContext(ctx, "ROLLBACK")
+			}
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// wexec runs one statement on the index's own SQLite connection, opening
+// and relaxing it first if needed (wmu held). A failure drops the
+// connection, which may be broken; a later write takes a new one.
+func (s *Store) wexec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if s.wconn == nil {
 		c, err := s.db.Conn(ctx)
 		if err != nil {
@@ -64,7 +110,6 @@ func (s *Store) execUnsynced(ctx context.Context, query string, args ...any) (sq
 	}
 	res, err := st.ExecContext(ctx, args...)
 	if err != nil {
-		// The connection may be broken; a later write takes a new one.
 		s.dropConn()
 	}
 	return res, err
