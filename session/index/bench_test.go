@@ -10,11 +10,14 @@ import (
 
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session"
 )
 
 // BenchmarkSessionIndexing measures what one session costs the index: its
 // start and its end, on the store the gateway uses (SQLite opened as the
-// approvals store opens it), from parallel sessions.
+// approvals store opens it), from parallel sessions. Starts are registered
+// one by one, as sessions open; ends are completed in batches, as the
+// recording factory completes them after each batched fsync.
 func BenchmarkSessionIndexing(b *testing.B) {
 	ctx := context.Background()
 	st, err := approvals.OpenStore(ctx, approvals.StoreConfig{Driver: "sqlite", DSN: protocols.Secret(filepath.Join(b.TempDir(), "airlock.db"))}, nil)
@@ -30,6 +33,15 @@ func BenchmarkSessionIndexing(b *testing.B) {
 	b.ResetTimer()
 	var n atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
+		var ended []session.Entry
+		end := func() bool {
+			err := s.EndedAll(ctx, ended)
+			ended = ended[:0]
+			if err != nil {
+				b.Error(err)
+			}
+			return err == nil
+		}
 		for pb.Next() {
 			id := fmt.Sprintf("bench-%d", n.Add(1))
 			e := entry(id, "alice", "c", time.Now(), "/r/"+id+".alrec")
@@ -38,10 +50,10 @@ func BenchmarkSessionIndexing(b *testing.B) {
 				return
 			}
 			e.End = time.Now()
-			if err := s.Ended(ctx, e); err != nil {
-				b.Error(err)
+			if ended = append(ended, e); len(ended) == 64 && !end() {
 				return
 			}
 		}
+		end()
 	})
 }

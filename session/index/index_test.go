@@ -105,6 +105,60 @@ func TestEndedAll(t *testing.T) {
 	})
 }
 
+// TestStartedGroupCommit queues several starting sessions behind a busy
+// writer, as concurrent sessions queue behind a commit, so that they are
+// inserted as one batch: each is registered, and a duplicate id among them
+// refuses only its own session.
+func TestStartedGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	must(t, db.Ping())
+	s := openStore(t, db, "sqlite", "node-a", t.TempDir())
+	must(t, s.Started(ctx, entry("taken", "alice", "prod-pg", t0, "/r/taken.alrec")))
+
+	ids := []string{"g-0", "g-1", "taken", "g-3", "g-4"}
+	errs := make([]error, len(ids))
+	s.wmu.Lock() // the writer is busy: every Started below queues
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { errs[i] = s.Started(ctx, entry(id, "bob", "prod-pg", t0.Add(time.Second), "/r/"+id+".alrec")) })
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.qmu.Lock()
+		n := len(s.startQ)
+		s.qmu.Unlock()
+		if n == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.wmu.Unlock()
+			t.Fatalf("%d of %d inserts queued", n, len(ids))
+		}
+	}
+	s.wmu.Unlock()
+	wg.Wait()
+	for i, id := range ids {
+		got, gerr := s.Get(ctx, id)
+		if id == "taken" {
+			if errs[i] == nil || !strings.Contains(errs[i].Error(), "index session taken") {
+				t.Errorf("duplicate id: Started = %v, want a refusal", errs[i])
+			}
+			if gerr != nil || got.Identity.Name != "alice" {
+				t.Errorf("the first session of that id: %+v, %v", got, gerr)
+			}
+			continue
+		}
+		if errs[i] != nil || gerr != nil || got.Identity.Name != "bob" || !got.Active() {
+			t.Errorf("%s: Started = %v; Get = %+v, %v", id, errs[i], got, gerr)
+		}
+	}
+	// The writer works on after the failed batch.
+	must(t, s.Started(ctx, entry("after", "carol", "prod-pg", t0, "/r/after.alrec")))
+}
+
 func TestOpenIsIdempotent(t *testing.T) {
 	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
 		ctx := context.Background()

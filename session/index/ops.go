@@ -44,16 +44,22 @@ func (s *Store) Started(ctx context.Context, e session.Entry) error {
 	if err != nil {
 		return fmt.Errorf("index session %s: %w", e.Info.ID, err)
 	}
-	_, err = s.execUnsynced(ctx, s.d.Rebind(`INSERT INTO airlock_sessions
-		(id, identity, groups_json, method, connection, protocol, client_addr, node, path, started_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		e.Info.ID, e.Info.Identity.Name, string(groups), e.Info.Identity.Method, e.Info.Connection,
-		string(e.Info.Protocol), e.Info.ClientAddr, e.Node, e.Path, micros(e.Info.Start))
+	args := []any{e.Info.ID, e.Info.Identity.Name, string(groups), e.Info.Identity.Method, e.Info.Connection,
+		string(e.Info.Protocol), e.Info.ClientAddr, e.Node, e.Path, micros(e.Info.Start)}
+	if s.d == SQLite {
+		err = s.insertStarted(ctx, args)
+	} else {
+		_, err = s.execUnsynced(ctx, s.d.Rebind(startedQuery), args...)
+	}
 	if err != nil {
 		return fmt.Errorf("index session %s: %w", e.Info.ID, err)
 	}
 	return nil
 }
+
+const startedQuery = `INSERT INTO airlock_sessions
+		(id, identity, groups_json, method, connection, protocol, client_addr, node, path, started_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func nonNil(s []string) []string {
 	if s == nil {

@@ -49,6 +49,10 @@ type Store struct {
 	wmu    sync.Mutex
 	wconn  *sql.Conn
 	wstmts map[string]*sql.Stmt // prepared on wconn, by query
+	// startQ holds SQLite inserts of starting sessions waiting for wmu
+	// (see insertStarted); qmu guards it and each request's outcome.
+	qmu    sync.Mutex
+	startQ []*startReq
 }
 
 const schemaVersion = 1

@@ -115,6 +115,84 @@ func (s *Store) wexec(ctx context.Context, query string, args ...any) (sql.Resul
 	return res, err
 }
 
+// startReq is one session's insert waiting in Store.startQ.
+type startReq struct {
+	args []any
+	done bool
+	err  error
+}
+
+// insertStarted inserts a starting session's row on SQLite, committing it
+// together with the inserts of sessions that start meanwhile (group
+// commit): the caller queues its row, and whichever caller next holds the
+// writer inserts every queued row in one transaction. Each insert of a
+// session wrote and checksummed some six pages into the WAL (the row and
+// five indexes); rows that start together share those pages and one
+// commit. The caller still waits for its own row, so a session the index
+// cannot register is refused as before.
+func (s *Store) insertStarted(ctx context.Context, args []any) error {
+	req := &startReq{args: args}
+	s.qmu.Lock()
+	s.startQ = append(s.startQ, req)
+	s.qmu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.qmu.Lock()
+	batch := s.startQ
+	if req.done {
+		batch = nil // an earlier holder of wmu inserted it
+	} else {
+		s.startQ = nil
+	}
+	s.qmu.Unlock()
+	if batch != nil {
+		errs := s.insertAll(ctx, batch)
+		s.qmu.Lock()
+		for i, r := range batch {
+			r.done, r.err = true, errs[i]
+		}
+		s.qmu.Unlock()
+	}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return req.err
+}
+
+// insertAll inserts the rows of batch (wmu held), in one transaction when
+// there are several. If that fails (a duplicate id, say), each row is tried
+// on its own, so that one bad row refuses only its own session.
+func (s *Store) insertAll(ctx context.Context, batch []*startReq) []error {
+	errs := make([]error, len(batch))
+	if len(batch) > 1 {
+		ok := true
+		if _, err := s.wexec(ctx, "BEGIN"); err != nil {
+			ok = false
+		}
+		for _, r := range batch {
+			if !ok {
+				break
+			}
+			if _, err := s.wexec(ctx, startedQuery, r.args...); err != nil {
+				ok = false
+			}
+		}
+		if ok {
+			if _, err := s.wexec(ctx, "COMMIT"); err == nil {
+				return errs
+			}
+		}
+		// wexec dropped the connection at the failure, and with it the
+		// transaction.
+		if s.wconn != nil {
+			s.dropConn()
+		}
+	}
+	for i, r := range batch {
+		_, errs[i] = s.wexec(ctx, startedQuery, r.args...)
+	}
+	return errs
+}
+
 // dropConn closes the index's connection and its statements (wmu held).
 func (s *Store) dropConn() {
 	for _, st := range s.wstmts {
