@@ -3,8 +3,11 @@ package session
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -116,6 +119,73 @@ func TestBatchedSync(t *testing.T) {
 				t.Errorf("%d EndedAll calls, want %d", batches, want)
 			}
 		})
+	}
+}
+
+// TestBatchedSyncFileSystem checks a large batch: one syncfs of the
+// recording file system instead of an fsync per file, and, when syncfs
+// fails, an fsync per file after all.
+func TestBatchedSyncFileSystem(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "syncfs", true: "syncfs fails"}[fail], func(t *testing.T) {
+			idx := &fakeIndex{}
+			f, files := countingFactory(t, Config{FlushInterval: 10 * time.Minute}, Options{Index: batchingIndex{idx}}, nil)
+			var calls int
+			f.syncFS = func(out file) error {
+				calls++
+				if _, ok := out.(*syncCounter); !ok {
+					t.Errorf("syncfs of %T, want a recording file", out)
+				}
+				if fail {
+					return errors.New("syncfs: i/o error")
+				}
+				return nil
+			}
+			for i := range syncFSMin {
+				rec, err := f.Open(testInfo(fmt.Sprintf("many-%02d", i)))
+				must(t, err)
+				must(t, rec.Close("done"))
+			}
+			f.syncEnded()
+			if calls != 1 {
+				t.Errorf("%d syncfs calls for a batch of %d, want 1", calls, syncFSMin)
+			}
+			for i, c := range *files {
+				if synced, closed := c.state(); synced != fail || !closed {
+					t.Errorf("file %d: fsynced=%v closed=%v, want fsynced=%v and closed", i, synced, closed, fail)
+				}
+			}
+			if ended, batches := idx.state(); len(ended) != syncFSMin || batches != 1 {
+				t.Errorf("index: %d entries in %d batches, want %d in 1", len(ended), batches, syncFSMin)
+			}
+		})
+	}
+	// A batch one smaller syncs file by file.
+	f, files := countingFactory(t, Config{FlushInterval: 10 * time.Minute}, Options{}, nil)
+	f.syncFS = func(file) error { t.Error("syncfs for a small batch"); return nil }
+	for i := range syncFSMin - 1 {
+		rec, err := f.Open(testInfo(fmt.Sprintf("few-%02d", i)))
+		must(t, err)
+		must(t, rec.Close("done"))
+	}
+	f.syncEnded()
+	for i, c := range *files {
+		if synced, closed := c.state(); !synced || !closed {
+			t.Errorf("file %d: fsynced=%v closed=%v", i, synced, closed)
+		}
+	}
+}
+
+// TestSyncFileSystem runs the real syncfs on a recording's file system.
+func TestSyncFileSystem(t *testing.T) {
+	fh, err := createFile(filepath.Join(t.TempDir(), "x.alrec"))
+	must(t, err)
+	defer fh.Close()
+	if err := syncFileSystem(fh); err != nil && runtime.GOOS == "linux" {
+		t.Fatalf("syncfs: %v", err)
+	}
+	if err := syncFileSystem(&failingFile{}); err == nil {
+		t.Error("syncfs of a file without a descriptor succeeded")
 	}
 }
 
