@@ -120,6 +120,7 @@ func evaluateGoals(results []WorkloadResult, mem *MemoryResult, fullActive []str
 			{"select-prepared-c16", targetNoRec, "1 − full/full-norec on select-prepared-c16", cost, below(0.05), pct1, false},
 			{"select-simple-c16", targetNoRec, "select-simple-c16", cost, below(0.05), pct1, false},
 			{"ordinary-c4", targetNoRec, "ordinary-c4", cost, below(0.05), pct1, false},
+			{"connect-c4", targetNoRec, "connect-c4", cost, below(0.05), pct1, false},
 		}, ablationNote(fullActive, "recording")},
 	}
 	var out []GoalResult

@@ -313,7 +313,7 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 	}
 	for round := 1; round <= b.opt.rounds; round++ {
 		for _, w := range ws {
-			for _, t := range targets {
+			for _, t := range roundOrder(targets, round) {
 				if !w.runs(t.name) {
 					continue
 				}
@@ -374,6 +374,19 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 	rep.Goals = evaluateGoals(rep.Results, rep.Memory, active)
 	rep.Facts.LoadAfter = loadAvg()
 	return rep, nil
+}
+
+// roundOrder is the order in which round runs the targets: each round
+// starts one target further along, so that no target always runs right
+// after the same other one (whose ending sessions, recordings and
+// PostgreSQL backends may still be settling) or always first or last in a
+// round while the machine's load drifts.
+func roundOrder[T any](targets []T, round int) []T {
+	if len(targets) == 0 {
+		return nil
+	}
+	k := (round - 1) % len(targets)
+	return append(append(make([]T, 0, len(targets)), targets[k:]...), targets[:k]...)
 }
 
 func withMode(c airlockConfig, mode string) airlockConfig {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -188,5 +189,27 @@ func TestAggregateAblation(t *testing.T) {
 	}
 	if res[1].cell(targetFull) == nil || len(res[1].Cells) != 5 {
 		t.Errorf("plain workload cells = %+v", res[1].Cells)
+	}
+}
+
+// TestRoundOrder checks that each round starts one target further along
+// and runs every target once.
+func TestRoundOrder(t *testing.T) {
+	targets := []string{"direct", "pgbouncer", "relay", "full"}
+	for round, want := range map[int]string{
+		1: "direct pgbouncer relay full",
+		2: "pgbouncer relay full direct",
+		4: "full direct pgbouncer relay",
+		5: "direct pgbouncer relay full",
+	} {
+		if got := strings.Join(roundOrder(targets, round), " "); got != want {
+			t.Errorf("round %d: %s, want %s", round, got, want)
+		}
+	}
+	if got := strings.Join(targets, " "); got != "direct pgbouncer relay full" {
+		t.Errorf("roundOrder changed its argument: %s", got)
+	}
+	if roundOrder([]string(nil), 3) != nil {
+		t.Error("no targets, yet an order")
 	}
 }

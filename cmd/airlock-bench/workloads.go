@@ -51,7 +51,7 @@ var workloads = []Workload{
 	{Key: "tpcb-c16", Title: "TPC-B-like read-write (pgbench default script), 16 clients (-M simple -c 16 -j 2)", Clients: 16, Threads: 2, Mode: "simple", Builtin: "tpcb-like", ReadWrite: true},
 	{Key: "wide-c4", Title: "Wide rows: 100 rows x 4 columns per query, with e-mails and card numbers (-M prepared -c 4 -j 2)", Clients: 4, Threads: 2, Mode: "prepared", Script: wideScript, ScriptName: "wide.sql", Ablations: true},
 	{Key: "ordinary-c4", Title: "Ordinary OLTP rows: 100 rows x 8 columns per query, nothing sensitive (-M prepared -c 4 -j 2)", Clients: 4, Threads: 2, Mode: "prepared", Script: ordinaryScript, ScriptName: "ordinary.sql", Ablations: true},
-	{Key: "connect-c4", Title: "Connect per transaction: authentication and startup (-C -S -M simple -c 4 -j 2)", Clients: 4, Threads: 2, Mode: "simple", Builtin: "select-only", Connect: true},
+	{Key: "connect-c4", Title: "Connect per transaction: authentication and startup (-C -S -M simple -c 4 -j 2)", Clients: 4, Threads: 2, Mode: "simple", Builtin: "select-only", Connect: true, Ablations: true},
 }
 
 // workloadByKey returns the standard workload named key.

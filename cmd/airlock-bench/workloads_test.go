@@ -67,7 +67,7 @@ func TestAblationWorkloads(t *testing.T) {
 			t.Errorf("%s: ablation targets run = %v, want %v", w.Key, w.runs(targetNoMask), w.Ablations)
 		}
 	}
-	want := []string{"select-simple-c16", "select-prepared-c16", "wide-c4", "ordinary-c4"}
+	want := []string{"select-simple-c16", "select-prepared-c16", "wide-c4", "ordinary-c4", "connect-c4"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ablation workloads = %v, want %v", got, want)
 	}
