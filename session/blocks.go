@@ -40,10 +40,7 @@ func (r *recorder) flush(wait bool) error {
 // enqueue queues the pending (sealed) block and makes sure a drain
 // goroutine runs. Callers hold mu.
 func (r *recorder) enqueue(wait bool) error {
-	r.queue = append(r.queue, queued{raw: r.raw, counts: r.counts})
-	r.raw = nil
-	r.counts = [frameTypeLimit]int64{}
-	r.dirty.Store(false)
+	r.push()
 	if !r.draining {
 		r.draining = true
 		go r.drain()
@@ -54,11 +51,25 @@ func (r *recorder) enqueue(wait bool) error {
 	return r.err
 }
 
+// push moves the pending (sealed) block to the queue. Callers hold mu.
+func (r *recorder) push() {
+	r.queue = append(r.queue, queued{raw: r.raw, counts: r.counts})
+	r.raw = nil
+	r.counts = [frameTypeLimit]int64{}
+	r.dirty.Store(false)
+}
+
 // drain writes queued blocks in order until the queue is empty or a write
 // fails; then it releases what is left and, after a failure, the file.
 func (r *recorder) drain() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.drainLocked()
+}
+
+// drainLocked is drain for a caller that holds mu and has set draining; it
+// lets go of mu while it compresses and writes.
+func (r *recorder) drainLocked() {
 	for len(r.queue) > 0 && r.err == nil {
 		q, out := r.queue[0], r.out
 		r.mu.Unlock()

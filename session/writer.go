@@ -283,8 +283,15 @@ func (r *recorder) Close(reason string) error {
 		s := r.begin(FrameEnd)
 		*r.raw = appendStr(*r.raw, reason, maxText)
 		if r.seal(s, FrameEnd) == nil && r.appendSeal(FrameTrailer) == nil {
-			r.enqueue(false)
+			r.push()
 		}
+	}
+	if !r.draining && len(r.queue) > 0 {
+		// The last blocks are written here: a drain goroutine would only
+		// be waited for (starting one and handing over cost more than
+		// compressing a short session's one block).
+		r.draining = true
+		r.drainLocked()
 	}
 	for r.draining {
 		r.drained.Wait()
