@@ -69,15 +69,15 @@ func entry(id, who, conn string, start time.Time, path string) session.Entry {
 	}
 }
 
-// TestEndedAll completes several entries in one call: each known one is
-// completed, an unknown one is reported by id without holding the others
-// back, and the writes that follow still work.
+// TestEndedAll completes more entries in one call than one transaction
+// takes: each known one is completed, an unknown one is reported by id
+// without holding the others back, and the writes that follow still work.
 func TestEndedAll(t *testing.T) {
 	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
 		ctx := context.Background()
 		s := openStore(t, db, dialect, "node-a", t.TempDir())
 		var es []session.Entry
-		for i := range 5 {
+		for i := range endedChunk + 5 { // more than one transaction's worth
 			id := fmt.Sprintf("batch-%d", i)
 			e := entry(id, "alice", "prod-pg", t0.Add(time.Duration(i)*time.Second), "/r/"+id+".alrec")
 			must(t, s.Started(ctx, e))

@@ -78,32 +78,44 @@ const endedQuery = `UPDATE airlock_sessions
 		SET ended_us = ?, end_reason = ?, frames = ?, bytes = ?, path = ?
 		WHERE id = ?`
 
-// EndedAll implements session.BatchIndex: Ended for each entry, in one
-// transaction. An entry without a row is reported (ErrNotFound) and does
-// not hold back the others.
+// EndedAll implements session.BatchIndex: Ended for each entry, in
+// transactions of up to endedChunk entries. An entry without a row is
+// reported (ErrNotFound) and does not hold back the others.
 func (s *Store) EndedAll(ctx context.Context, es []session.Entry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	args := make([][]any, len(es))
-	for i, e := range es {
-		args[i] = []any{micros(e.End), e.EndReason, e.Frames, e.Bytes, e.Path, e.Info.ID}
-	}
-	res, err := s.execUnsyncedAll(ctx, s.d.Rebind(endedQuery), args)
-	if err != nil {
-		if len(es) == 1 {
-			return fmt.Errorf("complete index entry %s: %w", es[0].Info.ID, err)
-		}
-		return fmt.Errorf("complete %d index entries: %w", len(es), err)
-	}
 	var errs []error
-	for i, r := range res {
-		if n, err := r.RowsAffected(); err == nil && n == 0 {
-			errs = append(errs, fmt.Errorf("complete index entry %s: %w", es[i].Info.ID, ErrNotFound))
+	for len(es) > 0 {
+		chunk := es[:min(len(es), endedChunk)]
+		es = es[len(chunk):]
+		args := make([][]any, len(chunk))
+		for i, e := range chunk {
+			args[i] = []any{micros(e.End), e.EndReason, e.Frames, e.Bytes, e.Path, e.Info.ID}
+		}
+		res, err := s.execUnsyncedAll(ctx, s.d.Rebind(endedQuery), args)
+		if err != nil {
+			if len(chunk) == 1 {
+				errs = append(errs, fmt.Errorf("complete index entry %s: %w", chunk[0].Info.ID, err))
+			} else {
+				errs = append(errs, fmt.Errorf("complete %d index entries: %w", len(chunk), err))
+			}
+			continue
+		}
+		for i, r := range res {
+			if n, err := r.RowsAffected(); err == nil && n == 0 {
+				errs = append(errs, fmt.Errorf("complete index entry %s: %w", chunk[i].Info.ID, ErrNotFound))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// endedChunk bounds the entries EndedAll completes in one transaction. A
+// second's worth of ended sessions (thousands, with clients that connect
+// per request) held the index's writer for tens of milliseconds, and every
+// session starting meanwhile waited for it; between chunks, they get in.
+const endedChunk = 64
 
 const columns = `id, identity, groups_json, method, connection, protocol, client_addr, node, path,
 	started_us, ended_us, end_reason, frames, bytes`
