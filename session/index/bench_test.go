@@ -23,15 +23,7 @@ import (
 // recording factory completes them after each batched fsync.
 func BenchmarkSessionIndexing(b *testing.B) {
 	ctx := context.Background()
-	st, err := approvals.OpenStore(ctx, approvals.StoreConfig{Driver: "sqlite", DSN: protocols.Secret(filepath.Join(b.TempDir(), "airlock.db"))}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	s, err := Open(ctx, st.DB(), string(st.Dialect()), Options{Node: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b, b.TempDir())
 	b.ReportAllocs()
 	b.ResetTimer()
 	var n atomic.Int64
@@ -68,17 +60,8 @@ func BenchmarkSessionIndexing(b *testing.B) {
 // 20 ms). cpu-ns/op counts every thread of the process. Files and index
 // are in memory (memDir): the figure is Airlock's work, not the disk's.
 func BenchmarkShortSession(b *testing.B) {
-	ctx := context.Background()
 	dir := memDir(b)
-	st, err := approvals.OpenStore(ctx, approvals.StoreConfig{Driver: "sqlite", DSN: protocols.Secret(filepath.Join(dir, "airlock.db"))}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	s, err := Open(ctx, st.DB(), string(st.Dialect()), Options{Node: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b, dir)
 	f, err := session.NewFactory(session.Config{Dir: filepath.Join(dir, "recordings"), FlushInterval: 20 * time.Millisecond}, session.Options{Index: s, Node: "bench"})
 	if err != nil {
 		b.Fatal(err)
@@ -112,6 +95,22 @@ func BenchmarkShortSession(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(cpuNow()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// benchStore opens the index on a new SQLite database in dir, the way the
+// gateway opens its store.
+func benchStore(b *testing.B, dir string) *Store {
+	ctx := context.Background()
+	st, err := approvals.OpenStore(ctx, approvals.StoreConfig{Driver: "sqlite", DSN: protocols.Secret(filepath.Join(dir, "airlock.db"))}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	s, err := Open(ctx, st.DB(), string(st.Dialect()), Options{Node: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 // memDir is a temporary directory in memory (/dev/shm) where the machine
