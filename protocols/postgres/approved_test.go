@@ -385,3 +385,25 @@ func TestBindParameterTypesAreRecorded(t *testing.T) {
 		t.Fatalf("recorded %q, want %q", got, want)
 	}
 }
+
+// TestRecordedTextIsMasked: a masked caller's statement text is recorded
+// masked, as its results are, so a value typed into a WHERE clause does
+// not reach the recording.
+func TestRecordedTextIsMasked(t *testing.T) {
+	h := startHarness(t, func(o *Options) { o.Connections["main"].Masking = atMaskerSource{} })
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "SELECT 'ada@example.com' AS who").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	h.recs.mu.Lock()
+	rec := h.recs.recs[len(h.recs.recs)-1]
+	h.recs.mu.Unlock()
+	if got := strings.Join(rec.commands(), "\n"); got != "query: [masked]" {
+		t.Fatalf("recorded commands: %q, want the masked text", got)
+	}
+}
