@@ -182,7 +182,7 @@ func (p *Pipeline) Check(ctx context.Context, s *Session, cmd *Command, notify f
 // so values the caller typed (an email in a WHERE clause) are kept from
 // the recording as they are kept from results.
 func (s *Session) recordedText(redacted string) string {
-	if _, off := s.Recorder.(NopRecorder); off || s.Masker == nil || redacted == "" {
+	if !s.Records() || s.Masker == nil || redacted == "" {
 		// Without a recording, nobody reads the masked text.
 		return redacted
 	}
@@ -203,6 +203,13 @@ func ruleList(rules []string) string {
 		out += ", " + r
 	}
 	return out
+}
+
+// Records reports whether the session is recorded (its Recorder is not a
+// NopRecorder).
+func (s *Session) Records() bool {
+	_, nop := s.Recorder.(NopRecorder)
+	return !nop
 }
 
 // NopRecorder records nothing. It is used when recording is disabled.

@@ -391,7 +391,7 @@ func (s *session) dataRow(frame, body []byte) error {
 		}
 	}
 	r.rows++
-	if r.mask == nil && !s.recordsRows() {
+	if r.mask == nil && !s.ps.Records() {
 		return s.forward(frame)
 	}
 	if err := r.dr.Decode(body); err != nil {
@@ -406,11 +406,6 @@ func (s *session) dataRow(frame, body []byte) error {
 	}
 	r.buf, _ = r.dr.Encode(r.buf[:0])
 	return s.forward(r.buf)
-}
-
-func (s *session) recordsRows() bool {
-	_, nop := s.ps.Recorder.(protocols.NopRecorder)
-	return !nop
 }
 
 // beginFromHead starts the result set of an Execute whose rows arrive

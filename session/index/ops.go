@@ -82,9 +82,6 @@ const endedQuery = `UPDATE airlock_sessions
 // transactions of up to endedChunk entries. An entry without a row is
 // reported (ErrNotFound) and does not hold back the others.
 func (s *Store) EndedAll(ctx context.Context, es []session.Entry) error {
-	if len(es) == 0 {
-		return nil
-	}
 	var errs []error
 	for len(es) > 0 {
 		chunk := es[:min(len(es), endedChunk)]

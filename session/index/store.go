@@ -50,7 +50,7 @@ type Store struct {
 	wconn  *sql.Conn
 	wstmts map[string]*sql.Stmt // prepared on wconn, by query
 	// startQ holds SQLite inserts of starting sessions waiting for wmu
-	// (see insertStarted); qmu guards it and each request's outcome.
+	// (see insertStarted); qmu guards it.
 	qmu    sync.Mutex
 	startQ []*startReq
 }

@@ -29,7 +29,6 @@ func (s *Store) execUnsynced(ctx context.Context, query string, args ...any) (sq
 // transaction (one commit for the lot), as execUnsynced runs one. A failed
 // statement rolls back the whole transaction.
 func (s *Store) execUnsyncedAll(ctx context.Context, query string, argLists [][]any) ([]sql.Result, error) {
-	out := make([]sql.Result, 0, len(argLists))
 	if s.d == Postgres {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
@@ -39,6 +38,7 @@ func (s *Store) execUnsyncedAll(ctx context.Context, query string, argLists [][]
 		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 			return nil, err
 		}
+		out := make([]sql.Result, 0, len(argLists))
 		for _, args := range argLists {
 			res, err := tx.ExecContext(ctx, query, args...)
 			if err != nil {
@@ -52,29 +52,34 @@ func (s *Store) execUnsyncedAll(ctx context.Context, query string, argLists [][]
 	// concurrency.
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	one := len(argLists) == 1
-	if !one {
-		if _, err := s.wexec(ctx, "BEGIN"); err != nil {
+	return s.wexecAll(ctx, query, argLists)
+}
+
+// wexecAll runs query once for each argument list on the index's own
+// SQLite connection (wmu held), in one transaction when there are several.
+// A failure drops the connection (see wexec), which rolls the transaction
+// back.
+func (s *Store) wexecAll(ctx context.Context, query string, argLists [][]any) ([]sql.Result, error) {
+	if len(argLists) == 1 {
+		res, err := s.wexec(ctx, query, argLists[0]...)
+		if err != nil {
 			return nil, err
 		}
+		return []sql.Result{res}, nil
 	}
+	if _, err := s.wexec(ctx, "BEGIN"); err != nil {
+		return nil, err
+	}
+	out := make([]sql.Result, 0, len(argLists))
 	for _, args := range argLists {
 		res, err := s.wexec(ctx, query, args...)
 		if err != nil {
-			if !one && s.wconn != nil {
-				_, _ = s.wconn.ExecContext(ctx, "ROLLBACK")
-			}
 			return nil, err
 		}
 		out = append(out, res)
 	}
-	if !one {
-		if _, err := s.wexec(ctx, "COMMIT"); err != nil {
-			if s.wconn != nil {
-				_, _ = s.wconn.ExecContext(ctx, "ROLLBACK")
-			}
-			return nil, err
-		}
+	if _, err := s.wexec(ctx, "COMMIT"); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -115,7 +120,8 @@ func (s *Store) wexec(ctx context.Context, query string, args ...any) (sql.Resul
 	return res, err
 }
 
-// startReq is one session's insert waiting in Store.startQ.
+// startReq is one session's insert waiting in Store.startQ; done and err
+// are set and read with wmu held.
 type startReq struct {
 	args []any
 	done bool
@@ -137,24 +143,15 @@ func (s *Store) insertStarted(ctx context.Context, args []any) error {
 	s.qmu.Unlock()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	s.qmu.Lock()
-	batch := s.startQ
-	if req.done {
-		batch = nil // an earlier holder of wmu inserted it
-	} else {
-		s.startQ = nil
-	}
-	s.qmu.Unlock()
-	if batch != nil {
-		errs := s.insertAll(ctx, batch)
+	if !req.done { // else an earlier holder of wmu inserted it
 		s.qmu.Lock()
-		for i, r := range batch {
-			r.done, r.err = true, errs[i]
-		}
+		batch := s.startQ
+		s.startQ = nil
 		s.qmu.Unlock()
+		for i, err := range s.insertAll(ctx, batch) {
+			batch[i].done, batch[i].err = true, err
+		}
 	}
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
 	return req.err
 }
 
@@ -164,27 +161,12 @@ func (s *Store) insertStarted(ctx context.Context, args []any) error {
 func (s *Store) insertAll(ctx context.Context, batch []*startReq) []error {
 	errs := make([]error, len(batch))
 	if len(batch) > 1 {
-		ok := true
-		if _, err := s.wexec(ctx, "BEGIN"); err != nil {
-			ok = false
+		args := make([][]any, len(batch))
+		for i, r := range batch {
+			args[i] = r.args
 		}
-		for _, r := range batch {
-			if !ok {
-				break
-			}
-			if _, err := s.wexec(ctx, startedQuery, r.args...); err != nil {
-				ok = false
-			}
-		}
-		if ok {
-			if _, err := s.wexec(ctx, "COMMIT"); err == nil {
-				return errs
-			}
-		}
-		// wexec dropped the connection at the failure, and with it the
-		// transaction.
-		if s.wconn != nil {
-			s.dropConn()
+		if _, err := s.wexecAll(ctx, startedQuery, args); err == nil {
+			return errs
 		}
 	}
 	for i, r := range batch {
