@@ -177,10 +177,7 @@ func TestApprovedStatementRunsOncePerApproval(t *testing.T) {
 func TestExecutesAreRecorded(t *testing.T) {
 	h := startHarness(t)
 	ctx := context.Background()
-	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.alice(t)
 	if _, err := c.Prepare(ctx, "q", "SELECT $1::int AS v", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -197,9 +194,7 @@ func TestExecutesAreRecorded(t *testing.T) {
 	}
 	c.Close(ctx)
 
-	h.recs.mu.Lock()
-	rec := h.recs.recs[len(h.recs.recs)-1]
-	h.recs.mu.Unlock()
+	rec := h.lastRecording()
 	got := strings.Join(rec.commands(), "\n")
 	want := strings.Join([]string{
 		"parse: SELECT $1::int AS v",
@@ -243,19 +238,14 @@ func TestBindParametersAreRecorded(t *testing.T) {
 				}
 			})
 			ctx := context.Background()
-			c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := h.alice(t)
 			rr := c.ExecParams(ctx, "SELECT $1::text, $2::int4, $3::text, $4::text",
 				[][]byte{[]byte("ada@example.com"), {0, 0, 0, 42}, nil, []byte("plain")}, nil, []int16{0, 1, 0, 0}, nil)
 			if _, err := rr.Close(); err != nil {
 				t.Fatal(err)
 			}
 			c.Close(ctx)
-			h.recs.mu.Lock()
-			rec := h.recs.recs[len(h.recs.recs)-1]
-			h.recs.mu.Unlock()
+			rec := h.lastRecording()
 			var got string
 			rec.mu.Lock()
 			for _, e := range rec.events {
@@ -308,10 +298,7 @@ func TestHoldAfterCancelledHold(t *testing.T) {
 	ap := &waitingApprover{entered: make(chan error, 4)}
 	h := startHarness(t, func(o *Options) { o.Pipeline.Approver = ap })
 	ctx := context.Background()
-	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.alice(t)
 	defer c.Close(ctx)
 	for i := range 2 {
 		if _, err := c.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
@@ -353,10 +340,7 @@ func TestHoldAfterCancelledHold(t *testing.T) {
 func TestBindParameterTypesAreRecorded(t *testing.T) {
 	h := startHarness(t, func(o *Options) { o.RecordParameters = true })
 	ctx := context.Background()
-	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.alice(t)
 	// Parse without types, then Describe: the server's answer has them.
 	if _, err := c.Prepare(ctx, "q", "SELECT $1::int4 + 1, $2::bool", nil); err != nil {
 		t.Fatal(err)
@@ -369,9 +353,7 @@ func TestBindParameterTypesAreRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close(ctx)
-	h.recs.mu.Lock()
-	rec := h.recs.recs[len(h.recs.recs)-1]
-	h.recs.mu.Unlock()
+	rec := h.lastRecording()
 	var got []string
 	rec.mu.Lock()
 	for _, e := range rec.events {
@@ -392,17 +374,12 @@ func TestBindParameterTypesAreRecorded(t *testing.T) {
 func TestRecordedTextIsMasked(t *testing.T) {
 	h := startHarness(t, func(o *Options) { o.Connections["main"].Masking = atMaskerSource{} })
 	ctx := context.Background()
-	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.alice(t)
 	if _, err := c.Exec(ctx, "SELECT 'ada@example.com' AS who").ReadAll(); err != nil {
 		t.Fatal(err)
 	}
 	c.Close(ctx)
-	h.recs.mu.Lock()
-	rec := h.recs.recs[len(h.recs.recs)-1]
-	h.recs.mu.Unlock()
+	rec := h.lastRecording()
 	if got := strings.Join(rec.commands(), "\n"); got != "query: [masked]" {
 		t.Fatalf("recorded commands: %q, want the masked text", got)
 	}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/testenv"
 )
@@ -228,6 +230,23 @@ func (h *harness) url(user, token, conn string, extra string) string {
 		u += "&" + extra
 	}
 	return u
+}
+
+// alice connects as alice to the connection main.
+func (h *harness) alice(t *testing.T) *pgconn.PgConn {
+	t.Helper()
+	c, err := pgconn.Connect(context.Background(), h.url("alice", "alice-token", "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// lastRecording is the recording of the session opened last.
+func (h *harness) lastRecording() *memRecorder {
+	h.recs.mu.Lock()
+	defer h.recs.mu.Unlock()
+	return h.recs.recs[len(h.recs.recs)-1]
 }
 
 type testWriter struct{ t *testing.T }

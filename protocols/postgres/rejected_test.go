@@ -46,10 +46,7 @@ func closeAfterError(t *testing.T, c *pgconn.PgConn, name string) string {
 func TestRejectedParseAndSkippedClose(t *testing.T) {
 	h := startHarness(t)
 	ctx := context.Background()
-	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.alice(t)
 	first := "SELECT 'first'::text AS v"
 	if _, err := c.Prepare(ctx, "q", first, nil); err != nil {
 		t.Fatal(err)
@@ -76,9 +73,7 @@ func TestRejectedParseAndSkippedClose(t *testing.T) {
 	}
 	c.Close(ctx)
 
-	h.recs.mu.Lock()
-	rec := h.recs.recs[len(h.recs.recs)-1]
-	h.recs.mu.Unlock()
+	rec := h.lastRecording()
 	var execs []string
 	for _, l := range rec.commands() {
 		if strings.HasPrefix(l, "execute: ") {
@@ -131,10 +126,7 @@ func TestSkippedExecutesAreRecordedAsNotRun(t *testing.T) {
 func runPipeline(t *testing.T, h *harness, stmts ...string) []string {
 	t.Helper()
 	ctx := context.Background()
-	c, err := pgconn.Connect(ctx, h.url("alice", "alice-token", "main", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.alice(t)
 	p := c.StartPipeline(ctx)
 	for _, q := range stmts {
 		p.SendQueryParams(q, nil, nil, nil, nil)
@@ -156,9 +148,7 @@ func runPipeline(t *testing.T, h *harness, stmts ...string) []string {
 		t.Fatalf("session after the pipeline: %v", err)
 	}
 	c.Close(ctx)
-	h.recs.mu.Lock()
-	rec := h.recs.recs[len(h.recs.recs)-1]
-	h.recs.mu.Unlock()
+	rec := h.lastRecording()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	var got []string
