@@ -263,7 +263,7 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open recording %s: %w", path, err)
 	}
-	log := f.log.With("session", info.ID, "path", path)
+	log := protocols.LazyWith(f.log, "session", info.ID, "path", path)
 	out, err := f.create(path)
 	if err != nil {
 		return nil, f.openFailed(log, fmt.Errorf("create recording %s: %w", path, err))

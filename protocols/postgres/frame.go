@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // errTooLarge reports a message whose declared length exceeds the limit.
@@ -26,6 +27,27 @@ type frameReader struct {
 
 func newFrameReader(r io.Reader, size, max int) *frameReader {
 	return &frameReader{r: bufio.NewReaderSize(r, size), max: max}
+}
+
+// clientReaders recycles the 16 KiB readers of ended client sessions: a
+// client that connects for every request would otherwise allocate one at
+// each connect, and the garbage collector would run that much more often.
+var clientReaders = sync.Pool{New: func() any { return newFrameReader(nil, 16<<10, 0) }}
+
+// clientReader returns a reader of conn's messages of at most max bytes,
+// recycled when one is free; putClientReader gives it back.
+func clientReader(conn io.Reader, max int) *frameReader {
+	fr := clientReaders.Get().(*frameReader)
+	fr.r.Reset(conn)
+	fr.max, fr.torn = max, false
+	return fr
+}
+
+// putClientReader recycles fr once nothing reads through it any more.
+func putClientReader(fr *frameReader) {
+	fr.r.Reset(nil)
+	fr.shrink()
+	clientReaders.Put(fr)
 }
 
 // next returns the next message: its type, the whole frame (header included)

@@ -324,10 +324,17 @@ func (up *upstream) reset(timeout time.Duration) error {
 	if err := up.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
-	if _, err := up.conn.Write(discardAll); err != nil {
+	if _, err := up.w.Write(discardAll); err != nil {
 		return err
 	}
-	fr := newFrameReader(up.conn, 4<<10, 1<<20)
+	if err := up.w.Flush(); err != nil {
+		return err
+	}
+	// The reset's replies are small: a larger one is refused unread, and
+	// a large message's buffer is not kept for an idle session.
+	fr := up.r
+	fr.buf, fr.max = nil, 1<<20
+	defer func() { fr.max = 0 }()
 	done := false
 	for {
 		typ, _, body, err := fr.next()

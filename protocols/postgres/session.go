@@ -81,10 +81,10 @@ func newSession(e *Engine, conn net.Conn, up *upstream, c *protocols.Connection,
 	_, _ = rand.Read(n[:])
 	s := &session{
 		e: e, conn: conn, up: up, c: c,
-		cr:    newFrameReader(conn, 16<<10, e.opt.MaxMessageSize),
+		cr:    clientReader(conn, e.opt.MaxMessageSize),
 		cw:    bufio.NewWriterSize(conn, 16<<10),
-		ur:    newFrameReader(up.conn, 32<<10, 0),
-		uw:    bufio.NewWriterSize(up.conn, 16<<10),
+		ur:    up.r,
+		uw:    up.w,
 		nonce: hex.EncodeToString(n[:]),
 		ended: make(chan struct{}),
 		// The upstream's last message was its startup's ReadyForQuery.
@@ -104,7 +104,7 @@ func (s *session) open(st *startup) error {
 	e := s.e
 	e.register(s)
 	s.ps.Info.ID = sessionID(s.ps.Info.Start)
-	s.log = e.log.With("session", s.ps.Info.ID, "identity", s.ps.Info.Identity.Name, "connection", s.c.Name)
+	s.log = protocols.LazyWith(e.log, "session", s.ps.Info.ID, "identity", s.ps.Info.Identity.Name, "connection", s.c.Name)
 	s.ps.Log = s.log
 	if e.opt.Recorders != nil && !e.opt.Relay {
 		rec, err := e.opt.Recorders.Open(s.ps.Info)
@@ -165,6 +165,8 @@ func (s *session) run(ctx context.Context) {
 		s.upstreamLoop()
 	}()
 	s.clientLoop(ctx)
+	putClientReader(s.cr)
+	s.cr = nil
 	if s.holdStop != nil {
 		s.holdStop(nil)
 	}

@@ -56,7 +56,7 @@ func readStartupPacket(c net.Conn) ([]byte, error) {
 // handle runs one client connection from its first byte to its end.
 func (e *Engine) handle(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
-	log := e.log.With("client", conn.RemoteAddr().String())
+	log := protocols.LazyWith(e.log, "client", conn.RemoteAddr().String())
 	_ = conn.SetDeadline(time.Now().Add(e.opt.StartupTimeout))
 
 	conn, st, err := e.negotiate(conn)

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -25,6 +26,13 @@ type upstream struct {
 	address  string
 	params   map[string]string
 	txStatus byte
+	// r and w buffer the upstream stream for every client session that
+	// uses it in turn, and for its resets: a kept upstream session does not
+	// allocate 48 KiB of buffers again for each client (a client that
+	// connects per request would otherwise allocate them at every connect).
+	// A session hands the upstream back only with both buffers empty.
+	r *frameReader
+	w *bufio.Writer
 }
 
 // connString quotes a value for a libpq keyword/value connection string.
@@ -107,6 +115,7 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 	return &upstream{
 		conn: h.Conn, pid: h.PID, secret: h.SecretKey, tls: h.TLSConfig,
 		network: network, address: address, params: h.ParameterStatuses, txStatus: h.TxStatus,
+		r: newFrameReader(h.Conn, 32<<10, 0), w: bufio.NewWriterSize(h.Conn, 16<<10),
 	}, nil
 }
 
