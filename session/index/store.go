@@ -49,10 +49,15 @@ type Store struct {
 	wmu    sync.Mutex
 	wconn  *sql.Conn
 	wstmts map[string]*sql.Stmt // prepared on wconn, by query
-	// startQ holds SQLite inserts of starting sessions waiting for wmu
-	// (see insertStarted); qmu guards it.
-	qmu    sync.Mutex
-	startQ []*startReq
+	// startQ holds SQLite inserts of starting sessions waiting for the
+	// writer goroutine (see insertStarted), which wake starts and which
+	// closes writerDone when it returns after Close; qmu guards them and
+	// closed.
+	qmu        sync.Mutex
+	startQ     []*startReq
+	wake       chan struct{}
+	writerDone chan struct{}
+	closed     bool
 }
 
 const schemaVersion = 1

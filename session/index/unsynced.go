@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
+	"time"
 )
 
 // execUnsynced runs one index write without waiting for the disk: on
@@ -120,39 +122,102 @@ func (s *Store) wexec(ctx context.Context, query string, args ...any) (sql.Resul
 	return res, err
 }
 
-// startReq is one session's insert waiting in Store.startQ; done and err
-// are set and read with wmu held.
+// startReq is one session's insert waiting in Store.startQ; the writer
+// sets err and then closes done.
 type startReq struct {
+	ctx  context.Context
 	args []any
-	done bool
+	done chan struct{}
 	err  error
 }
 
 // insertStarted inserts a starting session's row on SQLite, committing it
 // together with the inserts of sessions that start meanwhile (group
-// commit): the caller queues its row, and whichever caller next holds the
-// writer inserts every queued row in one transaction. Each insert of a
+// commit): the caller queues its row and waits while the index's writer
+// goroutine inserts every queued row in one transaction. Each insert of a
 // session wrote and checksummed some six pages into the WAL (the row and
 // five indexes); rows that start together share those pages and one
 // commit. The caller still waits for its own row, so a session the index
 // cannot register is refused as before.
+//
+// The inserts run on one long-lived goroutine rather than on the caller's:
+// SQLite (C translated to Go) needs a deep stack, and a new connection's
+// goroutine grew and copied its stack several times for its one insert,
+// about a sixth of the insert's CPU.
 func (s *Store) insertStarted(ctx context.Context, args []any) error {
-	req := &startReq{args: args}
+	req := &startReq{ctx: ctx, args: args, done: make(chan struct{})}
 	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		return errStoreClosed
+	}
 	s.startQ = append(s.startQ, req)
+	if s.wake == nil {
+		s.wake, s.writerDone = make(chan struct{}, 1), make(chan struct{})
+		go s.startWriter(s.wake, s.writerDone)
+	}
 	s.qmu.Unlock()
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if !req.done { // else an earlier holder of wmu inserted it
+	select {
+	case s.wake <- struct{}{}:
+	default: // the writer is already due to look at the queue
+	}
+	// Not abandoned when ctx ends: the writer's outcome, whatever it is,
+	// is the caller's, so that a row is never inserted for a session that
+	// was refused. The writer gives up on ctx itself.
+	<-req.done
+	return req.err
+}
+
+var errStoreClosed = errors.New("session index is closed")
+
+// startWriter inserts queued starts until the store is closed, then fails
+// what is still queued.
+func (s *Store) startWriter(wake <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for range wake {
+		s.wmu.Lock()
 		s.qmu.Lock()
 		batch := s.startQ
 		s.startQ = nil
+		closed := s.closed
 		s.qmu.Unlock()
-		for i, err := range s.insertAll(ctx, batch) {
-			batch[i].done, batch[i].err = true, err
+		if closed {
+			s.wmu.Unlock()
+			for _, r := range batch {
+				r.err = errStoreClosed
+				close(r.done)
+			}
+			return
+		}
+		if len(batch) > 0 {
+			ctx, cancel := batchContext(batch)
+			for i, err := range s.insertAll(ctx, batch) {
+				batch[i].err = err
+			}
+			cancel()
+		}
+		s.wmu.Unlock()
+		for _, r := range batch {
+			close(r.done)
 		}
 	}
-	return req.err
+}
+
+// batchContext returns a context that ends when the last of the batch's
+// callers' contexts would: a caller that gave up does not cut the others
+// short, and its own row is not inserted (see insertAll).
+func batchContext(batch []*startReq) (context.Context, context.CancelFunc) {
+	var last time.Time
+	for _, r := range batch {
+		d, ok := r.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.Background())
+		}
+		if d.After(last) {
+			last = d
+		}
+	}
+	return context.WithDeadline(context.Background(), last)
 }
 
 // insertAll inserts the rows of batch (wmu held), in one transaction when
@@ -160,6 +225,22 @@ func (s *Store) insertStarted(ctx context.Context, args []any) error {
 // on its own, so that one bad row refuses only its own session.
 func (s *Store) insertAll(ctx context.Context, batch []*startReq) []error {
 	errs := make([]error, len(batch))
+	live := batch[:0:0]
+	for i, r := range batch {
+		if errs[i] = r.ctx.Err(); errs[i] == nil {
+			live = append(live, r)
+		}
+	}
+	if len(live) < len(batch) {
+		liveErrs := s.insertAll(ctx, live)
+		for i, j := 0, 0; i < len(batch); i++ {
+			if errs[i] == nil {
+				errs[i] = liveErrs[j]
+				j++
+			}
+		}
+		return errs
+	}
 	if len(batch) > 1 {
 		args := make([][]any, len(batch))
 		for i, r := range batch {
@@ -195,6 +276,17 @@ func discard(c *sql.Conn) {
 // Close releases the index's own connection; the database stays the
 // caller's.
 func (s *Store) Close() error {
+	s.qmu.Lock()
+	s.closed = true
+	wake, done := s.wake, s.writerDone
+	s.qmu.Unlock()
+	if wake != nil {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+		<-done
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.wconn != nil {
