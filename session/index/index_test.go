@@ -407,3 +407,52 @@ func TestIndexWritesLeaveSyncSettings(t *testing.T) {
 		}
 	})
 }
+
+// TestStartedWriter checks the writer goroutine's edges: a start whose
+// caller gave up before its batch ran is neither inserted nor reported as
+// registered, the others in its batch are, and after Close a start is
+// refused rather than left waiting.
+func TestStartedWriter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	s := openStore(t, db, "sqlite", "node-a", t.TempDir())
+
+	gone, cancel := context.WithCancel(ctx)
+	s.wmu.Lock() // the writer is busy while both queue
+	var wg sync.WaitGroup
+	var goneErr, liveErr error
+	wg.Go(func() { goneErr = s.Started(gone, entry("w-gone", "bob", "prod-pg", t0, "/r/w-gone.alrec")) })
+	wg.Go(func() { liveErr = s.Started(ctx, entry("w-live", "bob", "prod-pg", t0, "/r/w-live.alrec")) })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.qmu.Lock()
+		n := len(s.startQ)
+		s.qmu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.wmu.Unlock()
+			t.Fatalf("%d of 2 inserts queued", n)
+		}
+	}
+	cancel()
+	s.wmu.Unlock()
+	wg.Wait()
+	if !errors.Is(goneErr, context.Canceled) {
+		t.Errorf("start of a caller that gave up: %v, want context.Canceled", goneErr)
+	}
+	if _, err := s.Get(ctx, "w-gone"); err == nil {
+		t.Error("the row of a caller that gave up was inserted")
+	}
+	if _, err := s.Get(ctx, "w-live"); liveErr != nil || err != nil {
+		t.Errorf("the live start: Started = %v, Get = %v", liveErr, err)
+	}
+
+	must(t, s.Close())
+	if err := s.Started(ctx, entry("w-after", "bob", "prod-pg", t0, "/r/w-after.alrec")); !errors.Is(err, errStoreClosed) {
+		t.Errorf("start after Close: %v, want %v", err, errStoreClosed)
+	}
+}
