@@ -456,3 +456,40 @@ func TestStartedWriter(t *testing.T) {
 		t.Errorf("start after Close: %v, want %v", err, errStoreClosed)
 	}
 }
+
+// TestCheckpointOffTheWriter checks that the index's writer leaves
+// checkpoints to another connection: its own automatic checkpoint is only a
+// far backstop, and every checkpointEvery commits a checkpoint copies the log
+// back into the database beside it.
+func TestCheckpointOffTheWriter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	s := openStore(t, db, "sqlite", "node-a", t.TempDir())
+	var mu sync.Mutex
+	var runs, copied int
+	s.checkpointed = func(_, c int) {
+		mu.Lock()
+		runs, copied = runs+1, copied+c
+		mu.Unlock()
+	}
+	for i := range 2*checkpointEvery + 1 {
+		must(t, s.Started(ctx, entry(fmt.Sprintf("ck-%d", i), "bob", "prod-pg", t0, "/r/ck.alrec")))
+	}
+	s.wmu.Lock()
+	var backstop int
+	err = s.wconn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&backstop)
+	s.wmu.Unlock()
+	must(t, err)
+	if backstop != walBackstop {
+		t.Errorf("the writer's automatic checkpoint is at %d pages, want the backstop %d", backstop, walBackstop)
+	}
+	must(t, s.Close()) // waits for a running checkpoint
+	mu.Lock()
+	defer mu.Unlock()
+	if runs < 1 || copied == 0 {
+		t.Errorf("after %d commits: %d checkpoints copied %d pages, want at least one that copied pages", 2*checkpointEvery+1, runs, copied)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlock-gw/airlock/session/sqldb"
@@ -58,6 +59,15 @@ type Store struct {
 	wake       chan struct{}
 	writerDone chan struct{}
 	closed     bool
+
+	// commits counts the writer's commits since the last checkpoint and
+	// noCkpt stops checkpoints at Close (both wmu held); checkpointing is
+	// set while one runs, which ckptWG tracks.
+	commits       int
+	noCkpt        bool
+	checkpointing atomic.Bool
+	ckptWG        sync.WaitGroup
+	checkpointed  func(logged, copied int) // tests: after each checkpoint
 }
 
 const schemaVersion = 1
