@@ -23,17 +23,7 @@ import (
 // dialects runs fn against a fresh database of each dialect: SQLite in a
 // temporary directory and a new PostgreSQL database on the local server.
 func dialects(t *testing.T, fn func(t *testing.T, db *sql.DB, dialect string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "airlock.db")
-		db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
-		must(t, err)
-		t.Cleanup(func() { db.Close() })
-		// Switching a new file to WAL takes an exclusive lock that SQLite's
-		// busy handler does not wait for; the approvals store does it on
-		// one connection before anything else, and so does this.
-		must(t, db.Ping())
-		fn(t, db, "sqlite")
-	})
+	t.Run("sqlite", func(t *testing.T) { fn(t, sqliteDB(t), "sqlite") })
 	t.Run("postgres", func(t *testing.T) {
 		name := testenv.PostgresDB(t)
 		db, err := sql.Open("pgx", testenv.PostgresURL(t, name))
@@ -42,6 +32,39 @@ func dialects(t *testing.T, fn func(t *testing.T, db *sql.DB, dialect string)) {
 		t.Cleanup(func() { db.Close() })
 		fn(t, db, "postgres")
 	})
+}
+
+// sqliteDB opens a fresh SQLite database in WAL mode in a temporary
+// directory.
+func sqliteDB(t *testing.T) *sql.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	// Switching a new file to WAL takes an exclusive lock that SQLite's
+	// busy handler does not wait for; the approvals store does it on one
+	// connection before anything else, and so does this.
+	must(t, db.Ping())
+	return db
+}
+
+// waitQueued waits until n starts wait in s's queue; the caller holds wmu,
+// which it releases before failing.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.qmu.Lock()
+		q := len(s.startQ)
+		s.qmu.Unlock()
+		if q == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.wmu.Unlock()
+			t.Fatalf("%d of %d inserts queued", q, n)
+		}
+	}
 }
 
 func must(t testing.TB, err error) {
@@ -111,12 +134,7 @@ func TestEndedAll(t *testing.T) {
 // refuses only its own session.
 func TestStartedGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	must(t, db.Ping())
-	s := openStore(t, db, "sqlite", "node-a", t.TempDir())
+	s := openStore(t, sqliteDB(t), "sqlite", "node-a", t.TempDir())
 	must(t, s.Started(ctx, entry("taken", "alice", "prod-pg", t0, "/r/taken.alrec")))
 
 	ids := []string{"g-0", "g-1", "taken", "g-3", "g-4"}
@@ -126,18 +144,7 @@ func TestStartedGroupCommit(t *testing.T) {
 	for i, id := range ids {
 		wg.Go(func() { errs[i] = s.Started(ctx, entry(id, "bob", "prod-pg", t0.Add(time.Second), "/r/"+id+".alrec")) })
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.qmu.Lock()
-		n := len(s.startQ)
-		s.qmu.Unlock()
-		if n == len(ids) {
-			break
-		}
-		if time.Now().After(deadline) {
-			s.wmu.Unlock()
-			t.Fatalf("%d of %d inserts queued", n, len(ids))
-		}
-	}
+	waitQueued(t, s, len(ids))
 	s.wmu.Unlock()
 	wg.Wait()
 	for i, id := range ids {
@@ -414,11 +421,7 @@ func TestIndexWritesLeaveSyncSettings(t *testing.T) {
 // refused rather than left waiting.
 func TestStartedWriter(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	s := openStore(t, db, "sqlite", "node-a", t.TempDir())
+	s := openStore(t, sqliteDB(t), "sqlite", "node-a", t.TempDir())
 
 	gone, cancel := context.WithCancel(ctx)
 	s.wmu.Lock() // the writer is busy while both queue
@@ -426,18 +429,7 @@ func TestStartedWriter(t *testing.T) {
 	var goneErr, liveErr error
 	wg.Go(func() { goneErr = s.Started(gone, entry("w-gone", "bob", "prod-pg", t0, "/r/w-gone.alrec")) })
 	wg.Go(func() { liveErr = s.Started(ctx, entry("w-live", "bob", "prod-pg", t0, "/r/w-live.alrec")) })
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.qmu.Lock()
-		n := len(s.startQ)
-		s.qmu.Unlock()
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			s.wmu.Unlock()
-			t.Fatalf("%d of 2 inserts queued", n)
-		}
-	}
+	waitQueued(t, s, 2)
 	cancel()
 	s.wmu.Unlock()
 	wg.Wait()
@@ -463,11 +455,7 @@ func TestStartedWriter(t *testing.T) {
 // back into the database beside it.
 func TestCheckpointOffTheWriter(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_busy_timeout=10000&_journal_mode=WAL")
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	s := openStore(t, db, "sqlite", "node-a", t.TempDir())
+	s := openStore(t, sqliteDB(t), "sqlite", "node-a", t.TempDir())
 	var mu sync.Mutex
 	var runs, copied int
 	s.checkpointed = func(_, c int) {
@@ -480,7 +468,7 @@ func TestCheckpointOffTheWriter(t *testing.T) {
 	}
 	s.wmu.Lock()
 	var backstop int
-	err = s.wconn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&backstop)
+	err := s.wconn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&backstop)
 	s.wmu.Unlock()
 	must(t, err)
 	if backstop != walBackstop {
