@@ -50,6 +50,24 @@ func putClientReader(fr *frameReader) {
 	clientReaders.Put(fr)
 }
 
+// clientWriters recycles the 16 KiB writers of ended client sessions, as
+// clientReaders does their readers.
+var clientWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+
+// clientWriter returns a buffered writer to conn, recycled when one is free.
+func clientWriter(conn io.Writer) *bufio.Writer {
+	w := clientWriters.Get().(*bufio.Writer)
+	w.Reset(conn)
+	return w
+}
+
+// putClientWriter recycles w; the caller makes sure nothing writes through
+// it any more. Unflushed bytes are dropped: the session has ended.
+func putClientWriter(w *bufio.Writer) {
+	w.Reset(nil)
+	clientWriters.Put(w)
+}
+
 // next returns the next message: its type, the whole frame (header included)
 // and the body. Both slices are valid until the following call.
 func (fr *frameReader) next() (typ byte, frame, body []byte, err error) {

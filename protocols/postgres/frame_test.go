@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"errors"
+	"net"
 	"testing"
 )
 
@@ -38,5 +39,29 @@ func TestClientReaderRecycled(t *testing.T) {
 	third := clientReader(bytes.NewReader(msg('Q', "too long for the limit\x00")), 4)
 	if _, _, _, err := third.next(); !errors.Is(err, errTooLarge) {
 		t.Fatalf("limit of the third session not applied: %v", err)
+	}
+}
+
+// TestEndedSessionWrites checks that once a session has given its client
+// writer back, a late writer (a shutdown's or an admin's terminate, a
+// review's notice) finds the session ended instead of writing through a
+// writer another session may be using.
+func TestEndedSessionWrites(t *testing.T) {
+	client, peer := net.Pipe()
+	defer peer.Close()
+	up, upPeer := net.Pipe()
+	defer upPeer.Close()
+	s := &session{conn: client, up: &upstream{conn: up}, cw: clientWriter(client), ended: make(chan struct{})}
+	putClientWriter(s.cw)
+	s.cw = nil
+	if err := s.writeClient([]byte("x"), true); !errors.Is(err, errSessionEnded) {
+		t.Errorf("write after the end: %v, want %v", err, errSessionEnded)
+	}
+	if err := s.flushClient(); !errors.Is(err, errSessionEnded) {
+		t.Errorf("flush after the end: %v, want %v", err, errSessionEnded)
+	}
+	s.terminate(fatal(codeAdminShutdown, "terminating connection because Airlock is shutting down"), "airlock shutdown")
+	if s.endReason != "airlock shutdown" {
+		t.Errorf("end reason %q", s.endReason)
 	}
 }

@@ -111,6 +111,9 @@ func (s *session) forward(b []byte) error { return s.writeClient(b, false) }
 func (s *session) flushClient() error {
 	s.cwMu.Lock()
 	defer s.cwMu.Unlock()
+	if s.cw == nil {
+		return errSessionEnded
+	}
 	return s.cw.Flush()
 }
 

@@ -82,7 +82,7 @@ func newSession(e *Engine, conn net.Conn, up *upstream, c *protocols.Connection,
 	s := &session{
 		e: e, conn: conn, up: up, c: c,
 		cr:    clientReader(conn, e.opt.MaxMessageSize),
-		cw:    bufio.NewWriterSize(conn, 16<<10),
+		cw:    clientWriter(conn),
 		ur:    up.r,
 		uw:    up.w,
 		nonce: hex.EncodeToString(n[:]),
@@ -174,6 +174,10 @@ func (s *session) run(ctx context.Context) {
 	if s.keepUp {
 		s.releaseUpstream()
 	}
+	s.cwMu.Lock()
+	putClientWriter(s.cw)
+	s.cw = nil // a late writer (a shutdown, a review) finds the session ended
+	s.cwMu.Unlock()
 	reason := s.endReason
 	if err := s.ps.Recorder.Close(reason); err != nil {
 		s.log.Error("closing recording failed", "err", err)
@@ -202,9 +206,11 @@ func (s *session) end(pe *pgError, reason string, keepUpstream bool) bool {
 		s.keepUp = keepUpstream
 		if pe != nil {
 			s.cwMu.Lock()
-			_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			_, _ = s.cw.Write(pe.encode(nil))
-			_ = s.cw.Flush()
+			if s.cw != nil {
+				_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				_, _ = s.cw.Write(pe.encode(nil))
+				_ = s.cw.Flush()
+			}
 			s.cwMu.Unlock()
 		}
 		s.holdMu.Lock()
@@ -272,6 +278,9 @@ func (s *session) cancelRequested() {
 func (s *session) writeClient(b []byte, flush bool) error {
 	s.cwMu.Lock()
 	defer s.cwMu.Unlock()
+	if s.cw == nil {
+		return errSessionEnded
+	}
 	if _, err := s.cw.Write(b); err != nil {
 		return err
 	}
