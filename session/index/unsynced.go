@@ -41,13 +41,9 @@ func (s *Store) execUnsyncedAll(ctx context.Context, query string, argLists [][]
 		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 			return nil, err
 		}
-		out := make([]sql.Result, 0, len(argLists))
-		for _, args := range argLists {
-			res, err := tx.ExecContext(ctx, query, args...)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, res)
+		out, err := execEach(argLists, func(args []any) (sql.Result, error) { return tx.ExecContext(ctx, query, args...) })
+		if err != nil {
+			return nil, err
 		}
 		return out, tx.Commit()
 	}
@@ -74,18 +70,28 @@ func (s *Store) wexecAll(ctx context.Context, query string, argLists [][]any) ([
 	if _, err := s.wexec(ctx, "BEGIN"); err != nil {
 		return nil, err
 	}
-	out := make([]sql.Result, 0, len(argLists))
-	for _, args := range argLists {
-		res, err := s.wexec(ctx, query, args...)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res)
+	out, err := execEach(argLists, func(args []any) (sql.Result, error) { return s.wexec(ctx, query, args...) })
+	if err != nil {
+		return nil, err
 	}
 	if _, err := s.wexec(ctx, "COMMIT"); err != nil {
 		return nil, err
 	}
 	s.committed()
+	return out, nil
+}
+
+// execEach runs exec once for each argument list, stopping at the first
+// error, and returns the results in order.
+func execEach(argLists [][]any, exec func(args []any) (sql.Result, error)) ([]sql.Result, error) {
+	out := make([]sql.Result, 0, len(argLists))
+	for _, args := range argLists {
+		res, err := exec(args)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
 	return out, nil
 }
 
@@ -232,11 +238,16 @@ func (s *Store) startWriter(wake <-chan struct{}, done chan<- struct{}) {
 			}
 			return
 		}
-		if len(batch) > 0 {
-			ctx, cancel := batchContext(batch)
-			for i, err := range s.insertAll(ctx, batch) {
-				batch[i].err = err
+		// A caller that gave up before its batch ran is not inserted.
+		live := batch[:0:0]
+		for _, r := range batch {
+			if r.err = r.ctx.Err(); r.err == nil {
+				live = append(live, r)
 			}
+		}
+		if len(live) > 0 {
+			ctx, cancel := batchContext(live)
+			s.insertAll(ctx, live)
 			cancel()
 		}
 		s.wmu.Unlock()
@@ -247,8 +258,8 @@ func (s *Store) startWriter(wake <-chan struct{}, done chan<- struct{}) {
 }
 
 // batchContext returns a context that ends when the last of the batch's
-// callers' contexts would: a caller that gave up does not cut the others
-// short, and its own row is not inserted (see insertAll).
+// callers' contexts would: one caller's deadline does not cut the others
+// short.
 func batchContext(batch []*startReq) (context.Context, context.CancelFunc) {
 	var last time.Time
 	for _, r := range batch {
@@ -263,42 +274,23 @@ func batchContext(batch []*startReq) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(context.Background(), last)
 }
 
-// insertAll inserts the rows of batch (wmu held), in one transaction when
-// there are several. If that fails (a duplicate id, say), each row is tried
-// on its own, so that one bad row refuses only its own session.
-func (s *Store) insertAll(ctx context.Context, batch []*startReq) []error {
-	errs := make([]error, len(batch))
-	live := batch[:0:0]
-	for i, r := range batch {
-		if errs[i] = r.ctx.Err(); errs[i] == nil {
-			live = append(live, r)
-		}
-	}
-	if len(live) < len(batch) {
-		liveErrs := s.insertAll(ctx, live)
-		for i, j := 0, 0; i < len(batch); i++ {
-			if errs[i] == nil {
-				errs[i] = liveErrs[j]
-				j++
-			}
-		}
-		return errs
-	}
+// insertAll inserts the rows of batch and sets each one's err (wmu held),
+// in one transaction when there are several. If that fails (a duplicate
+// id, say), each row is tried on its own, so that one bad row refuses only
+// its own session.
+func (s *Store) insertAll(ctx context.Context, batch []*startReq) {
 	if len(batch) > 1 {
 		args := make([][]any, len(batch))
 		for i, r := range batch {
 			args[i] = r.args
 		}
 		if _, err := s.wexecAll(ctx, startedQuery, args); err == nil {
-			return errs
+			return
 		}
 	}
-	for i, r := range batch {
-		if _, errs[i] = s.wexec(ctx, startedQuery, r.args...); errs[i] == nil {
-			s.committed()
-		}
+	for _, r := range batch {
+		_, r.err = s.wexecAll(ctx, startedQuery, [][]any{r.args})
 	}
-	return errs
 }
 
 // dropConn closes the index's connection and its statements (wmu held).
