@@ -21,8 +21,8 @@ func benchSession(b *testing.B) *session {
 		b.Fatal(err)
 	}
 	c := &protocols.Connection{Name: "bench", Protocol: protocols.Postgres, Policy: riskPolicy{}}
-	s := &session{e: e, c: c, cw: bufio.NewWriterSize(io.Discard, 16<<10), uw: bufio.NewWriterSize(io.Discard, 16<<10),
-		up: &upstream{}, log: slog.New(slog.DiscardHandler), ended: make(chan struct{})}
+	s := &session{e: e, c: c, cw: bufio.NewWriterSize(io.Discard, 16<<10),
+		up: &upstream{w: bufio.NewWriterSize(io.Discard, 16<<10)}, log: slog.New(slog.DiscardHandler), ended: make(chan struct{})}
 	s.ps = &protocols.Session{Conn: c, Recorder: protocols.NopRecorder{}, Log: s.log,
 		Info: protocols.SessionInfo{Protocol: protocols.Postgres, Connection: "bench"}}
 	return s
@@ -72,16 +72,16 @@ func BenchmarkRelayFrames(b *testing.B) {
 	stream, _ = (&pgproto3.CommandComplete{CommandTag: []byte("SELECT 100")}).Encode(stream)
 	stream, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(stream)
 	r := bytes.NewReader(stream)
-	s.ur = newFrameReader(r, 32<<10, 0)
+	s.up.r = newFrameReader(r, 32<<10, 0)
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		r.Reset(stream)
-		s.ur.r.Reset(r)
+		s.up.r.r.Reset(r)
 		s.pend.push(pending{kind: pkQuery})
 		for {
-			typ, frame, body, err := s.ur.next()
+			typ, frame, body, err := s.up.r.next()
 			if err == io.EOF {
 				break
 			}

@@ -31,13 +31,13 @@ func (s *session) clientLoop(ctx context.Context) {
 			}
 			return
 		}
-		if typ == 'X' && s.poolKey != "" && s.uw.Buffered() == 0 && s.detach("client terminated") {
+		if typ == 'X' && s.poolKey != "" && s.up.w.Buffered() == 0 && s.detach("client terminated") {
 			return
 		}
 		if s.e.opt.Relay {
-			_, err = s.uw.Write(frame)
+			_, err = s.up.w.Write(frame)
 			if typ == 'X' {
-				_ = s.uw.Flush()
+				_ = s.up.w.Flush()
 				s.terminate(nil, "client terminated")
 				return
 			}
@@ -45,7 +45,7 @@ func (s *session) clientLoop(ctx context.Context) {
 			err = s.clientMessage(ctx, typ, frame, body)
 		}
 		if err == nil && !s.cr.buffered() {
-			err = s.uw.Flush()
+			err = s.up.w.Flush()
 		}
 		if err != nil {
 			var pe *pgError
@@ -200,7 +200,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 			}
 			p.undo = func() { s.undoParse(name, sc, prev, prevCopies, a) }
 		}
-		_, err = s.uw.Write(frame)
+		_, err = s.up.w.Write(frame)
 		s.pend.push(p)
 		return err
 	case 'B':
@@ -233,7 +233,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		} else if b.nfmt > 1 {
 			p.formats = b.formats()
 		}
-		_, err := s.uw.Write(frame)
+		_, err := s.up.w.Write(frame)
 		s.pend.push(p)
 		return err
 	case 'D':
@@ -243,7 +243,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		} else if a := s.track().approved[string(m.name)]; a != nil {
 			frame, _ = (&pgproto3.Describe{ObjectType: 'S', Name: a.upstream}).Encode(nil)
 		}
-		_, err := s.uw.Write(frame)
+		_, err := s.up.w.Write(frame)
 		s.pend.push(pending{kind: kind, name: s.intern(m.name)})
 		return err
 	case 'E':
@@ -262,7 +262,7 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 		if err := s.recordExecute(sc); err != nil {
 			return err
 		}
-		_, err := s.uw.Write(frame)
+		_, err := s.up.w.Write(frame)
 		s.pend.push(p)
 		return err
 	case 'C':
@@ -283,24 +283,24 @@ func (s *session) clientMessage(ctx context.Context, typ byte, frame, body []byt
 				p.undo = func() { s.undoClose(name, sc, copies, a) }
 			}
 		}
-		_, err := s.uw.Write(frame)
+		_, err := s.up.w.Write(frame)
 		s.pend.push(p)
 		return err
 	case 'S':
-		_, err := s.uw.Write(frame)
+		_, err := s.up.w.Write(frame)
 		s.pend.push(pending{kind: pkSync, start: time.Now()})
 		return err
 	case 'H':
-		if _, err := s.uw.Write(frame); err != nil {
+		if _, err := s.up.w.Write(frame); err != nil {
 			return err
 		}
-		return s.uw.Flush()
+		return s.up.w.Flush()
 	case 'd', 'c', 'f':
-		_, err := s.uw.Write(frame)
+		_, err := s.up.w.Write(frame)
 		return err
 	case 'X':
-		_, _ = s.uw.Write(frame)
-		_ = s.uw.Flush()
+		_, _ = s.up.w.Write(frame)
+		_ = s.up.w.Flush()
 		s.terminate(nil, "client terminated")
 		return errStop
 	default: // 'F'
@@ -586,7 +586,7 @@ func (s *session) forgetStmt(name string) {
 // closeInternal closes a statement Airlock created; its CloseComplete is
 // not forwarded.
 func (s *session) closeInternal(upstream string) {
-	_, _ = s.uw.Write(closeStmt(upstream))
+	_, _ = s.up.w.Write(closeStmt(upstream))
 	s.pend.push(pending{kind: pkClose, close: 'S', name: upstream, internal: true})
 }
 
@@ -771,7 +771,7 @@ func (s *session) check(ctx context.Context, cmd *protocols.Command) (verdict, e
 	notify := func(msg string) {
 		// Let what was pipelined before the held command run, tell the
 		// client, and notice if it goes away while waiting.
-		_ = s.uw.Flush()
+		_ = s.up.w.Flush()
 		_ = s.writeClient(appendNotice(nil, msg), true)
 		if stopWatch == nil {
 			stopWatch = s.watchClient(cancel)
@@ -855,6 +855,6 @@ func (s *session) refuse(kind pendKind, stmt string, refusal *pgError) error {
 		out, _ = (&pgproto3.Parse{Name: stmt, Query: tok}).Encode(nil)
 		s.pend.push(pending{kind: pkParse, name: stmt, refusal: refusal})
 	}
-	_, err := s.uw.Write(out)
+	_, err := s.up.w.Write(out)
 	return err
 }

@@ -74,7 +74,7 @@ type derivedFields struct {
 // socket's read side.
 func (s *session) upstreamLoop() {
 	for {
-		typ, frame, body, err := s.ur.next()
+		typ, frame, body, err := s.up.r.next()
 		if err != nil {
 			if !s.isEnded() {
 				s.e.opt.Metrics.UpstreamError(protocols.Postgres, s.c.Name)
@@ -91,7 +91,7 @@ func (s *session) upstreamLoop() {
 		if typ == 'Z' && len(body) == 1 {
 			s.lastTx = body[0]
 		}
-		if err == nil && !s.ur.buffered() {
+		if err == nil && !s.up.r.buffered() {
 			err = s.flushClient()
 		}
 		if err != nil {
@@ -102,7 +102,7 @@ func (s *session) upstreamLoop() {
 			}
 			return
 		}
-		s.ur.shrink()
+		s.up.r.shrink()
 	}
 }
 

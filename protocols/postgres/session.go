@@ -30,9 +30,9 @@ type session struct {
 	pid    uint32 // handed to the client in BackendKeyData
 	secret []byte
 
-	cr *frameReader // client reader goroutine only
-	ur *frameReader // upstream reader goroutine only
-	uw *bufio.Writer
+	// cr is read by the client reader goroutine only. The upstream side
+	// is buffered by up.r (upstream reader goroutine only) and up.w.
+	cr *frameReader
 
 	cwMu sync.Mutex // guards cw and cbuf
 	cw   *bufio.Writer
@@ -83,8 +83,6 @@ func newSession(e *Engine, conn net.Conn, up *upstream, c *protocols.Connection,
 		e: e, conn: conn, up: up, c: c,
 		cr:    clientReader(conn, e.opt.MaxMessageSize),
 		cw:    clientWriter(conn),
-		ur:    up.r,
-		uw:    up.w,
 		nonce: hex.EncodeToString(n[:]),
 		ended: make(chan struct{}),
 		// The upstream's last message was its startup's ReadyForQuery.
@@ -236,7 +234,7 @@ func (s *session) end(pe *pgError, reason string, keepUpstream bool) bool {
 // for it at shutdown), so the session's end is not delayed by it.
 func (s *session) releaseUpstream() {
 	up, e := s.up, s.e
-	if s.lastUp != 'Z' || s.lastTx != 'I' || !s.ur.atBoundary() {
+	if s.lastUp != 'Z' || s.lastTx != 'I' || !s.up.r.atBoundary() {
 		_ = up.conn.Close()
 		return
 	}
