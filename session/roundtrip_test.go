@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -251,6 +253,28 @@ func TestRecorderAfterClose(t *testing.T) {
 	}
 	if err := rec.Close("again"); err != nil {
 		t.Errorf("second Close = %v, want the first's nil", err)
+	}
+}
+
+// TestValidSessionID holds the hand-written check to the rule it replaced,
+// the expression below, on edge cases and random strings.
+func TestValidSessionID(t *testing.T) {
+	rule := regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
+	cases := []string{"", ".", "a", "-", "_", "a.", ".a", "a/b", "a\\b", "é", "a\x00", strings.Repeat("a", 128),
+		strings.Repeat("a", 129), "20261129T212716Z-48058e7d383c", "A-Z_0.9"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "aZ09._-/ \x00\xff"
+	for range 20000 {
+		b := make([]byte, rng.IntN(6)+rng.IntN(2)*126)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, id := range cases {
+		if got, want := validSessionID(id), rule.MatchString(id); got != want {
+			t.Errorf("validSessionID(%q) = %v, want %v", id, got, want)
+		}
 	}
 }
 

@@ -124,6 +124,7 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener) error {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
+			protocols.GrowStack()
 			e.handle(ctx, c)
 		}()
 	}

@@ -160,6 +160,7 @@ func (s *session) run(ctx context.Context) {
 	upDone := make(chan struct{})
 	go func() {
 		defer close(upDone)
+		protocols.GrowStack()
 		s.upstreamLoop()
 	}()
 	s.clientLoop(ctx)
@@ -242,6 +243,7 @@ func (s *session) releaseUpstream() {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
+		protocols.GrowStack()
 		if err := up.reset(e.opt.ConnectTimeout); err != nil {
 			log.Debug("upstream session not kept", "err", err)
 			_ = up.conn.Close()
