@@ -304,7 +304,9 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 	}
 	r.drained = sync.NewCond(&r.mu)
 	f.metrics.wrote(len(hb), nil)
-	if f.index != nil {
+	if d, ok := f.index.(DeferredIndex); ok && d.StartedLater(r.entry, r.indexRefused) {
+		// Registered with the next batch; a refusal ends the session.
+	} else if f.index != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
 		err := f.index.Started(ctx, r.entry)
 		cancel()

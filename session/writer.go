@@ -46,7 +46,11 @@ type recorder struct {
 	counts     [frameTypeLimit]int64
 	err        error // sticky: set once, returned by every later call
 	failReason string
-	closed     bool
+	// unindexed is set when the session index refused a deferred start:
+	// every later call returns it, so the session ends, while the file is
+	// completed as usual (it is the evidence of what ran meanwhile).
+	unindexed error
+	closed    bool
 	// queue holds sealed blocks waiting for the drain goroutine, which
 	// runs while draining is set; drained is signalled as blocks leave.
 	queue    []queued
@@ -64,6 +68,9 @@ var _ protocols.Recorder = (*recorder)(nil)
 func (r *recorder) usable() error {
 	if r.err != nil {
 		return r.err
+	}
+	if r.unindexed != nil {
+		return r.unindexed
 	}
 	if r.closed {
 		return ErrClosed
@@ -237,6 +244,19 @@ func (r *recorder) appendSeal(t FrameType) error {
 	return r.seal(s, t)
 }
 
+// indexRefused is the session index's report that it could not register
+// the session after Open returned (see DeferredIndex).
+func (r *recorder) indexRefused(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.unindexed != nil {
+		return
+	}
+	r.unindexed = fmt.Errorf("%w: %w", ErrRecordingFailed, err)
+	r.f.metrics.writeError(reasonIndex)
+	r.log.Error("session index refused the recording; the session must end", "err", err)
+}
+
 // fail makes err sticky, counts and logs it once, and lets go of the
 // pending block. The file is closed here, or by the drain goroutine when
 // one is running. Callers hold mu.
@@ -298,7 +318,8 @@ func (r *recorder) Close(reason string) error {
 	}
 	e := r.entry
 	e.End, e.EndReason, e.Frames, e.Bytes = time.Now(), reason, r.frames, r.bytes
-	batched := r.err == nil && r.f.syncLater(r.out, e)
+	indexed := r.unindexed == nil
+	batched := r.err == nil && indexed && r.f.syncLater(r.out, e)
 	if batched {
 		r.out = nil // the factory syncs and closes it, then completes e, with the next batch
 	} else if r.err == nil {
@@ -319,7 +340,7 @@ func (r *recorder) Close(reason string) error {
 	r.mu.Unlock()
 
 	r.f.release(r)
-	if !batched {
+	if !batched && indexed {
 		err = errors.Join(err, r.f.indexEnded(e))
 	}
 	r.result = err // published to later Closes by closing closeDone

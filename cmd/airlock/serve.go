@@ -240,6 +240,9 @@ func (s *server) openRecording() error {
 		return fmt.Errorf("session index: %w", err)
 	}
 	s.index = idx
+	if _, err := idx.Adopt(ctx); err != nil {
+		s.log.Warn("could not register the recordings a previous run left out of the index", "err", err)
+	}
 	if n, err := idx.Abandon(ctx, time.Now()); err != nil {
 		s.log.Warn("could not close the index entries of a previous run", "err", err)
 	} else if n > 0 {

@@ -67,6 +67,16 @@ func waitQueued(t *testing.T, s *Store, n int) {
 	}
 }
 
+// waitRow returns the row of id once it exists, or Get's error after 10 s.
+func waitRow(s *Store, id string) (Session, error) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		x, err := s.Get(context.Background(), id)
+		if err == nil || time.Now().After(deadline) {
+			return x, err
+		}
+	}
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -270,7 +280,9 @@ func TestFactoryRegistersRecordings(t *testing.T) {
 			Identity: protocols.Identity{Name: "alice"}, Start: time.Now()}
 		rec, err := f.Open(info)
 		must(t, err)
-		if x, err := s.Get(ctx, "live-1"); err != nil || !x.Active() {
+		// On SQLite the row joins the next batch of starts, within
+		// deferWindow.
+		if x, err := waitRow(s, "live-1"); err != nil || !x.Active() {
 			t.Fatalf("while recording: %+v, %v", x, err)
 		}
 		must(t, rec.Command(&protocols.Command{Kind: "query"}, "SELECT 1"))
@@ -480,4 +492,268 @@ func TestCheckpointOffTheWriter(t *testing.T) {
 	if runs < 1 || copied == 0 {
 		t.Errorf("after %d commits: %d checkpoints copied %d pages, want at least one that copied pages", 2*checkpointEvery+1, runs, copied)
 	}
+}
+
+// refusals collects what StartedLater's refused callbacks report.
+type refusals struct {
+	mu  sync.Mutex
+	got map[string]error
+}
+
+func (r *refusals) for_(id string) func(error) {
+	return func(err error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.got == nil {
+			r.got = map[string]error{}
+		}
+		if _, twice := r.got[id]; twice {
+			err = fmt.Errorf("refused twice: %w", err)
+		}
+		r.got[id] = err
+	}
+}
+
+func (r *refusals) of(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[id]
+}
+
+func (r *refusals) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+// TestStartedLater queues deferred starts on SQLite: they are inserted
+// together in one commit, a duplicate id among them is refused alone and
+// reported once through its callback, an entry completed at once is found,
+// and the starts still queued at Close are inserted.
+func TestStartedLater(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, sqliteDB(t), "sqlite", "node-a", t.TempDir())
+	must(t, s.Started(ctx, entry("taken", "alice", "prod-pg", t0, "/r/taken.alrec")))
+	var ref refusals
+
+	s.wmu.Lock()
+	before := s.commits
+	s.wmu.Unlock()
+	ids := []string{"d-0", "d-1", "taken", "d-3", "d-4", "d-5"}
+	for _, id := range ids {
+		if !s.StartedLater(entry(id, "bob", "prod-pg", t0.Add(time.Second), "/r/"+id+".alrec"), ref.for_(id)) {
+			t.Fatalf("StartedLater(%s) declined", id)
+		}
+	}
+	for _, id := range ids {
+		x, err := waitRow(s, id)
+		if want := "bob"; id == "taken" {
+			want = "alice"
+			if x.Identity.Name != want {
+				t.Errorf("the first session of the taken id: %+v, %v", x, err)
+			}
+		} else if err != nil || x.Identity.Name != want || !x.Active() {
+			t.Errorf("%s: %+v, %v", id, x, err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ref.count() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if err := ref.of("taken"); err == nil || !strings.Contains(err.Error(), "index session taken") || strings.Contains(err.Error(), "twice") {
+		t.Errorf("duplicate id refused with %v, want one refusal naming it", err)
+	}
+	if n := ref.count(); n != 1 {
+		t.Errorf("%d refusals, want 1 (the duplicate)", n)
+	}
+	s.wmu.Lock()
+	// The batch failed as a whole (the duplicate) and was retried row by
+	// row: 1 commit per good row at most, and at least one fewer than
+	// six separate starts would take, as long as the batch was one.
+	commits := s.commits - before
+	s.wmu.Unlock()
+	if commits < 1 || commits > len(ids)-1 {
+		t.Errorf("%d commits for %d deferred starts", commits, len(ids))
+	}
+	if s.failing.Load() {
+		t.Error("index marked failing after a batch that inserted rows")
+	}
+
+	// Without the duplicate, the batch is one commit, and the writer
+	// waits deferWindow for starts that come after the first.
+	defer func(w time.Duration) { deferWindow = w }(deferWindow)
+	deferWindow = 300 * time.Millisecond
+	s.wmu.Lock()
+	before = s.commits
+	s.wmu.Unlock()
+	for i := range 5 {
+		id := fmt.Sprintf("e-%d", i)
+		s.StartedLater(entry(id, "carol", "prod-pg", t0, "/r/"+id+".alrec"), ref.for_(id))
+		if i == 0 {
+			time.Sleep(30 * time.Millisecond)
+		}
+	}
+	if _, err := waitRow(s, "e-4"); err != nil {
+		t.Fatal(err)
+	}
+	s.wmu.Lock()
+	commits = s.commits - before
+	s.wmu.Unlock()
+	if commits != 1 {
+		t.Errorf("%d commits for a batch of 5 deferred starts, want 1", commits)
+	}
+
+	// An entry completed right after its deferred start is found.
+	e := entry("quick", "dave", "prod-pg", t0, "/r/quick.alrec")
+	s.StartedLater(e, ref.for_("quick"))
+	e.End, e.EndReason = t0.Add(time.Millisecond), "done"
+	must(t, s.EndedAll(ctx, []session.Entry{e}))
+	if x, err := s.Get(ctx, "quick"); err != nil || x.Active() || x.EndReason != "done" {
+		t.Errorf("quick session: %+v, %v", x, err)
+	}
+
+	// Close inserts what is still queued.
+	s.StartedLater(entry("last", "erin", "prod-pg", t0, "/r/last.alrec"), ref.for_("last"))
+	must(t, s.Close())
+	if x, err := s.Get(ctx, "last"); err != nil || x.Identity.Name != "erin" {
+		t.Errorf("start queued at Close: %+v, %v", x, err)
+	}
+	if ref.count() != 1 {
+		t.Errorf("refusals: %v", ref.got)
+	}
+	if s.StartedLater(entry("closed", "x", "y", t0, "/r/closed.alrec"), ref.for_("closed")) {
+		t.Error("StartedLater took an entry after Close")
+	}
+}
+
+// TestStartedLaterWhileFailing: once a batch of deferred starts inserts no
+// row, StartedLater declines (the factory then registers synchronously and
+// refuses sessions the index refuses), until a start succeeds again. On
+// PostgreSQL it always declines.
+func TestStartedLaterWhileFailing(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		s := openStore(t, db, dialect, "node-a", t.TempDir())
+		var ref refusals
+		if dialect == "postgres" {
+			if s.StartedLater(entry("pg-later", "bob", "prod-pg", t0, "/r/pg.alrec"), ref.for_("pg-later")) {
+				t.Error("StartedLater took an entry on PostgreSQL")
+			}
+			return
+		}
+		must(t, s.Started(ctx, entry("taken", "alice", "prod-pg", t0, "/r/taken.alrec")))
+		if !s.StartedLater(entry("taken", "bob", "prod-pg", t0, "/r/taken2.alrec"), ref.for_("taken")) {
+			t.Fatal("StartedLater declined on a healthy index")
+		}
+		for deadline := time.Now().Add(10 * time.Second); ref.count() == 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if ref.of("taken") == nil {
+			t.Fatal("duplicate deferred start not refused")
+		}
+		if s.StartedLater(entry("next", "bob", "prod-pg", t0, "/r/next.alrec"), ref.for_("next")) {
+			t.Error("StartedLater took an entry after a batch that inserted nothing")
+		}
+		must(t, s.Started(ctx, entry("sync", "bob", "prod-pg", t0, "/r/sync.alrec")))
+		if !s.StartedLater(entry("again", "bob", "prod-pg", t0, "/r/again.alrec"), ref.for_("again")) {
+			t.Error("StartedLater still declines after a start succeeded")
+		}
+		if _, err := waitRow(s, "again"); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// TestFactoryIndexRefusesLater: a session whose deferred start the index
+// refuses ends at its next command with ErrRecordingFailed, its recording
+// is completed and verifies, and the row of the earlier session with that
+// id is left alone.
+func TestFactoryIndexRefusesLater(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, sqliteDB(t), "sqlite", "node-a", dir)
+	must(t, s.Started(ctx, entry("dup-1", "alice", "prod-pg", t0, "/elsewhere/dup-1.alrec")))
+	f, err := session.NewFactory(session.Config{Dir: dir}, session.Options{Index: s, Node: "node-a"})
+	must(t, err)
+	defer f.Close()
+	rec, err := f.Open(protocols.SessionInfo{ID: "dup-1", Protocol: protocols.Postgres, Connection: "prod-pg",
+		Identity: protocols.Identity{Name: "mallory"}, Start: time.Now()})
+	must(t, err)
+	var cmdErr error
+	for deadline := time.Now().Add(10 * time.Second); cmdErr == nil && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		cmdErr = rec.Command(&protocols.Command{Kind: "query"}, "SELECT 1")
+	}
+	if !errors.Is(cmdErr, session.ErrRecordingFailed) || !strings.Contains(cmdErr.Error(), "index session dup-1") {
+		t.Fatalf("Command after the index refused the session = %v, want ErrRecordingFailed naming it", cmdErr)
+	}
+	must(t, rec.Close("recording failed"))
+	must(t, f.Close())
+	path, err := f.Path("dup-1")
+	must(t, err)
+	if rep, err := session.VerifyFile(path, nil); err != nil || !rep.OK() {
+		t.Errorf("recording of the refused session: %v, %v", rep, err)
+	}
+	if x, err := s.Get(ctx, "dup-1"); err != nil || x.Identity.Name != "alice" || !x.Active() || x.Path != "/elsewhere/dup-1.alrec" {
+		t.Errorf("earlier row changed: %+v, %v", x, err)
+	}
+}
+
+// TestAdopt: a recording that a crash kept out of the index (its deferred
+// start never inserted) is registered from its header at the next start,
+// then closed by Abandon; recordings of another node, files older than the
+// node's newest entry by more than adoptMargin, and files already indexed
+// are left alone, and a second pass adopts nothing.
+func TestAdopt(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
+		ctx := context.Background()
+		dir := t.TempDir()
+		s := openStore(t, db, dialect, "node-a", dir)
+		if n, err := s.Adopt(ctx); err != nil || n != 0 {
+			t.Fatalf("Adopt on an index without this node's entries = %d, %v", n, err)
+		}
+		now := time.Now()
+		record := func(node, id, who string, index session.Index) string {
+			t.Helper()
+			f, err := session.NewFactory(session.Config{Dir: dir, Sync: session.SyncSessionEnd}, session.Options{Index: index, Node: node})
+			must(t, err)
+			rec, err := f.Open(protocols.SessionInfo{ID: id, Protocol: protocols.Postgres, Connection: "prod-pg",
+				ClientAddr: "10.0.0.9:4000", Identity: protocols.Identity{Name: who, Groups: []string{"ops"}}, Start: now})
+			must(t, err)
+			must(t, rec.Command(&protocols.Command{Kind: "query"}, "SELECT 1"))
+			must(t, rec.Close("client closed"))
+			must(t, f.Close())
+			path, err := f.Path(id)
+			must(t, err)
+			return path
+		}
+		record("node-a", "kept", "alice", s) // the node's newest entry
+		lost := record("node-a", "lost", "bob", nil)
+		record("node-b", "theirs", "carol", nil)
+		old := record("node-a", "ancient", "dave", nil)
+		must(t, os.Chtimes(old, now.Add(-2*adoptMargin), now.Add(-2*adoptMargin)))
+
+		n, err := s.Adopt(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("Adopt = %d, %v; want the lost recording", n, err)
+		}
+		x, err := s.Get(ctx, "lost")
+		must(t, err)
+		if x.Identity.Name != "bob" || x.Connection != "prod-pg" || x.ClientAddr != "10.0.0.9:4000" || x.Path != lost ||
+			!x.Start.Equal(now.Truncate(time.Microsecond)) || x.Node != "node-a" || !x.Active() {
+			t.Errorf("adopted entry %+v", x)
+		}
+		for _, id := range []string{"theirs", "ancient"} {
+			if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s adopted: %v", id, err)
+			}
+		}
+		if _, err := s.Abandon(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if x, _ := s.Get(ctx, "lost"); x.Active() || !strings.Contains(x.EndReason, "abandoned") {
+			t.Errorf("adopted entry not closed by Abandon: %+v", x)
+		}
+		if n, err := s.Adopt(ctx); err != nil || n != 0 {
+			t.Errorf("second Adopt = %d, %v", n, err)
+		}
+	})
 }

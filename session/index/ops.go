@@ -34,18 +34,45 @@ type Session struct {
 func (s Session) Active() bool { return s.End.IsZero() }
 
 var (
-	_ session.Index      = (*Store)(nil)
-	_ session.BatchIndex = (*Store)(nil)
+	_ session.Index         = (*Store)(nil)
+	_ session.BatchIndex    = (*Store)(nil)
+	_ session.DeferredIndex = (*Store)(nil)
 )
+
+// startedArgs are the arguments of startedQuery for e.
+func startedArgs(e session.Entry) ([]any, error) {
+	groups, err := json.Marshal(nonNil(e.Info.Identity.Groups))
+	if err != nil {
+		return nil, fmt.Errorf("index session %s: %w", e.Info.ID, err)
+	}
+	return []any{e.Info.ID, e.Info.Identity.Name, string(groups), e.Info.Identity.Method, e.Info.Connection,
+		string(e.Info.Protocol), e.Info.ClientAddr, e.Node, e.Path, micros(e.Info.Start)}, nil
+}
+
+// StartedLater implements session.DeferredIndex on SQLite: the row joins
+// the writer's next batch (see gather). On PostgreSQL, whose index is
+// shared by every replica over the network, and while the last batch had
+// no row inserted, it declines.
+func (s *Store) StartedLater(e session.Entry, refused func(error)) bool {
+	if s.d != SQLite || s.failing.Load() {
+		return false
+	}
+	args, err := startedArgs(e)
+	if err != nil {
+		return false // Started reports it
+	}
+	id := e.Info.ID
+	return s.queueStart(&startReq{args: args, refused: func(err error) {
+		refused(fmt.Errorf("index session %s: %w", id, err))
+	}})
+}
 
 // Started implements session.Index: it inserts the session's row.
 func (s *Store) Started(ctx context.Context, e session.Entry) error {
-	groups, err := json.Marshal(nonNil(e.Info.Identity.Groups))
+	args, err := startedArgs(e)
 	if err != nil {
-		return fmt.Errorf("index session %s: %w", e.Info.ID, err)
+		return err
 	}
-	args := []any{e.Info.ID, e.Info.Identity.Name, string(groups), e.Info.Identity.Method, e.Info.Connection,
-		string(e.Info.Protocol), e.Info.ClientAddr, e.Node, e.Path, micros(e.Info.Start)}
 	if s.d == SQLite {
 		err = s.insertStarted(ctx, args)
 	} else {
@@ -79,9 +106,15 @@ const endedQuery = `UPDATE airlock_sessions
 		WHERE id = ?`
 
 // EndedAll implements session.BatchIndex: Ended for each entry, in
-// transactions of up to endedChunk entries. An entry without a row is
-// reported (ErrNotFound) and does not hold back the others.
+// transactions of up to endedChunk entries, after the starts still queued.
+// An entry without a row is reported (ErrNotFound) and does not hold back
+// the others.
 func (s *Store) EndedAll(ctx context.Context, es []session.Entry) error {
+	if s.d == SQLite {
+		// Deferred starts first: an entry is never completed before it
+		// exists.
+		s.flushStarts()
+	}
 	var errs []error
 	for len(es) > 0 {
 		chunk := es[:min(len(es), endedChunk)]

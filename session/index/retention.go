@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/session"
 )
 
@@ -225,4 +227,92 @@ func (s *Store) Abandon(ctx context.Context, before time.Time) (int, error) {
 		s.log.Warn("closed index entries of sessions abandoned by an earlier run", "sessions", n)
 	}
 	return n, nil
+}
+
+// adoptMargin is how far before this node's newest entry Adopt looks for
+// unregistered recordings: far more than a deferred start waits
+// (deferWindow), so that clock steps and a busy writer are covered too.
+const adoptMargin = time.Minute
+
+// Adopt registers this node's recordings in the index's directory that have
+// no entry. A starting session joins the index with the next batch of
+// starts, within deferWindow (see session.DeferredIndex), so a crash right
+// after a session started can leave its file unregistered, where neither
+// `sessions list` nor retention would find it. Call it at startup, before
+// any session starts and before Abandon, which then closes the adopted
+// entries as it closes the others. Only files written since this node's
+// newest entry, less adoptMargin, have their header read, so a large
+// directory costs a listing, not a read of every file; an index with no
+// entry of this node adopts nothing. An adopted entry takes its session,
+// identity, connection and start from the file's header.
+func (s *Store) Adopt(ctx context.Context) (int, error) {
+	if s.dir == "" {
+		return 0, nil
+	}
+	var newest sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, s.d.Rebind(`SELECT MAX(started_us) FROM airlock_sessions WHERE node = ?`),
+		s.node).Scan(&newest); err != nil {
+		return 0, fmt.Errorf("adopt unregistered recordings: %w", err)
+	}
+	if !newest.Valid {
+		return 0, nil
+	}
+	since := fromMicros(newest.Int64).Add(-adoptMargin)
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("adopt unregistered recordings: %w", err)
+	}
+	n := 0
+	for _, de := range ents {
+		id, ok := strings.CutSuffix(de.Name(), session.FileExt)
+		if !ok || !de.Type().IsRegular() {
+			continue
+		}
+		st, err := de.Info()
+		if err != nil || st.ModTime().Before(since) {
+			continue
+		}
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			if err != nil {
+				return n, fmt.Errorf("adopt unregistered recordings: %w", err)
+			}
+			continue
+		}
+		path := filepath.Join(s.dir, de.Name())
+		h, err := readHeader(path)
+		if err != nil || h.SessionID != id || h.Node != s.node {
+			if err != nil {
+				s.log.Warn("unregistered recording not adopted: unreadable header", "path", path, "err", err)
+			}
+			continue
+		}
+		e := session.Entry{Info: protocols.SessionInfo{ID: id, Identity: h.Identity, Connection: h.Connection,
+			Protocol: h.Protocol, ClientAddr: h.ClientAddr, Start: h.Start}, Path: path, Node: s.node}
+		args, err := startedArgs(e)
+		if err != nil {
+			return n, err
+		}
+		if _, err := s.db.ExecContext(ctx, s.d.Rebind(startedQuery), args...); err != nil {
+			return n, fmt.Errorf("adopt recording %s: %w", id, err)
+		}
+		n++
+	}
+	if n > 0 {
+		s.log.Warn("registered recordings a crash kept out of the index", "sessions", n)
+	}
+	return n, nil
+}
+
+// readHeader reads the header of the recording at path.
+func readHeader(path string) (session.Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return session.Header{}, err
+	}
+	defer f.Close()
+	r, err := session.NewReader(f, nil)
+	if err != nil {
+		return session.Header{}, err
+	}
+	return r.Header(), nil
 }

@@ -59,6 +59,10 @@ type Store struct {
 	wake       chan struct{}
 	writerDone chan struct{}
 	closed     bool
+	// failing is set while the last batch of starts had no row inserted;
+	// StartedLater then declines, so new sessions register synchronously
+	// and are refused while the index refuses them.
+	failing atomic.Bool
 
 	// commits counts the writer's commits since the last checkpoint and
 	// noCkpt stops checkpoints at Close (both wmu held); checkpointing is

@@ -171,13 +171,15 @@ func (s *Store) wexec(ctx context.Context, query string, args ...any) (sql.Resul
 	return res, err
 }
 
-// startReq is one session's insert waiting in Store.startQ; the writer
-// sets err and then closes done.
+// startReq is one session's insert waiting in Store.startQ. A caller of
+// Started waits on done for err; a deferred start (StartedLater) has no
+// ctx, and refused is called if its insert fails.
 type startReq struct {
-	ctx  context.Context
-	args []any
-	done chan struct{}
-	err  error
+	ctx     context.Context
+	args    []any
+	done    chan struct{}
+	refused func(error)
+	err     error
 }
 
 // insertStarted inserts a starting session's row on SQLite, committing it
@@ -195,10 +197,23 @@ type startReq struct {
 // about a sixth of the insert's CPU.
 func (s *Store) insertStarted(ctx context.Context, args []any) error {
 	req := &startReq{ctx: ctx, args: args, done: make(chan struct{})}
+	if !s.queueStart(req) {
+		return errStoreClosed
+	}
+	// Not abandoned when ctx ends: the writer's outcome, whatever it is,
+	// is the caller's, so that a row is never inserted for a session that
+	// was refused. The writer gives up on ctx itself.
+	<-req.done
+	return req.err
+}
+
+// queueStart queues req for the writer, starting it if needed; it reports
+// false when the store is closed.
+func (s *Store) queueStart(req *startReq) bool {
 	s.qmu.Lock()
 	if s.closed {
 		s.qmu.Unlock()
-		return errStoreClosed
+		return false
 	}
 	s.startQ = append(s.startQ, req)
 	if s.wake == nil {
@@ -210,60 +225,113 @@ func (s *Store) insertStarted(ctx context.Context, args []any) error {
 	case s.wake <- struct{}{}:
 	default: // the writer is already due to look at the queue
 	}
-	// Not abandoned when ctx ends: the writer's outcome, whatever it is,
-	// is the caller's, so that a row is never inserted for a session that
-	// was refused. The writer gives up on ctx itself.
-	<-req.done
-	return req.err
+	return true
 }
 
 var errStoreClosed = errors.New("session index is closed")
+
+// Deferred starts wait up to deferWindow for others to share their
+// transaction, unless deferBatch of them are queued; each has
+// deferTimeout for its insert.
+const (
+	deferBatch   = 64
+	deferTimeout = 10 * time.Second
+)
+
+// deferWindow is a variable for the tests.
+var deferWindow = 5 * time.Millisecond
 
 // startWriter inserts queued starts until the store is closed, then fails
 // what is still queued.
 func (s *Store) startWriter(wake <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for range wake {
-		s.wmu.Lock()
-		s.qmu.Lock()
-		batch := s.startQ
-		s.startQ = nil
-		closed := s.closed
-		s.qmu.Unlock()
-		if closed {
-			s.wmu.Unlock()
-			for _, r := range batch {
-				r.err = errStoreClosed
-				close(r.done)
-			}
+		s.gather()
+		if !s.flushStarts() {
 			return
 		}
-		// A caller that gave up before its batch ran is not inserted.
-		live := batch[:0:0]
-		for _, r := range batch {
-			if r.err = r.ctx.Err(); r.err == nil {
-				live = append(live, r)
-			}
-		}
-		if len(live) > 0 {
-			ctx, cancel := batchContext(live)
-			s.insertAll(ctx, live)
-			cancel()
-		}
+	}
+}
+
+// gather lets deferred starts accumulate for deferWindow when only they
+// are queued: nobody waits for them, and a batch of them costs little more
+// than one of them. A caller of Started is served at once.
+func (s *Store) gather() {
+	s.qmu.Lock()
+	wait := !s.closed && len(s.startQ) > 0 && len(s.startQ) < deferBatch
+	for _, r := range s.startQ {
+		wait = wait && r.ctx == nil
+	}
+	s.qmu.Unlock()
+	if wait {
+		time.Sleep(deferWindow)
+	}
+}
+
+// flushStarts inserts every queued start, and reports false once the store
+// is closed (what was queued then fails with errStoreClosed).
+func (s *Store) flushStarts() bool {
+	s.wmu.Lock()
+	s.qmu.Lock()
+	batch := s.startQ
+	s.startQ = nil
+	closed := s.closed
+	s.qmu.Unlock()
+	if closed {
 		s.wmu.Unlock()
 		for _, r := range batch {
+			r.err = errStoreClosed
+		}
+		settle(batch)
+		return false
+	}
+	// A caller that gave up before its batch ran is not inserted.
+	live := batch[:0:0]
+	for _, r := range batch {
+		if r.ctx != nil {
+			r.err = r.ctx.Err()
+		}
+		if r.err == nil {
+			live = append(live, r)
+		}
+	}
+	if len(live) > 0 {
+		ctx, cancel := batchContext(live)
+		s.insertAll(ctx, live)
+		cancel()
+		ok := false
+		for _, r := range live {
+			ok = ok || r.err == nil
+		}
+		s.failing.Store(!ok)
+	}
+	s.wmu.Unlock()
+	settle(batch)
+	return true
+}
+
+// settle hands each request its outcome: a caller of Started is woken, a
+// deferred start that failed is reported.
+func settle(batch []*startReq) {
+	for _, r := range batch {
+		if r.done != nil {
 			close(r.done)
+		} else if r.err != nil {
+			r.refused(r.err)
 		}
 	}
 }
 
 // batchContext returns a context that ends when the last of the batch's
-// callers' contexts would: one caller's deadline does not cut the others
-// short.
+// callers' contexts would (a deferred start allows deferTimeout): one
+// caller's deadline does not cut the others short.
 func batchContext(batch []*startReq) (context.Context, context.CancelFunc) {
 	var last time.Time
 	for _, r := range batch {
-		d, ok := r.ctx.Deadline()
+		d, ok := time.Now().Add(deferTimeout), true
+		if r.ctx != nil {
+			d, ok = r.ctx.Deadline()
+		}
 		if !ok {
 			return context.WithCancel(context.Background())
 		}
@@ -313,6 +381,7 @@ func discard(c *sql.Conn) {
 // Close releases the index's own connection; the database stays the
 // caller's.
 func (s *Store) Close() error {
+	s.flushStarts() // deferred starts are inserted, not refused
 	s.qmu.Lock()
 	s.closed = true
 	wake, done := s.wake, s.writerDone
