@@ -8,7 +8,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 60s
 CI_FUZZTIME ?= 4s
 
-.PHONY: build run test unit fuzz fuzz-brief lint bench clean
+.PHONY: build run test unit fuzz fuzz-brief lint bench microbench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/airlock
@@ -35,6 +35,10 @@ lint:
 
 bench:
 	$(GO) run ./cmd/airlock-bench
+
+# The hot paths' Go benchmarks; with BASE=<commit>, compared with benchstat.
+microbench:
+	@./.ci/microbench $(BASE)
 
 clean:
 	rm -rf bin
