@@ -5,7 +5,10 @@
 //
 // A Store implements session.Index: the recording Factory inserts a row when
 // a session starts and completes it when the session ends (end time, frames,
-// bytes, end reason). Each Airlock instance (node) writes recordings to its
+// bytes, end reason). On SQLite it also implements session.DeferredIndex:
+// starts are inserted in batches a few milliseconds after their sessions
+// begin, and Adopt registers at startup the recordings a crash kept out.
+// Each Airlock instance (node) writes recordings to its
 // own disk, so retention and crash recovery only touch the calling node's
 // rows, and only delete files inside its recording directory. A row whose
 // session is still recording (no end time) is never pruned.
