@@ -757,3 +757,51 @@ func TestAdopt(t *testing.T) {
 		}
 	})
 }
+
+// TestFactoryDeferredStartsConcurrent runs many short sessions at once
+// through a factory on the SQLite index, whose starts are deferred and
+// whose ends are batched: after the factory closes, every session has one
+// completed entry that matches its file.
+func TestFactoryDeferredStartsConcurrent(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, sqliteDB(t), "sqlite", "node-a", dir)
+	f, err := session.NewFactory(session.Config{Dir: dir}, session.Options{Index: s, Node: "node-a"})
+	must(t, err)
+	const workers, each = 8, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("c-%d-%d", w, i)
+				rec, err := f.Open(protocols.SessionInfo{ID: id, Protocol: protocols.Postgres, Connection: "prod-pg",
+					Identity: protocols.Identity{Name: "alice"}, Start: time.Now()})
+				if err != nil {
+					errs <- err
+					continue
+				}
+				errs <- errors.Join(rec.Command(&protocols.Command{Kind: "query"}, "SELECT 1"), rec.Close("done"))
+			}
+		})
+	}
+	wg.Wait()
+	must(t, f.Close())
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.List(ctx, Filter{Limit: workers * each * 2})
+	must(t, err)
+	ended := 0
+	for _, x := range list {
+		if !x.Active() && x.EndReason == "done" && x.Frames > 0 {
+			ended++
+		}
+	}
+	if len(list) != workers*each || ended != workers*each {
+		t.Errorf("%d entries, %d completed; want %d of each", len(list), ended, workers*each)
+	}
+}
