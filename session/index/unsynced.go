@@ -230,9 +230,9 @@ func (s *Store) queueStart(req *startReq) bool {
 
 var errStoreClosed = errors.New("session index is closed")
 
-// Deferred starts wait up to deferWindow for others to share their
-// transaction, unless deferBatch of them are queued; each has
-// deferTimeout for its insert.
+// Deferred starts wait deferWindow for others to share their transaction,
+// unless deferBatch of them are already queued when the writer looks (more
+// may join while it waits); each has deferTimeout for its insert.
 const (
 	deferBatch   = 64
 	deferTimeout = 10 * time.Second
