@@ -304,9 +304,10 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 	}
 	r.drained = sync.NewCond(&r.mu)
 	f.metrics.wrote(len(hb), nil)
-	if d, ok := f.index.(DeferredIndex); ok && d.StartedLater(r.entry, r.indexRefused) {
-		// Registered with the next batch; a refusal ends the session.
-	} else if f.index != nil {
+	// A deferred start joins the index's next batch, and a refusal ends
+	// the session; otherwise the session waits for its entry.
+	d, ok := f.index.(DeferredIndex)
+	if deferred := ok && d.StartedLater(r.entry, r.indexRefused); !deferred && f.index != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
 		err := f.index.Started(ctx, r.entry)
 		cancel()

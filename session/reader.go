@@ -10,6 +10,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -96,6 +97,20 @@ func NewReader(r io.Reader, key []byte) (*Reader, error) {
 
 // Header returns the session header.
 func (r *Reader) Header() Header { return r.hdr }
+
+// ReadHeader reads and checks only the header of the recording at path.
+func ReadHeader(path string) (Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Header{}, err
+	}
+	defer f.Close()
+	r, err := NewReader(f, nil)
+	if err != nil {
+		return Header{}, err
+	}
+	return r.Header(), nil
+}
 
 // Sealed returns how many frames the last valid checkpoint or trailer covers.
 func (r *Reader) Sealed() int64 { return r.sealed }

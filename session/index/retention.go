@@ -279,7 +279,7 @@ func (s *Store) Adopt(ctx context.Context) (int, error) {
 			continue
 		}
 		path := filepath.Join(s.dir, de.Name())
-		h, err := readHeader(path)
+		h, err := session.ReadHeader(path)
 		if err != nil || h.SessionID != id || h.Node != s.node {
 			if err != nil {
 				s.log.Warn("unregistered recording not adopted: unreadable header", "path", path, "err", err)
@@ -301,18 +301,4 @@ func (s *Store) Adopt(ctx context.Context) (int, error) {
 		s.log.Warn("registered recordings a crash kept out of the index", "sessions", n)
 	}
 	return n, nil
-}
-
-// readHeader reads the header of the recording at path.
-func readHeader(path string) (session.Header, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return session.Header{}, err
-	}
-	defer f.Close()
-	r, err := session.NewReader(f, nil)
-	if err != nil {
-		return session.Header{}, err
-	}
-	return r.Header(), nil
 }
