@@ -180,11 +180,6 @@ func probeDir(dir string) error {
 	return nil
 }
 
-func createFile(path string) (file, error) {
-	// O_EXCL: a reused session id must never overwrite earlier evidence.
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-}
-
 // validSessionID reports whether id can name a recording file: 1 to 128
 // of A-Z, a-z, 0-9, '_', '-' and '.', not starting with '.'. Hand-written:
 // the equivalent regular expression compiles its {0,127} into a program of

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -251,5 +253,41 @@ func TestSyncModeValidation(t *testing.T) {
 	}
 	if got := (Config{}).WithDefaults().Sync; got != SyncBatched {
 		t.Fatalf("default sync = %q", got)
+	}
+}
+
+// TestCreateFile holds createFile to its contract: a new file, private to
+// the owner, written through and closed; never an existing one; errors
+// that name the path and keep the system's error (disk-full detection
+// depends on it).
+func TestCreateFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.alrec")
+	fh, err := createFile(path)
+	must(t, err)
+	if n, err := fh.Write([]byte("recorded")); n != 8 || err != nil {
+		t.Fatalf("write = %d, %v", n, err)
+	}
+	must(t, fh.Sync())
+	must(t, fh.Close())
+	if b, err := os.ReadFile(path); err != nil || string(b) != "recorded" {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v; want 0600", st.Mode(), err)
+	}
+	_, err = createFile(path)
+	var pe *os.PathError
+	if !errors.Is(err, fs.ErrExist) || !errors.As(err, &pe) || pe.Path != path {
+		t.Fatalf("second create = %v, want an *os.PathError for %s that is fs.ErrExist", err, path)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "recorded" {
+		t.Fatalf("existing file changed to %q", b)
+	}
+	if _, err := createFile(filepath.Join(dir, "missing", "s.alrec")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("create in a missing directory = %v, want fs.ErrNotExist", err)
+	}
+	if full := fmt.Errorf("create: %w", &os.PathError{Op: "open", Path: path, Err: syscall.ENOSPC}); failureReason(full, "x") != reasonDiskFull {
+		t.Fatal("a full disk's error is not recognised through the path error")
 	}
 }
