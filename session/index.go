@@ -33,11 +33,12 @@ type BatchIndex interface {
 }
 
 // DeferredIndex is a BatchIndex that can register a starting session after
-// Open has returned, together with the sessions that start within a few
-// milliseconds of it, in one transaction. Waiting for its own commit was
-// the largest cost of a short session's recording: each commit of one row
-// wrote some six pages to SQLite's log, and the caller waited for it
-// before the session could start (with pgbench -C, Airlock's CPU per
+// Open has returned, together with other starts, in one transaction (the
+// SQLite index: with the next EndedAll, at most two seconds later, so a
+// session that has ended by then is inserted whole). Waiting for its own
+// commit was the largest cost of a short session's recording: each commit
+// of one row wrote some six pages to SQLite's log, and the caller waited
+// for it before the session could start (with pgbench -C, Airlock's CPU per
 // connection with recording went from 490–550 µs to 375–415 µs without it).
 type DeferredIndex interface {
 	BatchIndex

@@ -60,6 +60,10 @@ func BenchmarkSessionIndexing(b *testing.B) {
 // 20 ms). cpu-ns/op counts every thread of the process. Files and index
 // are in memory (memDir): the figure is Airlock's work, not the disk's.
 func BenchmarkShortSession(b *testing.B) {
+	// Deferred starts wait up to twice the flush interval, as they do with
+	// the defaults (deferWindow, Config.FlushInterval).
+	defer func(w time.Duration) { deferWindow = w }(deferWindow)
+	deferWindow = 40 * time.Millisecond
 	dir := memDir(b)
 	s := benchStore(b, dir)
 	f, err := session.NewFactory(session.Config{Dir: filepath.Join(dir, "recordings"), FlushInterval: 20 * time.Millisecond}, session.Options{Index: s, Node: "bench"})

@@ -6,8 +6,9 @@
 // A Store implements session.Index: the recording Factory inserts a row when
 // a session starts and completes it when the session ends (end time, frames,
 // bytes, end reason). On SQLite it also implements session.DeferredIndex:
-// starts are inserted in batches a few milliseconds after their sessions
-// begin, and Adopt registers at startup the recordings a crash kept out.
+// starts are inserted in batches after their sessions begin, with the ends
+// of the same flush interval (a session already ended is inserted whole),
+// and Adopt registers at startup the recordings a crash kept out.
 // Each Airlock instance (node) writes recordings to its
 // own disk, so retention and crash recovery only touch the calling node's
 // rows, and only delete files inside its recording directory. A row whose

@@ -805,3 +805,145 @@ func TestFactoryDeferredStartsConcurrent(t *testing.T) {
 		t.Errorf("%d entries, %d completed; want %d of each", len(list), ended, workers*each)
 	}
 }
+
+// writerChanges is SQLite's count of rows the index's own connection has
+// inserted, updated or deleted since it opened.
+func writerChanges(t *testing.T, s *Store) int64 {
+	t.Helper()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var n int64
+	if s.wconn == nil {
+		return 0
+	}
+	must(t, s.wconn.QueryRowContext(context.Background(), "SELECT total_changes()").Scan(&n))
+	return n
+}
+
+// TestEndedAllCompletesQueuedStarts: EndedAll inserts a session whose
+// deferred start is still queued with its end, one row change instead of
+// an insert and an update; the other queued starts are inserted open, an
+// entry already in the index is updated, and a completed start the index
+// refuses is reported by EndedAll alone and leaves the earlier row of its
+// id alone. A waiting caller of Started and Close end the writer's window
+// early.
+func TestEndedAllCompletesQueuedStarts(t *testing.T) {
+	defer func(w time.Duration) { deferWindow = w }(deferWindow)
+	deferWindow = time.Minute // nothing is inserted unless something asks
+	ctx := context.Background()
+	s := openStore(t, sqliteDB(t), "sqlite", "node-a", t.TempDir())
+	var ref refusals
+	old := entry("old", "alice", "prod-pg", t0, "/r/old.alrec")
+	must(t, s.Started(ctx, old))
+	must(t, s.Started(ctx, entry("dup", "alice", "prod-pg", t0, "/r/dup.alrec")))
+	changes := writerChanges(t, s)
+
+	a := entry("a", "bob", "prod-pg", t0.Add(time.Second), "/r/a.alrec")
+	for _, e := range []session.Entry{a, entry("b", "bob", "prod-pg", t0.Add(time.Second), "/r/b.alrec")} {
+		if !s.StartedLater(e, ref.for_(e.Info.ID)) {
+			t.Fatalf("StartedLater(%s) declined", e.Info.ID)
+		}
+	}
+	a.End, a.EndReason, a.Frames, a.Bytes, a.Path = t0.Add(2*time.Second), "client terminated", 7, 900, "/r/a-final.alrec"
+	old.End, old.EndReason, old.Frames, old.Bytes = t0.Add(3*time.Second), "done", 3, 400
+	must(t, s.EndedAll(ctx, []session.Entry{a, old}))
+	if got := writerChanges(t, s) - changes; got != 3 {
+		t.Errorf("%d row changes for two starts and two ends, one of them queued; want 3 (two inserts, one update)", got)
+	}
+	if x, err := s.Get(ctx, "a"); err != nil || x.Active() || !x.End.Equal(a.End) || x.EndReason != a.EndReason ||
+		x.Frames != 7 || x.Bytes != 900 || x.Path != "/r/a-final.alrec" || x.Identity.Name != "bob" || !x.Start.Equal(a.Info.Start) {
+		t.Errorf("completed start: %+v, %v", x, err)
+	}
+	if x, err := s.Get(ctx, "b"); err != nil || !x.Active() {
+		t.Errorf("queued start not ended: %+v, %v", x, err)
+	}
+	if x, err := s.Get(ctx, "old"); err != nil || x.Active() || x.EndReason != "done" || x.Frames != 3 {
+		t.Errorf("entry inserted earlier: %+v, %v", x, err)
+	}
+
+	// The index refuses a completed start: EndedAll says so, the
+	// session's refused callback (it has ended) is not called, and the
+	// first row of the id stays as it was.
+	dup := entry("dup", "mallory", "prod-pg", t0.Add(time.Second), "/r/dup2.alrec")
+	if !s.StartedLater(dup, ref.for_("dup")) {
+		t.Fatal("StartedLater(dup) declined")
+	}
+	dup.End, dup.EndReason = t0.Add(2*time.Second), "done"
+	err := s.EndedAll(ctx, []session.Entry{dup})
+	if err == nil || !strings.Contains(err.Error(), "index session dup") {
+		t.Errorf("EndedAll of a refused completed start = %v", err)
+	}
+	if x, _ := s.Get(ctx, "dup"); x.Identity.Name != "alice" || !x.Active() {
+		t.Errorf("earlier row of the id changed: %+v", x)
+	}
+	if n := ref.count(); n != 0 {
+		t.Errorf("refusals %v, want none", ref.got)
+	}
+
+	// That batch inserted nothing, so the next start is synchronous
+	// (StartedLater declines) and, succeeding, ends the failing state.
+	if s.StartedLater(entry("sync", "carol", "prod-pg", t0, "/r/sync.alrec"), ref.for_("sync")) {
+		t.Fatal("StartedLater took a start while the index was failing")
+	}
+	must(t, s.Started(ctx, entry("sync", "carol", "prod-pg", t0, "/r/sync.alrec")))
+
+	// A caller of Started does not wait for the window.
+	if !s.StartedLater(entry("c", "carol", "prod-pg", t0, "/r/c.alrec"), ref.for_("c")) {
+		t.Fatal("StartedLater(c) declined")
+	}
+	time.Sleep(100 * time.Millisecond) // the writer is waiting out its window
+	began := time.Now()
+	must(t, s.Started(ctx, entry("d", "dave", "prod-pg", t0, "/r/d.alrec")))
+	if _, err := s.Get(ctx, "c"); err != nil || time.Since(began) > 10*time.Second {
+		t.Errorf("Started took %v; queued start: %v", time.Since(began), err)
+	}
+
+	// Nor does Close, which inserts what is queued.
+	if !s.StartedLater(entry("e", "erin", "prod-pg", t0, "/r/e.alrec"), ref.for_("e")) {
+		t.Fatal("StartedLater(e) declined")
+	}
+	time.Sleep(100 * time.Millisecond)
+	began = time.Now()
+	must(t, s.Close())
+	if d := time.Since(began); d > 10*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if _, err := s.Get(ctx, "e"); err != nil {
+		t.Errorf("start queued at Close: %v", err)
+	}
+}
+
+// TestDeferredWindowFollowsEndedAll: once EndedAll has inserted the queue,
+// a start queued afterwards waits its own deferWindow, not what was left of
+// the window of the start before it.
+func TestDeferredWindowFollowsEndedAll(t *testing.T) {
+	defer func(w time.Duration) { deferWindow = w }(deferWindow)
+	deferWindow = time.Second
+	ctx := context.Background()
+	s := openStore(t, sqliteDB(t), "sqlite", "node-a", t.TempDir())
+	var ref refusals
+	began := time.Now()
+	x1 := entry("x1", "bob", "prod-pg", t0, "/r/x1.alrec")
+	s.StartedLater(x1, ref.for_("x1"))
+	time.Sleep(100 * time.Millisecond)
+	x1.End, x1.EndReason = t0.Add(time.Millisecond), "done"
+	must(t, s.EndedAll(ctx, []session.Entry{x1}))
+	time.Sleep(500 * time.Millisecond)
+	queued := time.Now()
+	s.StartedLater(entry("x2", "bob", "prod-pg", t0, "/r/x2.alrec"), ref.for_("x2"))
+	time.Sleep(time.Until(began.Add(1200 * time.Millisecond)))
+	_, err := s.Get(ctx, "x2")
+	if time.Since(queued) < deferWindow-50*time.Millisecond {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("x2, queued %v ago, already inserted (%v): it got the rest of x1's window", time.Since(queued), err)
+		}
+	} else {
+		t.Logf("too slow to check the window (x2 queued %v ago)", time.Since(queued))
+	}
+	if x, err := waitRow(s, "x2"); err != nil || !x.Active() {
+		t.Errorf("x2: %+v, %v", x, err)
+	}
+	if ref.count() != 0 {
+		t.Errorf("refusals: %v", ref.got)
+	}
+}

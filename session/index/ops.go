@@ -39,15 +39,31 @@ var (
 	_ session.DeferredIndex = (*Store)(nil)
 )
 
-// startedArgs are the arguments of startedQuery for e.
+// startedArgs are the arguments of startedQuery for e: a row without an
+// end yet (see completeArgs).
 func startedArgs(e session.Entry) ([]any, error) {
 	groups, err := json.Marshal(nonNil(e.Info.Identity.Groups))
 	if err != nil {
 		return nil, fmt.Errorf("index session %s: %w", e.Info.ID, err)
 	}
 	return []any{e.Info.ID, e.Info.Identity.Name, string(groups), e.Info.Identity.Method, e.Info.Connection,
-		string(e.Info.Protocol), e.Info.ClientAddr, e.Node, e.Path, micros(e.Info.Start)}, nil
+		string(e.Info.Protocol), e.Info.ClientAddr, e.Node, e.Path, micros(e.Info.Start),
+		nil, "", int64(0), int64(0)}, nil
 }
+
+// completeArgs turns startedArgs into those of a row that records e's end
+// as endedQuery would (end, reason, frames, bytes and final path).
+func completeArgs(args []any, e session.Entry) {
+	args[argPath] = e.Path
+	args[argEnd], args[argEnd+1], args[argEnd+2], args[argEnd+3] = micros(e.End), e.EndReason, e.Frames, e.Bytes
+}
+
+// Positions in startedArgs.
+const (
+	argID   = 0
+	argPath = 8
+	argEnd  = 10
+)
 
 // StartedLater implements session.DeferredIndex on SQLite: the row joins
 // the writer's next batch (see gather). On PostgreSQL, whose index is
@@ -62,7 +78,7 @@ func (s *Store) StartedLater(e session.Entry, refused func(error)) bool {
 		return false // Started reports it
 	}
 	id := e.Info.ID
-	return s.queueStart(&startReq{args: args, refused: func(err error) {
+	return s.queueStart(&startReq{queued: time.Now(), args: args, refused: func(err error) {
 		refused(fmt.Errorf("index session %s: %w", id, err))
 	}})
 }
@@ -85,8 +101,9 @@ func (s *Store) Started(ctx context.Context, e session.Entry) error {
 }
 
 const startedQuery = `INSERT INTO airlock_sessions
-		(id, identity, groups_json, method, connection, protocol, client_addr, node, path, started_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		(id, identity, groups_json, method, connection, protocol, client_addr, node, path, started_us,
+		ended_us, end_reason, frames, bytes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -107,15 +124,23 @@ const endedQuery = `UPDATE airlock_sessions
 
 // EndedAll implements session.BatchIndex: Ended for each entry, in
 // transactions of up to endedChunk entries, after the starts still queued.
-// An entry without a row is reported (ErrNotFound) and does not hold back
-// the others.
+// An entry whose deferred start is still queued is inserted whole, with
+// its end, instead of inserted and then updated. An entry without a row is
+// reported (ErrNotFound) and does not hold back the others.
 func (s *Store) EndedAll(ctx context.Context, es []session.Entry) error {
+	var errs []error
 	if s.d == SQLite {
+		var whole []*startReq
+		es, whole = s.completeQueued(es)
 		// Deferred starts first: an entry is never completed before it
 		// exists.
 		s.flushStarts()
+		for _, r := range whole {
+			if r.err != nil {
+				errs = append(errs, fmt.Errorf("index session %s: %w", r.args[argID], r.err))
+			}
+		}
 	}
-	var errs []error
 	for len(es) > 0 {
 		chunk := es[:min(len(es), endedChunk)]
 		es = es[len(chunk):]

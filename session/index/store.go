@@ -57,6 +57,7 @@ type Store struct {
 	qmu        sync.Mutex
 	startQ     []*startReq
 	wake       chan struct{}
+	hurry      chan struct{} // ends the writer's gather window early
 	writerDone chan struct{}
 	closed     bool
 	// failing is set while the last batch of starts had no row inserted;

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/airlock-gw/airlock/session"
 )
 
 // execUnsynced runs one index write without waiting for the disk: on
@@ -173,8 +175,10 @@ func (s *Store) wexec(ctx context.Context, query string, args ...any) (sql.Resul
 
 // startReq is one session's insert waiting in Store.startQ. A caller of
 // Started waits on done for err; a deferred start (StartedLater) has no
-// ctx, and refused is called if its insert fails.
+// ctx, and refused is called if its insert fails (unless EndedAll has
+// completed the request, and reports its failure itself).
 type startReq struct {
+	queued  time.Time // when a deferred start was queued
 	ctx     context.Context
 	args    []any
 	done    chan struct{}
@@ -217,29 +221,52 @@ func (s *Store) queueStart(req *startReq) bool {
 	}
 	s.startQ = append(s.startQ, req)
 	if s.wake == nil {
-		s.wake, s.writerDone = make(chan struct{}, 1), make(chan struct{})
+		s.wake, s.hurry, s.writerDone = make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})
 		go s.startWriter(s.wake, s.writerDone)
 	}
+	// Only the first start of a batch wakes the writer, and a full batch
+	// or a waiting caller cuts its window short: a wake per start was a
+	// scheduler round trip per session.
+	first, urgent := len(s.startQ) == 1, len(s.startQ) >= deferBatch || req.ctx != nil
 	s.qmu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default: // the writer is already due to look at the queue
+	if first || urgent {
+		signal(s.wake)
+	}
+	if urgent {
+		signal(s.hurry)
 	}
 	return true
 }
 
+// signal sends on a channel of capacity one unless a send is pending.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
 var errStoreClosed = errors.New("session index is closed")
 
-// Deferred starts wait deferWindow for others to share their transaction,
-// unless deferBatch of them are already queued when the writer looks (more
-// may join while it waits); each has deferTimeout for its insert.
+// Deferred starts wait up to deferWindow for others to share their
+// transaction: the writer inserts them when deferBatch are queued, when a
+// caller of Started is waiting, or when the window ends, and EndedAll
+// inserts them first whenever it runs. The recording factory calls
+// EndedAll once per flush interval (1 s by default), after its batched
+// fsync, so a session that starts and ends within one interval, as with a
+// client that connects per request, costs the index one insert of its
+// whole row instead of an insert now and an update later (and no commit of
+// its own). deferWindow, longer than that interval, only bounds the wait
+// when no session ends. Each start has deferTimeout for its insert, and
+// inserts run in transactions of at most insertChunk rows.
 const (
-	deferBatch   = 64
+	deferBatch   = 4096
 	deferTimeout = 10 * time.Second
+	insertChunk  = 256
 )
 
 // deferWindow is a variable for the tests.
-var deferWindow = 5 * time.Millisecond
+var deferWindow = 2 * time.Second
 
 // startWriter inserts queued starts until the store is closed, then fails
 // what is still queued.
@@ -253,19 +280,67 @@ func (s *Store) startWriter(wake <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// gather lets deferred starts accumulate for deferWindow when only they
-// are queued: nobody waits for them, and a batch of them costs little more
-// than one of them. A caller of Started is served at once.
+// gather lets deferred starts accumulate, each for at most deferWindow
+// after it was queued, when only they are queued: nobody waits for them,
+// and a batch of them costs little more than one of them. A caller of
+// Started, a full batch or Close ends the wait at once. When EndedAll has
+// inserted the queue meanwhile, the wait goes on for the starts queued
+// since.
 func (s *Store) gather() {
+	for {
+		s.qmu.Lock()
+		wait := !s.closed && len(s.startQ) > 0 && len(s.startQ) < deferBatch
+		for _, r := range s.startQ {
+			wait = wait && r.ctx == nil
+		}
+		var left time.Duration
+		if wait {
+			left = time.Until(s.startQ[0].queued.Add(deferWindow))
+		}
+		hurry := s.hurry
+		s.qmu.Unlock()
+		if !wait || left <= 0 {
+			return
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-t.C:
+		case <-hurry:
+			t.Stop()
+			return
+		}
+	}
+}
+
+// completeQueued gives each entry of es whose deferred start is still
+// queued its end (completeArgs), so that the start's insert writes the
+// whole row, and returns the other entries and the completed requests.
+// A completed request's failure is EndedAll's to report.
+func (s *Store) completeQueued(es []session.Entry) (rest []session.Entry, whole []*startReq) {
 	s.qmu.Lock()
-	wait := !s.closed && len(s.startQ) > 0 && len(s.startQ) < deferBatch
+	defer s.qmu.Unlock()
+	if len(s.startQ) == 0 {
+		return es, nil
+	}
+	queued := make(map[string]*startReq, len(s.startQ))
 	for _, r := range s.startQ {
-		wait = wait && r.ctx == nil
+		if r.ctx == nil {
+			queued[r.args[argID].(string)] = r
+		}
 	}
-	s.qmu.Unlock()
-	if wait {
-		time.Sleep(deferWindow)
+	rest = make([]session.Entry, 0, len(es))
+	for _, e := range es {
+		r := queued[e.Info.ID]
+		if r == nil {
+			rest = append(rest, e)
+			continue
+		}
+		delete(queued, e.Info.ID) // an id ended twice is completed once, and reported by the update
+		completeArgs(r.args, e)
+		r.refused = nil
+		whole = append(whole, r)
 	}
+	return rest, whole
 }
 
 // flushStarts inserts every queued start, and reports false once the store
@@ -276,6 +351,10 @@ func (s *Store) flushStarts() bool {
 	batch := s.startQ
 	s.startQ = nil
 	closed := s.closed
+	select {
+	case <-s.hurry: // this flush serves whoever hurried the writer
+	default:
+	}
 	s.qmu.Unlock()
 	if closed {
 		s.wmu.Unlock()
@@ -296,12 +375,16 @@ func (s *Store) flushStarts() bool {
 		}
 	}
 	if len(live) > 0 {
-		ctx, cancel := batchContext(live)
-		s.insertAll(ctx, live)
-		cancel()
 		ok := false
-		for _, r := range live {
-			ok = ok || r.err == nil
+		for len(live) > 0 {
+			chunk := live[:min(len(live), insertChunk)]
+			live = live[len(chunk):]
+			ctx, cancel := batchContext(chunk)
+			s.insertAll(ctx, chunk)
+			cancel()
+			for _, r := range chunk {
+				ok = ok || r.err == nil
+			}
 		}
 		s.failing.Store(!ok)
 	}
@@ -316,7 +399,7 @@ func settle(batch []*startReq) {
 	for _, r := range batch {
 		if r.done != nil {
 			close(r.done)
-		} else if r.err != nil {
+		} else if r.err != nil && r.refused != nil {
 			r.refused(r.err)
 		}
 	}
@@ -384,13 +467,11 @@ func (s *Store) Close() error {
 	s.flushStarts() // deferred starts are inserted, not refused
 	s.qmu.Lock()
 	s.closed = true
-	wake, done := s.wake, s.writerDone
+	wake, hurry, done := s.wake, s.hurry, s.writerDone
 	s.qmu.Unlock()
 	if wake != nil {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
+		signal(wake)
+		signal(hurry)
 		<-done
 	}
 	s.wmu.Lock()
