@@ -112,7 +112,13 @@ func TestWebhooks(t *testing.T) {
 		if ev.Event != "approval.approved" || ev.Request.Status != StatusApproved || len(ev.Request.Decisions) != 1 {
 			t.Fatalf("decision event %+v", ev)
 		}
-		if n := metricValue(t, s.m.webhooks.WithLabelValues("delivered")); n != 2 {
+		// The receiver has the body before the sender has its answer, and
+		// the sender counts a delivery only then.
+		delivered := s.m.webhooks.WithLabelValues("delivered")
+		for deadline := time.Now().Add(10 * time.Second); metricValue(t, delivered) < 2 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if n := metricValue(t, delivered); n != 2 {
 			t.Fatalf("delivered %v", n)
 		}
 	})
