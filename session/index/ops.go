@@ -77,10 +77,7 @@ func (s *Store) StartedLater(e session.Entry, refused func(error)) bool {
 	if err != nil {
 		return false // Started reports it
 	}
-	id := e.Info.ID
-	return s.queueStart(&startReq{queued: time.Now(), args: args, refused: func(err error) {
-		refused(fmt.Errorf("index session %s: %w", id, err))
-	}})
+	return s.queueStart(&startReq{queued: time.Now(), args: args, refused: refused})
 }
 
 // Started implements session.Index: it inserts the session's row.
@@ -137,7 +134,7 @@ func (s *Store) EndedAll(ctx context.Context, es []session.Entry) error {
 		s.flushStarts()
 		for _, r := range whole {
 			if r.err != nil {
-				errs = append(errs, fmt.Errorf("index session %s: %w", r.args[argID], r.err))
+				errs = append(errs, r.failure())
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -186,6 +187,11 @@ type startReq struct {
 	err     error
 }
 
+// failure is a failed deferred start's err, naming its session.
+func (r *startReq) failure() error {
+	return fmt.Errorf("index session %s: %w", r.args[argID], r.err)
+}
+
 // insertStarted inserts a starting session's row on SQLite, committing it
 // together with the inserts of sessions that start meanwhile (group
 // commit): the caller queues its row and waits while the index's writer
@@ -281,25 +287,21 @@ func (s *Store) startWriter(wake <-chan struct{}, done chan<- struct{}) {
 }
 
 // gather lets deferred starts accumulate, each for at most deferWindow
-// after it was queued, when only they are queued: nobody waits for them,
-// and a batch of them costs little more than one of them. A caller of
-// Started, a full batch or Close ends the wait at once. When EndedAll has
-// inserted the queue meanwhile, the wait goes on for the starts queued
-// since.
+// after it was queued: nobody waits for them, and a batch of them costs
+// little more than one of them. A caller of Started, a full batch or Close
+// ends the wait at once: each sends on hurry, which holds a token from
+// then until the flush that takes the queue. When EndedAll has inserted
+// the queue meanwhile, the wait goes on for the starts queued since.
 func (s *Store) gather() {
 	for {
 		s.qmu.Lock()
-		wait := !s.closed && len(s.startQ) > 0 && len(s.startQ) < deferBatch
-		for _, r := range s.startQ {
-			wait = wait && r.ctx == nil
-		}
 		var left time.Duration
-		if wait {
+		if !s.closed && len(s.startQ) > 0 {
 			left = time.Until(s.startQ[0].queued.Add(deferWindow))
 		}
 		hurry := s.hurry
 		s.qmu.Unlock()
-		if !wait || left <= 0 {
+		if left <= 0 {
 			return
 		}
 		t := time.NewTimer(left)
@@ -400,7 +402,7 @@ func settle(batch []*startReq) {
 		if r.done != nil {
 			close(r.done)
 		} else if r.err != nil && r.refused != nil {
-			r.refused(r.err)
+			r.refused(r.failure())
 		}
 	}
 }
