@@ -90,10 +90,19 @@ func (r *benchResult) record(b *testing.B, rec protocols.Recorder) {
 
 // BenchmarkRecorderMix measures one session recording the mix to a real
 // file, compression and hashing included. MB/s is of recorded payload.
+// The -s2 variants compress with S2 instead of zstd.
 func BenchmarkRecorderMix(b *testing.B) {
-	for _, mode := range []RowsMode{RowsAll, RowsFirst, RowsNone} {
-		b.Run(string(mode), func(b *testing.B) {
-			f := newFactory(b, Config{Rows: mode, FirstRows: 10}, Options{Key: testKey})
+	for _, v := range []struct {
+		mode  RowsMode
+		codec Compression
+	}{{RowsAll, CompressZstd}, {RowsFirst, CompressZstd}, {RowsNone, CompressZstd}, {RowsAll, CompressS2}, {RowsFirst, CompressS2}} {
+		name := string(v.mode)
+		if v.codec != CompressZstd {
+			name += "-" + string(v.codec)
+		}
+		mode := v.mode
+		b.Run(name, func(b *testing.B) {
+			f := newFactory(b, Config{Rows: mode, FirstRows: 10, Compression: v.codec}, Options{Key: testKey})
 			rec := open(b, f, "bench")
 			r := newBenchResult()
 			b.SetBytes(r.bytes)

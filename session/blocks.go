@@ -99,7 +99,7 @@ func (r *recorder) drainLocked() {
 	r.drained.Broadcast()
 }
 
-// writeBlock compresses raw with the shared encoder and writes it with its
+// writeBlock compresses raw with the factory's codec and writes it with its
 // lengths and CRC in one call. Nothing is synced here: a crash loses at
 // most the blocks the kernel had not written, and a reader trusts whole
 // blocks only.
@@ -107,7 +107,7 @@ func (r *recorder) writeBlock(raw *[]byte, out file) (int, error) {
 	cp := r.f.getComp()
 	defer r.f.putComp(cp)
 	c := append(*cp, make([]byte, blockHdrSize)...)
-	c = r.f.enc.EncodeAll(*raw, c)
+	c = r.f.encode(c, *raw)
 	binary.LittleEndian.PutUint32(c[0:], uint32(len(c)-blockHdrSize))
 	binary.LittleEndian.PutUint32(c[4:], uint32(len(*raw)))
 	c = binary.LittleEndian.AppendUint32(c, crc32.Checksum(c, castagnoli))

@@ -62,6 +62,10 @@ type Config struct {
 	// session's end does not wait for the disk; or "session_end", each file
 	// on its own before its end is written to the index.
 	Sync SyncMode `yaml:"sync"`
+	// Compression is the blocks' codec: zstd (default, the smallest
+	// files) or s2 (about a third of zstd's CPU, files 1.3 to 1.8 times as
+	// large).
+	Compression Compression `yaml:"compression"`
 	// BlockSize is the uncompressed size at which a block is written.
 	BlockSize ByteSize  `yaml:"block_size"`
 	Retention Retention `yaml:"retention"`
@@ -100,6 +104,9 @@ func (c Config) WithDefaults() Config {
 	if c.Sync == "" {
 		c.Sync = SyncBatched
 	}
+	if c.Compression == "" {
+		c.Compression = CompressZstd
+	}
 	if c.BlockSize == 0 {
 		c.BlockSize = DefaultBlockSize
 	}
@@ -135,6 +142,11 @@ func (c Config) Validate(path string) error {
 	case "", SyncBatched, SyncSessionEnd:
 	default:
 		bad("sync", "unknown mode %q (want batched or session_end)", c.Sync)
+	}
+	switch c.Compression {
+	case "", CompressZstd, CompressS2:
+	default:
+		bad("compression", "unknown codec %q (want zstd or s2)", c.Compression)
 	}
 	if c.HMACKeyEnv != "" {
 		if !envName.MatchString(c.HMACKeyEnv) {

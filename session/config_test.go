@@ -15,6 +15,7 @@ rows: first
 first_rows: 100
 hmac_key_env: AIRLOCK_TEST_RECORDING_KEY
 flush_interval: 1s
+compression: s2
 block_size: 64KiB
 retention:
   max_age: 720h
@@ -36,7 +37,7 @@ func TestConfigExample(t *testing.T) {
 	c, err := decodeStrict(t, exampleYAML)
 	must(t, err)
 	want := Config{Dir: "./data/recordings", Rows: RowsFirst, FirstRows: 100, HMACKeyEnv: "AIRLOCK_TEST_RECORDING_KEY",
-		FlushInterval: time.Second, BlockSize: 64 << 10,
+		FlushInterval: time.Second, Compression: CompressS2, BlockSize: 64 << 10,
 		Retention: Retention{MaxAge: 720 * time.Hour, MaxBytes: 10 << 30, Interval: time.Hour}}
 	if c != want {
 		t.Fatalf("decoded %+v\nwant    %+v", c, want)
@@ -46,7 +47,7 @@ func TestConfigExample(t *testing.T) {
 	if err != nil || len(key) != 40 {
 		t.Errorf("Key = %d bytes, %v", len(key), err)
 	}
-	if d := DefaultConfig(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != DefaultFirstRows || d.BlockSize != DefaultBlockSize || d.Validate("recording") != nil {
+	if d := DefaultConfig(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != DefaultFirstRows || d.BlockSize != DefaultBlockSize || d.Compression != CompressZstd || d.Validate("recording") != nil {
 		t.Errorf("DefaultConfig = %+v", d)
 	}
 	var out bytes.Buffer
@@ -72,6 +73,7 @@ func TestConfigValidate(t *testing.T) {
 		{"key too short", Config{Dir: "d", HMACKeyEnv: "AIRLOCK_TEST_SHORT_KEY"}, []string{"recording.hmac_key_env: key in AIRLOCK_TEST_SHORT_KEY is 5 bytes, want at least 32"}},
 		{"key env name", Config{Dir: "d", HMACKeyEnv: "not-a-name"}, []string{`recording.hmac_key_env: "not-a-name" is not an environment variable name`}},
 		{"flush interval", Config{Dir: "d", FlushInterval: time.Millisecond}, []string{"recording.flush_interval: 1ms is out of range (want 10ms to 10m)"}},
+		{"compression", Config{Dir: "d", Compression: "gzip"}, []string{`recording.compression: unknown codec "gzip" (want zstd or s2)`}},
 		{"block size", Config{Dir: "d", BlockSize: 1 << 30}, []string{"recording.block_size: 1.0 GiB is out of range (want 4.0 KiB to 4.0 MiB)"}},
 		{"retention", Config{Dir: "d", Retention: Retention{MaxAge: -time.Hour, MaxBytes: -1, Interval: time.Millisecond}}, []string{
 			"recording.retention.max_age: must not be negative (got -1h0m0s)",

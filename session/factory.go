@@ -7,11 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/airlock-gw/airlock/protocols"
 )
@@ -46,7 +43,7 @@ type file interface {
 
 // Factory opens one Recorder per session under a directory. It implements
 // protocols.RecorderFactory and is safe for concurrent use. All its
-// recorders share one zstd encoder, two buffer pools and one flush ticker,
+// recorders share one block encoder, two buffer pools and one flush ticker,
 // so an idle session costs a file descriptor and a few hundred bytes.
 type Factory struct {
 	cfg     Config
@@ -58,7 +55,7 @@ type Factory struct {
 	log     *slog.Logger
 	version string
 	node    string
-	enc     *zstd.Encoder
+	encode  blockEncoder
 	create  func(path string) (file, error)
 	syncFS  func(file) error // syncFileSystem; tests substitute it
 	// since is time.Since; tests substitute a clock that advances in fixed
@@ -124,17 +121,9 @@ func NewFactory(cfg Config, o Options) (*Factory, error) {
 	if o.Node == "" {
 		o.Node, _ = os.Hostname()
 	}
-	// One encoder for every session: EncodeAll is safe for concurrent use
-	// and keeps at most GOMAXPROCS internal states, whatever the number of
-	// sessions. Fastest keeps recording cheap on the row path; rows are
-	// repetitive and still compress several-fold.
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithEncoderCRC(false), // blocks carry their own CRC-32C
-	)
+	encode, err := newBlockEncoder(cfg.Compression)
 	if err != nil {
-		return nil, fmt.Errorf("create zstd encoder: %w", err)
+		return nil, err
 	}
 	f := &Factory{
 		cfg:     cfg,
@@ -146,7 +135,7 @@ func NewFactory(cfg Config, o Options) (*Factory, error) {
 		log:     o.Log,
 		version: o.Version,
 		node:    o.Node,
-		enc:     enc,
+		encode:  encode,
 		create:  createFile,
 		syncFS:  syncFileSystem,
 		since:   time.Since,
@@ -266,6 +255,7 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 		Start:          info.Start,
 		Rows:           f.cfg.Rows,
 		KeyID:          f.keyID,
+		Compression:    f.cfg.Compression,
 	}
 	if h.Rows == RowsFirst {
 		h.FirstRows = f.cfg.FirstRows

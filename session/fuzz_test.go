@@ -99,10 +99,18 @@ func payloadSeeds() [][]byte {
 	}
 }
 
-// readerSeeds are a signed recording, pieces of it and hostile headers.
+// readerSeeds are a signed recording, pieces of it and hostile headers,
+// then the same recording compressed with S2 and a piece of that.
 func readerSeeds(t testing.TB) [][]byte {
+	full := seedRecording(t, CompressZstd)
+	s2 := seedRecording(t, CompressS2)
+	return append(seedPieces(t, full), s2, s2[:blockOffsets(t, s2)[1]+20])
+}
+
+// seedRecording records the fuzz seed session with codec.
+func seedRecording(t testing.TB, codec Compression) []byte {
 	dir := t.TempDir()
-	fac, err := NewFactory(Config{Dir: dir, Rows: RowsAll, BlockSize: MinBlockSize}, Options{Key: testKey, Version: "fuzz", Node: "n"})
+	fac, err := NewFactory(Config{Dir: dir, Rows: RowsAll, BlockSize: MinBlockSize, Compression: codec}, Options{Key: testKey, Version: "fuzz", Node: "n"})
 	must(t, err)
 	defer fac.Close()
 	rec, err := fac.Open(testInfo("seed"))
@@ -115,6 +123,11 @@ func readerSeeds(t testing.TB) [][]byte {
 	must(t, rec.Close("done"))
 	full, err := os.ReadFile(filepath.Join(dir, "seed"+FileExt))
 	must(t, err)
+	return full
+}
+
+// seedPieces returns full, pieces of it and hostile headers.
+func seedPieces(t testing.TB, full []byte) [][]byte {
 	offs := blockOffsets(t, full)
 	hostileHeader := append(append([]byte(nil), magic[:]...), 1, 0, 0xff, 0xff, 0x0f, 0) // claims 1 MiB
 	hostileBlock := append(append([]byte(nil), full[:offs[0]]...), 0xff, 0xff, 0x7f, 0, 0xff, 0xff, 0x7f, 0)

@@ -11,10 +11,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"sync"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/airlock-gw/airlock/protocols"
 )
@@ -36,16 +33,6 @@ type Frame struct {
 	Params   *ParamsRecord
 	Payload  []byte
 }
-
-// decoder is shared by all readers: DecodeAll is safe for concurrent use,
-// and the caps bound what one hostile block can make it allocate.
-var decoder = sync.OnceValues(func() (*zstd.Decoder, error) {
-	return zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(0),
-		zstd.WithDecoderMaxMemory(maxBlockRaw),
-		zstd.WithDecodeAllCapLimit(true),
-	)
-})
 
 // Reader streams a recording's frames and checks each against the chain as
 // it goes. It trusts whole blocks only: a frame is returned once its block
@@ -153,8 +140,8 @@ func (r *Reader) readHeader() error {
 		return r.headerErr(ErrAltered, "not an Airlock recording (bad magic)")
 	}
 	version := binary.LittleEndian.Uint16(fixed[8:])
-	if version != FormatVersion {
-		return r.headerErr(ErrAltered, "format version %d is not supported (this build reads %d)", version, FormatVersion)
+	if version == 0 || version > FormatVersion {
+		return r.headerErr(ErrAltered, "format version %d is not supported (this build reads 1 to %d)", version, FormatVersion)
 	}
 	n := binary.LittleEndian.Uint32(fixed[10:])
 	if n > maxHeader {
@@ -179,6 +166,12 @@ func (r *Reader) readHeader() error {
 		return r.headerErr(ErrAltered, "header does not decode: %v", err)
 	}
 	r.hdr.Version = int(version)
+	switch c := r.hdr.Compression; {
+	case version == 1 && c != "":
+		return r.headerErr(ErrAltered, "version 1 header names a compression (%q)", c)
+	case version == 2 && c != CompressZstd && c != CompressS2:
+		return r.headerErr(ErrAltered, "unknown compression %q", c)
+	}
 	r.h, r.link = newChain(all), linkSeed(all)
 	r.offset = int64(len(all))
 	r.signed = r.hdr.KeyID != ""
@@ -261,14 +254,10 @@ func (r *Reader) readBlock() error {
 		}
 		return r.fail(ErrAltered, "block checksum mismatch")
 	}
-	dec, err := decoder()
-	if err != nil {
-		return fmt.Errorf("zstd decoder: %w", err)
-	}
 	if cap(r.raw) < int(rlen) {
 		r.raw = make([]byte, 0, rlen)
 	}
-	out, err := dec.DecodeAll(body[blockHdrSize:], r.raw[:0:rlen])
+	out, err := decodeBlock(r.hdr.codec(), r.raw[:0:rlen], body[blockHdrSize:], int(rlen))
 	if err != nil {
 		return r.fail(ErrAltered, "block does not decompress: %v", err)
 	}

@@ -124,7 +124,7 @@ func (p *textPrinter) header(h Header) error {
 	}
 	fmt.Fprintf(p.w, "\nconnection  %s (%s) from %s\n", esc(h.Connection), esc(string(h.Protocol)), esc(h.ClientAddr))
 	fmt.Fprintf(p.w, "started     %s\n", h.Start.In(p.loc).Format("2006-01-02 15:04:05.000 MST"))
-	fmt.Fprintf(p.w, "recorded by airlock %s on %s, format %d, rows: %s", esc(orDash(h.AirlockVersion)), esc(orDash(h.Node)), h.Version, h.Rows)
+	fmt.Fprintf(p.w, "recorded by airlock %s on %s, format %d (%s), rows: %s", esc(orDash(h.AirlockVersion)), esc(orDash(h.Node)), h.Version, h.codec(), h.Rows)
 	if h.Rows == RowsFirst {
 		fmt.Fprintf(p.w, " %d per result", h.FirstRows)
 	}

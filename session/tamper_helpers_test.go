@@ -14,6 +14,7 @@ import (
 // the frames' bodies and stored chain links.
 type rawFile struct {
 	header []byte
+	codec  Compression
 	blocks [][]rawFrame
 }
 
@@ -29,12 +30,13 @@ func parseRaw(t testing.TB, b []byte) *rawFile {
 	hlen := int(binary.LittleEndian.Uint32(b[10:]))
 	end := len(magic) + 6 + hlen + 4
 	rf := &rawFile{header: append([]byte(nil), b[:end]...)}
-	dec, err := decoder()
-	must(t, err)
+	var h Header
+	must(t, json.Unmarshal(b[len(magic)+6:end-4], &h))
+	rf.codec = h.codec()
 	for p := b[end:]; len(p) > 0; {
 		clen := int(binary.LittleEndian.Uint32(p))
 		rlen := int(binary.LittleEndian.Uint32(p[4:]))
-		raw, err := dec.DecodeAll(p[blockHdrSize:blockHdrSize+clen], make([]byte, 0, rlen))
+		raw, err := decodeBlock(rf.codec, make([]byte, 0, rlen), p[blockHdrSize:blockHdrSize+clen], rlen)
 		must(t, err)
 		var frames []rawFrame
 		for q := raw; len(q) > 0; {
@@ -71,7 +73,7 @@ func (rf *rawFile) bytes(t testing.TB) []byte {
 			raw = append(raw, fr.tag...)
 		}
 		c := make([]byte, blockHdrSize)
-		c = encoderForTests(t).EncodeAll(raw, c)
+		c = encoderForTests(t, rf.codec)(c, raw)
 		binary.LittleEndian.PutUint32(c[0:], uint32(len(c)-blockHdrSize))
 		binary.LittleEndian.PutUint32(c[4:], uint32(len(raw)))
 		c = binary.LittleEndian.AppendUint32(c, crc32.Checksum(c, castagnoli))
@@ -150,8 +152,9 @@ func verifyBytes(t testing.TB, b []byte, key []byte) Report {
 	return rep
 }
 
-func encoderForTests(t testing.TB) interface{ EncodeAll(src, dst []byte) []byte } {
+func encoderForTests(t testing.TB, c Compression) blockEncoder {
 	t.Helper()
-	f := newFactory(t, Config{}, Options{})
-	return f.enc
+	enc, err := newBlockEncoder(c)
+	must(t, err)
+	return enc
 }

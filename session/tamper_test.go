@@ -2,7 +2,10 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"strings"
 	"testing"
@@ -10,11 +13,14 @@ import (
 	"github.com/airlock-gw/airlock/protocols"
 )
 
-// signedFixture records a signed session spread over several small blocks
-// and returns the file's bytes.
-func signedFixture(t testing.TB) []byte {
+// codecs are the block codecs every tamper test runs with.
+var codecs = []Compression{CompressZstd, CompressS2}
+
+// signedFixture records a signed session spread over several small blocks,
+// compressed with codec, and returns the file's bytes.
+func signedFixture(t testing.TB, codec Compression) []byte {
 	t.Helper()
-	f := newFactory(t, Config{Rows: RowsAll, BlockSize: MinBlockSize}, Options{Key: testKey})
+	f := newFactory(t, Config{Rows: RowsAll, BlockSize: MinBlockSize, Compression: codec}, Options{Key: testKey})
 	rec := open(t, f, "fixture")
 	sampleSession(t, rec)
 	must(t, rec.Command(&protocols.Command{Kind: "query"}, "SELECT n, md5(n::text) FROM generate_series(1, 400) n"))
@@ -34,7 +40,13 @@ func signedFixture(t testing.TB) []byte {
 }
 
 func TestTamperIsDetected(t *testing.T) {
-	orig := signedFixture(t)
+	for _, c := range codecs {
+		t.Run(string(c), func(t *testing.T) { tamperIsDetected(t, c) })
+	}
+}
+
+func tamperIsDetected(t *testing.T, codec Compression) {
+	orig := signedFixture(t, codec)
 	offs := blockOffsets(t, orig)
 	total := verifyBytes(t, orig, testKey).Frames
 
@@ -63,6 +75,15 @@ func TestTamperIsDetected(t *testing.T) {
 			rf.editHeader(t, func(h *Header) { h.Identity.Name = "mallory" })
 			return rf.bytes(t)
 		}, want{Altered, 0, "frame checksum mismatch"}},
+		{"header names the other codec and its checksum is fixed", testKey, func(t *testing.T, b []byte) []byte {
+			rf := parseRaw(t, b)
+			other := CompressS2
+			if codec == CompressS2 {
+				other = CompressZstd
+			}
+			rf.editHeader(t, func(h *Header) { h.Compression = other })
+			return append(rf.header, b[offs[0]:]...)
+		}, want{Altered, 0, "block does not decompress"}},
 		{"drop a frame", testKey, func(t *testing.T, b []byte) []byte {
 			rf := parseRaw(t, b)
 			rf.blocks[1] = append(rf.blocks[1][:3], rf.blocks[1][4:]...)
@@ -226,7 +247,13 @@ func editRow(t *testing.T, rf *rawFile) {
 func rechainLinksOnly(rf *rawFile) { rf.rechain(nil, len(rf.blocks)) }
 
 func TestTruncationIsUnfinished(t *testing.T) {
-	orig := signedFixture(t)
+	for _, c := range codecs {
+		t.Run(string(c), func(t *testing.T) { truncationIsUnfinished(t, c) })
+	}
+}
+
+func truncationIsUnfinished(t *testing.T, codec Compression) {
+	orig := signedFixture(t, codec)
 	offs := blockOffsets(t, orig)
 	rf := parseRaw(t, orig)
 	hdrLen := len(rf.header)
@@ -265,7 +292,7 @@ func TestWithoutKeyOnlyNaiveEditsAreCaught(t *testing.T) {
 	// The threat model, pinned down: without the key, Verify sees the chain
 	// and reports the signature as unchecked; a complete re-seal that also
 	// strips the key id then passes. Auditors must verify with the key.
-	orig := signedFixture(t)
+	orig := signedFixture(t, CompressZstd)
 	if rep := verifyBytes(t, orig, nil); !rep.OK() || !rep.Signed || rep.Checked || !strings.Contains(rep.String(), "not checked") {
 		t.Errorf("signed file without key: %v", rep)
 	}
@@ -279,5 +306,75 @@ func TestWithoutKeyOnlyNaiveEditsAreCaught(t *testing.T) {
 	}
 	if rep := verifyBytes(t, forged, testKey); rep.OK() {
 		t.Errorf("forged file passes with the key: %v", rep)
+	}
+}
+
+// TestHeaderVersions pins down which version and codec pairs a reader
+// accepts: version 1 is zstd and names no codec, version 2 names zstd or s2.
+func TestHeaderVersions(t *testing.T) {
+	orig := signedFixture(t, CompressZstd)
+	for _, tc := range []struct {
+		name    string
+		version uint16
+		codec   string
+		problem string // empty: the file verifies
+	}{
+		{"version 1", 1, "", ""},
+		{"version 2 naming zstd", 2, "zstd", ""},
+		{"version 2 naming no codec", 2, "", "unknown compression"},
+		{"version 2 naming an unknown codec", 2, "lz4", "unknown compression"},
+		{"version 1 naming a codec", 1, "zstd", "version 1 header names a compression"},
+		{"version 3", 3, "zstd", "format version 3 is not supported"},
+		{"version 0", 0, "", "format version 0 is not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rf := parseRaw(t, orig)
+			hlen := int(binary.LittleEndian.Uint32(rf.header[10:]))
+			var h map[string]any
+			must(t, json.Unmarshal(rf.header[len(magic)+6:len(magic)+6+hlen], &h))
+			if tc.codec != "" {
+				h["compression"] = tc.codec
+			}
+			js, err := json.Marshal(h)
+			must(t, err)
+			hb := append(magic[:], 0, 0, 0, 0, 0, 0)
+			binary.LittleEndian.PutUint16(hb[8:], tc.version)
+			binary.LittleEndian.PutUint32(hb[10:], uint32(len(js)))
+			hb = append(hb, js...)
+			hb = binary.LittleEndian.AppendUint32(hb, crc32.Checksum(hb, castagnoli))
+			rf.header = hb
+			rf.rechain(testKey, 0)
+			rep := verifyBytes(t, rf.bytes(t), testKey)
+			if tc.problem == "" {
+				if !rep.OK() {
+					t.Fatalf("%v", rep)
+				}
+				return
+			}
+			if rep.Status != Altered || !strings.Contains(rep.Problem, tc.problem) || rep.BadFrame != -1 {
+				t.Errorf("got %v; want altered header: %s", rep, tc.problem)
+			}
+		})
+	}
+}
+
+// TestS2LengthIsCheckedFirst: an S2 block that states another length than
+// its block header is refused before it is decoded, so a hostile stated
+// length can never make the reader allocate past the header's bound.
+func TestS2LengthIsCheckedFirst(t *testing.T) {
+	orig := signedFixture(t, CompressS2)
+	offs := blockOffsets(t, orig)
+	b := bytes.Clone(orig)
+	p := offs[1]
+	rlen := binary.LittleEndian.Uint32(b[p+4:])
+	binary.LittleEndian.PutUint32(b[p+4:], rlen-1)
+	end := p + blockHdrSize + int(binary.LittleEndian.Uint32(b[p:]))
+	binary.LittleEndian.PutUint32(b[end:], crc32.Checksum(b[p:end], castagnoli))
+	rep := verifyBytes(t, b, testKey)
+	if rep.Status != Altered || !strings.Contains(rep.Problem, "decompressed length differs") {
+		t.Fatalf("got %v; want altered: the decompressed length differs", rep)
+	}
+	if want := parseRaw(t, orig).frameIndex(1, 0); rep.BadFrame != want {
+		t.Errorf("bad frame %d, want %d", rep.BadFrame, want)
 	}
 }
