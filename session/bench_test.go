@@ -100,9 +100,8 @@ func BenchmarkRecorderMix(b *testing.B) {
 		if v.codec != CompressZstd {
 			name += "-" + string(v.codec)
 		}
-		mode := v.mode
 		b.Run(name, func(b *testing.B) {
-			f := newFactory(b, Config{Rows: mode, FirstRows: 10, Compression: v.codec}, Options{Key: testKey})
+			f := newFactory(b, Config{Rows: v.mode, FirstRows: 10, Compression: v.codec}, Options{Key: testKey})
 			rec := open(b, f, "bench")
 			r := newBenchResult()
 			b.SetBytes(r.bytes)

@@ -143,9 +143,7 @@ func (c Config) Validate(path string) error {
 	default:
 		bad("sync", "unknown mode %q (want batched or session_end)", c.Sync)
 	}
-	switch c.Compression {
-	case "", CompressZstd, CompressS2:
-	default:
+	if c.Compression != "" && !c.Compression.known() {
 		bad("compression", "unknown codec %q (want zstd or s2)", c.Compression)
 	}
 	if c.HMACKeyEnv != "" {

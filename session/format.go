@@ -33,6 +33,9 @@ const (
 	CompressS2 Compression = "s2"
 )
 
+// known reports whether c names a codec this build reads and writes.
+func (c Compression) known() bool { return c == CompressZstd || c == CompressS2 }
+
 // FileExt is the extension of recording files.
 const FileExt = ".alrec"
 

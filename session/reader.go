@@ -169,7 +169,7 @@ func (r *Reader) readHeader() error {
 	switch c := r.hdr.Compression; {
 	case version == 1 && c != "":
 		return r.headerErr(ErrAltered, "version 1 header names a compression (%q)", c)
-	case version == 2 && c != CompressZstd && c != CompressS2:
+	case version == 2 && !c.known():
 		return r.headerErr(ErrAltered, "unknown compression %q", c)
 	}
 	r.h, r.link = newChain(all), linkSeed(all)
