@@ -12,6 +12,7 @@ import (
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // fakeAuth maps tokens to identities, as the identity package would.
@@ -39,7 +40,7 @@ type apiFixture struct {
 
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
-	st := openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")})
+	st := openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")})
 	cfg := testConfig()
 	cfg.Mode = ModeRetry
 	c := newClock()

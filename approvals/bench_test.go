@@ -9,28 +9,33 @@ import (
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/testenv"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // benchStores returns, per kind, a function that makes a database and an
 // opener of stores on it.
 func benchStores(b *testing.B) map[string]func(b *testing.B) func() Store {
-	opener := func(b *testing.B, cfg StoreConfig) func() Store {
+	opener := func(b *testing.B, cfg sqldb.Config) func() Store {
 		return func() Store {
-			st, err := OpenStore(context.Background(), cfg, nil)
+			db, err := sqldb.Open(context.Background(), cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Cleanup(func() { st.Close() })
+			b.Cleanup(func() { db.Close() })
+			st, err := OpenStore(context.Background(), db, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
 			return st
 		}
 	}
 	return map[string]func(b *testing.B) func() Store{
 		"sqlite": func(b *testing.B) func() Store {
-			return opener(b, StoreConfig{DSN: protocols.Secret(b.TempDir() + "/b.db")})
+			return opener(b, sqldb.Config{DSN: protocols.Secret(b.TempDir() + "/b.db")})
 		},
 		"postgres": func(b *testing.B) func() Store {
 			dsn := testenv.PostgresURL(b, testenv.PostgresDB(b))
-			return opener(b, StoreConfig{Driver: "postgres", DSN: protocols.Secret(dsn)})
+			return opener(b, sqldb.Config{Driver: "postgres", DSN: protocols.Secret(dsn)})
 		},
 	}
 }

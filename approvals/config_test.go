@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -51,8 +52,8 @@ connection:
 `
 
 type exampleFile struct {
-	Approvals  Config      `yaml:"approvals"`
-	Store      StoreConfig `yaml:"store"`
+	Approvals  Config       `yaml:"approvals"`
+	Store      sqldb.Config `yaml:"store"`
 	Connection struct {
 		Approvals ConnectionConfig `yaml:"approvals"`
 	} `yaml:"connection"`
@@ -142,8 +143,8 @@ connection:
 	}
 	err := errors.Join(f.Approvals.Validate("approvals"), f.Store.Validate("store"),
 		f.Connection.Approvals.Validate("connections[3].approvals"),
-		(&StoreConfig{Driver: "postgres"}).Validate("store"),
-		(&StoreConfig{Driver: "postgres", DSN: "postgres://u:hunter2@[::1"}).Validate("store"))
+		(&sqldb.Config{Driver: "postgres"}).Validate("store"),
+		(&sqldb.Config{Driver: "postgres", DSN: "postgres://u:hunter2@[::1"}).Validate("store"))
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}

@@ -1,6 +1,7 @@
 package approvals
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // TestNoProtocolImports enforces that approvals never sees the wire: it
@@ -34,7 +36,7 @@ func TestNoProtocolImports(t *testing.T) {
 // TestMount checks the handler shares a mux with the admin listener's other
 // routes.
 func TestMount(t *testing.T) {
-	s, _ := newService(t, openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")}), testConfig())
+	s, _ := newService(t, openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")}), testConfig())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("metrics")) })
 	s.Mount(mux, testAuth)
@@ -49,12 +51,12 @@ func TestMount(t *testing.T) {
 
 func TestSQLiteFileIsPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "airlock.db")
-	openTestStore(t, StoreConfig{DSN: protocols.Secret(path)})
+	openTestStore(t, sqldb.Config{DSN: protocols.Secret(path)})
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v %v", fi.Mode(), err)
 	}
-	if _, err := sqliteDSN(":memory:"); err == nil {
+	if _, err := sqldb.Open(context.Background(), sqldb.Config{DSN: ":memory:"}); err == nil {
 		t.Fatal("accepted an in-memory database")
 	}
 }

@@ -38,8 +38,9 @@
 //
 // # Storage
 //
-// Requests live in a Store. OpenStore opens the embedded SQLite store or a
-// PostgreSQL store shared by several replicas; every state change is a
+// Requests live in a Store. OpenStore keeps them in the shared database
+// (session/sqldb: embedded SQLite, or a PostgreSQL shared by several
+// replicas); every state change is a
 // conditional UPDATE (… WHERE status = 'pending') inside a transaction, so
 // racing reviewers, retries and replicas cannot decide or consume a request
 // twice. With PostgreSQL a decision taken on any replica wakes the session

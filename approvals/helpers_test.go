@@ -16,6 +16,7 @@ import (
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/testenv"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // storeKind opens stores on one database: each call returns a new store
@@ -30,26 +31,30 @@ var storeKinds = []storeKind{
 	{"sqlite", func(t *testing.T) func(t *testing.T) *SQLStore {
 		path := filepath.Join(t.TempDir(), "airlock.db")
 		return func(t *testing.T) *SQLStore {
-			return openTestStore(t, StoreConfig{Driver: "sqlite", DSN: protocols.Secret(path)})
+			return openTestStore(t, sqldb.Config{Driver: "sqlite", DSN: protocols.Secret(path)})
 		}
 	}},
 	{"postgres", func(t *testing.T) func(t *testing.T) *SQLStore {
 		dsn := testenv.PostgresURL(t, testenv.PostgresDB(t))
 		return func(t *testing.T) *SQLStore {
-			return openTestStore(t, StoreConfig{Driver: "postgres", DSN: protocols.Secret(dsn)})
+			return openTestStore(t, sqldb.Config{Driver: "postgres", DSN: protocols.Secret(dsn)})
 		}
 	}},
 }
 
-func openTestStore(t *testing.T, cfg StoreConfig) *SQLStore {
+func openTestStore(t *testing.T, cfg sqldb.Config) *SQLStore {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := OpenStore(ctx, cfg, testLogger(t))
+	db, err := sqldb.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
+	st, err := OpenStore(ctx, db, testLogger(t))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
 	return st
 }
 

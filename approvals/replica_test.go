@@ -9,6 +9,7 @@ import (
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/testenv"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // TestCrossReplicaWakeUp holds a command on replica A and decides it
@@ -19,7 +20,7 @@ func TestCrossReplicaWakeUp(t *testing.T) {
 	db := testenv.PostgresDB(t)
 	dsn := testenv.PostgresURL(t, db)
 	open := func() *SQLStore {
-		return openTestStore(t, StoreConfig{Driver: "postgres", DSN: protocols.Secret(dsn)})
+		return openTestStore(t, sqldb.Config{Driver: "postgres", DSN: protocols.Secret(dsn)})
 	}
 	ctx := context.Background()
 	a, _ := newService(t, open(), testConfig(), withReplica("replica-a"), withPoll(time.Hour))
@@ -139,7 +140,7 @@ func TestRestartExpiresHeldRequests(t *testing.T) {
 
 // TestSweep expires requests nobody holds, and sets the pending gauge.
 func TestSweep(t *testing.T) {
-	st := openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")})
+	st := openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")})
 	c := newClock()
 	cfg := testConfig()
 	cfg.Mode = ModeRetry

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 func TestHold(t *testing.T) {
@@ -155,7 +156,7 @@ func TestHold(t *testing.T) {
 }
 
 func TestHoldRefusesIncompleteRequests(t *testing.T) {
-	s, _ := newService(t, openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")}), testConfig())
+	s, _ := newService(t, openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")}), testConfig())
 	noText := review(alice, "prod", "DROP TABLE x")
 	noText.Classification = &protocols.Classification{Risk: protocols.RiskHigh}
 	otherID := review(alice, "prod", "DROP TABLE x")
@@ -316,7 +317,7 @@ func TestRetry(t *testing.T) {
 }
 
 func TestModeOverrides(t *testing.T) {
-	st := openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")})
+	st := openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")})
 	cfg := testConfig()
 	cfg.Overrides = []Override{{Principals: protocols.Principals{"group:agents"}, Mode: ModeRetry}}
 	s, _ := newService(t, st, cfg, withConns(map[string]ConnectionConfig{

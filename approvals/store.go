@@ -98,6 +98,4 @@ type Store interface {
 	// sharing the store, until ctx ends. fn("") means changes may have been
 	// missed and every waiter should look again.
 	Watch(ctx context.Context, fn func(id string)) error
-	// Close releases the store.
-	Close() error
 }

@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // webFixture serves the page over plain http on loopback, as a local
 // admin listener would.
 func newWebFixture(t *testing.T, mode Mode) (*Service, *httptest.Server) {
 	t.Helper()
-	st := openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")})
+	st := openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")})
 	cfg := testConfig()
 	cfg.Mode = mode
 	cfg.AdminURL = "http://127.0.0.1:19090"
@@ -164,7 +165,7 @@ func TestWebPage(t *testing.T) {
 }
 
 func TestWebSecureCookie(t *testing.T) {
-	st := openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")})
+	st := openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")})
 	s, _ := newService(t, st, testConfig()) // admin URL is https
 	srv := httptest.NewServer(s.Handler(testAuth))
 	defer srv.Close()

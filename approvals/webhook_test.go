@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // receiver records webhook posts; it fails the first failFirst of them.
@@ -81,7 +82,7 @@ func TestWebhooks(t *testing.T) {
 		rcv := newReceiver(t, 2, http.StatusBadGateway) // fails twice, then succeeds
 		cfg := testConfig()
 		cfg.Webhooks = []WebhookConfig{{URL: protocols.Secret(rcv.srv.URL + "/hook"), Secret: "s3cret"}}
-		s, _ := newService(t, openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, fastRetry)
+		s, _ := newService(t, openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, fastRetry)
 		h := holdReview(ctx, s, review(alice, "prod", "DROP TABLE users"))
 		id := h.id(t)
 		got := rcv.wait(t, 1)
@@ -128,7 +129,7 @@ func TestWebhooks(t *testing.T) {
 		cfg := testConfig()
 		cfg.Mode = ModeRetry
 		cfg.Webhooks = []WebhookConfig{{URL: protocols.Secret(rcv.srv.URL), Format: FormatSlack}}
-		s, _ := newService(t, openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, fastRetry)
+		s, _ := newService(t, openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, fastRetry)
 		d, _ := s.Review(ctx, review(alice, "prod", "DELETE FROM t WHERE a < 1 -- <!channel> ```"), nil)
 		got := rcv.wait(t, 1)
 		var m map[string]string
@@ -154,7 +155,7 @@ func TestWebhooks(t *testing.T) {
 		cfg := testConfig()
 		cfg.Mode = ModeRetry
 		cfg.Webhooks = []WebhookConfig{{URL: protocols.Secret(down.srv.URL)}, {URL: protocols.Secret(gone.srv.URL)}}
-		s, _ := newService(t, openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, fastRetry)
+		s, _ := newService(t, openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, fastRetry)
 		s.Review(ctx, review(alice, "prod", "DROP TABLE x"), nil)
 		deadline := time.Now().Add(20 * time.Second)
 		for metricValue(t, s.m.webhooks.WithLabelValues("failed")) < 2 && time.Now().Before(deadline) {
@@ -172,7 +173,7 @@ func TestWebhooks(t *testing.T) {
 		cfg := testConfig()
 		cfg.Mode = ModeRetry
 		cfg.Webhooks = []WebhookConfig{{URL: protocols.Secret(slow.URL)}}
-		s, _ := newService(t, openTestStore(t, StoreConfig{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, fastRetry)
+		s, _ := newService(t, openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, fastRetry)
 		for i := range webhookQueue + webhookWorkers + 10 {
 			d, err := s.Review(ctx, review(alice, "prod", "DROP TABLE t"+strings.Repeat("x", i)), nil)
 			if err != nil || d.ApprovalID == "" {

@@ -28,9 +28,10 @@ import (
 	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/postgres"
-	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
 	"github.com/airlock-gw/airlock/session/index"
+	"github.com/airlock-gw/airlock/session/recording"
+	"github.com/airlock-gw/airlock/session/sqldb"
 	"github.com/airlock-gw/airlock/sqlrisk"
 )
 
@@ -81,10 +82,11 @@ type server struct {
 	pipeline *protocols.Pipeline
 	conns    map[string]*protocols.Connection
 	pg       *postgres.Engine
+	db       *sqldb.DB
 	store    *approvals.SQLStore
 	approver *approvals.Service
 	index    *index.Store
-	recorder *session.Factory
+	recorder *recording.Factory
 
 	ready   atomic.Bool
 	addrsMu sync.Mutex
@@ -194,7 +196,12 @@ func (s *server) openApprovals() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := approvals.OpenStore(ctx, cfg.Store, s.log.With("component", "store"))
+	db, err := sqldb.Open(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	s.db = db
+	st, err := approvals.OpenStore(ctx, db, s.log.With("component", "store"))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -234,7 +241,7 @@ func (s *server) openRecording() error {
 	// The node is the approvals replica name, so a shared store sees one
 	// name per process.
 	node := s.approver.Replica()
-	idx, err := index.Open(ctx, s.store.DB(), string(s.store.Dialect()), index.Options{
+	idx, err := index.Open(ctx, s.db.DB, string(s.db.Dialect), index.Options{
 		Node: node, Dir: dir, Log: s.log.With("component", "session-index")})
 	if err != nil {
 		return fmt.Errorf("session index: %w", err)
@@ -248,8 +255,8 @@ func (s *server) openRecording() error {
 	} else if n > 0 {
 		s.log.Warn("closed index entries of sessions a previous run left open", "sessions", n)
 	}
-	f, err := session.NewFactory(rc, session.Options{
-		Key: key, Index: idx, Metrics: session.NewMetrics(s.reg),
+	f, err := recording.NewFactory(rc, recording.Options{
+		Key: key, Index: idx, Metrics: recording.NewMetrics(s.reg),
 		Log: s.log.With("component", "recording"), Version: version, Node: node,
 	})
 	if err != nil {
@@ -278,9 +285,10 @@ func (s *server) closeAll() {
 		_ = s.approver.Close()
 		s.approver = nil
 	}
-	if s.store != nil {
-		_ = s.store.Close()
-		s.store = nil
+	s.store = nil
+	if s.db != nil {
+		_ = s.db.Close()
+		s.db = nil
 	}
 }
 

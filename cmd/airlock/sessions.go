@@ -10,10 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
-	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/index"
+	"github.com/airlock-gw/airlock/session/recording"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // runSessions is `airlock sessions list`: the session index, newest first.
@@ -50,13 +50,13 @@ func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := approvals.OpenStore(ctx, cfg.Store, nil)
+	db, err := sqldb.Open(ctx, cfg.Store)
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock sessions: %v\n", err)
 		return 1
 	}
-	defer st.Close()
-	idx, err := index.Open(ctx, st.DB(), string(st.Dialect()), index.Options{Dir: cfg.Recording.Dir})
+	defer db.Close()
+	idx, err := index.Open(ctx, db.DB, string(db.Dialect), index.Options{Dir: cfg.Recording.Dir})
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock sessions: %v\n", err)
 		return 1
@@ -107,7 +107,7 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 // configuration when there is one; replay and verify also work on a bare
 // file without it.
 func recordingSettings(path string, explicit bool) (dir string, key []byte, err error) {
-	dir = session.DefaultDir
+	dir = recording.DefaultDir
 	if _, statErr := os.Stat(path); statErr != nil && !explicit {
 		return dir, nil, nil
 	}
@@ -140,7 +140,7 @@ func recordingArg(fs *flag.FlagSet, args []string, usage string, stderr io.Write
 		fmt.Fprintf(stderr, "airlock %s: %v\n", fs.Name(), err)
 		return "", nil, 2
 	}
-	file, err = session.Locate(dir, fs.Arg(0))
+	file, err = recording.Locate(dir, fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock %s: %v\n", fs.Name(), err)
 		return "", nil, 1
@@ -156,7 +156,7 @@ func runReplay(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	rep, err := session.ReplayFile(stdout, file, session.ReplayOptions{JSON: *asJSON, Key: key})
+	rep, err := recording.ReplayFile(stdout, file, recording.ReplayOptions{JSON: *asJSON, Key: key})
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock replay: %v\n", err)
 		return 1
@@ -175,7 +175,7 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	rep, err := session.VerifyFile(file, key)
+	rep, err := recording.VerifyFile(file, key)
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock verify: %v\n", err)
 		return 1

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/protocols"
-	"github.com/airlock-gw/airlock/session"
+	"github.com/airlock-gw/airlock/session/recording"
+	"github.com/airlock-gw/airlock/session/sqldb"
 )
 
 // BenchmarkSessionIndexing measures what one session costs the index: its
@@ -28,7 +28,7 @@ func BenchmarkSessionIndexing(b *testing.B) {
 	b.ResetTimer()
 	var n atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
-		var ended []session.Entry
+		var ended []recording.Entry
 		end := func() bool {
 			err := s.EndedAll(ctx, ended)
 			ended = ended[:0]
@@ -66,7 +66,7 @@ func BenchmarkShortSession(b *testing.B) {
 	deferWindow = 40 * time.Millisecond
 	dir := memDir(b)
 	s := benchStore(b, dir)
-	f, err := session.NewFactory(session.Config{Dir: filepath.Join(dir, "recordings"), FlushInterval: 20 * time.Millisecond}, session.Options{Index: s, Node: "bench"})
+	f, err := recording.NewFactory(recording.Config{Dir: filepath.Join(dir, "recordings"), FlushInterval: 20 * time.Millisecond}, recording.Options{Index: s, Node: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,12 +105,12 @@ func BenchmarkShortSession(b *testing.B) {
 // gateway opens its store.
 func benchStore(b *testing.B, dir string) *Store {
 	ctx := context.Background()
-	st, err := approvals.OpenStore(ctx, approvals.StoreConfig{Driver: "sqlite", DSN: protocols.Secret(filepath.Join(dir, "airlock.db"))}, nil)
+	db, err := sqldb.Open(ctx, sqldb.Config{Driver: "sqlite", DSN: protocols.Secret(filepath.Join(dir, "airlock.db"))})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { st.Close() })
-	s, err := Open(ctx, st.DB(), string(st.Dialect()), Options{Node: "bench"})
+	b.Cleanup(func() { db.Close() })
+	s, err := Open(ctx, db.DB, string(db.Dialect), Options{Node: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

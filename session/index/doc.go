@@ -3,7 +3,7 @@
 // sessions can be listed and found by identity, connection and time, and
 // old recordings pruned by age and total size.
 //
-// A Store implements session.Index: the recording Factory inserts a row when
+// A Store implements recording.Index: the recording Factory inserts a row when
 // a session starts and completes it when the session ends (end time, frames,
 // bytes, end reason). On SQLite it also implements session.DeferredIndex:
 // starts are inserted in batches after their sessions begin, with the ends

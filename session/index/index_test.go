@@ -17,7 +17,7 @@ import (
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/testenv"
-	"github.com/airlock-gw/airlock/session"
+	"github.com/airlock-gw/airlock/session/recording"
 )
 
 // dialects runs fn against a fresh database of each dialect: SQLite in a
@@ -94,8 +94,8 @@ func openStore(t *testing.T, db *sql.DB, dialect, node, dir string) *Store {
 
 var t0 = time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
 
-func entry(id, who, conn string, start time.Time, path string) session.Entry {
-	return session.Entry{
+func entry(id, who, conn string, start time.Time, path string) recording.Entry {
+	return recording.Entry{
 		Info: protocols.SessionInfo{ID: id, Protocol: protocols.Postgres, Connection: conn, ClientAddr: "10.1.2.3:5555",
 			Identity: protocols.Identity{Name: who, Groups: []string{"dba"}, Method: "oidc"}, Start: start},
 		Path: path, Node: "node-a",
@@ -109,7 +109,7 @@ func TestEndedAll(t *testing.T) {
 	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
 		ctx := context.Background()
 		s := openStore(t, db, dialect, "node-a", t.TempDir())
-		var es []session.Entry
+		var es []recording.Entry
 		for i := range endedChunk + 5 { // more than one transaction's worth
 			id := fmt.Sprintf("batch-%d", i)
 			e := entry(id, "alice", "prod-pg", t0.Add(time.Duration(i)*time.Second), "/r/"+id+".alrec")
@@ -119,7 +119,7 @@ func TestEndedAll(t *testing.T) {
 		}
 		ghost := entry("batch-ghost", "x", "y", t0, "/r/ghost.alrec")
 		ghost.End = t0
-		err := s.EndedAll(ctx, append(es[:2:2], append([]session.Entry{ghost}, es[2:]...)...))
+		err := s.EndedAll(ctx, append(es[:2:2], append([]recording.Entry{ghost}, es[2:]...)...))
 		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "batch-ghost") || strings.Contains(err.Error(), "batch-1") {
 			t.Fatalf("EndedAll = %v, want ErrNotFound for the ghost only", err)
 		}
@@ -203,7 +203,7 @@ func TestStartEndGetList(t *testing.T) {
 	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
 		ctx := context.Background()
 		s := openStore(t, db, dialect, "node-a", t.TempDir())
-		for i, e := range []session.Entry{
+		for i, e := range []recording.Entry{
 			entry("s1", "alice", "prod-pg", t0, "/r/s1.alrec"),
 			entry("s2", "bob", "prod-pg", t0.Add(time.Minute), "/r/s2.alrec"),
 			entry("s3", "alice", "redis", t0.Add(2*time.Minute), "/r/s3.alrec"),
@@ -273,7 +273,7 @@ func TestFactoryRegistersRecordings(t *testing.T) {
 		ctx := context.Background()
 		dir := t.TempDir()
 		s := openStore(t, db, dialect, "node-a", dir)
-		f, err := session.NewFactory(session.Config{Dir: dir}, session.Options{Index: s, Node: "node-a"})
+		f, err := recording.NewFactory(recording.Config{Dir: dir}, recording.Options{Index: s, Node: "node-a"})
 		must(t, err)
 		defer f.Close()
 		info := protocols.SessionInfo{ID: "live-1", Protocol: protocols.Postgres, Connection: "prod-pg",
@@ -299,7 +299,7 @@ func TestFactoryRegistersRecordings(t *testing.T) {
 		must(t, err)
 		st, err := os.Stat(x.Path)
 		must(t, err)
-		rep, err := session.VerifyFile(x.Path, nil)
+		rep, err := recording.VerifyFile(x.Path, nil)
 		must(t, err)
 		if x.Active() || x.EndReason != "client closed" || x.Bytes != st.Size() || x.Frames != rep.Frames || !rep.OK() {
 			t.Errorf("entry %+v; file %d bytes; report %v", x, st.Size(), rep)
@@ -606,7 +606,7 @@ func TestStartedLater(t *testing.T) {
 	e := entry("quick", "dave", "prod-pg", t0, "/r/quick.alrec")
 	s.StartedLater(e, ref.for_("quick"))
 	e.End, e.EndReason = t0.Add(time.Millisecond), "done"
-	must(t, s.EndedAll(ctx, []session.Entry{e}))
+	must(t, s.EndedAll(ctx, []recording.Entry{e}))
 	if x, err := s.Get(ctx, "quick"); err != nil || x.Active() || x.EndReason != "done" {
 		t.Errorf("quick session: %+v, %v", x, err)
 	}
@@ -672,7 +672,7 @@ func TestFactoryIndexRefusesLater(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, sqliteDB(t), "sqlite", "node-a", dir)
 	must(t, s.Started(ctx, entry("dup-1", "alice", "prod-pg", t0, "/elsewhere/dup-1.alrec")))
-	f, err := session.NewFactory(session.Config{Dir: dir}, session.Options{Index: s, Node: "node-a"})
+	f, err := recording.NewFactory(recording.Config{Dir: dir}, recording.Options{Index: s, Node: "node-a"})
 	must(t, err)
 	defer f.Close()
 	rec, err := f.Open(protocols.SessionInfo{ID: "dup-1", Protocol: protocols.Postgres, Connection: "prod-pg",
@@ -682,14 +682,14 @@ func TestFactoryIndexRefusesLater(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); cmdErr == nil && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		cmdErr = rec.Command(&protocols.Command{Kind: "query"}, "SELECT 1")
 	}
-	if !errors.Is(cmdErr, session.ErrRecordingFailed) || !strings.Contains(cmdErr.Error(), "index session dup-1") {
+	if !errors.Is(cmdErr, recording.ErrRecordingFailed) || !strings.Contains(cmdErr.Error(), "index session dup-1") {
 		t.Fatalf("Command after the index refused the session = %v, want ErrRecordingFailed naming it", cmdErr)
 	}
 	must(t, rec.Close("recording failed"))
 	must(t, f.Close())
 	path, err := f.Path("dup-1")
 	must(t, err)
-	if rep, err := session.VerifyFile(path, nil); err != nil || !rep.OK() {
+	if rep, err := recording.VerifyFile(path, nil); err != nil || !rep.OK() {
 		t.Errorf("recording of the refused session: %v, %v", rep, err)
 	}
 	if x, err := s.Get(ctx, "dup-1"); err != nil || x.Identity.Name != "alice" || !x.Active() || x.Path != "/elsewhere/dup-1.alrec" {
@@ -711,9 +711,9 @@ func TestAdopt(t *testing.T) {
 			t.Fatalf("Adopt on an index without this node's entries = %d, %v", n, err)
 		}
 		now := time.Now()
-		record := func(node, id, who string, index session.Index) string {
+		record := func(node, id, who string, index recording.Index) string {
 			t.Helper()
-			f, err := session.NewFactory(session.Config{Dir: dir, Sync: session.SyncSessionEnd}, session.Options{Index: index, Node: node})
+			f, err := recording.NewFactory(recording.Config{Dir: dir, Sync: recording.SyncSessionEnd}, recording.Options{Index: index, Node: node})
 			must(t, err)
 			rec, err := f.Open(protocols.SessionInfo{ID: id, Protocol: protocols.Postgres, Connection: "prod-pg",
 				ClientAddr: "10.0.0.9:4000", Identity: protocols.Identity{Name: who, Groups: []string{"ops"}}, Start: now})
@@ -766,7 +766,7 @@ func TestFactoryDeferredStartsConcurrent(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openStore(t, sqliteDB(t), "sqlite", "node-a", dir)
-	f, err := session.NewFactory(session.Config{Dir: dir}, session.Options{Index: s, Node: "node-a"})
+	f, err := recording.NewFactory(recording.Config{Dir: dir}, recording.Options{Index: s, Node: "node-a"})
 	must(t, err)
 	const workers, each = 8, 40
 	var wg sync.WaitGroup
@@ -839,14 +839,14 @@ func TestEndedAllCompletesQueuedStarts(t *testing.T) {
 	changes := writerChanges(t, s)
 
 	a := entry("a", "bob", "prod-pg", t0.Add(time.Second), "/r/a.alrec")
-	for _, e := range []session.Entry{a, entry("b", "bob", "prod-pg", t0.Add(time.Second), "/r/b.alrec")} {
+	for _, e := range []recording.Entry{a, entry("b", "bob", "prod-pg", t0.Add(time.Second), "/r/b.alrec")} {
 		if !s.StartedLater(e, ref.for_(e.Info.ID)) {
 			t.Fatalf("StartedLater(%s) declined", e.Info.ID)
 		}
 	}
 	a.End, a.EndReason, a.Frames, a.Bytes, a.Path = t0.Add(2*time.Second), "client terminated", 7, 900, "/r/a-final.alrec"
 	old.End, old.EndReason, old.Frames, old.Bytes = t0.Add(3*time.Second), "done", 3, 400
-	must(t, s.EndedAll(ctx, []session.Entry{a, old}))
+	must(t, s.EndedAll(ctx, []recording.Entry{a, old}))
 	if got := writerChanges(t, s) - changes; got != 3 {
 		t.Errorf("%d row changes for two starts and two ends, one of them queued; want 3 (two inserts, one update)", got)
 	}
@@ -869,7 +869,7 @@ func TestEndedAllCompletesQueuedStarts(t *testing.T) {
 		t.Fatal("StartedLater(dup) declined")
 	}
 	dup.End, dup.EndReason = t0.Add(2*time.Second), "done"
-	err := s.EndedAll(ctx, []session.Entry{dup})
+	err := s.EndedAll(ctx, []recording.Entry{dup})
 	if err == nil || !strings.Contains(err.Error(), "index session dup") {
 		t.Errorf("EndedAll of a refused completed start = %v", err)
 	}
@@ -927,7 +927,7 @@ func TestDeferredWindowFollowsEndedAll(t *testing.T) {
 	s.StartedLater(x1, ref.for_("x1"))
 	time.Sleep(100 * time.Millisecond)
 	x1.End, x1.EndReason = t0.Add(time.Millisecond), "done"
-	must(t, s.EndedAll(ctx, []session.Entry{x1}))
+	must(t, s.EndedAll(ctx, []recording.Entry{x1}))
 	time.Sleep(500 * time.Millisecond)
 	queued := time.Now()
 	s.StartedLater(entry("x2", "bob", "prod-pg", t0, "/r/x2.alrec"), ref.for_("x2"))

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
-	"github.com/airlock-gw/airlock/session"
+	"github.com/airlock-gw/airlock/session/recording"
 )
 
 // Session is one row of the index.
@@ -34,14 +34,14 @@ type Session struct {
 func (s Session) Active() bool { return s.End.IsZero() }
 
 var (
-	_ session.Index         = (*Store)(nil)
-	_ session.BatchIndex    = (*Store)(nil)
-	_ session.DeferredIndex = (*Store)(nil)
+	_ recording.Index         = (*Store)(nil)
+	_ recording.BatchIndex    = (*Store)(nil)
+	_ recording.DeferredIndex = (*Store)(nil)
 )
 
 // startedArgs are the arguments of startedQuery for e: a row without an
 // end yet (see completeArgs).
-func startedArgs(e session.Entry) ([]any, error) {
+func startedArgs(e recording.Entry) ([]any, error) {
 	groups, err := json.Marshal(nonNil(e.Info.Identity.Groups))
 	if err != nil {
 		return nil, fmt.Errorf("index session %s: %w", e.Info.ID, err)
@@ -53,7 +53,7 @@ func startedArgs(e session.Entry) ([]any, error) {
 
 // completeArgs turns startedArgs into those of a row that records e's end
 // as endedQuery would (end, reason, frames, bytes and final path).
-func completeArgs(args []any, e session.Entry) {
+func completeArgs(args []any, e recording.Entry) {
 	args[argPath] = e.Path
 	args[argEnd], args[argEnd+1], args[argEnd+2], args[argEnd+3] = micros(e.End), e.EndReason, e.Frames, e.Bytes
 }
@@ -65,11 +65,11 @@ const (
 	argEnd  = 10
 )
 
-// StartedLater implements session.DeferredIndex on SQLite: the row joins
+// StartedLater implements recording.DeferredIndex on SQLite: the row joins
 // the writer's next batch (see gather). On PostgreSQL, whose index is
 // shared by every replica over the network, and while the last batch had
 // no row inserted, it declines.
-func (s *Store) StartedLater(e session.Entry, refused func(error)) bool {
+func (s *Store) StartedLater(e recording.Entry, refused func(error)) bool {
 	if s.d != SQLite || s.failing.Load() {
 		return false
 	}
@@ -80,8 +80,8 @@ func (s *Store) StartedLater(e session.Entry, refused func(error)) bool {
 	return s.queueStart(&startReq{queued: time.Now(), args: args, refused: refused})
 }
 
-// Started implements session.Index: it inserts the session's row.
-func (s *Store) Started(ctx context.Context, e session.Entry) error {
+// Started implements recording.Index: it inserts the session's row.
+func (s *Store) Started(ctx context.Context, e recording.Entry) error {
 	args, err := startedArgs(e)
 	if err != nil {
 		return err
@@ -109,22 +109,22 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// Ended implements session.Index: it records the end time, frames, bytes,
+// Ended implements recording.Index: it records the end time, frames, bytes,
 // end reason and final path.
-func (s *Store) Ended(ctx context.Context, e session.Entry) error {
-	return s.EndedAll(ctx, []session.Entry{e})
+func (s *Store) Ended(ctx context.Context, e recording.Entry) error {
+	return s.EndedAll(ctx, []recording.Entry{e})
 }
 
 const endedQuery = `UPDATE airlock_sessions
 		SET ended_us = ?, end_reason = ?, frames = ?, bytes = ?, path = ?
 		WHERE id = ?`
 
-// EndedAll implements session.BatchIndex: Ended for each entry, in
+// EndedAll implements recording.BatchIndex: Ended for each entry, in
 // transactions of up to endedChunk entries, after the starts still queued.
 // An entry whose deferred start is still queued is inserted whole, with
 // its end, instead of inserted and then updated. An entry without a row is
 // reported (ErrNotFound) and does not hold back the others.
-func (s *Store) EndedAll(ctx context.Context, es []session.Entry) error {
+func (s *Store) EndedAll(ctx context.Context, es []recording.Entry) error {
 	var errs []error
 	if s.d == SQLite {
 		var whole []*startReq

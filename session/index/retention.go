@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
-	"github.com/airlock-gw/airlock/session"
+	"github.com/airlock-gw/airlock/session/recording"
 )
 
 // Pruned says what one retention pass did.
@@ -40,7 +40,7 @@ type candidate struct {
 // total at most MaxBytes. A zero bound is off. A session still recording is
 // never touched, and no file outside the recording directory is deleted,
 // whatever its row says (such rows are kept and reported).
-func (s *Store) Prune(ctx context.Context, r session.Retention, now time.Time) (Pruned, error) {
+func (s *Store) Prune(ctx context.Context, r recording.Retention, now time.Time) (Pruned, error) {
 	var p Pruned
 	if r.MaxAge <= 0 && r.MaxBytes <= 0 {
 		return p, nil
@@ -152,18 +152,18 @@ func (s *Store) owns(path string) bool {
 	}
 	rel, err := filepath.Rel(s.dir, filepath.Clean(path))
 	return err == nil && filepath.Base(rel) == rel && rel != ".." && rel != "." &&
-		strings.HasSuffix(rel, session.FileExt) && !strings.HasPrefix(rel, ".")
+		strings.HasSuffix(rel, recording.FileExt) && !strings.HasPrefix(rel, ".")
 }
 
 // Run prunes once at once, then every r.Interval until ctx ends, logging
 // each pass. It returns at once when no bound is set.
-func (s *Store) Run(ctx context.Context, r session.Retention) {
+func (s *Store) Run(ctx context.Context, r recording.Retention) {
 	if r.MaxAge <= 0 && r.MaxBytes <= 0 {
 		return
 	}
 	every := r.Interval
 	if every <= 0 {
-		every = session.DefaultPruneInterval
+		every = recording.DefaultPruneInterval
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -236,7 +236,7 @@ const adoptMargin = time.Minute
 
 // Adopt registers this node's recordings in the index's directory that have
 // no entry. A starting session joins the index with the next batch of
-// starts, within deferWindow (see session.DeferredIndex), so a crash right
+// starts, within deferWindow (see recording.DeferredIndex), so a crash right
 // after a session started can leave its file unregistered, where neither
 // `sessions list` nor retention would find it. Call it at startup, before
 // any session starts and before Abandon, which then closes the adopted
@@ -264,7 +264,7 @@ func (s *Store) Adopt(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, de := range ents {
-		id, ok := strings.CutSuffix(de.Name(), session.FileExt)
+		id, ok := strings.CutSuffix(de.Name(), recording.FileExt)
 		if !ok || !de.Type().IsRegular() {
 			continue
 		}
@@ -279,14 +279,14 @@ func (s *Store) Adopt(ctx context.Context) (int, error) {
 			continue
 		}
 		path := filepath.Join(s.dir, de.Name())
-		h, err := session.ReadHeader(path)
+		h, err := recording.ReadHeader(path)
 		if err != nil || h.SessionID != id || h.Node != s.node {
 			if err != nil {
 				s.log.Warn("unregistered recording not adopted: unreadable header", "path", path, "err", err)
 			}
 			continue
 		}
-		e := session.Entry{Info: protocols.SessionInfo{ID: id, Identity: h.Identity, Connection: h.Connection,
+		e := recording.Entry{Info: protocols.SessionInfo{ID: id, Identity: h.Identity, Connection: h.Connection,
 			Protocol: h.Protocol, ClientAddr: h.ClientAddr, Start: h.Start}, Path: path, Node: s.node}
 		args, err := startedArgs(e)
 		if err != nil {

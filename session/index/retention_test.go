@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-gw/airlock/session"
+	"github.com/airlock-gw/airlock/session/recording"
 )
 
 const day = 24 * time.Hour
@@ -26,7 +26,7 @@ type fixture struct {
 // finished records a finished session whose file of size bytes exists.
 func (f fixture) finished(id, node string, ended time.Time, bytes int) string {
 	f.t.Helper()
-	path := filepath.Join(f.dir, id+session.FileExt)
+	path := filepath.Join(f.dir, id+recording.FileExt)
 	must(f.t, os.WriteFile(path, make([]byte, bytes), 0o600))
 	e := entry(id, "alice", "c", ended.Add(-time.Hour), path)
 	e.Node = node
@@ -38,7 +38,7 @@ func (f fixture) finished(id, node string, ended time.Time, bytes int) string {
 
 func (f fixture) active(id string, started time.Time, bytes int) string {
 	f.t.Helper()
-	path := filepath.Join(f.dir, id+session.FileExt)
+	path := filepath.Join(f.dir, id+recording.FileExt)
 	must(f.t, os.WriteFile(path, make([]byte, bytes), 0o600))
 	must(f.t, f.s.Started(context.Background(), entry(id, "alice", "c", started, path)))
 	return path
@@ -75,7 +75,7 @@ func TestPruneByAge(t *testing.T) {
 		running := f.active("running", now.Add(-60*day), 400)
 		foreign := f.finished("foreign", "node-b", now.Add(-50*day), 500)
 
-		p, err := f.s.Prune(context.Background(), session.Retention{MaxAge: 30 * day}, now)
+		p, err := f.s.Prune(context.Background(), recording.Retention{MaxAge: 30 * day}, now)
 		must(t, err)
 		if p.Sessions != 2 || p.Bytes != 300 || p.Kept != 0 {
 			t.Errorf("pruned %+v, want 2 sessions, 300 bytes", p)
@@ -103,7 +103,7 @@ func TestPruneBySize(t *testing.T) {
 		}
 		running := f.active("running", now.Add(-100*day), 50000)
 
-		p, err := f.s.Prune(context.Background(), session.Retention{MaxBytes: 2500}, now)
+		p, err := f.s.Prune(context.Background(), recording.Retention{MaxBytes: 2500}, now)
 		must(t, err)
 		if p.Sessions != 3 || p.Bytes != 3000 {
 			t.Errorf("pruned %+v, want the 3 oldest", p)
@@ -120,7 +120,7 @@ func TestPruneBySize(t *testing.T) {
 			t.Errorf("rows left: %s", got)
 		}
 		// Under the bound: nothing more goes.
-		p, err = f.s.Prune(context.Background(), session.Retention{MaxBytes: 2500}, now)
+		p, err = f.s.Prune(context.Background(), recording.Retention{MaxBytes: 2500}, now)
 		if err != nil || p.Sessions != 0 {
 			t.Errorf("second pass: %+v, %v", p, err)
 		}
@@ -149,7 +149,7 @@ func TestPruneDeletesOnlyRecordingsInItsDirectory(t *testing.T) {
 		gone := f.finished("gone", "node-a", now.Add(-99*day), 10)
 		must(t, os.Remove(gone)) // already deleted by hand: the row goes too
 
-		p, err := f.s.Prune(ctx, session.Retention{MaxAge: day}, now)
+		p, err := f.s.Prune(ctx, recording.Retention{MaxAge: day}, now)
 		if err == nil || !strings.Contains(err.Error(), "is not a recording in") {
 			t.Errorf("Prune error = %v, want a refusal", err)
 		}
@@ -168,10 +168,10 @@ func TestPruneDeletesOnlyRecordingsInItsDirectory(t *testing.T) {
 func TestPruneNeedsTheDirectory(t *testing.T) {
 	dialects(t, func(t *testing.T, db *sql.DB, dialect string) {
 		s := openStore(t, db, dialect, "node-a", "")
-		if _, err := s.Prune(context.Background(), session.Retention{MaxAge: day}, now); err == nil {
+		if _, err := s.Prune(context.Background(), recording.Retention{MaxAge: day}, now); err == nil {
 			t.Error("Prune without a directory succeeded")
 		}
-		if p, err := s.Prune(context.Background(), session.Retention{}, now); err != nil || p != (Pruned{}) {
+		if p, err := s.Prune(context.Background(), recording.Retention{}, now); err != nil || p != (Pruned{}) {
 			t.Errorf("Prune without bounds = %+v, %v", p, err)
 		}
 	})
@@ -185,7 +185,7 @@ func TestRunPrunesUntilCancelled(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			f.s.Run(ctx, session.Retention{MaxAge: day, Interval: time.Second})
+			f.s.Run(ctx, recording.Retention{MaxAge: day, Interval: time.Second})
 		}()
 		deadline := time.Now().Add(10 * time.Second)
 		for exists(old) && time.Now().Before(deadline) {

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/airlock-gw/airlock/session"
+	"github.com/airlock-gw/airlock/session/recording"
 )
 
 // execUnsynced runs one index write without waiting for the disk: on
@@ -318,7 +318,7 @@ func (s *Store) gather() {
 // queued its end (completeArgs), so that the start's insert writes the
 // whole row, and returns the other entries and the completed requests.
 // A completed request's failure is EndedAll's to report.
-func (s *Store) completeQueued(es []session.Entry) (rest []session.Entry, whole []*startReq) {
+func (s *Store) completeQueued(es []recording.Entry) (rest []recording.Entry, whole []*startReq) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	if len(s.startQ) == 0 {
@@ -330,7 +330,7 @@ func (s *Store) completeQueued(es []session.Entry) (rest []session.Entry, whole 
 			queued[r.args[argID].(string)] = r
 		}
 	}
-	rest = make([]session.Entry, 0, len(es))
+	rest = make([]recording.Entry, 0, len(es))
 	for _, e := range es {
 		r := queued[e.Info.ID]
 		if r == nil {

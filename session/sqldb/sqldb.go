@@ -1,7 +1,9 @@
-// Package sqldb is what the approvals store and the session index share
-// about the SQL database behind them: the dialect (embedded SQLite or a
-// PostgreSQL shared by replicas), its placeholders, and idempotent schema
-// creation that replicas starting together can run at once.
+// Package sqldb is the shared SQL store: the one database that the
+// approvals store and the session index both keep their tables in. It opens
+// it (embedded SQLite by default, or a PostgreSQL shared by replicas) from
+// the `store:` block, rewrites placeholders for the dialect, and creates
+// schemas idempotently so that replicas starting together can run it at
+// once.
 package sqldb
 
 import (

@@ -17,8 +17,9 @@ import (
 	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/postgres"
-	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/session/recording"
+	"github.com/airlock-gw/airlock/session/sqldb"
 	"github.com/airlock-gw/airlock/sqlrisk"
 )
 
@@ -33,8 +34,8 @@ type Config struct {
 	Postgres        PostgresOptions `yaml:"postgres"`
 	// Store holds approval requests and the session index: SQLite by
 	// default, PostgreSQL when several replicas share them.
-	Store     approvals.StoreConfig `yaml:"store"`
-	Approvals approvals.Config      `yaml:"approvals"`
+	Store     sqldb.Config     `yaml:"store"`
+	Approvals approvals.Config `yaml:"approvals"`
 	// Classifier tunes sqlrisk (its decision cache).
 	Classifier sqlrisk.Config `yaml:"classifier"`
 	// Policy maps risks and rules to allow, review or deny for every
@@ -42,7 +43,7 @@ type Config struct {
 	Policy policy.Config `yaml:"policy"`
 	// Recording writes one tamper-evident file per session in inspect mode
 	// (default directory ./data/recordings) unless disabled is set.
-	Recording session.Config `yaml:"recording"`
+	Recording recording.Config `yaml:"recording"`
 	// Masking is the default masking of connections without their own.
 	Masking     masking.Config `yaml:"masking"`
 	Connections []Connection   `yaml:"connections"`
@@ -233,14 +234,14 @@ func (c *Config) applyDefaults() {
 		c.Log.Format = "text"
 	}
 	if c.Recording.Dir == "" {
-		c.Recording.Dir = session.DefaultDir
+		c.Recording.Dir = recording.DefaultDir
 	}
 	c.Recording = c.Recording.WithDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
 	if c.Store.Driver == "sqlite" && c.Store.DSN == "" {
-		c.Store.DSN = protocols.Secret(approvals.DefaultSQLitePath)
+		c.Store.DSN = protocols.Secret(sqldb.DefaultSQLitePath)
 	}
 	if c.Approvals.AdminURL == "" && c.Listen.Admin != "" {
 		host, port, err := net.SplitHostPort(c.Listen.Admin)

@@ -1,0 +1,41 @@
+// Package recording writes, reads, verifies and replays Airlock's session
+// recordings: one append-only, hash-chained, zstd-compressed file per client
+// session that proves who ran what, when, through which connection, what
+// Airlock decided and what came back.
+//
+// The file format is specified in FORMAT.md beside this file. In short: a
+// checksummed header (who, where, when), then compressed blocks of
+// length-prefixed frames (command, decision, columns, row, result, end). Every
+// frame extends a SHA-256 chain and carries four bytes of its link; every
+// block ends with a checkpoint that carries the full chain head, and the file
+// ends with a trailer. With an HMAC key both are signed, so an editor without
+// the key can neither alter, drop, reorder nor truncate-and-reseal frames
+// unnoticed.
+//
+// Writing: a Factory (protocols.RecorderFactory) opens one Recorder per
+// session. A Recorder is safe for concurrent use: an engine records commands
+// from the goroutine reading the client and rows from the goroutine reading
+// the upstream; a mutex per session orders them. Frames are appended to a
+// pooled in-memory block, sealed when it reaches the block size, when the
+// factory's single ticker fires, or at Close, and handed to a short-lived
+// per-session drain goroutine that compresses it with one shared zstd
+// encoder and writes it (at most a few blocks wait per session, so a slow
+// disk slows its session instead of growing memory). An idle session holds
+// no buffer, no goroutine and no encoder. Any write error is sticky: every
+// later call fails with ErrRecordingFailed and the engine ends the session,
+// because nothing may run unrecorded. The file is synced once, after
+// Close: by default with the other sessions that ended within the same
+// flush interval (Config.Sync), so that short sessions share journal
+// commits. A process crash loses what was not yet written (at most the
+// flush interval's frames and the few queued blocks); a power loss may also
+// lose what the kernel had not yet written within about one interval of the
+// end; either leaves whole, verifiable blocks before the loss.
+//
+// Reading: NewReader streams frames and checks the chain as it goes; Verify
+// and VerifyFile summarise a file in a Report; Replay writes a readable
+// transcript or, with JSON set, one JSON object per line.
+//
+// Secrets never enter a recording: a command is recorded only by the
+// redacted text the Pipeline passes, never Command.Text or Command.Args; the
+// session header holds no token or upstream credential; rows arrive masked.
+package recording

@@ -1,0 +1,232 @@
+package recording
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"time"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// FormatVersion is the newest version of the recording format this package
+// reads. It writes version 1 for zstd recordings, so that every reader of
+// version 1 reads them, and version 2 for the other codecs. FORMAT.md
+// describes both.
+const FormatVersion = 2
+
+// Compression names the codec a recording's blocks are compressed with.
+type Compression string
+
+// Codecs, both from github.com/klauspost/compress.
+const (
+	// CompressZstd (the default) makes the smallest files.
+	CompressZstd Compression = "zstd"
+	// CompressS2 compresses about three times faster, into files 1.3 to
+	// 1.8 times as large, depending on the data (BenchmarkRecorderMix): for
+	// hosts where the gateway's CPU is dearer than disk.
+	CompressS2 Compression = "s2"
+)
+
+// known reports whether c names a codec this build reads and writes.
+func (c Compression) known() bool { return c == CompressZstd || c == CompressS2 }
+
+// FileExt is the extension of recording files.
+const FileExt = ".alrec"
+
+// magic starts every recording. Like PNG's signature, the high byte and the
+// CR LF pair reveal 7-bit or line-ending mangling in transit.
+var magic = [8]byte{0x89, 'A', 'L', 'R', 'E', 'C', '\r', '\n'}
+
+// Limits that bound what a writer produces and what a reader accepts, so a
+// hostile length field can never make a reader allocate more than this.
+const (
+	maxHeader    = 1 << 20 // header JSON
+	maxFrameBody = 1 << 20 // one frame's type, time and payload
+	maxText      = 512 << 10
+	maxValue     = 64 << 10
+	// maxBlockRaw bounds a decompressed block: the largest configurable
+	// block size, one maximal frame past it and the closing frames.
+	maxBlockRaw  = MaxBlockSize + maxFrameBody + 64<<10
+	maxBlockComp = maxBlockRaw + maxBlockRaw/64 + 1024
+	tagSize      = 4 // the CRC-32C link stored after each frame
+	blockHdrSize = 8 // compressed length, raw length
+)
+
+// FrameType says what a frame records.
+type FrameType uint8
+
+// Frame types. Values are part of the file format and never reused.
+const (
+	FrameCommand    FrameType = 1
+	FrameDecision   FrameType = 2
+	FrameColumns    FrameType = 3
+	FrameRow        FrameType = 4
+	FrameResult     FrameType = 5
+	FrameEnd        FrameType = 6
+	FrameCheckpoint FrameType = 7
+	FrameTrailer    FrameType = 8
+	FrameParams     FrameType = 9
+	frameTypeLimit            = 10
+)
+
+var frameNames = [...]string{"", "command", "decision", "columns", "row", "result", "end", "checkpoint", "trailer", "params"}
+
+// String returns the frame type's name as used in JSON and metric labels.
+func (t FrameType) String() string {
+	if int(t) < len(frameNames) && frameNames[t] != "" {
+		return frameNames[t]
+	}
+	return fmt.Sprintf("unknown(%d)", uint8(t))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (t FrameType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+func (t FrameType) isSeal() bool { return t == FrameCheckpoint || t == FrameTrailer }
+
+// Header describes the recorded session. It is written once, uncompressed,
+// at the start of the file, so a file can be identified and listed without
+// decompressing anything.
+type Header struct {
+	// Version is the format version read from the file (not part of the JSON).
+	Version        int                `json:"-"`
+	SessionID      string             `json:"session_id"`
+	Identity       protocols.Identity `json:"identity"`
+	Connection     string             `json:"connection"`
+	Protocol       protocols.Protocol `json:"protocol"`
+	ClientAddr     string             `json:"client_addr"`
+	AirlockVersion string             `json:"airlock_version"`
+	Node           string             `json:"node,omitempty"`
+	Start          time.Time          `json:"start"`
+	Rows           RowsMode           `json:"rows"`
+	FirstRows      int                `json:"first_rows,omitempty"`
+	// KeyID identifies the HMAC key that signs the checkpoints and the
+	// trailer; empty when the recording is unsigned. It is derived from the
+	// key one-way and reveals nothing about it.
+	KeyID string `json:"key_id,omitempty"`
+	// Compression is the blocks' codec. Empty in version 1 files, which are
+	// all zstd; version 2 files name it.
+	Compression Compression `json:"compression,omitempty"`
+}
+
+// codec returns the header's block codec: zstd when the header does not
+// name one (version 1).
+func (h *Header) codec() Compression {
+	if h.Compression == "" {
+		return CompressZstd
+	}
+	return h.Compression
+}
+
+// formatVersion is the version a writer stores for h: 1 for zstd, whose
+// files need no compression key, 2 for any other codec, so that a reader
+// of version 1 refuses the file instead of calling its blocks altered.
+func (h *Header) formatVersion() uint16 {
+	if h.codec() == CompressZstd {
+		return 1
+	}
+	return 2
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeHeader returns the header's bytes as stored: magic, version, length,
+// JSON, CRC-32C of everything before it. A zstd header is stored without
+// its compression key (version 1).
+func encodeHeader(h *Header) ([]byte, error) {
+	version := h.formatVersion()
+	if version == 1 && h.Compression != "" {
+		c := *h
+		c.Compression = ""
+		h = &c
+	}
+	js, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("encode header: %w", err)
+	}
+	if len(js) > maxHeader {
+		return nil, fmt.Errorf("encode header: %d bytes exceeds the %d byte limit", len(js), maxHeader)
+	}
+	b := make([]byte, 0, len(magic)+6+len(js)+4)
+	b = append(b, magic[:]...)
+	b = binary.LittleEndian.AppendUint16(b, version)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(js)))
+	b = append(b, js...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
+}
+
+// newChain starts a recording's hash chain: a SHA-256 state that absorbs a
+// domain label and the stored header, then every frame (its length prefix
+// and body) in order. Its digest at a seal is the chain head: SHA-256 is
+// itself a chain over 64-byte blocks, so each frame extends it at the cost
+// of hashing its bytes once, without a finalisation per frame.
+func newChain(header []byte) hash.Hash {
+	h := sha256.New()
+	h.Write([]byte("airlock recording v1\x00"))
+	h.Write(header)
+	return h
+}
+
+// head returns the chain head: the digest of everything absorbed so far.
+// The state continues.
+func head(h hash.Hash) [32]byte {
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// linkSeed is the first frame's link input: the header's CRC, so the links
+// are bound to the header too.
+func linkSeed(header []byte) uint32 {
+	return binary.LittleEndian.Uint32(header[len(header)-4:])
+}
+
+// Domain separation for seals: a checkpoint's signature can never be passed
+// off as a trailer's, so a truncated file cannot be re-sealed by turning its
+// last checkpoint into a trailer.
+const (
+	sealCheckpoint = "airlock recording checkpoint v1\x00"
+	sealTrailer    = "airlock recording trailer v1\x00"
+)
+
+func sealMAC(key []byte, t FrameType, count int64, head [32]byte) []byte {
+	m := hmac.New(sha256.New, key)
+	if t == FrameTrailer {
+		m.Write([]byte(sealTrailer))
+	} else {
+		m.Write([]byte(sealCheckpoint))
+	}
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(count))
+	m.Write(n[:])
+	m.Write(head[:])
+	return m.Sum(nil)
+}
+
+// KeyID returns the public identifier of an HMAC key as stored in a signed
+// recording's header: 16 hex digits of an HMAC of a fixed label, so it
+// reveals nothing about the key yet tells keys apart.
+func KeyID(key []byte) string {
+	if len(key) == 0 {
+		return ""
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("airlock recording key id"))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// RowsMode says which result rows a recording keeps.
+type RowsMode string
+
+// Row recording modes.
+const (
+	RowsNone  RowsMode = "none"  // columns and summaries only
+	RowsFirst RowsMode = "first" // the first N rows of each result set
+	RowsAll   RowsMode = "all"   // every row
+)
