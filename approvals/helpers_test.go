@@ -137,10 +137,10 @@ var (
 
 // review builds the ReviewRequest an engine would pass for text.
 func review(id protocols.Identity, conn, text string) protocols.ReviewRequest {
-	cmd := &protocols.Command{Protocol: protocols.Postgres, Connection: conn, Identity: id, SessionID: "s-" + id.Name, Text: text, Kind: "query"}
+	cmd := &protocols.Command{Protocol: protocols.Postgres, Text: text, Kind: "query"}
 	cls := &protocols.Classification{Risk: protocols.RiskHigh, Rules: []string{"schema.drop"}, Redacted: text}
 	return protocols.ReviewRequest{
-		Session:        protocols.SessionInfo{ID: cmd.SessionID, Protocol: protocols.Postgres, Identity: id, Connection: conn, ClientAddr: "127.0.0.1:5555"},
+		Session:        protocols.SessionInfo{ID: "s-" + id.Name, Protocol: protocols.Postgres, Identity: id, Connection: conn, ClientAddr: "127.0.0.1:5555"},
 		Command:        cmd,
 		Classification: cls,
 		Decision:       protocols.Decision{Action: protocols.Review, Risk: protocols.RiskHigh, Rules: cls.Rules},

@@ -39,18 +39,11 @@ func (s *Service) newRequest(rr protocols.ReviewRequest) (*Request, string) {
 	if cmd == nil || cls == nil {
 		return nil, "approval required but the command could not be described to a reviewer"
 	}
-	id := cmd.Identity
+	id, conn := rr.Session.Identity, rr.Session.Connection
 	if id.Name == "" {
-		id = rr.Session.Identity
-	}
-	if id.Name == "" || (rr.Session.Identity.Name != "" && rr.Session.Identity.Name != id.Name) {
 		return nil, "approval required but the caller's identity is unclear"
 	}
-	conn := cmd.Connection
 	if conn == "" {
-		conn = rr.Session.Connection
-	}
-	if conn == "" || (rr.Session.Connection != "" && rr.Session.Connection != conn) {
 		return nil, "approval required but the connection is unclear"
 	}
 	// Reviewers read the redacted text, never Command.Text: it may hold a
@@ -61,12 +54,9 @@ func (s *Service) newRequest(rr protocols.ReviewRequest) (*Request, string) {
 	if len(cls.Redacted) > maxCommandBytes {
 		return nil, fmt.Sprintf("approval required but the command is too long to review (%d bytes, at most %d)", len(cls.Redacted), maxCommandBytes)
 	}
-	proto, session := cmd.Protocol, cmd.SessionID
+	proto, session := cmd.Protocol, rr.Session.ID
 	if proto == "" {
 		proto = rr.Session.Protocol
-	}
-	if session == "" {
-		session = rr.Session.ID
 	}
 	set := s.settingsFor(conn, &id)
 	sum := cmd.Hash()

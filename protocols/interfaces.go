@@ -3,7 +3,6 @@ package protocols
 import (
 	"context"
 	"errors"
-	"net"
 	"time"
 )
 
@@ -70,9 +69,11 @@ type Column struct {
 	// TextOffset is the number of framing bytes before the text in each
 	// binary value (Postgres jsonb's binary form starts with a version byte).
 	TextOffset int
-	// OID is the server's type id (Postgres), 0 when unknown; with it a
-	// replay shows binary values as text.
-	OID uint32
+	// Native is the server's own type id in the session's protocol (a
+	// PostgreSQL type OID, a MySQL column type), 0 when unknown. It is
+	// opaque to everything but that protocol's engine and the replay, which
+	// shows binary values as text with it.
+	Native uint32
 }
 
 // Masker masks the values of one session's results. Plan is called once per
@@ -82,6 +83,13 @@ type Masker interface {
 	// Text masks free text such as error messages and notification
 	// payloads; it returns the input itself when nothing changed.
 	Text(b []byte) []byte
+}
+
+// ColumnRuler is a Masker that can say whether it masks columns by name or
+// table (an engine then looks up where each column comes from, which costs
+// a catalog query).
+type ColumnRuler interface {
+	HasColumnRules() bool
 }
 
 // RowMasker masks rows of one result set. MaskRow replaces entries of values
@@ -123,6 +131,12 @@ type Recorder interface {
 	// Parameters records the parameter values a Bind gives portal, already
 	// masked. Engines call it only when recording.parameters is on.
 	Parameters(portal string, params []Param) error
+	// Reply records one reply of a protocol whose results are not row
+	// sets (Redis), already masked.
+	Reply(r Reply) error
+	// Exchange records one HTTP exchange, credentials removed and bodies
+	// masked.
+	Exchange(x Exchange) error
 	// Close writes the session end and the trailer.
 	Close(reason string) error
 }
@@ -136,9 +150,48 @@ type Param struct {
 	Binary   bool
 	Withheld bool
 	Omitted  int
-	// OID is the PostgreSQL type of the parameter, 0 when unknown; a replay
-	// shows a binary value of a known type in its text form.
-	OID uint32
+	// Native is the parameter's type in the session's protocol (as
+	// Column.Native), 0 when unknown; a replay shows a binary value of a
+	// known type in its text form.
+	Native uint32
+}
+
+// Reply is one reply of a protocol whose results are not row sets (Redis)
+// as a recording keeps it.
+type Reply struct {
+	// Kind is the reply's type: simple, error, integer, bulk, null, bool,
+	// double, bignum, verbatim, array, map, set or push.
+	Kind string
+	// Values are the reply's scalar values in order, masked: for an
+	// aggregate its leaves, flattened (a map's keys and values alternate).
+	// A recording may keep only the first few.
+	Values [][]byte
+	// Count is how many scalar values the reply had, more than len(Values)
+	// when some were left out.
+	Count int64
+}
+
+// Exchange is one HTTP request and its response as a recording keeps
+// them: headers that carry credentials removed, bodies masked and cut to a
+// sample.
+type Exchange struct {
+	Method string
+	Path   string
+	Status int
+	// RequestHeaders and ResponseHeaders are in the order received.
+	RequestHeaders  []Header
+	ResponseHeaders []Header
+	RequestBody     []byte
+	ResponseBody    []byte
+	// RequestBytes and ResponseBytes are the bodies' whole sizes.
+	RequestBytes  int64
+	ResponseBytes int64
+}
+
+// Header is one HTTP header field.
+type Header struct {
+	Name  string
+	Value string
 }
 
 // RecorderFactory opens a Recorder for a new session. An error refuses the
@@ -157,37 +210,23 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, name, secret string) (Identity, error)
 }
 
-// UpstreamTLS says how Airlock secures its own connection to an upstream.
-type UpstreamTLS struct {
-	// Mode is disable, prefer, require or verify-full.
-	Mode       string
-	CAFile     string
-	ServerName string
-}
-
-// Upstream is the service a connection points at and the credentials Airlock
-// holds for it. The caller never sees them.
-type Upstream struct {
-	Address  string // host:port
-	Database string
-	User     string
-	Password Secret
-	TLS      UpstreamTLS
-}
-
 // Connection is a named route: one upstream, who may use it, its policy and
 // its masking rules.
 type Connection struct {
 	Name     string
 	Protocol Protocol
-	Allow    Principals
-	Upstream Upstream
+	// Description says what the connection is for, as the config gives it;
+	// shown to agents choosing a connection, never its upstream.
+	Description string
+	Allow       Principals
+	// DefaultIdentity is the identity of a caller whose protocol's login
+	// gives a secret but no name (a Redis AUTH with only a token); empty
+	// when the connection has none.
+	DefaultIdentity string
+	// Upstream is the connection's engine's own description of its
+	// upstream and the credentials Airlock holds for it, as the engine
+	// decoded it from the config; nothing else reads it.
+	Upstream any
 	Policy   Policy
 	Masking  MaskerSource // may be nil: nothing masked
-}
-
-// Engine serves one protocol on a listener until ctx ends.
-type Engine interface {
-	Protocol() Protocol
-	Serve(ctx context.Context, ln net.Listener) error
 }

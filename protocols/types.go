@@ -143,12 +143,12 @@ type Classification struct {
 	Redacted string `json:"-"`
 }
 
-// Command is one client request decoded from the wire.
+// Command is one client request decoded from the wire, or made by a
+// frontend (the agent API, the MCP endpoint) for a connection. Who sent it,
+// on which connection and in which session is the session's to say: a
+// command carries only what it asks.
 type Command struct {
-	Protocol   Protocol
-	Connection string
-	Identity   Identity
-	SessionID  string
+	Protocol Protocol
 	// Text is the statement text (SQL) or, for HTTP, "METHOD /path".
 	Text string
 	// Args is the argument vector of a Redis command (Args[0] is its name).
@@ -156,10 +156,25 @@ type Command struct {
 	// Kind says which protocol message carried the command, e.g. "query",
 	// "parse", "copy"; it is informative only.
 	Kind string
+	// Payload is the structured part of a command that is more than text:
+	// an MCP tool call or an HTTP request. nil for wire commands.
+	Payload *Payload
+}
+
+// Payload is a command's structured content. An MCP tool call sets Tool and
+// Arguments; an HTTP request sets Method, Path and Body (Text then reads
+// "METHOD /path").
+type Payload struct {
+	Tool      string `json:"tool,omitempty"`
+	Arguments []byte `json:"arguments,omitempty"` // JSON
+	Method    string `json:"method,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Body      []byte `json:"body,omitempty"`
 }
 
 // Hash returns the SHA-256 of the exact command: its protocol and text, or
-// its arguments for Redis. Approvals match retried commands by this hash.
+// its arguments for Redis, and its payload. Approvals match retried
+// commands by this hash.
 func (c *Command) Hash() [32]byte {
 	h := sha256.New()
 	h.Write([]byte(c.Protocol))
@@ -172,6 +187,12 @@ func (c *Command) Hash() [32]byte {
 		}
 	} else {
 		h.Write([]byte(c.Text))
+	}
+	if p := c.Payload; p != nil {
+		for _, f := range [][]byte{[]byte(p.Tool), p.Arguments, []byte(p.Method), []byte(p.Path), p.Body} {
+			fmt.Fprintf(h, "|%d:", len(f))
+			h.Write(f)
+		}
 	}
 	var out [32]byte
 	h.Sum(out[:0])
@@ -219,6 +240,8 @@ func (Secret) MarshalJSON() ([]byte, error) { return json.Marshal("[secret]") }
 func (s Secret) Reveal() string { return string(s) }
 
 // SessionInfo describes one client session for recordings and approvals.
+// Protocol also names the dialect of the native types its recording holds
+// (Column.Native, Param.Native).
 type SessionInfo struct {
 	ID         string    `json:"id"`
 	Protocol   Protocol  `json:"protocol"`

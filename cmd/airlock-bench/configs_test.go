@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
+	"github.com/airlock-gw/airlock/protocols/postgres"
 )
 
 func testConfig() airlockConfig {
@@ -26,20 +27,21 @@ func TestModeConfigsLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := config.Parse(y, func(string) (string, bool) { return "", false })
+			pg := postgres.New()
+			cfg, err := config.Parse(y, func(string) (string, bool) { return "", false }, pg)
 			if err != nil {
 				t.Fatalf("config rejected:\n%s\n%v", y, err)
 			}
-			if cfg.Postgres.Mode != want {
-				t.Errorf("postgres.mode = %q, want %q", cfg.Postgres.Mode, want)
+			if pg.Settings().Mode != want {
+				t.Errorf("postgres.mode = %q, want %q", pg.Settings().Mode, want)
 			}
-			if cfg.Postgres.Pool.IdleTimeout != upstreamIdleSecs*time.Second {
-				t.Errorf("postgres.pool.idle_timeout = %v, want %ds", cfg.Postgres.Pool.IdleTimeout, upstreamIdleSecs)
+			if pg.Settings().Pool.IdleTimeout != upstreamIdleSecs*time.Second {
+				t.Errorf("postgres.pool.idle_timeout = %v, want %ds", pg.Settings().Pool.IdleTimeout, upstreamIdleSecs)
 			}
-			if len(cfg.Connections) != 1 || cfg.Connections[0].Name != benchConnection || cfg.Connections[0].Upstream.TLS.Mode != "disable" {
+			if len(cfg.Connections) != 1 || cfg.Connections[0].Name != benchConnection || cfg.Connections[0].DecodedUpstream().(*postgres.Upstream).TLS.Mode != "disable" {
 				t.Errorf("connection = %+v", cfg.Connections)
 			}
-			if cfg.Listen.Postgres != "127.0.0.1:15432" || cfg.Listen.Admin != "127.0.0.1:19090" {
+			if cfg.Listen["postgres"] != "127.0.0.1:15432" || cfg.Listen["admin"] != "127.0.0.1:19090" {
 				t.Errorf("listen = %+v: Airlock must listen on loopback only", cfg.Listen)
 			}
 		})
@@ -64,18 +66,26 @@ func testFull() airlockConfig {
 }
 
 // loaded renders c and loads it with the real configuration loader.
-func loaded(t *testing.T, c airlockConfig) (*config.Config, []byte) {
+func loaded(t *testing.T, c airlockConfig) (*loadedConfig, []byte) {
 	t.Helper()
 	t.Setenv(recordingKeyEnv, strings.Repeat("k", 64))
 	y, err := c.render()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse(y, func(string) (string, bool) { return "", false })
+	pg := postgres.New()
+	cfg, err := config.Parse(y, func(string) (string, bool) { return "", false }, pg)
 	if err != nil {
 		t.Fatalf("config rejected:\n%s\n%v", y, err)
 	}
-	return cfg, y
+	return &loadedConfig{Config: cfg, Postgres: pg.Settings()}, y
+}
+
+// loadedConfig is a configuration as the gateway reads it, with the
+// PostgreSQL engine's section.
+type loadedConfig struct {
+	*config.Config
+	Postgres postgres.Settings
 }
 
 // TestSectionsPlacement checks that probed sections land where they belong.
@@ -130,9 +140,9 @@ func TestFullAndAblationsLoad(t *testing.T) {
 	}
 	tests := []struct {
 		target string
-		check  func(t *testing.T, c *config.Config)
+		check  func(t *testing.T, c *loadedConfig)
 	}{
-		{targetNoMask, func(t *testing.T, c *config.Config) {
+		{targetNoMask, func(t *testing.T, c *loadedConfig) {
 			if m := c.ConnectionMasking(&c.Connections[0]); len(m.Detect) != 0 || len(m.Columns) != 0 {
 				t.Errorf("nomask still masks: %+v", m)
 			}
@@ -140,7 +150,7 @@ func TestFullAndAblationsLoad(t *testing.T) {
 				t.Errorf("nomask must record as full does: %+v", c.Recording)
 			}
 		}},
-		{targetNoRec, func(t *testing.T, c *config.Config) {
+		{targetNoRec, func(t *testing.T, c *loadedConfig) {
 			if !c.Recording.Disabled || c.Recording.HMACKeyEnv != "" {
 				t.Errorf("norec recording = %+v, want disabled", c.Recording)
 			}

@@ -25,7 +25,7 @@ func runCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: airlock check-config FILE")
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.Load(*path, engines()...)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: invalid configuration:\n", *path)
 		for _, line := range strings.Split(err.Error(), "\n") {

@@ -33,7 +33,7 @@ and writes one decision per line, in the same order:
 	classifier := sqlrisk.New(sqlrisk.Config{})
 	pol := policy.Default()
 	if *path != "" {
-		cfg, err := config.Load(*path)
+		cfg, err := config.Load(*path, engines()...)
 		if err != nil {
 			fmt.Fprintf(stderr, "airlock classify: %s: %v\n", *path, err)
 			return 2

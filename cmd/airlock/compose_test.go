@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
+	"github.com/airlock-gw/airlock/protocols/postgres"
 )
 
 // TestDockerCompose checks the demo's compose file where Docker cannot run:
@@ -68,11 +69,11 @@ func TestDockerCompose(t *testing.T) {
 	// the environment the service sets.
 	embedded := strings.ReplaceAll(c.Configs["airlock_config"].Content, "$$", "$")
 	env := func(k string) (string, bool) { v, ok := a.Env[k]; return v, ok }
-	cfg, err := config.Parse([]byte(embedded), env)
+	cfg, err := config.Parse([]byte(embedded), env, engines()...)
 	if err != nil {
 		t.Fatalf("embedded airlock.yaml is invalid: %v", err)
 	}
-	if cfg.Connections[0].Upstream.Address != "postgres:5432" {
-		t.Errorf("airlock should reach the postgres service, got %s", cfg.Connections[0].Upstream.Address)
+	if up := cfg.Connections[0].DecodedUpstream().(*postgres.Upstream); up.Address != "postgres:5432" {
+		t.Errorf("airlock should reach the postgres service, got %s", up.Address)
 	}
 }

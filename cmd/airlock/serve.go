@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,7 +28,8 @@ import (
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
 	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
-	"github.com/airlock-gw/airlock/protocols/postgres"
+	"github.com/airlock-gw/airlock/protocols/engine"
+	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
 	"github.com/airlock-gw/airlock/session/index"
 	"github.com/airlock-gw/airlock/session/recording"
@@ -42,13 +44,14 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	engs := engines()
+	cfg, err := config.Load(*path, engs...)
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock: %s: invalid configuration:\n%v\n", *path, err)
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
-	srv, err := newServer(cfg, log)
+	srv, err := newServer(cfg, engs, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -77,11 +80,11 @@ type server struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	metrics  *protocols.Metrics
+	metrics  *session.Metrics
 	auth     *identity.Authenticator
-	pipeline *protocols.Pipeline
-	conns    map[string]*protocols.Connection
-	pg       *postgres.Engine
+	engines  []engine.Engine
+	gateway  *session.Gateway
+	tls      *tls.Config
 	db       *sqldb.DB
 	store    *approvals.SQLStore
 	approver *approvals.Service
@@ -95,16 +98,15 @@ type server struct {
 	closers []func() error
 }
 
-func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
-	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), addrs: map[string]string{}, started: make(chan struct{})}
+func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv *server, err error) {
+	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), engines: engs, addrs: map[string]string{}, started: make(chan struct{})}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.metrics = protocols.NewMetrics(s.reg)
+	s.metrics = session.NewMetrics(s.reg)
 	auth, err := identity.New(cfg.Config, identity.Options{Logger: log.With("component", "identity")})
 	if err != nil {
 		return nil, fmt.Errorf("identities: %w", err)
 	}
 	s.auth = auth
-	s.pipeline = &protocols.Pipeline{Metrics: s.metrics}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -113,65 +115,54 @@ func newServer(cfg *config.Config, log *slog.Logger) (srv *server, err error) {
 	if err := s.openApprovals(); err != nil {
 		return nil, err
 	}
-	if cfg.Postgres.Mode == "inspect" {
-		if cfg.Recording.Disabled {
-			log.Warn("recording.disabled is set: sessions leave no recording")
-		} else if err := s.openRecording(); err != nil {
-			return nil, err
-		}
-		s.pipeline.Classifier = sqlrisk.New(cfg.Classifier)
-	} else {
-		log.Warn("postgres.mode is for measurement only: commands are not classified or refused", "mode", cfg.Postgres.Mode)
+	if cfg.Recording.Disabled {
+		log.Warn("recording.disabled is set: sessions leave no recording")
+	} else if err := s.openRecording(); err != nil {
+		return nil, err
 	}
+	conns, err := s.connections()
+	if err != nil {
+		return nil, err
+	}
+	s.gateway, err = session.New(session.Options{
+		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
+		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, fp, generated, err := cfg.TLS.ServerTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	s.tls = tlsConf
+	if cfg.TLS.CertFile == "" {
+		log.Info("TLS with a self-signed certificate", "sha256", fp, "generated", generated, "dir", cfg.TLS.Dir)
+	}
+	return s, nil
+}
+
+// connections compiles each configured connection's policy and masking.
+func (s *server) connections() (map[string]*protocols.Connection, error) {
+	cfg := s.cfg
 	maskMetrics := masking.NewMetrics(s.reg)
-	s.conns = map[string]*protocols.Connection{}
+	conns := map[string]*protocols.Connection{}
 	for i := range cfg.Connections {
 		cn := &cfg.Connections[i]
 		pc := cn.ProtocolConnection()
-		if s.pipeline.Classifier != nil {
-			pol, err := cfg.ConnectionPolicy(cn)
-			if err != nil {
-				return nil, fmt.Errorf("connections[%d].policy: %w", i, err)
-			}
-			pc.Policy = pol
-			src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics)
-			if err != nil {
-				return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
-			}
-			pc.Masking = src
-		}
-		s.conns[cn.Name] = pc
-	}
-	if cfg.Listen.Postgres != "" {
-		tlsConf, fp, err := cfg.TLS.ServerTLSConfig()
+		pol, err := cfg.ConnectionPolicy(cn)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("connections[%d].policy: %w", i, err)
 		}
-		if cfg.TLS.CertFile == "" {
-			log.Info("generated a self-signed TLS certificate", "sha256", fp)
-		}
-		s.pg, err = postgres.New(postgres.Options{
-			TLS:              tlsConf,
-			Pipeline:         s.pipeline,
-			Auth:             s.auth,
-			Connections:      s.conns,
-			Recorders:        s.recorders(),
-			Metrics:          s.metrics,
-			Log:              log,
-			MaxMessageSize:   int(cfg.Postgres.MaxMessageSize),
-			ConnectTimeout:   cfg.Postgres.ConnectTimeout,
-			StartupTimeout:   cfg.Postgres.StartupTimeout,
-			Relay:            cfg.Postgres.Mode == "relay",
-			PoolMaxIdle:      cfg.Postgres.Pool.MaxIdleSessions(),
-			PoolIdleTimeout:  cfg.Postgres.Pool.IdleTimeout,
-			RecordParameters: cfg.Recording.Parameters && !cfg.Recording.Disabled,
-			Active:           s.activeHook(),
-		})
+		pc.Policy = pol
+		src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
 		}
+		pc.Masking = src
+		conns[cn.Name] = pc
 	}
-	return s, nil
+	return conns, nil
 }
 
 // activeHook is called for each client session while it runs: it keeps the
@@ -220,7 +211,6 @@ func (s *server) openApprovals() error {
 		return fmt.Errorf("approvals: %w", err)
 	}
 	s.approver = svc
-	s.pipeline.Approver = svc
 	return nil
 }
 
@@ -292,7 +282,7 @@ func (s *server) closeAll() {
 	}
 }
 
-// recorders is the engines' recording factory, nil when none is open.
+// recorders is the sessions' recording factory, nil when none is open.
 func (s *server) recorders() protocols.RecorderFactory {
 	if s.recorder == nil {
 		return nil
@@ -328,7 +318,7 @@ func (s *server) run(ctx context.Context) error {
 		}()
 	}
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, len(s.engines)+1)
 	listen := func(name, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -340,8 +330,8 @@ func (s *server) run(ctx context.Context) error {
 		s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
 		return ln, nil
 	}
-	if s.cfg.Listen.Admin != "" {
-		ln, err := listen("admin", s.cfg.Listen.Admin)
+	if admin := s.cfg.Listen["admin"]; admin != "" {
+		ln, err := listen("admin", admin)
 		if err != nil {
 			return err
 		}
@@ -359,16 +349,28 @@ func (s *server) run(ctx context.Context) error {
 			return hs.Shutdown(sctx)
 		})
 	}
-	if s.pg != nil {
-		ln, err := listen("postgres", s.cfg.Listen.Postgres)
+	for _, e := range s.engines {
+		name := string(e.Protocol())
+		addr := s.cfg.Listen[name]
+		if addr == "" {
+			continue
+		}
+		if len(s.gateway.Connections(e.Protocol())) == 0 {
+			s.log.Info("listener not opened: no connection uses its protocol", "listener", name)
+			continue
+		}
+		ln, err := listen(name, addr)
 		if err != nil {
 			return err
 		}
+		deps := engine.Deps{Gateway: s.gateway, TLS: s.tls, Log: s.log,
+			RecordParameters: s.cfg.Recording.Parameters && !s.cfg.Recording.Disabled,
+			HandshakeTimeout: s.cfg.Handshake.Timeout, MaxUnauthenticated: s.cfg.Handshake.MaxPending}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.pg.Serve(ctx, ln); err != nil {
-				errc <- fmt.Errorf("postgres listener: %w", err)
+			if err := e.Serve(ctx, ln, deps); err != nil {
+				errc <- fmt.Errorf("%s listener: %w", name, err)
 			}
 		}()
 	}

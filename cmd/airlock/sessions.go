@@ -43,7 +43,7 @@ func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		}
 		f.Since = t
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.Load(*path, engines()...)
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock sessions: %s: %v\n", *path, err)
 		return 2
@@ -111,7 +111,7 @@ func recordingSettings(path string, explicit bool) (dir string, key []byte, err 
 	if _, statErr := os.Stat(path); statErr != nil && !explicit {
 		return dir, nil, nil
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, engines()...)
 	if err != nil {
 		return "", nil, err
 	}

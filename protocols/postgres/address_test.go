@@ -55,7 +55,7 @@ func TestUnixSocketUpstream(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h := startHarness(t, func(o *Options) {
 				o.Relay = relay
-				up := &o.Connections["main"].Upstream
+				up := upstreamOf(o.Connections["main"])
 				up.Address, up.TLS.Mode = dir, "prefer"
 			})
 			c := connect(t, h.url("alice", "alice-token", "main", ""))

@@ -7,25 +7,44 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/transport"
+	"github.com/airlock-gw/airlock/session"
 )
 
 // benchSession is a session whose sockets are in-memory: the client side
 // writes to io.Discard and the upstream side to a buffer.
-func benchSession(b *testing.B) *session {
-	e, err := New(Options{Auth: testAuth{}, Pipeline: &protocols.Pipeline{Classifier: keywordClassifier{}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := &protocols.Connection{Name: "bench", Protocol: protocols.Postgres, Policy: riskPolicy{}}
-	s := &session{e: e, c: c, cw: bufio.NewWriterSize(io.Discard, 16<<10),
-		up: &upstream{w: bufio.NewWriterSize(io.Discard, 16<<10)}, log: slog.New(slog.DiscardHandler), ended: make(chan struct{})}
-	s.ps = &protocols.Session{Conn: c, Recorder: protocols.NopRecorder{}, Log: s.log,
-		Info: protocols.SessionInfo{Protocol: protocols.Postgres, Connection: "bench"}}
+func benchSession(b *testing.B) *relay {
+	gw, flow := testFlow(b)
+	e := New()
+	e.gateway, e.log = gw, slog.New(slog.DiscardHandler)
+	s := &relay{engine: e, flow: flow, clientOut: transport.NewWriter(io.Discard),
+		up: &upstream{w: bufio.NewWriterSize(io.Discard, 16<<10)}, log: e.log, ended: make(chan struct{})}
+	s.results = flow.Results(s)
 	return s
+}
+
+// testFlow is a started session of the session flow on a connection
+// "bench" whose policy is riskPolicy, judged by keywordClassifier.
+func testFlow(tb testing.TB) (*session.Gateway, *session.Session) {
+	c := &protocols.Connection{Name: "bench", Protocol: protocols.Postgres, Policy: riskPolicy{}, Allow: protocols.Principals{"*"}}
+	gw, err := session.New(session.Options{Auth: testAuth{"alice": "t"}, Classifier: keywordClassifier{},
+		Connections: map[string]*protocols.Connection{"bench": c}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	flow, err := gw.Admit(context.Background(), session.Caller{Protocol: protocols.Postgres, User: "alice", Secret: "t", Connection: "bench", Local: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := flow.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return gw, flow
 }
 
 func dataRowFrame(b *testing.B) []byte {
@@ -41,8 +60,8 @@ func dataRowFrame(b *testing.B) []byte {
 // needs no masking and no row recording: it must not allocate.
 func BenchmarkRelayDataRow(b *testing.B) {
 	s := benchSession(b)
-	s.pend.push(pending{kind: pkQuery})
-	if err := s.begin([]field{{name: "id", typeOID: 23}, {name: "name", typeOID: 25}, {name: "born", typeOID: 1082}, {name: "note", typeOID: 25}}, s.res.start); err != nil {
+	s.pending.push(pending{kind: pkQuery})
+	if err := s.begin([]field{{name: "id", typeOID: 23}, {name: "name", typeOID: 25}, {name: "born", typeOID: 1082}, {name: "note", typeOID: 25}}, time.Time{}); err != nil {
 		b.Fatal(err)
 	}
 	frame := dataRowFrame(b)
@@ -79,7 +98,7 @@ func BenchmarkRelayFrames(b *testing.B) {
 	for range b.N {
 		r.Reset(stream)
 		s.up.r.r.Reset(r)
-		s.pend.push(pending{kind: pkQuery})
+		s.pending.push(pending{kind: pkQuery})
 		for {
 			typ, frame, body, err := s.up.r.next()
 			if err == io.EOF {
@@ -121,8 +140,8 @@ func BenchmarkClientExtended(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		for !s.pend.empty() {
-			s.pend.pop()
+		for !s.pending.empty() {
+			s.pending.pop()
 		}
 	}
 }
@@ -139,6 +158,6 @@ func BenchmarkClientSimpleQuery(b *testing.B) {
 		if err := s.clientMessage(ctx, 'Q', frame, frame[5:]); err != nil {
 			b.Fatal(err)
 		}
-		s.pend.pop()
+		s.pending.pop()
 	}
 }

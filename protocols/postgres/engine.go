@@ -5,137 +5,85 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/engine"
+	"github.com/airlock-gw/airlock/protocols/transport"
+	"github.com/airlock-gw/airlock/session"
 )
-
-// Options configure an Engine.
-type Options struct {
-	// TLS answers SSLRequest; nil refuses TLS (clients then need loopback).
-	TLS *tls.Config
-	// RecordParameters records the values of each Bind (recording.parameters).
-	RecordParameters bool
-	// Pipeline decides every command. Required unless Relay is set.
-	Pipeline *protocols.Pipeline
-	// Auth proves callers' identities. Required.
-	Auth protocols.Authenticator
-	// Connections are the named routes, by name; only Postgres ones are used.
-	Connections map[string]*protocols.Connection
-	// Recorders opens a recording per session; nil records nothing.
-	Recorders protocols.RecorderFactory
-	Metrics   *protocols.Metrics
-	Log       *slog.Logger
-	// MaxMessageSize bounds one client message body (default 64 MiB).
-	MaxMessageSize int
-	// ConnectTimeout bounds dialling and authenticating upstream (default 10s).
-	ConnectTimeout time.Duration
-	// StartupTimeout bounds a client's startup and authentication (default 30s).
-	StartupTimeout time.Duration
-	// Relay turns off all inspection: frames pass untouched after
-	// authentication. It exists to measure the protocol-aware path's cost.
-	Relay bool
-	// PoolMaxIdle is how many idle upstream sessions are kept for reuse, in
-	// all (0: none; see pool.go), and PoolIdleTimeout how long one is kept
-	// (default 60s).
-	PoolMaxIdle     int
-	PoolIdleTimeout time.Duration
-	// Active, if set, is called when a client session starts running, and
-	// the function it returns when the session ends.
-	Active func() (done func())
-}
 
 // Engine is the PostgreSQL engine. See the package documentation for its
 // concurrency contract.
 type Engine struct {
-	opt Options
-	log *slog.Logger
+	set Settings
 
-	mu       sync.Mutex
-	sessions map[uint32]*session // by the process id Airlock handed out
+	// Set by Serve, read by every session.
+	gateway      *session.Gateway
+	tls          *tls.Config
+	log          *slog.Logger
+	recordParams bool
+	relayOnly    bool // mode relay: frames pass untouched after startup
+
+	mu sync.Mutex
+	// sessions are the running sessions by the process id their clients
+	// were given (their upstream's, so several may share one when
+	// upstreams on different servers do); a cancel key is the pair.
+	sessions map[uint32][]*relay
 	catalogs map[string]*catalog // by connection name
 	wg       sync.WaitGroup
 	pool     *upstreamPool // nil when upstream sessions are not reused
 }
 
-// New returns an Engine; it validates the options.
-func New(opt Options) (*Engine, error) {
-	if opt.Auth == nil {
-		return nil, errors.New("postgres engine: no authenticator")
-	}
-	if opt.Pipeline == nil && !opt.Relay {
-		return nil, errors.New("postgres engine: no pipeline")
-	}
-	if opt.MaxMessageSize <= 0 {
-		opt.MaxMessageSize = 64 << 20
-	}
-	if opt.ConnectTimeout <= 0 {
-		opt.ConnectTimeout = 10 * time.Second
-	}
-	if opt.StartupTimeout <= 0 {
-		opt.StartupTimeout = 30 * time.Second
-	}
-	if opt.PoolIdleTimeout <= 0 {
-		opt.PoolIdleTimeout = 60 * time.Second
-	}
-	if opt.Log == nil {
-		opt.Log = slog.New(slog.DiscardHandler)
-	}
-	e := &Engine{opt: opt, log: opt.Log.With("protocol", "postgres"), sessions: map[uint32]*session{}}
-	if opt.PoolMaxIdle > 0 {
-		m := opt.Metrics
-		e.pool = newUpstreamPool(opt.PoolMaxIdle, opt.PoolIdleTimeout, func(n int) { m.UpstreamIdleSessions(protocols.Postgres, n) })
-	}
-	return e, nil
+var _ engine.Engine = (*Engine)(nil)
+
+// New returns an Engine with the default settings; Configure changes them.
+func New() *Engine {
+	return &Engine{set: Settings{}.withDefaults(), sessions: map[uint32][]*relay{}}
 }
 
-// Protocol implements protocols.Engine.
+// Protocol implements engine.Engine.
 func (e *Engine) Protocol() protocols.Protocol { return protocols.Postgres }
 
-// Serve accepts clients on ln until ctx ends, then closes the listener, tells
-// open sessions the server is shutting down and waits for them to end.
-func (e *Engine) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var tempDelay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				e.shutdown()
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				time.Sleep(tempDelay)
-				continue
-			}
-			e.shutdown()
-			return fmt.Errorf("accept: %w", err)
-		}
-		tempDelay = 0
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			protocols.GrowStack()
-			e.handle(ctx, c)
-		}()
+// Serve implements engine.Engine: it accepts clients on ln until ctx ends,
+// then closes the listener, tells open sessions the server is shutting
+// down and waits for them to end.
+func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) error {
+	if deps.Gateway == nil {
+		return errors.New("postgres engine: no gateway")
 	}
-}
-
-func (e *Engine) shutdown() {
-	e.mu.Lock()
-	for _, s := range e.sessions {
-		s.terminate(fatal(codeAdminShutdown, "terminating connection because Airlock is shutting down"), "airlock shutdown")
+	e.gateway, e.tls, e.recordParams = deps.Gateway, deps.TLS, deps.RecordParameters
+	e.log = deps.Log
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
 	}
-	e.mu.Unlock()
+	e.log = e.log.With("protocol", "postgres")
+	switch e.set.Mode {
+	case "decode", "relay":
+		e.log.Warn("postgres.mode is for measurement only: commands are not classified or refused", "mode", e.set.Mode)
+		e.gateway = e.gateway.WithoutInspection()
+		e.relayOnly = e.set.Mode == "relay"
+	}
+	if e.set.Pool.maxIdle() > 0 {
+		m := e.gateway.Metrics()
+		e.pool = newUpstreamPool(e.set.Pool.maxIdle(), e.set.Pool.IdleTimeout, func(n int) { m.UpstreamIdleSessions(protocols.Postgres, n) })
+	}
+	srv := &transport.Server{
+		Handler:            e.handle,
+		Log:                e.log,
+		HandshakeTimeout:   min(deps.HandshakeTimeout, e.set.StartupTimeout),
+		MaxUnauthenticated: deps.MaxUnauthenticated,
+		OnStart:            protocols.GrowStack,
+	}
+	if srv.HandshakeTimeout <= 0 {
+		srv.HandshakeTimeout = e.set.StartupTimeout
+	}
+	err := srv.Serve(ctx, ln)
+	e.shutdown()
+	srv.Wait()
 	e.wg.Wait()
 	if e.pool != nil {
 		e.pool.close()
@@ -145,42 +93,63 @@ func (e *Engine) shutdown() {
 		k.close()
 	}
 	e.mu.Unlock()
+	return err
 }
 
-// register hands out a fresh BackendKeyData for s.
-func (e *Engine) register(s *session) {
+// shutdown tells every open session that the gateway is shutting down.
+func (e *Engine) shutdown() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
-		if pid == 0 || e.sessions[pid] != nil {
-			continue
+	for _, l := range e.sessions {
+		for _, s := range l {
+			s.terminate(fatal(codeAdminShutdown, "terminating connection because Airlock is shutting down"), "airlock shutdown")
 		}
-		s.pid = pid
-		s.secret = b[4:8]
-		e.sessions[pid] = s
-		return
 	}
 }
 
-func (e *Engine) unregister(s *session) {
+// register makes s reachable by the cancel key its client is given: its
+// upstream's process id (what pg_backend_pid() says, so a client that
+// terminates a session by the id its driver reports reaches the right one)
+// with a secret key of Airlock's own.
+func (e *Engine) register(s *relay) {
+	var secret [4]byte
+	_, _ = rand.Read(secret[:])
+	s.pid, s.secret = s.up.pid, secret[:]
+	e.mu.Lock()
+	e.sessions[s.pid] = append(e.sessions[s.pid], s)
+	e.mu.Unlock()
+}
+
+func (e *Engine) unregister(s *relay) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.sessions[s.pid] == s {
+	l := e.sessions[s.pid]
+	for i, o := range l {
+		if o == s {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) == 0 {
 		delete(e.sessions, s.pid)
+	} else {
+		e.sessions[s.pid] = l
 	}
 }
 
 // cancel handles a CancelRequest: the key must match a live session exactly.
 func (e *Engine) cancel(pid uint32, secret []byte) {
+	var target *relay
 	e.mu.Lock()
-	s := e.sessions[pid]
+	for _, s := range e.sessions[pid] {
+		if subtle.ConstantTimeCompare(s.secret, secret) == 1 {
+			target = s
+		}
+	}
 	e.mu.Unlock()
-	if s == nil || subtle.ConstantTimeCompare(s.secret, secret) != 1 {
+	if target == nil {
 		e.log.Info("cancel request for an unknown session ignored")
 		return
 	}
-	s.cancelRequested()
+	target.cancelRequested()
 }

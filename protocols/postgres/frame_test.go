@@ -51,9 +51,10 @@ func TestEndedSessionWrites(t *testing.T) {
 	defer peer.Close()
 	up, upPeer := net.Pipe()
 	defer upPeer.Close()
-	s := &session{conn: client, up: &upstream{conn: up}, cw: clientWriter(client), ended: make(chan struct{})}
-	putClientWriter(s.cw)
-	s.cw = nil
+	_, flow := testFlow(t)
+	s := &relay{conn: client, up: &upstream{conn: up}, flow: flow, clientOut: clientWriter(client), ended: make(chan struct{})}
+	putClientWriter(s.clientOut)
+	s.clientOut = nil
 	if err := s.writeClient([]byte("x"), true); !errors.Is(err, errSessionEnded) {
 		t.Errorf("write after the end: %v, want %v", err, errSessionEnded)
 	}

@@ -21,7 +21,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/protocols/testenv"
+	"github.com/airlock-gw/airlock/session"
 )
 
 // testAuth accepts fixed name/token pairs; the engine's tests exercise the
@@ -109,8 +111,8 @@ func (r *memRecorder) Parameters(portal string, ps []protocols.Param) error {
 			b.WriteString(" NULL")
 		case p.Binary:
 			fmt.Fprintf(&b, " %x", p.Value)
-			if p.OID != 0 {
-				fmt.Fprintf(&b, "(%d)", p.OID)
+			if p.Native != 0 {
+				fmt.Fprintf(&b, "(%d)", p.Native)
 			}
 		default:
 			fmt.Fprintf(&b, " %q", p.Value)
@@ -118,7 +120,9 @@ func (r *memRecorder) Parameters(portal string, ps []protocols.Param) error {
 	}
 	return r.add(b.String())
 }
-func (r *memRecorder) Row(v [][]byte) error { return nil }
+func (r *memRecorder) Row(v [][]byte) error              { return nil }
+func (r *memRecorder) Reply(protocols.Reply) error       { return r.add("reply") }
+func (r *memRecorder) Exchange(protocols.Exchange) error { return r.add("exchange") }
 func (r *memRecorder) Result(res protocols.Result) error {
 	if res.Error != "" {
 		return r.add("result " + res.Code + " " + res.Error)
@@ -155,10 +159,35 @@ type harness struct {
 	addr    string
 	db      string
 	engine  *Engine
+	conns   map[string]*protocols.Connection // the gateway's, for tests that add one
 	recs    *memRecorders
 	cancel  context.CancelFunc
 	done    chan struct{}
 	tlsConf *tls.Config
+}
+
+// Options is what a test may change in the harness before it starts: the
+// engine's settings and what the gateway it serves through is given.
+type Options struct {
+	TLS              *tls.Config
+	RecordParameters bool
+	Pipeline         *testPipeline
+	Auth             protocols.Authenticator
+	Connections      map[string]*protocols.Connection
+	Recorders        protocols.RecorderFactory
+	Metrics          *session.Metrics
+	Log              *slog.Logger
+	MaxMessageSize   int
+	StartupTimeout   time.Duration
+	Relay            bool
+	PoolMaxIdle      int
+	Active           func() (done func())
+}
+
+// testPipeline is what decides commands: the classifier and the approver.
+type testPipeline struct {
+	Classifier protocols.Classifier
+	Approver   protocols.Approver
 }
 
 type harnessOpt func(*Options)
@@ -174,19 +203,19 @@ func startHarnessOn(t *testing.T, addr string, opts ...harnessOpt) *harness {
 	h.tlsConf = selfSigned(t)
 	o := Options{
 		TLS:      h.tlsConf,
-		Pipeline: &protocols.Pipeline{Classifier: keywordClassifier{}},
+		Pipeline: &testPipeline{Classifier: keywordClassifier{}},
 		Auth:     testAuth{"alice": "alice-token", "bob": "bob-token"},
 		Connections: map[string]*protocols.Connection{
 			"main": {
 				Name: "main", Protocol: protocols.Postgres, Allow: protocols.Principals{"alice"},
-				Upstream: protocols.Upstream{Address: testenv.PostgresAddr, Database: db, User: "postgres",
-					Password: "never-used-upstream-secret", TLS: protocols.UpstreamTLS{Mode: "disable"}},
+				Upstream: &Upstream{Address: testenv.PostgresAddr, Database: db, User: "postgres",
+					Password: "never-used-upstream-secret", TLS: UpstreamTLS{Mode: "disable"}},
 				Policy: riskPolicy{},
 			},
 			"down": {
 				Name: "down", Protocol: protocols.Postgres, Allow: protocols.Principals{"*"},
-				Upstream: protocols.Upstream{Address: "127.0.0.1:1", Database: "x", User: "postgres",
-					Password: "never-used-upstream-secret", TLS: protocols.UpstreamTLS{Mode: "disable"}},
+				Upstream: &Upstream{Address: "127.0.0.1:1", Database: "x", User: "postgres",
+					Password: "never-used-upstream-secret", TLS: UpstreamTLS{Mode: "disable"}},
 			},
 		},
 		Recorders:      h.recs,
@@ -196,11 +225,21 @@ func startHarnessOn(t *testing.T, addr string, opts ...harnessOpt) *harness {
 	for _, f := range opts {
 		f(&o)
 	}
-	e, err := New(o)
+	h.engine, h.conns = New(), o.Connections
+	set := &h.engine.set
+	set.MaxMessageSize = protocols.ByteSize(o.MaxMessageSize)
+	set.Pool.MaxIdle = &o.PoolMaxIdle
+	if o.StartupTimeout > 0 {
+		set.StartupTimeout = o.StartupTimeout
+	}
+	if o.Relay {
+		set.Mode = "relay"
+	}
+	gw, err := session.New(session.Options{Auth: o.Auth, Connections: o.Connections, Classifier: o.Pipeline.Classifier,
+		Approver: o.Pipeline.Approver, Recorders: o.Recorders, Metrics: o.Metrics, Log: o.Log, Active: o.Active})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.engine = e
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -208,9 +247,10 @@ func startHarnessOn(t *testing.T, addr string, opts ...harnessOpt) *harness {
 	h.addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
+	deps := engine.Deps{Gateway: gw, TLS: o.TLS, Log: o.Log, RecordParameters: o.RecordParameters}
 	go func() {
 		defer close(h.done)
-		_ = e.Serve(ctx, ln)
+		_ = h.engine.Serve(ctx, ln, deps)
 	}()
 	t.Cleanup(func() {
 		cancel()

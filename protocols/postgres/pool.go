@@ -333,8 +333,9 @@ func (up *upstream) reset(timeout time.Duration) error {
 	// The reset's replies are small: a larger one is refused unread, and
 	// a large message's buffer is not kept for an idle session.
 	fr := up.r
-	fr.buf, fr.max = nil, 1<<20
-	defer func() { fr.max = 0 }()
+	fr.r.Shrink()
+	fr.setMax(1 << 20)
+	defer fr.setMax(0)
 	done := false
 	for {
 		typ, _, body, err := fr.next()

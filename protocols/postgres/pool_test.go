@@ -6,13 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-gw/airlock/session"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/airlock-gw/airlock/protocols"
 )
 
 func withPool(n int) harnessOpt {
@@ -54,7 +53,7 @@ func TestUpstreamReuseResetsSession(t *testing.T) {
 	for _, relay := range []bool{false, true} {
 		name := map[bool]string{false: "inspect", true: "relay"}[relay]
 		t.Run(name, func(t *testing.T) {
-			m := protocols.NewMetrics(prometheus.NewRegistry())
+			m := session.NewMetrics(prometheus.NewRegistry())
 			h := startHarness(t, withPool(2), func(o *Options) { o.Relay = relay; o.Metrics = m })
 			ctx := context.Background()
 			a := connect(t, h.url("alice", "alice-token", "main", ""))
@@ -284,8 +283,8 @@ func metricValue(t testing.TB, c prometheus.Metric) float64 {
 func TestUpstreamSlotsGivenBack(t *testing.T) {
 	addr := privateCluster(t, "max_connections=4", "superuser_reserved_connections=0")
 	h := startHarness(t, withPool(8), func(o *Options) {
-		o.Connections["main"].Upstream.Address = addr
-		o.Connections["main"].Upstream.Database = "postgres"
+		up := upstreamOf(o.Connections["main"])
+		up.Address, up.Database = addr, "postgres"
 	})
 	ctx := context.Background()
 	var cs []*pgx.Conn

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session"
 )
 
 // field is the part of a RowDescription field Airlock keeps.
@@ -30,16 +32,11 @@ type portalState struct {
 }
 
 // resultState is the upstream reader's view of the session's statements,
-// portals and the result set being streamed.
+// portals and the result set being streamed; the session flow's Results
+// plans masking and records.
 type resultState struct {
 	stmts   map[string][]field
 	portals map[string]*portalState
-
-	active bool // a result set is being streamed
-	cols   []protocols.Column
-	mask   protocols.RowMasker
-	rows   int64
-	start  time.Time
 
 	copyOut   bool
 	copyBin   bool
@@ -48,19 +45,21 @@ type resultState struct {
 	copyText  bool // mask whole lines with the detectors only
 	copySkip  int  // header lines to pass
 
-	dr  pgproto3.DataRow
-	rd  pgproto3.RowDescription
-	buf []byte
+	dr    pgproto3.DataRow
+	rd    pgproto3.RowDescription
+	buf   []byte
+	frame []byte // the DataRow being taken through Results
 
 	// A prepared statement or a repeated query describes the same columns
-	// every time; then neither decoding nor planning is repeated. rdFields
-	// are the fields of the last RowDescription (rd), plan* what begin
-	// planned last, and derived the fields of each statement as last bound.
+	// every time; then neither decoding nor describing is repeated.
+	// rdFields are the fields of the last RowDescription (rd), plan* the
+	// columns begin described last (the flow's Results reuses its masking
+	// plan for the same slice), and derived the fields of each statement
+	// as last bound.
 	lastRD     []byte
 	rdFields   []field
 	planFields []field
 	planCols   []protocols.Column
-	planMask   protocols.RowMasker
 	derived    map[string]derivedFields
 }
 
@@ -72,17 +71,17 @@ type derivedFields struct {
 
 // upstreamLoop relays upstream messages to the client. It owns the upstream
 // socket's read side.
-func (s *session) upstreamLoop() {
+func (s *relay) upstreamLoop() {
 	for {
 		typ, frame, body, err := s.up.r.next()
 		if err != nil {
 			if !s.isEnded() {
-				s.e.opt.Metrics.UpstreamError(protocols.Postgres, s.c.Name)
-				s.terminate(fatal(codeConnectionFailure, fmt.Sprintf("lost the upstream of connection %q", s.c.Name)), "upstream closed")
+				s.flow.UpstreamError()
+				s.terminate(fatal(codeConnectionFailure, fmt.Sprintf("lost the upstream of connection %q", s.flow.Conn.Name)), "upstream closed")
 			}
 			return
 		}
-		if s.e.opt.Relay {
+		if s.engine.relayOnly {
 			err = s.forward(frame)
 		} else {
 			err = s.upstreamMessage(typ, frame, body)
@@ -106,60 +105,29 @@ func (s *session) upstreamLoop() {
 	}
 }
 
-func (s *session) forward(b []byte) error { return s.writeClient(b, false) }
+func (s *relay) forward(b []byte) error { return s.writeClient(b, false) }
 
-func (s *session) flushClient() error {
-	s.cwMu.Lock()
-	defer s.cwMu.Unlock()
-	if s.cw == nil {
+func (s *relay) flushClient() error {
+	s.clientMu.Lock()
+	defer s.clientMu.Unlock()
+	if s.clientOut == nil {
 		return errSessionEnded
 	}
-	return s.cw.Flush()
+	return s.clientOut.Flush()
 }
 
-func (s *session) upstreamMessage(typ byte, frame, body []byte) error {
+// upstreamMessage handles one upstream message in inspecting mode.
+func (s *relay) upstreamMessage(typ byte, frame, body []byte) error {
 	r := &s.res
 	switch typ {
 	case 'D':
 		return s.dataRow(frame, body)
 	case 'T':
-		fields := r.rdFields
-		if r.lastRD == nil || !bytes.Equal(body, r.lastRD) {
-			if err := r.rd.Decode(body); err != nil {
-				return upstreamProtocol("RowDescription")
-			}
-			fields = copyFields(r.rd.Fields)
-			r.lastRD = append(r.lastRD[:0:0], body...)
-			r.rdFields = fields
-		}
-		head, _ := s.pend.peek()
-		switch head.kind {
-		case pkDescribeS:
-			s.pend.pop()
-			r.setStmt(head.name, fields)
-		case pkDescribeP:
-			s.pend.pop()
-			r.portal(head.name).setFields(fields)
-			if head.internal {
-				return nil
-			}
-		default:
-			if err := s.begin(fields, head.start); err != nil {
-				return err
-			}
-		}
-		return s.forward(frame)
+		return s.rowDescription(frame, body)
 	case 't': // ParameterDescription answers a Describe of a statement
-		if head, _ := s.pend.peek(); head.kind == pkDescribeS && s.e.opt.RecordParameters {
-			var pd pgproto3.ParameterDescription
-			if err := pd.Decode(body); err != nil {
-				return upstreamProtocol("ParameterDescription")
-			}
-			s.setParamTypes(head.name, pd.ParameterOIDs)
-		}
-		return s.forward(frame)
+		return s.parameterDescription(frame, body)
 	case 'n': // NoData answers a Describe
-		head, _ := s.pend.pop()
+		head, _ := s.pending.pop()
 		if head.kind == pkDescribeP {
 			r.portal(head.name).setFields(nil)
 			if head.internal {
@@ -170,38 +138,28 @@ func (s *session) upstreamMessage(typ byte, frame, body []byte) error {
 		}
 		return s.forward(frame)
 	case '1': // ParseComplete
-		head, _ := s.pend.pop()
+		head, _ := s.pending.pop()
 		delete(r.stmts, head.name)
 		delete(r.derived, head.name)
 		return s.forward(frame)
 	case '2': // BindComplete
-		head, _ := s.pend.pop()
+		head, _ := s.pending.pop()
 		p := r.portal(head.name)
 		*p = portalState{stmt: head.stmt, formats: head.formats}
 		return s.forward(frame)
-	case '3': // CloseComplete
-		head, _ := s.pend.pop()
-		if head.internal {
-			return nil
-		}
-		if head.close == 'S' {
-			delete(r.stmts, head.name)
-			delete(r.derived, head.name)
-		} else {
-			delete(r.portals, head.name)
-		}
-		return s.forward(frame)
+	case '3':
+		return s.closeComplete(frame)
 	case 'C':
 		return s.commandComplete(frame, body)
 	case 's': // PortalSuspended: the Execute ends, the portal lives on
-		head, _ := s.pend.pop()
-		if err := s.finish(protocols.Result{Tag: "SUSPENDED", Rows: r.rows}, head.start); err != nil {
+		head, _ := s.pending.pop()
+		if err := s.finish(protocols.Result{Tag: "SUSPENDED", Rows: s.results.Rows()}, head.start); err != nil {
 			return err
 		}
 		return s.forward(frame)
 	case 'I': // EmptyQueryResponse
-		if head, _ := s.pend.peek(); head.kind == pkExecute {
-			s.pend.pop()
+		if head, _ := s.pending.peek(); head.kind == pkExecute {
+			s.pending.pop()
 		}
 		return s.forward(frame)
 	case 'E':
@@ -211,37 +169,85 @@ func (s *session) upstreamMessage(typ byte, frame, body []byte) error {
 	case 'A':
 		return s.notification(frame, body)
 	case 'Z':
-		for {
-			p, ok := s.pend.pop()
-			if !ok {
-				break
-			}
-			if p.kind == pkSync || p.kind == pkQuery {
-				s.e.opt.Metrics.ObserveCommand(s.ps, time.Since(p.start))
-				break
-			}
+		return s.readyForQuery(frame)
+	}
+	return s.copyMessage(typ, frame, body)
+}
+
+// rowDescription starts a result set, or answers a Describe.
+func (s *relay) rowDescription(frame, body []byte) error {
+	r := &s.res
+	fields := r.rdFields
+	if r.lastRD == nil || !bytes.Equal(body, r.lastRD) {
+		if err := r.rd.Decode(body); err != nil {
+			return upstreamProtocol("RowDescription")
 		}
-		r.active = false
-		return s.forward(frame)
-	case 'H', 'G', 'W':
-		if typ == 'H' {
-			r.copyOut, r.copyBin = true, len(body) > 0 && body[0] == 1
-			if err := s.beginCopy(body); err != nil {
-				return err
-			}
-		}
-		return s.forward(frame)
-	case 'd':
-		if r.copyOut {
-			return s.copyData(frame, body)
-		}
-		return s.forward(frame)
-	case 'c':
-		if r.copyAbort != nil {
+		fields = copyFields(r.rd.Fields)
+		r.lastRD = append(r.lastRD[:0:0], body...)
+		r.rdFields = fields
+	}
+	head, _ := s.pending.peek()
+	switch head.kind {
+	case pkDescribeS:
+		s.pending.pop()
+		r.setStmt(head.name, fields)
+	case pkDescribeP:
+		s.pending.pop()
+		r.portal(head.name).setFields(fields)
+		if head.internal {
 			return nil
 		}
-		return s.forward(frame)
+	default:
+		if err := s.begin(fields, head.start); err != nil {
+			return err
+		}
 	}
+	return s.forward(frame)
+}
+
+// parameterDescription keeps a statement's parameter types for the
+// recording of its parameters.
+func (s *relay) parameterDescription(frame, body []byte) error {
+	if head, _ := s.pending.peek(); head.kind == pkDescribeS && s.engine.recordParams {
+		var pd pgproto3.ParameterDescription
+		if err := pd.Decode(body); err != nil {
+			return upstreamProtocol("ParameterDescription")
+		}
+		s.setParamTypes(head.name, pd.ParameterOIDs)
+	}
+	return s.forward(frame)
+}
+
+// closeComplete forgets a closed statement or portal.
+func (s *relay) closeComplete(frame []byte) error {
+	r := &s.res
+	head, _ := s.pending.pop()
+	if head.internal {
+		return nil
+	}
+	if head.close == 'S' {
+		delete(r.stmts, head.name)
+		delete(r.derived, head.name)
+	} else {
+		delete(r.portals, head.name)
+	}
+	return s.forward(frame)
+}
+
+// readyForQuery ends what the upstream owed up to the Sync or Query it
+// answers, counting the command's duration.
+func (s *relay) readyForQuery(frame []byte) error {
+	for {
+		p, ok := s.pending.pop()
+		if !ok {
+			break
+		}
+		if p.kind == pkSync || p.kind == pkQuery {
+			s.results.Done(p.start)
+			break
+		}
+	}
+	s.results.Reset()
 	return s.forward(frame)
 }
 
@@ -321,37 +327,37 @@ func (r *resultState) portalFields(name string) ([]field, bool) {
 	return out, true
 }
 
-// begin starts a result set: plan masking once, record its columns.
-func (s *session) begin(fields []field, start time.Time) error {
+// begin starts a result set of fields: the flow's Results plans masking
+// once and records the columns. The same fields as last time reuse their
+// columns, and with them the plan.
+func (s *relay) begin(fields []field, start time.Time) error {
 	r := &s.res
-	r.active, r.rows, r.start = true, 0, start
-	if sameFields(fields, r.planFields) {
-		// The columns planned for the last result set, again.
-		r.cols, r.mask = r.planCols, r.planMask
-	} else {
-		r.cols = s.columns(nil, fields)
-		r.mask = nil
-		if s.ps.Masker != nil {
-			r.mask = s.ps.Masker.Plan(r.cols)
-		}
-		r.planFields, r.planCols, r.planMask = fields, r.cols, r.mask
+	if !sameFields(fields, r.planFields) {
+		r.planCols = s.columns(nil, fields)
+		r.planFields = fields
 	}
-	if err := s.ps.Recorder.Columns(r.cols); err != nil {
-		return s.recordFailed(err)
+	return s.resultErr(s.results.Begin(r.planCols, start))
+}
+
+// resultErr maps an error of the flow's Results: a recording that failed
+// ends the session with an error; anything else is the client's socket.
+func (s *relay) resultErr(err error) error {
+	if err != nil && errors.Is(err, session.ErrRecordingFailed) {
+		return fatal(codeIOError, "session recording failed; Airlock ends the session so nothing runs unrecorded")
 	}
-	return nil
+	return err
 }
 
 // columns describes fields for the masker. With masking on, the catalog
 // names the source tables (for table.column rules) and the types created in
 // the database; when it cannot, tables stay unknown and such types opaque,
 // which the masker treats strictly (fail closed).
-func (s *session) columns(dst []protocols.Column, fields []field) []protocols.Column {
+func (s *relay) columns(dst []protocols.Column, fields []field) []protocols.Column {
 	var k *catalog
-	if s.ps.Masker != nil {
-		k = s.e.catalogFor(s.c)
+	if m := s.flow.Masker(); m != nil {
+		k = s.engine.catalogFor(s.flow.Conn)
 		var tables, types []uint32
-		if hasColumnRules(s.ps.Masker) {
+		if hasColumnRules(m) {
 			for _, f := range fields {
 				tables = append(tables, f.tableOID)
 			}
@@ -367,7 +373,7 @@ func (s *session) columns(dst []protocols.Column, fields []field) []protocols.Co
 	}
 	for _, f := range fields {
 		col := protocols.Column{Name: f.name, Type: valueType(f.typeOID), Binary: f.format == 1,
-			TextOffset: textOffset(f.typeOID, f.format == 1), OID: f.typeOID}
+			TextOffset: textOffset(f.typeOID, f.format == 1), Native: f.typeOID}
 		if k != nil {
 			col.Type = k.valueType(f.typeOID)
 			col.Table = k.table(f.tableOID)
@@ -380,33 +386,41 @@ func (s *session) columns(dst []protocols.Column, fields []field) []protocols.Co
 // hasColumnRules asks a masker whether it masks columns by name or table;
 // a masker that cannot say is assumed to.
 func hasColumnRules(m protocols.Masker) bool {
-	if h, ok := m.(interface{ HasColumnRules() bool }); ok {
+	if h, ok := m.(protocols.ColumnRuler); ok {
 		return h.HasColumnRules()
 	}
 	return true
 }
 
-func (s *session) dataRow(frame, body []byte) error {
+// dataRow takes one row through the flow's Results: masked, recorded,
+// then forwarded (ForwardRow). A row nothing masks or records passes as
+// it came, undecoded.
+func (s *relay) dataRow(frame, body []byte) error {
 	r := &s.res
-	if !r.active {
+	if !s.results.Active() {
 		if err := s.beginFromHead(body); err != nil {
 			return err
 		}
 	}
-	r.rows++
-	if r.mask == nil && !s.ps.Records() {
+	if !s.results.NeedsValues() {
+		s.results.Pass()
 		return s.forward(frame)
 	}
 	if err := r.dr.Decode(body); err != nil {
 		return upstreamProtocol("DataRow")
 	}
-	changed := r.mask != nil && r.mask.MaskRow(r.dr.Values)
-	if err := s.ps.Recorder.Row(r.dr.Values); err != nil {
-		return s.recordFailed(err)
-	}
+	r.frame = frame
+	return s.resultErr(s.results.Row(r.dr.Values))
+}
+
+// ForwardRow implements session.RowSink: the row as it came, or encoded
+// again with its masked values.
+func (s *relay) ForwardRow(values [][]byte, changed bool) error {
+	r := &s.res
 	if !changed {
-		return s.forward(frame)
+		return s.forward(r.frame)
 	}
+	r.dr.Values = values
 	r.buf, _ = r.dr.Encode(r.buf[:0])
 	return s.forward(r.buf)
 }
@@ -415,8 +429,8 @@ func (s *session) dataRow(frame, body []byte) error {
 // without a RowDescription (the client described the statement earlier).
 // When the columns are unknown every value is treated as opaque, so the
 // masker can still fail closed.
-func (s *session) beginFromHead(row []byte) error {
-	head, _ := s.pend.peek()
+func (s *relay) beginFromHead(row []byte) error {
+	head, _ := s.pending.peek()
 	if head.kind == pkExecute {
 		if f, ok := s.res.portalFields(head.name); ok {
 			return s.begin(f, head.start)
@@ -430,17 +444,17 @@ func (s *session) beginFromHead(row []byte) error {
 	for i := range f {
 		f[i] = field{name: "?column?", format: 1}
 	}
-	if s.ps.Masker != nil {
+	if s.flow.Masker() != nil {
 		s.log.Warn("rows without a known row description; masking treats every value as opaque")
 	}
 	return s.begin(f, head.start)
 }
 
-func (s *session) commandComplete(frame, body []byte) error {
+func (s *relay) commandComplete(frame, body []byte) error {
 	r := &s.res
-	head, _ := s.pend.peek()
+	head, _ := s.pending.peek()
 	if head.kind == pkExecute {
-		s.pend.pop()
+		s.pending.pop()
 	}
 	if r.copyAbort != nil {
 		pe := r.copyAbort
@@ -450,12 +464,12 @@ func (s *session) commandComplete(frame, body []byte) error {
 		}
 		return s.forward(pe.encode(nil))
 	}
-	r.copyOut = false
 	tag := string(cstring(body))
-	rows := r.rows
-	if !r.active || rows == 0 {
+	rows := s.results.Rows()
+	if !s.results.Active() || rows == 0 || r.copyOut {
 		rows = tagRows(tag)
 	}
+	r.copyOut = false
 	if err := s.finish(protocols.Result{Tag: tag, Rows: rows}, head.start); err != nil {
 		return err
 	}
@@ -463,16 +477,8 @@ func (s *session) commandComplete(frame, body []byte) error {
 }
 
 // finish records the end of one statement's result.
-func (s *session) finish(res protocols.Result, start time.Time) error {
-	s.res.active = false
-	s.res.mask = nil
-	if !start.IsZero() {
-		res.Duration = time.Since(start)
-	}
-	if err := s.ps.Recorder.Result(res); err != nil {
-		return s.recordFailed(err)
-	}
-	return nil
+func (s *relay) finish(res protocols.Result, start time.Time) error {
+	return s.resultErr(s.results.End(res, start))
 }
 
 // tagRows reads the row count at the end of a command tag ("UPDATE 3").
@@ -491,20 +497,15 @@ func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-func (s *session) recordFailed(err error) error {
-	s.log.Error("recording failed; ending session", "err", err)
-	return fatal(codeIOError, "session recording failed; Airlock ends the session so nothing runs unrecorded")
-}
-
 // errorResponse forwards an upstream error, masked, or Airlock's refusal in
 // place of the error its refusal statement provoked.
-func (s *session) errorResponse(frame, body []byte) error {
+func (s *relay) errorResponse(frame, body []byte) error {
 	r := &s.res
-	head, _ := s.pend.peek()
+	head, _ := s.pending.peek()
 	var skipped []time.Time // starts of the Executes the server skips
 	if head.kind != pkQuery && head.kind != pkSync {
 		first := true
-		s.pend.skipToSync(func(p *pending) {
+		s.pending.skipToSync(func(p *pending) {
 			if p.undo != nil {
 				s.undoLater(p.undo)
 			}
@@ -542,7 +543,7 @@ const skippedExecute = "not run: PostgreSQL skips the rest of a pipeline after a
 // recordError records the result of the failed message at head: Airlock's
 // refusal, or the server's error, masked. It returns what to forward in
 // place of the server's frame, or nil to forward it unchanged.
-func (s *session) recordError(head pending, body []byte) ([]byte, error) {
+func (s *relay) recordError(head pending, body []byte) ([]byte, error) {
 	if pe := head.refusal; pe != nil {
 		return pe.encode(nil), s.finish(protocols.Result{Error: pe.Message, Code: pe.Code}, head.start)
 	}
@@ -564,8 +565,8 @@ func (s *session) recordError(head pending, body []byte) ([]byte, error) {
 	return out, nil
 }
 
-func (s *session) notice(frame, body []byte) error {
-	if s.ps.Masker == nil {
+func (s *relay) notice(frame, body []byte) error {
+	if s.flow.Masker() == nil {
 		return s.forward(frame)
 	}
 	var n pgproto3.NoticeResponse
@@ -583,8 +584,8 @@ func (s *session) notice(frame, body []byte) error {
 }
 
 // maskFields masks free-text fields in place and reports a change.
-func (s *session) maskFields(fields ...*string) bool {
-	m := s.ps.Masker
+func (s *relay) maskFields(fields ...*string) bool {
+	m := s.flow.Masker()
 	if m == nil {
 		return false
 	}
@@ -602,21 +603,17 @@ func (s *session) maskFields(fields ...*string) bool {
 	return changed
 }
 
-// notification masks a NOTIFY payload and shows Airlock's own process id
-// for notifications the client's own session raised.
-func (s *session) notification(frame, body []byte) error {
+// notification masks a NOTIFY payload. Its process id needs no change:
+// the client knows its session by its upstream's own.
+func (s *relay) notification(frame, body []byte) error {
+	if s.flow.Masker() == nil {
+		return s.forward(frame)
+	}
 	var n pgproto3.NotificationResponse
 	if err := n.Decode(body); err != nil {
 		return upstreamProtocol("NotificationResponse")
 	}
-	changed := false
-	if n.PID == s.up.pid {
-		n.PID, changed = s.pid, true
-	}
-	if s.maskFields(&n.Payload) {
-		changed = true
-	}
-	if !changed {
+	if !s.maskFields(&n.Payload) {
 		return s.forward(frame)
 	}
 	out, err := n.Encode(nil)
@@ -624,88 +621,4 @@ func (s *session) notification(frame, body []byte) error {
 		return upstreamProtocol("NotificationResponse")
 	}
 	return s.forward(out)
-}
-
-// beginCopy prepares masking for COPY ... TO STDOUT: it learns which
-// columns the COPY sends and plans masking per line, so column rules apply
-// as they do to query results. Binary COPY rows are opaque to the masker;
-// with masking on they are refused, as is a COPY whose columns cannot be
-// known while column rules apply.
-func (s *session) beginCopy(body []byte) error {
-	r := &s.res
-	head, _ := s.pend.peek()
-	r.active, r.rows, r.start = true, 0, head.start
-	r.mask, r.copyMask, r.copyText, r.copySkip = nil, nil, false, 0
-	m := s.ps.Masker
-	if m == nil {
-		return nil
-	}
-	if r.copyBin {
-		r.copyAbort = &pgError{Code: codeInsufficientPriv,
-			Message: "binary COPY TO STDOUT is not allowed while masking applies to you",
-			Hint:    "use COPY ... TO STDOUT in text or CSV format"}
-		return nil
-	}
-	ncols := 0
-	if len(body) >= 3 {
-		ncols = int(binary.BigEndian.Uint16(body[1:]))
-	}
-	spec := head.copies.take()
-	if spec != nil {
-		fields, err := s.e.catalogFor(s.c).copyColumns(spec)
-		if err == nil && len(fields) == ncols {
-			cols := s.columns(nil, fields)
-			if p, ok := m.(interface {
-				PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error)
-			}); ok {
-				r.copyMask = p.PlanCopyLines(cols, spec.csv, spec.delim, spec.null)
-				if spec.header {
-					r.copySkip = 1
-				}
-				return nil
-			}
-		} else {
-			s.log.Warn("cannot tell the columns of a COPY", "err", err, "columns", ncols, "found", len(fields))
-		}
-	}
-	if hasColumnRules(m) {
-		r.copyAbort = &pgError{Code: codeInsufficientPriv,
-			Message: "Airlock cannot tell which columns this COPY sends, and column masking rules apply to you",
-			Hint:    "name the table or use COPY (SELECT ...) TO STDOUT"}
-		return nil
-	}
-	r.copyText = true
-	return nil
-}
-
-func (s *session) copyData(frame, body []byte) error {
-	r := &s.res
-	if r.copyAbort != nil {
-		return nil
-	}
-	r.rows++
-	out := body
-	switch {
-	case r.copySkip > 0:
-		r.copySkip--
-		r.rows--
-	case r.copyMask != nil:
-		var err error
-		out, err = r.copyMask(body)
-		if err != nil {
-			// A line the plan cannot split is never sent unmasked.
-			r.copyAbort = &pgError{Code: codeInsufficientPriv,
-				Message: "Airlock stopped a COPY whose line it could not mask: " + err.Error()}
-			return nil
-		}
-	case r.copyText:
-		out = s.ps.Masker.Text(body)
-	}
-	if sameSlice(out, body) {
-		return s.forward(frame)
-	}
-	buf, sp := beginMessage(r.buf[:0], 'd')
-	buf = append(buf, out...)
-	r.buf = finishMessage(buf, sp)
-	return s.forward(r.buf)
 }

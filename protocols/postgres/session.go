@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,32 +15,36 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/transport"
+	"github.com/airlock-gw/airlock/session"
 )
 
-// session is one client session relayed to one upstream session.
-type session struct {
-	e    *Engine
-	conn net.Conn // client
-	up   *upstream
-	c    *protocols.Connection
-	ps   *protocols.Session
-	log  *slog.Logger
+// relay is one client session relayed to one upstream session.
+type relay struct {
+	engine *Engine
+	conn   net.Conn // the client's
+	up     *upstream
+	flow   *session.Session
+	// results is the flow's result path (upstream reader only).
+	results *session.Results
+	log     *slog.Logger
 
-	pid    uint32 // handed to the client in BackendKeyData
+	// pid and secret are the cancel key the client was given.
+	pid    uint32
 	secret []byte
 
-	// cr is read by the client reader goroutine only. The upstream side
-	// is buffered by up.r (upstream reader goroutine only) and up.w.
-	cr *frameReader
+	// clientIn is read by the client reader goroutine only. The upstream
+	// side is buffered by up.r (upstream reader goroutine only) and up.w.
+	clientIn *frameReader
 
-	cwMu sync.Mutex // guards cw and cbuf
-	cw   *bufio.Writer
+	clientMu  sync.Mutex // guards clientOut
+	clientOut *transport.Writer
 
-	pend  pendingQueue
-	nonce string            // makes refusal statements unguessable
-	seq   uint64            // client reader only
-	names map[string]string // client reader only: interned names
-	ct    *clientTrack      // client reader only
+	pending pendingQueue
+	nonce   string            // makes refusal statements unguessable
+	seq     uint64            // client reader only
+	names   map[string]string // client reader only: interned names
+	stmts   *clientTrack      // client reader only
 
 	res resultState // upstream reader only
 	// lastUp is the type of the last upstream message handled, and lastTx
@@ -64,58 +67,38 @@ type session struct {
 	ptypesMu sync.Mutex
 	ptypes   map[string][]uint32
 
-	holdMu     sync.Mutex
-	holdCancel context.CancelCauseFunc // set while a command is checked
-	// holdCtx is the context of checks, reused until it is cancelled, and
-	// holdStop cancels it (client reader only).
-	holdCtx  context.Context
-	holdStop context.CancelCauseFunc
-
 	ended     chan struct{}
 	endOnce   sync.Once
 	endReason string
 }
 
-func newSession(e *Engine, conn net.Conn, up *upstream, c *protocols.Connection, id protocols.Identity) *session {
+func newRelay(e *Engine, conn net.Conn, up *upstream, flow *session.Session) *relay {
 	var n [6]byte
 	_, _ = rand.Read(n[:])
-	s := &session{
-		e: e, conn: conn, up: up, c: c,
-		cr:    clientReader(conn, e.opt.MaxMessageSize),
-		cw:    clientWriter(conn),
-		nonce: hex.EncodeToString(n[:]),
-		ended: make(chan struct{}),
+	s := &relay{
+		engine: e, conn: conn, up: up, flow: flow,
+		clientIn:  clientReader(conn, int(e.set.MaxMessageSize)),
+		clientOut: clientWriter(conn),
+		nonce:     hex.EncodeToString(n[:]),
+		ended:     make(chan struct{}),
 		// The upstream's last message was its startup's ReadyForQuery.
 		lastUp: 'Z', lastTx: up.txStatus,
+		log: e.log,
 	}
-	info := protocols.SessionInfo{
-		Protocol: protocols.Postgres, Identity: id, Connection: c.Name,
-		ClientAddr: conn.RemoteAddr().String(), Start: time.Now().UTC(),
-	}
-	s.ps = &protocols.Session{Info: info, Conn: c, Recorder: protocols.NopRecorder{}}
+	s.results = flow.Results(s)
+	flow.SetHold(session.Hold{Notify: s.notifyHeld, Watch: s.watchClient})
 	return s
 }
 
-// open registers the session, opens its recording and completes the
-// client's startup with the upstream's parameters and Airlock's own key.
-func (s *session) open(st *startup) error {
-	e := s.e
-	e.register(s)
-	s.ps.Info.ID = sessionID(s.ps.Info.Start)
-	s.log = protocols.LazyWith(e.log, "session", s.ps.Info.ID, "identity", s.ps.Info.Identity.Name, "connection", s.c.Name)
-	s.ps.Log = s.log
-	if e.opt.Recorders != nil && !e.opt.Relay {
-		rec, err := e.opt.Recorders.Open(s.ps.Info)
-		if err != nil {
-			e.unregister(s)
-			s.log.Error("recording unavailable, session refused", "err", err)
-			return fatal(codeIOError, "session recording is unavailable; Airlock does not run sessions unrecorded")
-		}
-		s.ps.Recorder = rec
+// open starts the session (its recording, fail closed), makes it
+// reachable by its cancel key and completes the client's startup with the
+// upstream's parameters.
+func (s *relay) open(st *startup) error {
+	if err := s.flow.Start(); err != nil {
+		return fatal(codeIOError, "session recording is unavailable; Airlock does not run sessions unrecorded")
 	}
-	if s.c.Masking != nil && !e.opt.Relay {
-		s.ps.Masker = s.c.Masking.For(s.ps.Info.Identity)
-	}
+	s.log = s.flow.Log
+	s.engine.register(s)
 	out, _ := (&pgproto3.AuthenticationOk{}).Encode(nil)
 	keys := make([]string, 0, len(s.up.params))
 	for k := range s.up.params {
@@ -128,30 +111,17 @@ func (s *session) open(st *startup) error {
 	out, _ = (&pgproto3.BackendKeyData{ProcessID: s.pid, SecretKey: s.secret}).Encode(out)
 	out = appendReadyForQuery(out, s.up.txStatus)
 	if _, err := s.conn.Write(out); err != nil {
-		e.unregister(s)
-		_ = s.ps.Recorder.Close("client went away during startup")
+		s.engine.unregister(s)
+		s.flow.Close("client went away during startup")
 		return err
 	}
 	s.log.Info("session started", "tls", st.tls)
 	return nil
 }
 
-// sessionID is sortable by start time and unique within the process.
-func sessionID(t time.Time) string {
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	return t.Format("20060102T150405Z") + "-" + hex.EncodeToString(r[:])
-}
-
 // run relays until either side ends.
-func (s *session) run(ctx context.Context) {
-	m := s.e.opt.Metrics
-	m.SessionOpened(protocols.Postgres, s.c.Name)
-	defer m.SessionClosed(protocols.Postgres, s.c.Name)
-	defer s.e.unregister(s)
-	if active := s.e.opt.Active; active != nil {
-		defer active()()
-	}
+func (s *relay) run(ctx context.Context) {
+	defer s.engine.unregister(s)
 	stop := context.AfterFunc(ctx, func() {
 		s.terminate(fatal(codeAdminShutdown, "terminating connection because Airlock is shutting down"), "airlock shutdown")
 	})
@@ -164,59 +134,49 @@ func (s *session) run(ctx context.Context) {
 		s.upstreamLoop()
 	}()
 	s.clientLoop(ctx)
-	putClientReader(s.cr)
-	s.cr = nil
-	if s.holdStop != nil {
-		s.holdStop(nil)
-	}
+	putClientReader(s.clientIn)
+	s.clientIn = nil
+	s.flow.Interrupt()
 	<-upDone
 	if s.keepUp {
 		s.releaseUpstream()
 	}
-	s.cwMu.Lock()
-	putClientWriter(s.cw)
-	s.cw = nil // a late writer (a shutdown, a review) finds the session ended
-	s.cwMu.Unlock()
-	reason := s.endReason
-	if err := s.ps.Recorder.Close(reason); err != nil {
-		s.log.Error("closing recording failed", "err", err)
-	}
-	s.log.Info("session ended", "reason", reason)
+	s.clientMu.Lock()
+	putClientWriter(s.clientOut)
+	s.clientOut = nil // a late writer (a shutdown, a review) finds the session ended
+	s.clientMu.Unlock()
+	s.flow.Close(s.endReason)
 }
 
 // terminate ends the session once: it sends pe (if any) to the client, then
 // closes both sockets so both goroutines return.
-func (s *session) terminate(pe *pgError, reason string) { s.end(pe, reason, false) }
+func (s *relay) terminate(pe *pgError, reason string) { s.end(pe, reason, false) }
 
 // detach ends the session after the client's Terminate without closing
 // the upstream session, which run then resets for reuse: the upstream
 // reader is woken by a past read deadline and returns, leaving the stream
 // at a message boundary. It reports false when the session had already
 // ended another way.
-func (s *session) detach(reason string) bool { return s.end(nil, reason, true) }
+func (s *relay) detach(reason string) bool { return s.end(nil, reason, true) }
 
 // end ends the session once, as terminate or detach; it reports whether
 // this call was the one that ended it.
-func (s *session) end(pe *pgError, reason string, keepUpstream bool) bool {
+func (s *relay) end(pe *pgError, reason string, keepUpstream bool) bool {
 	ended := false
 	s.endOnce.Do(func() {
 		ended = true
 		s.endReason = reason
 		s.keepUp = keepUpstream
 		if pe != nil {
-			s.cwMu.Lock()
-			if s.cw != nil {
+			s.clientMu.Lock()
+			if s.clientOut != nil {
 				_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-				_, _ = s.cw.Write(pe.encode(nil))
-				_ = s.cw.Flush()
+				_, _ = s.clientOut.Write(pe.encode(nil))
+				_ = s.clientOut.Flush()
 			}
-			s.cwMu.Unlock()
+			s.clientMu.Unlock()
 		}
-		s.holdMu.Lock()
-		if s.holdCancel != nil {
-			s.holdCancel(errSessionEnded)
-		}
-		s.holdMu.Unlock()
+		s.flow.Interrupt()
 		if keepUpstream {
 			_ = s.up.conn.SetReadDeadline(time.Unix(1, 0))
 		} else {
@@ -233,8 +193,8 @@ func (s *session) end(pe *pgError, reason string, keepUpstream bool) bool {
 // not left idle at a message boundary or the reset does not answer as an
 // idle session does. The reset runs on its own goroutine (the engine waits
 // for it at shutdown), so the session's end is not delayed by it.
-func (s *session) releaseUpstream() {
-	up, e := s.up, s.e
+func (s *relay) releaseUpstream() {
+	up, e := s.up, s.engine
 	if s.lastUp != 'Z' || s.lastTx != 'I' || !s.up.r.atBoundary() {
 		_ = up.conn.Close()
 		return
@@ -244,7 +204,7 @@ func (s *session) releaseUpstream() {
 	go func() {
 		defer e.wg.Done()
 		protocols.GrowStack()
-		if err := up.reset(e.opt.ConnectTimeout); err != nil {
+		if err := up.reset(e.set.ConnectTimeout); err != nil {
 			log.Debug("upstream session not kept", "err", err)
 			_ = up.conn.Close()
 			return
@@ -253,39 +213,39 @@ func (s *session) releaseUpstream() {
 	}()
 }
 
-var (
-	errSessionEnded    = errors.New("session ended")
-	errCancelRequested = errors.New("cancel requested by the client")
-	errClientGone      = errors.New("client disconnected")
-)
+var errSessionEnded = errors.New("session ended")
 
 // cancelRequested serves a client's CancelRequest: a command held for review
-// is withdrawn; otherwise the cancel goes to the upstream session.
-func (s *session) cancelRequested() {
-	s.holdMu.Lock()
-	hc := s.holdCancel
-	s.holdMu.Unlock()
-	if hc != nil {
-		hc(errCancelRequested)
+// is withdrawn; otherwise the cancel goes to the upstream session, which
+// may be running an earlier command.
+func (s *relay) cancelRequested() {
+	if s.flow.Cancel() {
 		return
 	}
-	if err := s.up.cancel(s.e.opt.ConnectTimeout); err != nil {
+	if err := s.up.cancel(s.engine.set.ConnectTimeout); err != nil {
 		s.log.Warn("forwarding cancel request failed", "err", err)
 	}
 }
 
+// notifyHeld tells the client its command waits for approval (client
+// reader, inside Check): what was pipelined before it may run meanwhile.
+func (s *relay) notifyHeld(msg string) {
+	_ = s.up.w.Flush()
+	_ = s.writeClient(appendNotice(nil, msg), true)
+}
+
 // writeClient writes frames to the client under the writer lock.
-func (s *session) writeClient(b []byte, flush bool) error {
-	s.cwMu.Lock()
-	defer s.cwMu.Unlock()
-	if s.cw == nil {
+func (s *relay) writeClient(b []byte, flush bool) error {
+	s.clientMu.Lock()
+	defer s.clientMu.Unlock()
+	if s.clientOut == nil {
 		return errSessionEnded
 	}
-	if _, err := s.cw.Write(b); err != nil {
+	if _, err := s.clientOut.Write(b); err != nil {
 		return err
 	}
 	if flush {
-		return s.cw.Flush()
+		return s.clientOut.Flush()
 	}
 	return nil
 }

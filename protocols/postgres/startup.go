@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/transport"
+	"github.com/airlock-gw/airlock/session"
 )
 
 const (
@@ -53,25 +55,24 @@ func readStartupPacket(c net.Conn) ([]byte, error) {
 	return buf, nil
 }
 
-// handle runs one client connection from its first byte to its end.
-func (e *Engine) handle(ctx context.Context, conn net.Conn) {
-	defer conn.Close()
+// handle runs one client connection from its first byte to its end. The
+// transport bounds its time until it has authenticated (a), and closes
+// conn when handle returns.
+func (e *Engine) handle(ctx context.Context, conn net.Conn, a *transport.Admission) {
 	log := protocols.LazyWith(e.log, "client", conn.RemoteAddr().String())
-	_ = conn.SetDeadline(time.Now().Add(e.opt.StartupTimeout))
-
 	conn, st, err := e.negotiate(conn)
 	if err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) {
 			writeFatal(conn, pe)
-			e.opt.Metrics.Connection(protocols.Postgres, "", "rejected")
+			e.gateway.Rejected(protocols.Postgres, "protocol")
 		}
 		if !errors.Is(err, errHandled) && !isClosed(err) {
 			log.Info("startup failed", "err", err)
 		}
 		return
 	}
-	s, err := e.authenticate(ctx, conn, st, log)
+	s, err := e.authenticate(ctx, conn, st, a, log)
 	if err != nil {
 		var pe *pgError
 		if errors.As(err, &pe) {
@@ -82,7 +83,6 @@ func (e *Engine) handle(ctx context.Context, conn net.Conn) {
 		}
 		return
 	}
-	_ = conn.SetDeadline(time.Time{})
 	s.run(ctx)
 }
 
@@ -104,7 +104,7 @@ func (e *Engine) negotiate(conn net.Conn) (net.Conn, *startup, error) {
 		}
 		switch code := binary.BigEndian.Uint32(pkt); code {
 		case sslRequestCode:
-			if isTLS || e.opt.TLS == nil {
+			if isTLS || e.tls == nil {
 				if _, err := conn.Write([]byte{'N'}); err != nil {
 					return conn, nil, err
 				}
@@ -113,7 +113,7 @@ func (e *Engine) negotiate(conn net.Conn) (net.Conn, *startup, error) {
 			if _, err := conn.Write([]byte{'S'}); err != nil {
 				return conn, nil, err
 			}
-			tc := tls.Server(conn, e.opt.TLS)
+			tc := tls.Server(conn, e.tls)
 			if err := tc.Handshake(); err != nil {
 				return conn, nil, fmt.Errorf("tls handshake: %w", err)
 			}
@@ -252,14 +252,55 @@ func parseOptions(v string, into map[string]string) error {
 	return nil
 }
 
-// authenticate asks for the caller's token, checks the connection, opens the
-// recording and dials the upstream. It returns a session ready to run.
-func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, log *slog.Logger) (*session, error) {
-	m := e.opt.Metrics
-	if !st.tls && !isLoopback(conn.RemoteAddr()) {
-		m.AuthFailure(protocols.Postgres, "tls")
+// authenticate asks for the caller's secret, admits the caller into a
+// session, dials the upstream and opens the session. It returns a session
+// ready to run.
+func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, a *transport.Admission, log *slog.Logger) (*relay, error) {
+	caller := session.Caller{Protocol: protocols.Postgres, User: st.user, Connection: st.database,
+		Peer: conn.RemoteAddr().String(), TLS: st.tls, Local: transport.IsLocal(conn.RemoteAddr())}
+	if err := e.gateway.AcceptsSecret(caller); err != nil {
 		return nil, fatal(codeInvalidAuthSpec, "Airlock accepts tokens only over TLS from a non-local address: connect with sslmode=require")
 	}
+	password, err := e.askPassword(conn, st)
+	if err != nil {
+		return nil, err
+	}
+	caller.Secret = protocols.Secret(password)
+	flow, err := e.gateway.Admit(ctx, caller)
+	if err != nil {
+		var ae *session.AdmitError
+		switch {
+		case errors.Is(err, session.ErrNoConnection) && errors.As(err, &ae):
+			// One message for both cases: a caller cannot probe which exist.
+			return nil, fatal(codeInvalidAuthSpec, fmt.Sprintf("connection %q does not exist or identity %q may not use it", st.database, ae.Identity))
+		case errors.Is(err, session.ErrTLSRequired):
+			return nil, fatal(codeInvalidAuthSpec, "Airlock accepts tokens only over TLS from a non-local address: connect with sslmode=require")
+		default:
+			return nil, fatal(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", st.user))
+		}
+	}
+	if !a.Authenticated() {
+		return nil, errHandled // dropped to make room while authenticating
+	}
+	c := flow.Conn
+	up, key, reused, err := e.acquireUpstream(ctx, c, st.params, log)
+	if err != nil {
+		flow.Abort(err)
+		return nil, fatal(codeConnectionFailure, fmt.Sprintf("could not connect to the upstream of connection %q", c.Name))
+	}
+	e.gateway.Metrics().UpstreamSession(protocols.Postgres, c.Name, reused)
+	s := newRelay(e, conn, up, flow)
+	s.poolKey = key
+	if err := s.open(st); err != nil {
+		up.conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// askPassword asks the client for its password (the Airlock token) and
+// reads it.
+func (e *Engine) askPassword(conn net.Conn, st *startup) (string, error) {
 	var out []byte
 	if len(st.negotiate) > 0 {
 		opts := st.negotiate
@@ -270,53 +311,27 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, l
 	}
 	out, _ = (&pgproto3.AuthenticationCleartextPassword{}).Encode(out)
 	if _, err := conn.Write(out); err != nil {
-		return nil, err
+		return "", err
 	}
 	typ, body, err := readMessageExact(conn, maxStartupPacket)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			// psql hangs up to ask the user for a password, then reconnects.
-			return nil, errHandled
+			return "", errHandled
 		}
-		return nil, fatal(codeProtocolViolation, "invalid password packet")
+		e.gateway.Rejected(protocols.Postgres, "protocol")
+		return "", fatal(codeProtocolViolation, "invalid password packet")
 	}
 	if typ != 'p' {
-		return nil, fatal(codeProtocolViolation, fmt.Sprintf("expected password response, got message type %q", typ))
+		e.gateway.Rejected(protocols.Postgres, "protocol")
+		return "", fatal(codeProtocolViolation, fmt.Sprintf("expected password response, got message type %q", typ))
 	}
 	var pm pgproto3.PasswordMessage
 	if err := pm.Decode(body); err != nil {
-		return nil, fatal(codeProtocolViolation, "invalid password packet")
+		e.gateway.Rejected(protocols.Postgres, "protocol")
+		return "", fatal(codeProtocolViolation, "invalid password packet")
 	}
-	actx, cancel := context.WithTimeout(ctx, e.opt.StartupTimeout)
-	id, err := e.opt.Auth.Authenticate(actx, st.user, pm.Password)
-	cancel()
-	if err != nil {
-		m.AuthFailure(protocols.Postgres, "token")
-		return nil, fatal(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", st.user))
-	}
-	c := e.opt.Connections[st.database]
-	if c == nil || c.Protocol != protocols.Postgres || !c.Allow.Match(id) {
-		m.AuthFailure(protocols.Postgres, "connection")
-		// One message for both cases: a caller cannot probe which exist.
-		return nil, fatal(codeInvalidAuthSpec, fmt.Sprintf("connection %q does not exist or identity %q may not use it", st.database, id.Name))
-	}
-	up, key, reused, err := e.acquireUpstream(ctx, c, st.params, log)
-	if err != nil {
-		m.UpstreamError(protocols.Postgres, c.Name)
-		m.Connection(protocols.Postgres, c.Name, "error")
-		log.Info("upstream unreachable", "connection", c.Name, "err", err)
-		return nil, fatal(codeConnectionFailure, fmt.Sprintf("could not connect to the upstream of connection %q", c.Name))
-	}
-	m.UpstreamSession(protocols.Postgres, c.Name, reused)
-	s := newSession(e, conn, up, c, id)
-	s.poolKey = key
-	if err := s.open(st); err != nil {
-		up.conn.Close()
-		m.Connection(protocols.Postgres, c.Name, "error")
-		return nil, err
-	}
-	m.Connection(protocols.Postgres, c.Name, "accepted")
-	return s, nil
+	return pm.Password, nil
 }
 
 // readMessageExact reads one typed message with exact reads, buffering
@@ -343,16 +358,6 @@ func writeFatal(conn net.Conn, pe *pgError) {
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = conn.Write(pe.encode(nil))
-}
-
-func isLoopback(a net.Addr) bool {
-	switch v := a.(type) {
-	case *net.TCPAddr:
-		return v.IP.IsLoopback()
-	case *net.UnixAddr:
-		return true
-	}
-	return false
 }
 
 func isTimeout(err error) bool {

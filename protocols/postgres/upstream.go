@@ -53,7 +53,7 @@ func connString(kv ...string) string {
 // upstreamConfig builds the connection settings for c's upstream with the
 // credentials Airlock holds and the given runtime parameters.
 func (e *Engine) upstreamConfig(c *protocols.Connection, params map[string]string) (*pgx.ConnConfig, error) {
-	u := c.Upstream
+	u := upstreamOf(c)
 	host, port, err := SplitUpstreamAddress(u.Address)
 	if err != nil {
 		return nil, fmt.Errorf("upstream address: %w", err)
@@ -63,7 +63,7 @@ func (e *Engine) upstreamConfig(c *protocols.Connection, params map[string]strin
 		mode = "prefer"
 	}
 	cs := connString("host", host, "port", port, "sslmode", mode, "sslrootcert", u.TLS.CAFile,
-		"connect_timeout", fmt.Sprint(int(e.opt.ConnectTimeout.Seconds())))
+		"connect_timeout", fmt.Sprint(int(e.set.ConnectTimeout.Seconds())))
 	cfg, err := pgx.ParseConfig(cs)
 	if err != nil {
 		return nil, fmt.Errorf("upstream config: %w", err)
@@ -100,7 +100,7 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 	if err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, e.opt.ConnectTimeout)
+	dctx, cancel := context.WithTimeout(ctx, e.set.ConnectTimeout)
 	defer cancel()
 	pc, err := pgconn.ConnectConfig(dctx, &cfg.Config)
 	if err != nil {

@@ -97,11 +97,11 @@ func privateCluster(t *testing.T, settings ...string) (addr string) {
 func TestUpstreamPasswordMethods(t *testing.T) {
 	addr := privateCluster(t)
 	h := startHarness(t, func(o *Options) {
-		up := func(user, pw string) protocols.Upstream {
-			return protocols.Upstream{Address: addr, Database: "postgres", User: user, Password: protocols.Secret(pw),
-				TLS: protocols.UpstreamTLS{Mode: "disable"}}
+		up := func(user, pw string) *Upstream {
+			return &Upstream{Address: addr, Database: "postgres", User: user, Password: protocols.Secret(pw),
+				TLS: UpstreamTLS{Mode: "disable"}}
 		}
-		for name, u := range map[string]protocols.Upstream{
+		for name, u := range map[string]*Upstream{
 			"scram":     up("scram_user", "scram-Secret-1"),
 			"md5":       up("md5_user", "md5-Secret-2"),
 			"badsecret": up("scram_user", "wrong-Secret-3"),
@@ -160,10 +160,12 @@ func TestUpstreamTLSModes(t *testing.T) {
 		{"verify-full", snakeoil, "not-" + name, false},
 	} {
 		t.Run(tc.mode+"/"+tc.server, func(t *testing.T) {
-			main := *h.engine.opt.Connections["main"]
+			main := *h.conns["main"]
+			up := *upstreamOf(&main)
 			main.Name = "tls"
-			main.Upstream.TLS = protocols.UpstreamTLS{Mode: tc.mode, CAFile: tc.ca, ServerName: tc.server}
-			h.engine.opt.Connections["tls"] = &main
+			up.TLS = UpstreamTLS{Mode: tc.mode, CAFile: tc.ca, ServerName: tc.server}
+			main.Upstream = &up
+			h.conns["tls"] = &main
 			c, err := pgx.Connect(context.Background(), h.url("alice", "alice-token", "tls", ""))
 			if !tc.ok {
 				if pgCode(err) != "08006" {

@@ -72,7 +72,7 @@ func BenchmarkShortSession(b *testing.B) {
 	}
 	defer f.Close()
 	cmd := protocols.Command{Kind: "query"}
-	cols := []protocols.Column{{Name: "abalance", Type: protocols.TypeNumber, OID: 23}}
+	cols := []protocols.Column{{Name: "abalance", Type: protocols.TypeNumber, Native: 23}}
 	var n atomic.Int64
 	b.ReportAllocs()
 	cpu := cpuNow()

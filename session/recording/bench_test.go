@@ -198,7 +198,7 @@ func BenchmarkRecorderOLTP(b *testing.B) {
 	rec := open(b, f, "oltp")
 	cmd := protocols.Command{Kind: "query"}
 	dec := protocols.Decision{Action: protocols.Allow, Risk: protocols.RiskNone}
-	cols := []protocols.Column{{Name: "abalance", Type: protocols.TypeNumber, OID: 23}}
+	cols := []protocols.Column{{Name: "abalance", Type: protocols.TypeNumber, Native: 23}}
 	texts := make([]string, 4096)
 	rows := make([][][]byte, len(texts))
 	for i := range texts {

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"strconv"
 	"time"
 
-	"github.com/dustin/go-humanize"
-	"gopkg.in/yaml.v3"
+	"github.com/airlock-gw/airlock/protocols"
 )
 
 // Bounds of the configurable block size.
@@ -188,34 +186,5 @@ func (c Config) Key() ([]byte, error) {
 	return []byte(v), nil
 }
 
-// ByteSize is a size in bytes, written in YAML as an integer or with a unit
-// ("64KiB", "10 GB").
-type ByteSize int64
-
-// String formats the size with a binary unit.
-func (s ByteSize) String() string {
-	if s < 0 {
-		return strconv.FormatInt(int64(s), 10) + " B"
-	}
-	return humanize.IBytes(uint64(s))
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (s *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a size such as 64KiB", n.Line)
-	}
-	if v, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
-		*s = ByteSize(v)
-		return nil
-	}
-	v, err := humanize.ParseBytes(n.Value)
-	if err != nil || v > 1<<62 {
-		return fmt.Errorf("line %d: %q is not a size (e.g. 64KiB, 10GiB)", n.Line, n.Value)
-	}
-	*s = ByteSize(v)
-	return nil
-}
-
-// MarshalYAML implements yaml.Marshaler.
-func (s ByteSize) MarshalYAML() (any, error) { return s.String(), nil }
+// ByteSize is a size in bytes, written with or without a unit.
+type ByteSize = protocols.ByteSize

@@ -68,11 +68,11 @@ func TestBinaryValuesReplayAsText(t *testing.T) {
 	rec, err := f.Open(info)
 	must(t, err)
 	cols := []protocols.Column{
-		{Name: "n", Type: protocols.TypeNumber, Binary: true, OID: 23},
-		{Name: "ok", Type: protocols.TypeBool, Binary: true, OID: 16},
-		{Name: "id", Type: protocols.TypeUUID, Binary: true, OID: 2950},
-		{Name: "raw", Type: protocols.TypeNumber, Binary: true, OID: 23},
-		{Name: "t", Type: protocols.TypeText, OID: 25},
+		{Name: "n", Type: protocols.TypeNumber, Binary: true, Native: 23},
+		{Name: "ok", Type: protocols.TypeBool, Binary: true, Native: 16},
+		{Name: "id", Type: protocols.TypeUUID, Binary: true, Native: 2950},
+		{Name: "raw", Type: protocols.TypeNumber, Binary: true, Native: 23},
+		{Name: "t", Type: protocols.TypeText, Native: 25},
 	}
 	must(t, rec.Columns(cols))
 	uuid := []byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0}
@@ -106,16 +106,16 @@ func TestBinaryParamsReplayAsText(t *testing.T) {
 	rec, err := f.Open(info)
 	must(t, err)
 	must(t, rec.Parameters("", []protocols.Param{
-		{Value: []byte{0, 0, 0, 42}, Binary: true, OID: 23},
-		{Value: []byte{1}, Binary: true, OID: 16},
+		{Value: []byte{0, 0, 0, 42}, Binary: true, Native: 23},
+		{Value: []byte{1}, Binary: true, Native: 16},
 		{Value: []byte{0, 0, 0, 7}, Binary: true},
-		{Value: []byte("plain"), OID: 25},
+		{Value: []byte("plain"), Native: 25},
 	}))
 	must(t, rec.Close("done"))
 	got := paramsFrame(t, recordingPath(t, f, info.ID), nil)
 	var oids []uint32
 	for _, v := range got.Values {
-		oids = append(oids, v.OID)
+		oids = append(oids, v.Native)
 	}
 	if !reflect.DeepEqual(oids, []uint32{23, 16, 0, 25}) {
 		t.Fatalf("recorded types %v", oids)

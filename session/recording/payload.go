@@ -76,7 +76,7 @@ func appendColumns(b []byte, cols []protocols.Column, limit int) []byte {
 		}
 		b = binary.AppendUvarint(b, flags)
 	}
-	return appendOIDs(b, len(cols), func(i int) uint32 { return cols[i].OID })
+	return appendOIDs(b, len(cols), func(i int) uint32 { return cols[i].Native })
 }
 
 // appendOIDs appends the type ids of a columns or params frame's n items
@@ -162,7 +162,7 @@ func appendParams(b []byte, portal string, params []protocols.Param) []byte {
 		}
 		b, budget = appendValue(append(b, flags), p.Value, budget)
 	}
-	return appendOIDs(b, len(params), func(i int) uint32 { return params[i].OID })
+	return appendOIDs(b, len(params), func(i int) uint32 { return params[i].Native })
 }
 
 // Parameter flags.
@@ -183,7 +183,7 @@ type ParamValue struct {
 	Value
 	Binary   bool
 	Withheld bool
-	OID      uint32 // PostgreSQL type, 0 when unknown
+	Native   uint32 // the type in the session's protocol (Param.Native), 0 when unknown
 }
 
 func decodeParams(p []byte) (*ParamsRecord, error) {
@@ -200,7 +200,7 @@ func decodeParams(p []byte) (*ParamsRecord, error) {
 		v.Binary, v.Withheld = flags[0]&paramBinary != 0, flags[0]&paramWithheld != 0
 		v.Value = d.value()
 	}
-	d.oids(n, func(i int, oid uint32) { rec.Values[i].OID = oid })
+	d.oids(n, func(i int, oid uint32) { rec.Values[i].Native = oid })
 	if d.bad || len(d.b) != 0 {
 		return nil, errPayload
 	}
@@ -358,7 +358,7 @@ func decodeColumns(p []byte) ([]protocols.Column, error) {
 		}
 		cols[i].Type, cols[i].Binary = protocols.ValueType(t), flags&1 != 0
 	}
-	d.oids(n, func(i int, oid uint32) { cols[i].OID = oid })
+	d.oids(n, func(i int, oid uint32) { cols[i].Native = oid })
 	if d.bad {
 		return nil, errPayload
 	}

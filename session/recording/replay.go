@@ -266,7 +266,7 @@ func (p *textPrinter) binaryText(i int, v Value) (string, bool) {
 	if i >= len(p.cols) || !p.cols[i].Binary {
 		return "", false
 	}
-	return p.typedText(p.cols[i].OID, v)
+	return p.typedText(p.cols[i].Native, v)
 }
 
 // typedText renders a whole binary-format value of PostgreSQL type oid (0
@@ -381,7 +381,7 @@ func (p *textPrinter) paramsText(r *ParamsRecord) string {
 			b.WriteString("NULL")
 			continue
 		case v.Binary:
-			if s, ok := p.typedText(v.OID, v.Value); ok {
+			if s, ok := p.typedText(v.Native, v.Value); ok {
 				b.WriteString(quoted(s))
 			} else {
 				b.WriteString("\\x" + hex.EncodeToString(v.Bytes))

@@ -135,7 +135,7 @@ func (p *jsonPrinter) frame(f *Frame) error {
 	case FrameColumns:
 		cols := make([]jsonColumn, len(f.Columns))
 		for i, c := range f.Columns {
-			cols[i] = jsonColumn{Name: c.Name, Table: c.Table, Type: valueTypeName(c.Type), Binary: c.Binary, OID: c.OID}
+			cols[i] = jsonColumn{Name: c.Name, Table: c.Table, Type: valueTypeName(c.Type), Binary: c.Binary, OID: c.Native}
 		}
 		return p.emit(jsonColumns{b, cols})
 	case FrameRow:
@@ -195,8 +195,8 @@ func paramValue(v ParamValue) any {
 		if v.Omitted > 0 {
 			o["omitted"] = v.Omitted
 		}
-		if v.OID != 0 {
-			o["oid"] = v.OID
+		if v.Native != 0 {
+			o["oid"] = v.Native
 		}
 		return o
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session"
 )
 
 // TestSecretsNeverReachTheFile records commands whose original text and
@@ -78,26 +79,36 @@ func (c redactingClassifier) Classify(cmd *protocols.Command) *protocols.Classif
 		Redacted: strings.ReplaceAll(cmd.Text, c.secret, "***")}
 }
 
-// TestPipelineRecordsTheRedactedText drives the real Pipeline, so the text
-// recorded is exactly what it passes.
+// allowAll authenticates any caller as itself.
+type allowAll struct{}
+
+func (allowAll) Authenticate(_ context.Context, name, _ string) (protocols.Identity, error) {
+	return protocols.Identity{Name: name}, nil
+}
+
+// TestPipelineRecordsTheRedactedText drives the real session flow, so the
+// text recorded is exactly what it passes.
 func TestPipelineRecordsTheRedactedText(t *testing.T) {
 	const secret = "Pipeline-Secret-31337"
 	f := newFactory(t, Config{}, Options{})
-	rec := open(t, f, "pipeline")
-	p := &protocols.Pipeline{Classifier: redactingClassifier{secret}}
-	s := &protocols.Session{Info: testInfo("pipeline"), Conn: &protocols.Connection{Name: "prod-pg"}, Recorder: rec, Log: slog.New(slog.DiscardHandler)}
+	g, err := session.New(session.Options{Auth: allowAll{}, Classifier: redactingClassifier{secret}, Recorders: f,
+		Connections: map[string]*protocols.Connection{"prod-pg": {Name: "prod-pg", Protocol: protocols.Postgres, Allow: protocols.Principals{"*"}}}})
+	must(t, err)
+	s, err := g.Admit(context.Background(), session.Caller{Protocol: protocols.Postgres, User: "alice", Connection: "prod-pg", Local: true})
+	must(t, err)
+	must(t, s.Start())
 	cmd := &protocols.Command{Protocol: protocols.Postgres, Kind: "query", Text: "CREATE ROLE x PASSWORD '" + secret + "'"}
-	dec, err := p.Check(context.Background(), s, cmd, func(string) {})
+	dec, err := s.Check(context.Background(), cmd)
 	must(t, err)
 	if dec.Action != protocols.Allow {
 		t.Fatalf("decision %+v", dec)
 	}
-	must(t, rec.Close("done"))
-	res := readFile(t, recordingPath(t, f, "pipeline"), nil)
+	s.Close("done")
+	res := readFile(t, recordingPath(t, f, s.Info.ID), nil)
 	if res.frames[0].Command.Text != "CREATE ROLE x PASSWORD '***'" || res.frames[1].Decision.Rules[0] != "role.password" {
 		t.Errorf("recorded %+v, %+v", res.frames[0].Command, res.frames[1].Decision)
 	}
-	raw, err := os.ReadFile(recordingPath(t, f, "pipeline"))
+	raw, err := os.ReadFile(recordingPath(t, f, s.Info.ID))
 	must(t, err)
 	if bytes.Contains(raw, []byte(secret)) {
 		t.Error("the file contains the secret")

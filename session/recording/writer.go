@@ -346,3 +346,14 @@ func (r *recorder) Close(reason string) error {
 	r.result = err // published to later Closes by closing closeDone
 	return err
 }
+
+// errFrameUnsupported refuses frames this format version cannot hold yet.
+var errFrameUnsupported = errors.New("recording: frame type not supported by this format version")
+
+// Reply implements protocols.Recorder.
+func (r *recorder) Reply(protocols.Reply) error { return r.fail("reply frame", errFrameUnsupported) }
+
+// Exchange implements protocols.Recorder.
+func (r *recorder) Exchange(protocols.Exchange) error {
+	return r.fail("exchange frame", errFrameUnsupported)
+}

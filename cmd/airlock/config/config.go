@@ -3,9 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +19,7 @@ import (
 	"github.com/airlock-gw/airlock/approvals/policy"
 	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
-	"github.com/airlock-gw/airlock/protocols/postgres"
+	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/session/identity"
 	"github.com/airlock-gw/airlock/session/recording"
 	"github.com/airlock-gw/airlock/session/sqldb"
@@ -31,7 +34,6 @@ type Config struct {
 	Debug           Debug     `yaml:"debug"`
 	Runtime         Runtime   `yaml:"runtime"`
 	identity.Config `yaml:",inline"`
-	Postgres        PostgresOptions `yaml:"postgres"`
 	// Store holds approval requests and the session index: SQLite by
 	// default, PostgreSQL when several replicas share them.
 	Store     sqldb.Config     `yaml:"store"`
@@ -47,21 +49,40 @@ type Config struct {
 	// Masking is the default masking of connections without their own.
 	Masking     masking.Config `yaml:"masking"`
 	Connections []Connection   `yaml:"connections"`
+	// Engines holds each protocol engine's own section (postgres: …), by
+	// protocol name, for the engine to decode.
+	Engines map[string]yaml.Node `yaml:",inline"`
+	// Handshake bounds clients that have connected but not yet
+	// authenticated, on every listener.
+	Handshake Handshake `yaml:"handshake"`
 }
 
-// Listen holds the listener addresses; an empty one is not opened.
-type Listen struct {
-	Postgres string `yaml:"postgres"`
-	Admin    string `yaml:"admin"`
+// Handshake bounds clients between connecting and authenticating, so that
+// silent connections cannot exhaust the gateway's file descriptors.
+type Handshake struct {
+	// Timeout (default 10s) is how long a client may take to authenticate.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxPending caps the clients authenticating at once (default: a
+	// quarter of the process's open-file limit); past it the oldest is
+	// dropped to make room.
+	MaxPending int `yaml:"max_pending"`
 }
 
-// ServerTLS is the certificate Airlock presents to clients. Without files a
-// self-signed certificate is generated at start and logged by fingerprint.
+// Listen maps each listener to its address: "admin" (metrics, health,
+// approvals) and one per protocol engine ("postgres"); an empty address is
+// not opened.
+type Listen map[string]string
+
+// ServerTLS is the certificate Airlock presents to clients on every
+// listener. Without files a self-signed certificate is generated once and
+// kept in Dir, so that it survives restarts (clients may pin it).
 type ServerTLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// Hosts are the names and addresses a generated certificate covers.
 	Hosts []string `yaml:"hosts"`
+	// Dir keeps the generated certificate and its key (default ./data/tls).
+	Dir string `yaml:"dir"`
 }
 
 // Log configures structured logging.
@@ -88,47 +109,18 @@ type Runtime struct {
 // KeepsAwake reports whether the scheduler keeper runs.
 func (r Runtime) KeepsAwake() bool { return r.KeepAwake == nil || *r.KeepAwake }
 
-// PostgresOptions tune the Postgres engine.
-type PostgresOptions struct {
-	// Mode is "inspect" (default: every command through the pipeline),
-	// "decode" (protocol-aware relay that classifies nothing and allows
-	// everything; for measurement only) or "relay" (authenticate, then pass
-	// frames untouched; for measurement only).
-	Mode           string        `yaml:"mode"`
-	MaxMessageSize ByteSize      `yaml:"max_message_size"`
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	StartupTimeout time.Duration `yaml:"startup_timeout"`
-	// Pool keeps upstream sessions that clients ended cleanly, reset with
-	// DISCARD ALL, for the next client with the same connection and
-	// startup parameters.
-	Pool PoolOptions `yaml:"pool"`
-}
-
-// PoolOptions bound upstream session reuse.
-type PoolOptions struct {
-	// MaxIdle is how many idle upstream sessions are kept in all; nil means
-	// the default (DefaultPoolMaxIdle), 0 turns reuse off.
-	MaxIdle *int `yaml:"max_idle"`
-	// IdleTimeout is how long an idle session is kept (default 60s).
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
-}
-
-// DefaultPoolMaxIdle is postgres.pool.max_idle when the file leaves it out.
-const DefaultPoolMaxIdle = 16
-
-// MaxIdleSessions is MaxIdle with its default applied.
-func (p PoolOptions) MaxIdleSessions() int {
-	if p.MaxIdle == nil {
-		return DefaultPoolMaxIdle
-	}
-	return *p.MaxIdle
-}
-
 // Connection is a named route to one upstream.
 type Connection struct {
-	Name     string   `yaml:"name"`
-	Protocol string   `yaml:"protocol"`
-	Upstream Upstream `yaml:"upstream"`
+	Name     string `yaml:"name"`
+	Protocol string `yaml:"protocol"`
+	// Description says what the connection is for (shown to agents).
+	Description string `yaml:"description"`
+	// Upstream is decoded and checked by the protocol's engine: where the
+	// service is and the credentials Airlock holds for it.
+	Upstream yaml.Node `yaml:"upstream"`
+	// DefaultIdentity names the caller of a login that gives a secret but
+	// no name (a Redis AUTH with only a token).
+	DefaultIdentity string `yaml:"default_identity"`
 	// Allow lists who may use the connection: identity names,
 	// "group:NAME" entries, or "*" for every authenticated caller.
 	Allow []string `yaml:"allow"`
@@ -138,70 +130,25 @@ type Connection struct {
 	Masking *masking.Config `yaml:"masking"`
 	// Approvals overrides the global approvals block for this connection.
 	Approvals *approvals.ConnectionConfig `yaml:"approvals"`
+
+	// upstream is the engine's decoded Upstream.
+	upstream any
 }
 
-// Upstream is the service and the credentials Airlock holds for it.
-type Upstream struct {
-	Address  string      `yaml:"address"`
-	Database string      `yaml:"database"`
-	User     string      `yaml:"user"`
-	Password string      `yaml:"password"`
-	TLS      UpstreamTLS `yaml:"tls"`
-}
-
-// UpstreamTLS says how Airlock secures its connection to the upstream.
-type UpstreamTLS struct {
-	Mode       string `yaml:"mode"` // disable, prefer (default), require, verify-full
-	CAFile     string `yaml:"ca_file"`
-	ServerName string `yaml:"server_name"`
-}
-
-// ByteSize is a size in bytes written as 64MiB, 512KB or a plain number.
-type ByteSize int64
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseByteSize(n.Value)
-	if err != nil {
-		return err
-	}
-	*b = v
-	return nil
-}
-
-// ParseByteSize parses "64MiB", "10GB", "512k" or "1024".
-func ParseByteSize(s string) (ByteSize, error) {
-	t := strings.TrimSpace(strings.ToLower(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-		{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000}, {"tb", 1000 * 1000 * 1000 * 1000},
-		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q (write e.g. 64MiB, 10GB or 1048576)", s)
-	}
-	return ByteSize(n * mult), nil
-}
-
-// Load reads, expands, decodes and validates a configuration file.
-func Load(path string) (*Config, error) {
+// Load reads, expands, decodes and validates a configuration file. The
+// engines decode and check their own sections and their connections'
+// upstream blocks; a connection whose protocol no engine serves is an
+// error.
+func Load(path string, engines ...engine.Engine) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(data, os.LookupEnv)
+	return Parse(data, os.LookupEnv, engines...)
 }
 
 // Parse is Load on bytes with an injected environment.
-func Parse(data []byte, getenv func(string) (string, bool)) (*Config, error) {
+func Parse(data []byte, getenv func(string) (string, bool), engines ...engine.Engine) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
@@ -209,8 +156,12 @@ func Parse(data []byte, getenv func(string) (string, bool)) (*Config, error) {
 	if root.Kind == 0 {
 		return nil, errors.New("config is empty")
 	}
+	checker := keyChecker{}
+	for _, e := range engines {
+		checker[string(e.Protocol())] = e
+	}
 	var errs []error
-	checkKnown(&root, reflect.TypeFor[Config](), "", &errs)
+	checker.check(&root, configType, "", &errs, nil)
 	expandNode(&root, "", getenv, &errs)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -220,7 +171,7 @@ func Parse(data []byte, getenv func(string) (string, bool)) (*Config, error) {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	if err := c.validate(engines); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -243,8 +194,14 @@ func (c *Config) applyDefaults() {
 	if c.Store.Driver == "sqlite" && c.Store.DSN == "" {
 		c.Store.DSN = protocols.Secret(sqldb.DefaultSQLitePath)
 	}
-	if c.Approvals.AdminURL == "" && c.Listen.Admin != "" {
-		host, port, err := net.SplitHostPort(c.Listen.Admin)
+	if c.TLS.Dir == "" {
+		c.TLS.Dir = DefaultTLSDir
+	}
+	if c.Handshake.Timeout == 0 {
+		c.Handshake.Timeout = 10 * time.Second
+	}
+	if admin := c.Listen["admin"]; c.Approvals.AdminURL == "" && admin != "" {
+		host, port, err := net.SplitHostPort(admin)
 		if err == nil {
 			if host == "" || host == "0.0.0.0" || host == "::" {
 				host = "127.0.0.1"
@@ -252,48 +209,32 @@ func (c *Config) applyDefaults() {
 			c.Approvals.AdminURL = "http://" + net.JoinHostPort(host, port)
 		}
 	}
-	if c.Postgres.Mode == "" {
-		c.Postgres.Mode = "inspect"
-	}
-	if c.Postgres.MaxMessageSize == 0 {
-		c.Postgres.MaxMessageSize = 64 << 20
-	}
-	if c.Postgres.ConnectTimeout == 0 {
-		c.Postgres.ConnectTimeout = 10 * time.Second
-	}
-	if c.Postgres.StartupTimeout == 0 {
-		c.Postgres.StartupTimeout = 30 * time.Second
-	}
-	if c.Postgres.Pool.IdleTimeout == 0 {
-		c.Postgres.Pool.IdleTimeout = 60 * time.Second
-	}
 	for i := range c.Connections {
-		cn := &c.Connections[i]
-		if cn.Protocol == "" {
+		if cn := &c.Connections[i]; cn.Protocol == "" {
 			cn.Protocol = string(protocols.Postgres)
-		}
-		if cn.Upstream.TLS.Mode == "" {
-			cn.Upstream.TLS.Mode = "prefer"
 		}
 	}
 }
 
-// Validate reports every problem in the configuration with its path.
-func (c *Config) Validate() error {
+// DefaultTLSDir is where a generated server certificate is kept.
+const DefaultTLSDir = "data/tls"
+
+// knownProtocols are the protocols Airlock has a name for, served or not.
+var knownProtocols = []protocols.Protocol{protocols.Postgres, protocols.MySQL, protocols.Redis, protocols.HTTP}
+
+// validate reports every problem in the configuration with its path.
+func (c *Config) validate(engines []engine.Engine) error {
 	var errs []error
 	add := func(path, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 	}
-	if c.Listen.Postgres == "" && c.Listen.Admin == "" {
-		add("listen", "no listener configured (set listen.postgres and listen.admin)")
+	byName := map[string]engine.Engine{}
+	var names []string
+	for _, e := range engines {
+		byName[string(e.Protocol())] = e
+		names = append(names, string(e.Protocol()))
 	}
-	for _, l := range []struct{ name, addr string }{{"listen.postgres", c.Listen.Postgres}, {"listen.admin", c.Listen.Admin}} {
-		if l.addr != "" {
-			if msg := checkHostPort(l.addr); msg != "" {
-				add(l.name, "%s", msg)
-			}
-		}
-	}
+	errs = append(errs, c.validateListen(byName)...)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls", "cert_file and key_file go together: set both or neither")
 	}
@@ -307,44 +248,32 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format", "unknown format %q (want text or json)", c.Log.Format)
 	}
-	switch c.Postgres.Mode {
-	case "inspect", "decode", "relay":
-	default:
-		add("postgres.mode", "unknown mode %q (want inspect, decode or relay)", c.Postgres.Mode)
+	if c.Handshake.Timeout < 0 {
+		add("handshake.timeout", "must not be negative")
 	}
-	if c.Postgres.MaxMessageSize < 1<<10 {
-		add("postgres.max_message_size", "must be at least 1KiB")
+	if c.Handshake.MaxPending < 0 {
+		add("handshake.max_pending", "must not be negative (0 sizes it from the open-file limit)")
 	}
-	if p := c.Postgres.Pool.MaxIdle; p != nil && *p < 0 {
-		add("postgres.pool.max_idle", "must not be negative (0 turns reuse off)")
-	}
-	if c.Postgres.Pool.IdleTimeout < 0 {
-		add("postgres.pool.idle_timeout", "must not be negative")
+	for _, e := range engines {
+		name := string(e.Protocol())
+		node, ok := c.Engines[name]
+		errs = append(errs, prefixed(name, e.Configure(decoder(&node, ok)))...)
 	}
 	if err := c.Config.Validate(""); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.Store.Validate("store"); err != nil {
-		errs = append(errs, err)
+	for _, v := range []struct {
+		path string
+		v    interface{ Validate(string) error }
+	}{{"store", &c.Store}, {"approvals", &c.Approvals}, {"classifier", &c.Classifier}, {"policy", &c.Policy},
+		{"masking", &c.Masking}, {"recording", &c.Recording}} {
+		if err := v.v.Validate(v.path); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := c.Approvals.Validate("approvals"); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Classifier.Validate("classifier"); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Policy.Validate("policy"); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Masking.Validate("masking"); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Recording.Validate("recording"); err != nil {
-		errs = append(errs, err)
-	}
-	names := map[string]int{}
+	seen := map[string]int{}
 	for i := range c.Connections {
-		errs = append(errs, c.Connections[i].validate(fmt.Sprintf("connections[%d]", i), names, i)...)
+		errs = append(errs, c.Connections[i].validate(fmt.Sprintf("connections[%d]", i), seen, i, byName, names)...)
 	}
 	if len(c.Connections) == 0 {
 		add("connections", "no connection configured")
@@ -352,7 +281,75 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (cn *Connection) validate(path string, names map[string]int, i int) []error {
+// validateListen checks the listeners: admin and one per engine.
+func (c *Config) validateListen(engines map[string]engine.Engine) []error {
+	var errs []error
+	keys := make([]string, 0, len(c.Listen))
+	for k := range c.Listen {
+		keys = append(keys, k)
+	}
+	// The engines' listeners in a stable order, then the admin listener.
+	sort.Slice(keys, func(i, j int) bool {
+		if (keys[i] == "admin") != (keys[j] == "admin") {
+			return keys[j] == "admin"
+		}
+		return keys[i] < keys[j]
+	})
+	open := 0
+	for _, k := range keys {
+		addr := c.Listen[k]
+		if k != "admin" && engines[k] == nil {
+			errs = append(errs, fmt.Errorf("listen.%s: unknown listener (want admin or a protocol: %s)", k, strings.Join(slices.Sorted(maps.Keys(engines)), ", ")))
+			continue
+		}
+		if addr == "" {
+			continue
+		}
+		open++
+		if msg := checkHostPort(addr); msg != "" {
+			errs = append(errs, fmt.Errorf("listen.%s: %s", k, msg))
+		}
+	}
+	if open == 0 {
+		errs = append(errs, errors.New("listen: no listener configured (set listen.postgres and listen.admin)"))
+	}
+	return errs
+}
+
+// decoder decodes node strictly into v; an absent block leaves v alone.
+func decoder(node *yaml.Node, present bool) engine.Decode {
+	return func(v any) error {
+		if !present || node.Kind == 0 {
+			return nil
+		}
+		var errs []error
+		checkKnown(node, reflect.TypeOf(v), "", &errs)
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		if err := node.Decode(v); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		return nil
+	}
+}
+
+// prefixed splits an engine's joined errors and puts path before each.
+func prefixed(path string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, prefixed(path, e)...)
+		}
+		return out
+	}
+	return []error{fmt.Errorf("%s.%w", path, err)}
+}
+
+func (cn *Connection) validate(path string, names map[string]int, i int, engines map[string]engine.Engine, served []string) []error {
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, args...)))
@@ -368,40 +365,18 @@ func (cn *Connection) validate(path string, names map[string]int, i int) []error
 		}
 		names[cn.Name] = i
 	}
-	switch protocols.Protocol(cn.Protocol) {
-	case protocols.Postgres:
-	case protocols.MySQL, protocols.Redis, protocols.HTTP:
-		add("protocol", "%q connections are not served yet (only postgres)", cn.Protocol)
-	default:
-		add("protocol", "unknown protocol %q (want postgres)", cn.Protocol)
-	}
-	if cn.Upstream.Address == "" {
-		add("upstream.address", "missing (write host:port, or the absolute path of the socket directory)")
-	} else if _, _, err := postgres.SplitUpstreamAddress(cn.Upstream.Address); err != nil {
-		add("upstream.address", "%v", err)
-	} else if postgres.IsUnixAddress(cn.Upstream.Address) {
-		// libpq quietly ignores sslmode on a Unix socket; a gateway that was
-		// asked to require TLS says so instead of running without it.
-		switch cn.Upstream.TLS.Mode {
-		case "require", "verify-full":
-			add("upstream.tls.mode", "%q is impossible over a Unix socket, which carries no TLS (use disable or prefer)", cn.Upstream.TLS.Mode)
+	e := engines[cn.Protocol]
+	switch {
+	case e != nil:
+		up, err := e.Upstream(decoder(&cn.Upstream, true))
+		if err != nil {
+			errs = append(errs, prefixed(path+".upstream", err)...)
 		}
-	}
-	if cn.Upstream.Database == "" {
-		add("upstream.database", "missing")
-	}
-	if cn.Upstream.User == "" {
-		add("upstream.user", "missing")
-	}
-	switch cn.Upstream.TLS.Mode {
-	case "disable", "prefer", "require", "verify-full":
+		cn.upstream = up
+	case slices.Contains(knownProtocols, protocols.Protocol(cn.Protocol)):
+		add("protocol", "%q connections are not served yet (only %s)", cn.Protocol, strings.Join(served, ", "))
 	default:
-		add("upstream.tls.mode", "unknown mode %q (want disable, prefer, require or verify-full)", cn.Upstream.TLS.Mode)
-	}
-	if cn.Upstream.TLS.CAFile != "" {
-		if _, err := os.Stat(cn.Upstream.TLS.CAFile); err != nil {
-			add("upstream.tls.ca_file", "%v", err)
-		}
+		add("protocol", "unknown protocol %q (want %s)", cn.Protocol, strings.Join(served, ", "))
 	}
 	if cn.Masking != nil {
 		if err := cn.Masking.Validate(path + ".masking"); err != nil {
@@ -483,21 +458,20 @@ func (c *Config) Connection(name string) *Connection {
 	return nil
 }
 
-// ProtocolConnection converts a configured connection into the engine's
-// form; the policy and masking are attached by the caller.
+// DecodedUpstream is the upstream block as the connection's engine decoded
+// it (nil when it could not).
+func (cn *Connection) DecodedUpstream() any { return cn.upstream }
+
+// ProtocolConnection converts a configured connection into the engines'
+// form, with the upstream its engine decoded; the policy and masking are
+// attached by the caller.
 func (cn *Connection) ProtocolConnection() *protocols.Connection {
 	return &protocols.Connection{
-		Name:     cn.Name,
-		Protocol: protocols.Protocol(cn.Protocol),
-		Allow:    protocols.Principals(cn.Allow),
-		Upstream: protocols.Upstream{
-			Address:  cn.Upstream.Address,
-			Database: cn.Upstream.Database,
-			User:     cn.Upstream.User,
-			Password: protocols.Secret(cn.Upstream.Password),
-			TLS: protocols.UpstreamTLS{
-				Mode: cn.Upstream.TLS.Mode, CAFile: cn.Upstream.TLS.CAFile, ServerName: cn.Upstream.TLS.ServerName,
-			},
-		},
+		Name:            cn.Name,
+		Protocol:        protocols.Protocol(cn.Protocol),
+		Description:     cn.Description,
+		Allow:           protocols.Principals(cn.Allow),
+		DefaultIdentity: cn.DefaultIdentity,
+		Upstream:        cn.upstream,
 	}
 }

@@ -1,4 +1,4 @@
-package config
+package main
 
 import (
 	"flag"
@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airlock-gw/airlock/cmd/airlock/config"
+	"github.com/airlock-gw/airlock/protocols/postgres"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -15,7 +18,7 @@ func noEnv(string) (string, bool) { return "", false }
 // TestBadConfigs checks that every bad file in testdata/configs/bad fails
 // with the exact report in its .golden file: every problem, with its path.
 func TestBadConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../../testdata/configs/bad/*.yaml")
+	files, err := filepath.Glob("../../testdata/configs/bad/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no bad configs: %v", err)
 	}
@@ -25,7 +28,7 @@ func TestBadConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Parse(data, noEnv)
+			_, err = config.Parse(data, noEnv, engines()...)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -49,11 +52,11 @@ func TestBadConfigs(t *testing.T) {
 }
 
 func TestQuickstartConfig(t *testing.T) {
-	c, err := Load("../../../airlock.yaml")
+	c, err := config.Load("../../airlock.yaml", engines()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen.Postgres != "127.0.0.1:15432" || c.Listen.Admin != "127.0.0.1:19090" {
+	if c.Listen["postgres"] != "127.0.0.1:15432" || c.Listen["admin"] != "127.0.0.1:19090" {
 		t.Fatalf("quickstart ports changed: %+v", c.Listen)
 	}
 	if len(c.Connections) == 0 || c.Connections[0].Name != "postgres" || c.Identities[0].Name != "dev" {
@@ -81,35 +84,24 @@ connections:
     upstream: {address: 127.0.0.1:5432, database: d, user: "$${NOT_EXPANDED}", password: x}
     allow: [dev]
 `
-	c, err := Parse([]byte(cfg), get)
+	c, err := config.Parse([]byte(cfg), get, engines()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := c.Connections[0].Upstream
-	if up.Password != env["PW"] || up.Address != "127.0.0.1:5432" || up.Database != "postgres" {
+	upstream := func(i int) *postgres.Upstream { return c.Connections[i].DecodedUpstream().(*postgres.Upstream) }
+	up := upstream(0)
+	if up.Password.Reveal() != env["PW"] || up.Address != "127.0.0.1:5432" || up.Database != "postgres" {
 		t.Fatalf("expansion: %+v", up)
 	}
-	if c.Connections[1].Upstream.Password != "s3cr:et #1" {
-		t.Fatalf("file secret: %q", c.Connections[1].Upstream.Password)
+	if upstream(1).Password.Reveal() != "s3cr:et #1" {
+		t.Fatal("file secret not read")
 	}
-	if c.Connections[2].Upstream.User != "${NOT_EXPANDED}" {
-		t.Fatalf("escape: %q", c.Connections[2].Upstream.User)
+	if upstream(2).User != "${NOT_EXPANDED}" {
+		t.Fatalf("escape: %q", upstream(2).User)
 	}
 	// A missing file is named, its would-be content is not.
-	_, err = Parse([]byte(strings.Replace(cfg, secret, secret+".missing", 1)), get)
+	_, err = config.Parse([]byte(strings.Replace(cfg, secret, secret+".missing", 1)), get, engines()...)
 	if err == nil || !strings.Contains(err.Error(), "connections[1].upstream.password: read secret file") {
 		t.Fatalf("missing file: %v", err)
-	}
-}
-
-func TestByteSize(t *testing.T) {
-	for in, want := range map[string]ByteSize{"1024": 1024, "64MiB": 64 << 20, "10GB": 10e9, "512k": 512 << 10} {
-		got, err := ParseByteSize(in)
-		if err != nil || got != want {
-			t.Errorf("%s: %d %v", in, got, err)
-		}
-	}
-	if _, err := ParseByteSize("lots"); err == nil {
-		t.Error("accepted lots")
 	}
 }

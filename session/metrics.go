@@ -1,12 +1,14 @@
-package protocols
+package session
 
 import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/airlock-gw/airlock/protocols"
 )
 
-// Metrics are the engine- and pipeline-level Prometheus collectors. Labels
+// Metrics are the engines' and the session flow's Prometheus collectors. Labels
 // are bounded sets: protocol, connection (from config), action, risk and a
 // fixed reason vocabulary; never a statement, user input or an error string.
 // A nil *Metrics is valid and counts nothing.
@@ -56,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"protocol", "connection"}),
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "airlock_auth_failures_total",
-			Help: "Rejected client authentications by reason (token, connection, tls, protocol).",
+			Help: "Rejected client authentications by reason: token (wrong name or secret), connection (unknown or not allowed), tls (a secret in clear from another machine), protocol (a malformed handshake).",
 		}, []string{"protocol", "reason"}),
 		UpstreamSessions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "airlock_upstream_sessions_total",
@@ -74,28 +76,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observeClassify(s *Session, p Protocol, d time.Duration) {
+func (m *Metrics) observeClassify(s *Session, d time.Duration) {
 	if m == nil {
 		return
 	}
-	if s.classify == nil {
-		s.classify = m.Classify.WithLabelValues(string(p))
+	if s.classifyObs == nil {
+		s.classifyObs = m.Classify.WithLabelValues(string(s.Info.Protocol))
 	}
-	s.classify.Observe(d.Seconds())
+	s.classifyObs.Observe(d.Seconds())
 }
 
-func (m *Metrics) countCommand(s *Session, a Action, r Risk) {
+func (m *Metrics) countCommand(s *Session, a protocols.Action, r protocols.Risk) {
 	if m == nil {
 		return
 	}
 	ai := 0
 	switch a {
-	case Review:
+	case protocols.Review:
 		ai = 1
-	case Deny:
+	case protocols.Deny:
 		ai = 2
 	}
-	if r > RiskCritical {
+	if r > protocols.RiskCritical {
 		m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String()).Inc()
 		return
 	}
@@ -107,9 +109,9 @@ func (m *Metrics) countCommand(s *Session, a Action, r Risk) {
 	c.Inc()
 }
 
-// ObserveCommand records the duration of a command whose result completed.
+// observeCommand records the duration of a command whose result completed.
 // It is called from one goroutine per session (the one reading results).
-func (m *Metrics) ObserveCommand(s *Session, d time.Duration) {
+func (m *Metrics) observeCommand(s *Session, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -121,7 +123,7 @@ func (m *Metrics) ObserveCommand(s *Session, d time.Duration) {
 
 // Connection counts a client connection attempt's outcome on connection
 // (empty when the client never named a valid one).
-func (m *Metrics) Connection(p Protocol, connection, outcome string) {
+func (m *Metrics) Connection(p protocols.Protocol, connection, outcome string) {
 	if m == nil {
 		return
 	}
@@ -129,7 +131,7 @@ func (m *Metrics) Connection(p Protocol, connection, outcome string) {
 }
 
 // SessionOpened and SessionClosed track the active sessions gauge.
-func (m *Metrics) SessionOpened(p Protocol, connection string) {
+func (m *Metrics) SessionOpened(p protocols.Protocol, connection string) {
 	if m == nil {
 		return
 	}
@@ -137,7 +139,7 @@ func (m *Metrics) SessionOpened(p Protocol, connection string) {
 }
 
 // SessionClosed decrements the active sessions gauge.
-func (m *Metrics) SessionClosed(p Protocol, connection string) {
+func (m *Metrics) SessionClosed(p protocols.Protocol, connection string) {
 	if m == nil {
 		return
 	}
@@ -145,7 +147,7 @@ func (m *Metrics) SessionClosed(p Protocol, connection string) {
 }
 
 // UpstreamError counts a failure to reach or talk to an upstream.
-func (m *Metrics) UpstreamError(p Protocol, connection string) {
+func (m *Metrics) UpstreamError(p protocols.Protocol, connection string) {
 	if m == nil {
 		return
 	}
@@ -153,7 +155,7 @@ func (m *Metrics) UpstreamError(p Protocol, connection string) {
 }
 
 // AuthFailure counts a rejected authentication; reason is one of a fixed set.
-func (m *Metrics) AuthFailure(p Protocol, reason string) {
+func (m *Metrics) AuthFailure(p protocols.Protocol, reason string) {
 	if m == nil {
 		return
 	}
@@ -161,7 +163,7 @@ func (m *Metrics) AuthFailure(p Protocol, reason string) {
 }
 
 // UpstreamSession counts an upstream session handed to a client.
-func (m *Metrics) UpstreamSession(p Protocol, connection string, reused bool) {
+func (m *Metrics) UpstreamSession(p protocols.Protocol, connection string, reused bool) {
 	if m == nil {
 		return
 	}
@@ -173,7 +175,7 @@ func (m *Metrics) UpstreamSession(p Protocol, connection string, reused bool) {
 }
 
 // UpstreamIdleSessions sets how many upstream sessions are kept idle.
-func (m *Metrics) UpstreamIdleSessions(p Protocol, n int) {
+func (m *Metrics) UpstreamIdleSessions(p protocols.Protocol, n int) {
 	if m == nil {
 		return
 	}

@@ -1,0 +1,59 @@
+// Package engine is the contract between the gateway binary and its
+// protocol engines. An engine is one folder under protocols/ (its wire
+// codec, its state machine, its upstream dialing); the binary registers it
+// with one line and then knows nothing else of it: the engine decodes and
+// checks its own section of the configuration and its connections'
+// upstream blocks, and serves a listener through the shared session flow
+// (package session).
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session"
+)
+
+// Decode decodes one block of the configuration strictly into v (unknown
+// keys are errors, reported with their paths). A block that is absent
+// leaves v as it is, so an engine sets its defaults before decoding.
+type Decode func(v any) error
+
+// Engine serves one protocol.
+type Engine interface {
+	// Protocol is the protocol's name: the connections' `protocol:`, the
+	// engine's section and its listener's key in the configuration.
+	Protocol() protocols.Protocol
+	// Configure decodes and checks the engine's own section (its tuning),
+	// applying defaults. Errors name fields relative to the section.
+	Configure(section Decode) error
+	// Upstream decodes and checks one connection's upstream block (where
+	// it is, the credentials Airlock holds for it, TLS), applying
+	// defaults. Errors name fields relative to the block. The value
+	// becomes protocols.Connection.Upstream, which only this engine reads.
+	Upstream(block Decode) (any, error)
+	// Serve accepts clients on ln until ctx ends, then tells its open
+	// sessions that the gateway is shutting down and returns once they
+	// have ended.
+	Serve(ctx context.Context, ln net.Listener, deps Deps) error
+}
+
+// Deps are what the gateway gives every engine it starts.
+type Deps struct {
+	Gateway *session.Gateway
+	// TLS is the gateway's one server certificate; nil offers no TLS.
+	TLS *tls.Config
+	Log *slog.Logger
+	// RecordParameters asks for the values bound to prepared statements
+	// to be recorded (recording.parameters).
+	RecordParameters bool
+	// HandshakeTimeout bounds a client's time from connecting to being
+	// authenticated; MaxUnauthenticated caps the clients in that state at
+	// once (0: sized from the process's file limit).
+	HandshakeTimeout   time.Duration
+	MaxUnauthenticated int
+}

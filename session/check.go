@@ -1,0 +1,197 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// Check decides what happens to cmd: classify, apply the connection's
+// policy, hold it for approval or refuse it until approved (retry mode),
+// record the command and the decision, count it. The engine forwards cmd
+// only on a nil error and an Allow decision; on any other decision it
+// answers with the protocol's own error and the session goes on.
+//
+// An error ErrCanceled means the client withdrew the held command (the
+// session goes on); any other error means the session must end: the
+// recording failed, the client went away while its command was held, or
+// the session is ending.
+func (s *Session) Check(ctx context.Context, cmd *protocols.Command) (protocols.Decision, error) {
+	cls := s.classify(cmd)
+	dec := s.decide(cls)
+	review := cls
+	if g, name, ok := s.repeatsGrant(cls); ok && dec.Action == protocols.Allow {
+		// An approval covers one run: the approved statement runs again
+		// only with an approval of its own.
+		dec.Action = protocols.Review
+		dec.Reason = fmt.Sprintf("runs prepared statement %q again; its approval covered one run", name)
+		review = g.forReview(cls, name)
+	}
+	if err := s.recorder.Command(cmd, s.recordedText(cls.Redacted)); err != nil {
+		return protocols.Decision{}, s.recordFailed("command", err)
+	}
+	if dec.Action == protocols.Review {
+		var err error
+		if dec, err = s.review(ctx, cmd, review, dec); err != nil {
+			return protocols.Decision{}, err
+		}
+	}
+	if err := s.recorder.Decision(dec); err != nil {
+		return protocols.Decision{}, s.recordFailed("decision", err)
+	}
+	s.g.opt.Metrics.countCommand(s, dec.Action, dec.Risk)
+	if dec.Action == protocols.Allow && (len(cls.Prepares) > 0 || len(cls.Executes) > 0) {
+		s.notePrepares(cls, dec.ApprovalID != "")
+	}
+	if dec.Action != protocols.Allow {
+		s.Log.Info("command refused", "decision", dec)
+	}
+	return dec, nil
+}
+
+func (s *Session) classify(cmd *protocols.Command) *protocols.Classification {
+	c := s.g.opt.Classifier
+	if c == nil {
+		return &protocols.Classification{Redacted: cmd.Text}
+	}
+	start := time.Now()
+	cls := c.Classify(cmd)
+	s.g.opt.Metrics.observeClassify(s, time.Since(start))
+	return cls
+}
+
+func (s *Session) decide(cls *protocols.Classification) protocols.Decision {
+	if s.Conn.Policy == nil || s.g.plain {
+		return protocols.Decision{Action: protocols.Allow, Risk: cls.Risk, Rules: cls.Rules}
+	}
+	return s.Conn.Policy.Decide(s.Info.Identity, cls)
+}
+
+// review resolves a review decision: refused without an approval channel,
+// otherwise held (or, in retry mode, refused until approved) by the
+// approver. While it holds, Cancel, Interrupt and the engine's client
+// watch can end the wait; the command then never runs, and the recording
+// says why before the error returns.
+func (s *Session) review(ctx context.Context, cmd *protocols.Command, cls *protocols.Classification, dec protocols.Decision) (protocols.Decision, error) {
+	a := s.g.opt.Approver
+	if a == nil {
+		dec.Action = protocols.Deny
+		dec.Reason = "approval required (" + ruleList(dec.Rules) + ") and no approval channel is configured"
+		return dec, nil
+	}
+	// A context of its own only here: creating one per command would cost
+	// every command, and only a held one can be cancelled.
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.holdMu.Lock()
+	if s.ended {
+		s.holdMu.Unlock()
+		return protocols.Decision{}, ErrSessionEnded
+	}
+	s.holdCancel = cancel
+	s.holdMu.Unlock()
+	var stopWatch func()
+	notify := func(msg string) {
+		if s.hold.Notify != nil {
+			s.hold.Notify(msg)
+		}
+		if s.hold.Watch != nil && stopWatch == nil {
+			stopWatch = s.hold.Watch(func() { cancel(ErrClientGone) })
+		}
+	}
+	final, err := a.Review(hctx, protocols.ReviewRequest{Session: s.Info, Command: cmd, Classification: cls, Decision: dec}, notify)
+	s.holdMu.Lock()
+	s.holdCancel = nil
+	s.holdMu.Unlock()
+	if stopWatch != nil {
+		stopWatch()
+	}
+	if err == nil {
+		return final, nil
+	}
+	if cause := context.Cause(hctx); hctx.Err() != nil && cause != nil {
+		err = cause
+	}
+	// The held command never runs; record why before ending.
+	abandoned := protocols.Decision{Action: protocols.Deny, Risk: dec.Risk, Rules: dec.Rules,
+		Reason: "review abandoned: " + err.Error(), ApprovalID: final.ApprovalID}
+	if rerr := s.recorder.Decision(abandoned); rerr != nil {
+		return protocols.Decision{}, s.recordFailed("decision", rerr)
+	}
+	s.g.opt.Metrics.countCommand(s, protocols.Deny, dec.Risk)
+	switch {
+	case errors.Is(err, ErrCanceled), errors.Is(err, ErrClientGone), errors.Is(err, ErrSessionEnded):
+		return protocols.Decision{}, err
+	}
+	return protocols.Decision{}, fmt.Errorf("%w: %w", ErrSessionEnded, err)
+}
+
+// recordedText is the command text as the recording keeps it: redacted of
+// secret literals and, for a caller whose results are masked, masked too,
+// so values the caller typed (an email in a WHERE clause) are kept from
+// the recording as they are kept from results.
+func (s *Session) recordedText(redacted string) string {
+	if !s.Records() || s.masker == nil || redacted == "" {
+		// Without a recording, nobody reads the masked text.
+		return redacted
+	}
+	in := []byte(redacted)
+	out := s.masker.Text(in)
+	if len(out) == len(in) && &out[0] == &in[0] {
+		return redacted
+	}
+	return string(out)
+}
+
+// RecordedText is the text Check records for cmd: redacted by the
+// classifier (a cache hit for a command Check saw) and masked for a caller
+// whose results are masked.
+func (s *Session) RecordedText(cmd *protocols.Command) string {
+	if s.g.opt.Classifier == nil {
+		return cmd.Text
+	}
+	return s.recordedText(s.g.opt.Classifier.Classify(cmd).Redacted)
+}
+
+// Record records a command that is not decided again, with its recorded
+// text (RecordedText): each run of a prepared statement, so a recording
+// shows every run and not only the statement's preparation.
+func (s *Session) Record(cmd *protocols.Command, recorded string) error {
+	if err := s.recorder.Command(cmd, recorded); err != nil {
+		return s.recordFailed("command", err)
+	}
+	return nil
+}
+
+// Parameters records the parameter values bound to a prepared statement's
+// run (recording.parameters). Text values are masked like rows; a binary
+// value of a masked caller is withheld, since masking reads text.
+func (s *Session) Parameters(name string, params []protocols.Param) error {
+	if s.masker != nil {
+		for i := range params {
+			p := &params[i]
+			switch {
+			case p.Value == nil:
+			case p.Binary:
+				p.Withheld, p.Omitted, p.Value = true, len(p.Value), nil
+			default:
+				p.Value = s.masker.Text(p.Value)
+			}
+		}
+	}
+	if err := s.recorder.Parameters(name, params); err != nil {
+		return s.recordFailed("parameters", err)
+	}
+	return nil
+}
+
+func ruleList(rules []string) string {
+	if len(rules) == 0 {
+		return "policy"
+	}
+	return strings.Join(rules, ", ")
+}
