@@ -146,7 +146,7 @@ func (r *recorder) Decision(d protocols.Decision) error {
 	return r.rec("decision", "%s %s", d.Action, d.Reason)
 }
 func (r *recorder) Columns(cols []protocols.Column) error { return r.rec("columns", "%d", len(cols)) }
-func (r *recorder) Row(v [][]byte) error                 { return r.rec("row", "%q", v) }
+func (r *recorder) Row(v [][]byte) error                  { return r.rec("row", "%q", v) }
 func (r *recorder) Result(res protocols.Result) error {
 	return r.rec("result", "%s %d", res.Tag, res.Rows)
 }
@@ -161,7 +161,9 @@ func (r *recorder) Parameters(name string, ps []protocols.Param) error {
 	}
 	return r.rec("params", "%s:%s", name, b.String())
 }
-func (r *recorder) Reply(rep protocols.Reply) error { return r.rec("reply", "%s %q", rep.Kind, rep.Values) }
+func (r *recorder) Reply(rep protocols.Reply) error {
+	return r.rec("reply", "%s %q", rep.Kind, rep.Values)
+}
 func (r *recorder) Exchange(x protocols.Exchange) error {
 	return r.rec("exchange", "%s %s %d", x.Method, x.Path, x.Status)
 }
