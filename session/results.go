@@ -57,6 +57,9 @@ func (r *Results) Begin(cols []protocols.Column, start time.Time) error {
 	if err := r.s.recorder.Columns(cols); err != nil {
 		return r.s.recordFailed("columns", err)
 	}
+	if cs, ok := r.sink.(ColumnSink); ok {
+		return cs.ForwardColumns(cols)
+	}
 	return nil
 }
 
@@ -135,3 +138,12 @@ func (r *Results) Exchange(x protocols.Exchange) error {
 // Done counts a command complete after d in the command duration metric:
 // the time from its arrival to the end of its result, as Airlock saw it.
 func (r *Results) Done(start time.Time) { r.s.g.opt.Metrics.observeCommand(r.s, time.Since(start)) }
+
+// ColumnSink is a RowSink that is told each result set's columns, after
+// they are recorded: a frontend that builds its own answer (the agent API's
+// JSON) needs them; an engine that relays the upstream's own description
+// does not.
+type ColumnSink interface {
+	RowSink
+	ForwardColumns(cols []protocols.Column) error
+}

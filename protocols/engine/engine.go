@@ -57,3 +57,15 @@ type Deps struct {
 	HandshakeTimeout   time.Duration
 	MaxUnauthenticated int
 }
+
+// Executor is an engine that can run commands on its connections for a
+// frontend that is not the connection's wire (the agent API, the MCP
+// endpoint): the frontend admits and starts a session through the
+// gateway, dials with the engine, and runs each command with
+// session.Execute, so every command is checked, held, masked, recorded and
+// counted exactly as on the wire.
+type Executor interface {
+	Engine
+	// Dial opens an upstream session of flow's connection.
+	Dial(ctx context.Context, flow *session.Session) (session.Runner, error)
+}

@@ -353,9 +353,18 @@ func (s *relay) resultErr(err error) error {
 // the database; when it cannot, tables stay unknown and such types opaque,
 // which the masker treats strictly (fail closed).
 func (s *relay) columns(dst []protocols.Column, fields []field) []protocols.Column {
+	return s.engine.describe(dst, s.flow, fields)
+}
+
+// describe turns the fields of a result set of flow's connection into
+// columns. For a masked caller the catalog names the source tables (for
+// table.column rules) and the types created in the database; when it
+// cannot, tables stay unknown and such types opaque, which the masker
+// treats strictly (fail closed).
+func (e *Engine) describe(dst []protocols.Column, flow *session.Session, fields []field) []protocols.Column {
 	var k *catalog
-	if m := s.flow.Masker(); m != nil {
-		k = s.engine.catalogFor(s.flow.Conn)
+	if m := flow.Masker(); m != nil {
+		k = e.catalogFor(flow.Conn)
 		var tables, types []uint32
 		if hasColumnRules(m) {
 			for _, f := range fields {
@@ -368,7 +377,7 @@ func (s *relay) columns(dst []protocols.Column, fields []field) []protocols.Colu
 			}
 		}
 		if err := k.resolve(tables, types); err != nil {
-			s.log.Warn("catalog lookup failed; masking treats unknown tables and types strictly", "err", err)
+			flow.Log.Warn("catalog lookup failed; masking treats unknown tables and types strictly", "err", err)
 		}
 	}
 	for _, f := range fields {
