@@ -92,14 +92,11 @@ type server struct {
 	recorder *recording.Factory
 
 	ready   atomic.Bool
-	addrsMu sync.Mutex
-	addrs   map[string]string // listener name -> bound address
-	started chan struct{}
 	closers []func() error
 }
 
 func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv *server, err error) {
-	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), engines: engs, addrs: map[string]string{}, started: make(chan struct{})}
+	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), engines: engs}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = session.NewMetrics(s.reg)
 	auth, err := identity.New(cfg.Config, identity.Options{Logger: log.With("component", "identity")})
@@ -290,13 +287,6 @@ func (s *server) recorders() protocols.RecorderFactory {
 	return s.recorder
 }
 
-// addr returns the bound address of a listener ("postgres", "admin").
-func (s *server) addr(name string) string {
-	s.addrsMu.Lock()
-	defer s.addrsMu.Unlock()
-	return s.addrs[name]
-}
-
 // run serves until ctx ends, then shuts down gracefully.
 func (s *server) run(ctx context.Context) error {
 	defer func() {
@@ -324,9 +314,6 @@ func (s *server) run(ctx context.Context) error {
 		if err != nil {
 			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
 		}
-		s.addrsMu.Lock()
-		s.addrs[name] = ln.Addr().String()
-		s.addrsMu.Unlock()
 		s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
 		return ln, nil
 	}
@@ -375,7 +362,6 @@ func (s *server) run(ctx context.Context) error {
 		}()
 	}
 	s.ready.Store(true)
-	close(s.started)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -166,18 +166,6 @@ func RiskOf(id string) protocols.Risk {
 	return protocols.RiskHigh
 }
 
-// All returns the catalogue sorted by risk (worst first), then by id.
-func All() []Info {
-	out := append([]Info(nil), catalogue...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Risk != out[j].Risk {
-			return out[i].Risk > out[j].Risk
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
-}
-
 // IDs returns every rule id, sorted.
 func IDs() []string {
 	out := make([]string, 0, len(catalogue))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -135,3 +136,15 @@ is risk ` + "`none`" + `. Policies refer to these ids (` + "`rules: {schema.drop
 }
 
 func escapeCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// All returns the catalogue sorted by risk (worst first), then by id.
+func All() []Info {
+	out := append([]Info(nil), catalogue...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Risk != out[j].Risk {
+			return out[i].Risk > out[j].Risk
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
