@@ -48,7 +48,7 @@ func TestConfigExample(t *testing.T) {
 		t.Errorf("Key = %d bytes, %v", len(key), err)
 	}
 	if d := (Config{Dir: DefaultDir}).WithDefaults(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != DefaultFirstRows || d.BlockSize != DefaultBlockSize || d.Compression != CompressZstd || d.Validate("recording") != nil {
-		t.Errorf("DefaultConfig = %+v", d)
+		t.Errorf("defaults = %+v", d)
 	}
 	var out bytes.Buffer
 	must(t, yaml.NewEncoder(&out).Encode(c))
