@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +34,7 @@ func apiCases() []apiCase {
 	}
 	return []apiCase{
 		{name: "connections", call: call{method: "GET", path: "/v1/connections", token: agentToken}, status: 200,
-			want: []string{`"name":"main"`, `"protocol":"postgres"`, `"description":"The shop's orders and customers."`, `"schema":true`},
+			want:  []string{`"name":"main"`, `"protocol":"postgres"`, `"description":"The shop's orders and customers."`, `"schema":true`},
 			never: []string{`"ops"`, "127.0.0.1", "postgres://", upstreamSecret}},
 		{name: "schema", call: call{method: "GET", path: "/v1/connections/main/schema", token: agentToken}, status: 200,
 			want: []string{`"name":"customers"`, `"comment":"people who bought something"`, `"name":"email","type":"text","nullable":true,"comment":"contact address"`}},
@@ -166,6 +169,21 @@ func TestAgentQueryAPI(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("TLS on the same port", func(t *testing.T) {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		req, _ := http.NewRequest("GET", strings.Replace(a.base, "http://", "https://", 1)+"/v1/connections", nil)
+		req.Header.Set("Authorization", "Bearer "+agentToken)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || resp.TLS == nil || !strings.Contains(string(b), `"main"`) {
+			t.Fatalf("over TLS: %d %s", resp.StatusCode, b)
+		}
+	})
 
 	t.Run("unknown and forbidden connections answer alike", func(t *testing.T) {
 		unknown, forbidden := a.do(t, queryCall("nosuch", "SELECT 1")), a.do(t, queryCall("ops", "SELECT 1"))
