@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
@@ -20,9 +21,9 @@ type flow struct {
 	exec engine.Executor
 	tap  *tap
 
-	mu       sync.Mutex // one command at a time; guards what follows
+	mu       sync.Mutex // one command at a time; guards upstream
 	upstream session.Runner
-	ended    bool
+	ended    atomic.Bool // set under mu
 }
 
 // errUnreachable: the connection's upstream could not be dialled or was
@@ -51,7 +52,7 @@ func (s *Server) open(ctx context.Context, c *caller, conn *protocols.Connection
 func (f *flow) execute(ctx context.Context, cmd *protocols.Command, sink session.RowSink, outcome func(protocols.Result)) (protocols.Decision, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ended {
+	if f.ended.Load() {
 		return protocols.Decision{}, errEnded
 	}
 	f.tap.observe(outcome)
@@ -95,14 +96,18 @@ func (f *flow) Close() error {
 	return err
 }
 
+// isEnded reports whether the session has ended (its recording failed, or
+// its MCP session closed): a new one takes its place.
+func (f *flow) isEnded() bool { return f.ended.Load() }
+
 // end closes the session with reason once its running command is done.
 func (f *flow) end(reason string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ended {
+	if f.ended.Load() {
 		return
 	}
-	f.ended = true
+	f.ended.Store(true)
 	_ = f.Close()
 	f.sess.Close(reason)
 }
@@ -176,7 +181,7 @@ func (t *tap) Result(r protocols.Result) error {
 func (f *flow) note(cmd *protocols.Command, res protocols.Result) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ended {
+	if f.ended.Load() {
 		return
 	}
 	start := time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/engine"
+	"github.com/airlock-gw/airlock/session"
 )
 
 // ProtocolVersions are the MCP revisions served: the current one and the
@@ -301,17 +302,21 @@ func (s *Server) toolConnection(req *mcp.CallToolRequest, name string) (*caller,
 }
 
 // toolError words an error that is not a query's outcome for the model,
-// without what it may not see (an upstream's address).
+// without what it may not see (an upstream's address, a file's path).
 func toolError(err error) error {
 	switch {
 	case errors.Is(err, errUnreachable):
 		return errUnreachable
 	case errors.Is(err, errEnded):
 		return errEnded
-	}
-	var ae interface{ Unwrap() error }
-	if errors.As(err, &ae) {
-		return errors.New("the session could not go on: " + err.Error())
+	case errors.Is(err, session.ErrNoConnection):
+		return errors.New("the connection does not exist or this identity may not use it")
+	case errors.Is(err, session.ErrAuthFailed):
+		return errors.New("the token was not accepted")
+	case errors.Is(err, session.ErrTLSRequired):
+		return session.ErrTLSRequired
+	case errors.Is(err, session.ErrRecordingUnavailable), errors.Is(err, session.ErrRecordingFailed):
+		return errors.New("the session could not be recorded, so nothing ran; try again later")
 	}
 	return errors.New("the call failed inside Airlock")
 }
@@ -398,7 +403,7 @@ func (s *Server) flowFor(ctx context.Context, ss *mcp.ServerSession, c *caller, 
 		s.mu.Unlock()
 		return nil, errEnded
 	}
-	if f := u.flows[conn.Name]; f != nil {
+	if f := u.flows[conn.Name]; f != nil && !f.isEnded() {
 		s.mu.Unlock()
 		return f, nil
 	}
@@ -411,7 +416,7 @@ func (s *Server) flowFor(ctx context.Context, ss *mcp.ServerSession, c *caller, 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if other := u.flows[conn.Name]; other != nil || u.ended {
+	if other := u.flows[conn.Name]; (other != nil && !other.isEnded()) || u.ended {
 		go f.end("opened twice")
 		if u.ended {
 			return nil, errEnded
