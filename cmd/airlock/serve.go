@@ -28,6 +28,7 @@ import (
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
 	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/agent"
 	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
@@ -84,6 +85,7 @@ type server struct {
 	auth     *identity.Authenticator
 	engines  []engine.Engine
 	gateway  *session.Gateway
+	sessOpts session.Options // the gateway's, for the agent frontend's own
 	tls      *tls.Config
 	db       *sqldb.DB
 	store    *approvals.SQLStore
@@ -121,10 +123,11 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 	if err != nil {
 		return nil, err
 	}
-	s.gateway, err = session.New(session.Options{
+	s.sessOpts = session.Options{
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
-	})
+	}
+	s.gateway, err = session.New(s.sessOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +311,7 @@ func (s *server) run(ctx context.Context) error {
 		}()
 	}
 	var wg sync.WaitGroup
-	errc := make(chan error, len(s.engines)+1)
+	errc := make(chan error, len(s.engines)+2)
 	listen := func(name, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -361,6 +364,11 @@ func (s *server) run(ctx context.Context) error {
 			}
 		}()
 	}
+	if addr := s.cfg.Listen["http"]; addr != "" {
+		if err := s.serveAgents(ctx, listen, addr, &wg, errc); err != nil {
+			return err
+		}
+	}
 	s.ready.Store(true)
 	var err error
 	select {
@@ -376,6 +384,34 @@ func (s *server) run(ctx context.Context) error {
 	s.closers = nil
 	wg.Wait()
 	return err
+}
+
+// serveAgents opens the HTTP listener of the agent query API and the MCP
+// endpoint.
+func (s *server) serveAgents(ctx context.Context, listen func(name, addr string) (net.Listener, error), addr string, wg *sync.WaitGroup, errc chan<- error) error {
+	var issuers []string
+	if s.cfg.OIDC != nil {
+		issuers = []string{s.cfg.OIDC.Issuer}
+	}
+	srv, err := agent.New(agent.Options{
+		Session: s.sessOpts, Approvals: s.approver, Engines: s.engines, AdminURL: s.cfg.Approvals.AdminURL,
+		AuthorizationServers: issuers, TLS: s.tls, Log: s.log, HandshakeTimeout: s.cfg.Handshake.Timeout,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := listen("http", addr)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ctx, ln); err != nil {
+			errc <- fmt.Errorf("http listener: %w", err)
+		}
+	}()
+	return nil
 }
 
 func (s *server) adminHandler() http.Handler {
