@@ -30,7 +30,7 @@ func conformanceDir() string {
 // conformanceScenarios are the suite's server scenarios that apply to
 // Airlock's MCP endpoint; docs/agents.md says why the others do not.
 var conformanceScenarios = []string{
-	"server-initialize", "ping", "logging-set-level", "tools-list", "resources-list", "prompts-list", "dns-rebinding-protection",
+	"server-initialize", "ping", "logging-set-level", "tools-list", "resources-list", "prompts-list", "dns-rebinding-protection", "server-sse-multiple-streams",
 }
 
 // TestMCPConformance runs the official MCP conformance suite against

@@ -8,7 +8,7 @@
 // its rows masked, and the whole recorded and counted.
 //
 // Specifications: MCP https://modelcontextprotocol.io/specification
-// (2025-06-18, 2025-11-25, 2026-07-28); problem details RFC 9457; bearer
+// (2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28); problem details RFC 9457; bearer
 // tokens RFC 6750; protected resource metadata RFC 9728.
 //
 // Callers authenticate with "Authorization: Bearer <token or OIDC JWT>",

@@ -19,9 +19,10 @@ import (
 	"github.com/airlock-gw/airlock/session"
 )
 
-// ProtocolVersions are the MCP revisions served: the current one and the
-// two before it that clients still speak.
-var ProtocolVersions = []string{"2026-07-28", "2025-11-25", "2025-06-18"}
+// ProtocolVersions are the MCP revisions served: the current one and those
+// before it that clients still speak (2025-03-26 is the first with
+// Streamable HTTP, and many desktop and IDE clients still send it).
+var ProtocolVersions = []string{"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"}
 
 // statelessVersion is the first revision without sessions (SEP-2575): its
 // requests go to a stateless handler, the older ones' to a handler that
