@@ -19,7 +19,6 @@ import (
 type flow struct {
 	sess *session.Session
 	exec engine.Executor
-	tap  *tap
 
 	mu       sync.Mutex // one command at a time; guards upstream
 	upstream session.Runner
@@ -44,7 +43,7 @@ func (s *Server) open(ctx context.Context, c *caller, conn *protocols.Connection
 	if err := sess.Start(); err != nil {
 		return nil, err
 	}
-	return &flow{sess: sess, exec: s.executors[conn.Protocol], tap: s.taps.take(sess.Info.ID)}, nil
+	return &flow{sess: sess, exec: s.executors[conn.Protocol]}, nil
 }
 
 // execute runs cmd through the session flow (session.Execute) with its
@@ -55,9 +54,7 @@ func (f *flow) execute(ctx context.Context, cmd *protocols.Command, sink session
 	if f.ended.Load() {
 		return protocols.Decision{}, errEnded
 	}
-	f.tap.observe(outcome)
-	defer f.tap.observe(nil)
-	return f.sess.Execute(ctx, f, cmd, sink)
+	return f.sess.Execute(ctx, f, cmd, outcomeSink{RowSink: sink, outcome: outcome})
 }
 
 // Run implements session.Runner: it dials the upstream on first use and
@@ -112,68 +109,27 @@ func (f *flow) end(reason string) {
 	f.sess.Close(reason)
 }
 
-// tapFactory opens each session's recording through the configured
-// factory and taps it: session.Results gives a command's outcome (its tag,
-// the rows a write affected) to the recording only, and an agent needs it
-// in its answer.
-type tapFactory struct {
-	inner protocols.RecorderFactory // nil records nothing
-
-	mu   sync.Mutex
-	taps map[string]*tap // by session id, until the session's flow takes it
-}
-
-// Open implements protocols.RecorderFactory.
-func (f *tapFactory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
-	var rec protocols.Recorder = session.NopRecorder{}
-	if f.inner != nil {
-		var err error
-		if rec, err = f.inner.Open(info); err != nil {
-			return nil, err
-		}
-	}
-	t := &tap{Recorder: rec}
-	f.mu.Lock()
-	f.taps[info.ID] = t
-	f.mu.Unlock()
-	return t, nil
-}
-
-// take hands the tap of session id to its flow.
-func (f *tapFactory) take(id string) *tap {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.taps[id]
-	delete(f.taps, id)
-	if t == nil {
-		t = &tap{Recorder: session.NopRecorder{}}
-	}
-	return t
-}
-
-// tap is a recording that also tells its flow each outcome it records.
-type tap struct {
-	protocols.Recorder
-	mu      sync.Mutex
+// outcomeSink passes rows and columns to the answer's sink and each
+// command's recorded outcome to outcome.
+type outcomeSink struct {
+	session.RowSink
 	outcome func(protocols.Result)
 }
 
-func (t *tap) observe(fn func(protocols.Result)) {
-	t.mu.Lock()
-	t.outcome = fn
-	t.mu.Unlock()
+// ForwardColumns implements session.ColumnSink when the answer's sink does.
+func (o outcomeSink) ForwardColumns(cols []protocols.Column) error {
+	if cs, ok := o.RowSink.(session.ColumnSink); ok {
+		return cs.ForwardColumns(cols)
+	}
+	return nil
 }
 
-// Result implements protocols.Recorder.
-func (t *tap) Result(r protocols.Result) error {
-	err := t.Recorder.Result(r)
-	t.mu.Lock()
-	fn := t.outcome
-	t.mu.Unlock()
-	if fn != nil {
-		fn(r)
+// ForwardResult implements session.ResultSink.
+func (o outcomeSink) ForwardResult(r protocols.Result) error {
+	if o.outcome != nil {
+		o.outcome(r)
 	}
-	return err
+	return nil
 }
 
 // note records a tool call that runs nothing on the upstream, and its

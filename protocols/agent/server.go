@@ -66,7 +66,6 @@ type Server struct {
 	auth      protocols.Authenticator
 	approvals *approvals.Service
 	executors map[protocols.Protocol]engine.Executor
-	taps      *tapFactory
 	adminURL  string
 	authz     []string
 	tls       *tls.Config
@@ -87,8 +86,8 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		auth: o.Session.Auth, approvals: o.Approvals, executors: map[protocols.Protocol]engine.Executor{},
-		taps: &tapFactory{inner: o.Session.Recorders, taps: map[string]*tap{}}, adminURL: strings.TrimRight(o.AdminURL, "/"),
-		authz: o.AuthorizationServers, tls: o.TLS, log: o.Log, handshake: o.HandshakeTimeout, idle: o.SessionIdle,
+		adminURL: strings.TrimRight(o.AdminURL, "/"),
+		authz:    o.AuthorizationServers, tls: o.TLS, log: o.Log, handshake: o.HandshakeTimeout, idle: o.SessionIdle,
 		servers: map[string]*mcp.Server{}, sessions: map[*mcp.ServerSession]*mcpUse{},
 	}
 	if s.log == nil {
@@ -110,7 +109,6 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	so := o.Session
-	so.Recorders = s.taps
 	so.Approver = nil
 	if o.Approvals != nil {
 		so.Approver = o.Approvals.Retrying()
