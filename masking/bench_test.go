@@ -250,27 +250,3 @@ func catalogRow(r *rand.Rand) [][]byte {
 
 // BenchmarkMaskRowCatalog is catalogue rows with every detector on.
 func BenchmarkMaskRowCatalog(b *testing.B) { benchRows(b, catalogCols, catalogRow) }
-
-var pgFormCols = []protocols.Column{
-	{Name: "tags", Type: protocols.TypeArray},
-	{Name: "contacts", Type: protocols.TypeArray},
-	{Name: "scan", Type: protocols.TypeBytes},
-	{Name: "codes", Type: protocols.TypeArray, Binary: true},
-}
-
-// pgFormRow is a row of PostgreSQL's own text forms: a text array without
-// PII, one holding an e-mail address, a bytea in hex output and a binary
-// text[].
-func pgFormRow(r *rand.Rand) [][]byte {
-	pick := func(xs []string) string { return xs[r.IntN(len(xs))] }
-	return [][]byte{
-		fmt.Appendf(nil, `{oak,%s,"dining table",sale,"%d seats"}`, strings.ToLower(pick(statuses)), 4+r.IntN(6)),
-		fmt.Appendf(nil, `{"%s %s",%s.%s@example.com}`, pick(firstNames), pick(lastNames), strings.ToLower(pick(firstNames[:2])), strings.ToLower(pick(lastNames[:2]))),
-		fmt.Appendf(nil, `\x%x`, pick(sentences)),
-		[]byte(binArrayOf("ORD-2024", pick(statuses), pick(products))),
-	}
-}
-
-// BenchmarkMaskRowPostgresForms is rows of array literals, bytea and binary
-// arrays with every detector on.
-func BenchmarkMaskRowPostgresForms(b *testing.B) { benchRows(b, pgFormCols, pgFormRow) }
