@@ -27,6 +27,8 @@ import (
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
 	"github.com/airlock-gw/airlock/masking"
+	"github.com/airlock-gw/airlock/masking/mysqlcodec"
+	"github.com/airlock-gw/airlock/masking/pgcodec"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/agent"
 	"github.com/airlock-gw/airlock/protocols/engine"
@@ -155,7 +157,7 @@ func (s *server) connections() (map[string]*protocols.Connection, error) {
 			return nil, fmt.Errorf("connections[%d].policy: %w", i, err)
 		}
 		pc.Policy = pol
-		src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics)
+		src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics, maskingDialect(pc.Protocol))
 		if err != nil {
 			return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
 		}
@@ -163,6 +165,18 @@ func (s *server) connections() (map[string]*protocols.Connection, error) {
 		conns[cn.Name] = pc
 	}
 	return conns, nil
+}
+
+// maskingDialect is how masking reads a protocol's own encodings and
+// messages; nil for protocols whose values are plain bytes.
+func maskingDialect(p protocols.Protocol) masking.Dialect {
+	switch p {
+	case protocols.Postgres:
+		return pgcodec.Dialect{}
+	case protocols.MySQL:
+		return mysqlcodec.Dialect{}
+	}
+	return nil
 }
 
 // activeHook is called for each client session while it runs: it keeps the

@@ -1,4 +1,4 @@
-package masking
+package pgcodec
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/testenv"
 	"github.com/jackc/pgx/v5"
@@ -57,11 +58,11 @@ func TestPostgresRoundTrip(t *testing.T) {
 	defer conn.Close(ctx)
 	pc := conn.PgConn()
 	for _, format := range []int16{pgx.TextFormatCode, pgx.BinaryFormatCode} {
-		for _, s := range []Strategy{Redact, Partial, Hash, Null} {
+		for _, s := range []masking.Strategy{masking.Redact, masking.Partial, masking.Hash, masking.Null} {
 			t.Run(string(s)+map[int16]string{0: "/text", 1: "/binary"}[format], func(t *testing.T) {
 				cfg := detectAll(s)
 				cfg.Detect[0].Entity = "pii"
-				cfg.Detect = append(cfg.Detect, DetectRule{Entity: "secrets", Strategy: Redact})
+				cfg.Detect = append(cfg.Detect, masking.DetectRule{Entity: "secrets", Strategy: masking.Redact})
 				m := newMasker(t, cfg)
 				fds, vals := fetchRow(ctx, t, pc, format)
 				cols := make([]protocols.Column, len(fds))
@@ -104,7 +105,7 @@ func TestPostgresRoundTrip(t *testing.T) {
 				}
 				// Text and JSON are masked in place; a text array too, but
 				// a binary array is opaque and nulled.
-				if s != Null && (vals[0] == nil || vals[1] == nil || (vals[3] == nil) != (format == 1)) {
+				if s != masking.Null && (vals[0] == nil || vals[1] == nil || (vals[3] == nil) != (format == 1)) {
 					t.Errorf("text, jsonb and text[] values: %q", vals[:4])
 				}
 				if testing.Verbose() {

@@ -1,4 +1,4 @@
-package masking
+package pgcodec
 
 import (
 	"errors"
@@ -9,10 +9,10 @@ import (
 
 // COPY … TO STDOUT sends one data line per row, in PostgreSQL's text format
 // (delimited fields, backslash escapes, \N for NULL) or CSV (quoted fields,
-// doubled quotes, unquoted empty NULL). Masking whole lines with Text sees
-// the detectors but not the columns; a CopyMasker splits each line into its
-// fields, decodes them, masks them as a row with a RowMasker (so column
-// rules apply), and re-encodes only the fields that changed.
+// doubled quotes, unquoted empty NULL). Masking whole lines as free text
+// sees the detectors but not the columns; a CopyMasker splits each line
+// into its fields, decodes them, masks them as a row with a RowMasker (so
+// column rules apply), and re-encodes only the fields that changed.
 
 // ErrCopyFields reports a COPY line that does not split into the planned
 // number of fields; the rows cannot be masked by column, so the engine must
@@ -68,39 +68,17 @@ type CopyMasker struct {
 }
 
 // PlanCopy plans masking for COPY data lines whose fields are cols, in
-// order, with Binary false. COPY output is plain text for the client (no
-// driver decodes it by type), so columns whose type is unknown may be
-// given as TypeText: detected entities are then replaced rather than the
-// field nulled. It returns nil when no column needs work. Binary COPY is
-// not supported: refuse it while masking applies.
-func (m *Masker) PlanCopy(cols []protocols.Column, f CopyFormat) *CopyMasker {
+// order, with Binary false, by m's Plan. COPY output is plain text for the
+// client (no driver decodes it by type), so columns whose type is unknown
+// may be given as TypeText: detected entities are then replaced rather
+// than the field nulled. It returns nil when no column needs work. Binary
+// COPY is not supported: refuse it while masking applies.
+func PlanCopy(m protocols.Masker, cols []protocols.Column, f CopyFormat) *CopyMasker {
 	rm := m.Plan(cols)
 	if rm == nil {
 		return nil
 	}
 	return &CopyMasker{rm: rm, f: f.withDefaults(), n: len(cols)}
-}
-
-// PlanCopyLines is PlanCopy in terms an engine can use through a
-// structural type assertion without importing this package:
-//
-//	type copyPlanner interface {
-//		PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error)
-//	}
-//
-// A zero delimiter and a nil null select the format's defaults. It returns
-// nil when no column needs work; the function returned is CopyMasker.MaskLine.
-func (m *Masker) PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error) {
-	f := CopyFormat{CSV: csv, Delimiter: delimiter}
-	if null != nil {
-		n := string(null)
-		f.Null = &n
-	}
-	c := m.PlanCopy(cols, f)
-	if c == nil {
-		return nil
-	}
-	return c.MaskLine
 }
 
 // MaskLine masks one data line (a row and its line end) and returns it, or
@@ -212,6 +190,9 @@ func (c *CopyMasker) split(body []byte) error {
 	return nil
 }
 
+// empty is a non-NULL empty field.
+var empty = []byte{}
+
 // unescape decodes the text-format escape at body[i] ('\\') into c.dec and
 // returns its length.
 func (c *CopyMasker) unescape(body []byte, i int) int {
@@ -231,7 +212,7 @@ func (c *CopyMasker) unescape(body []byte, i int) int {
 		c.dec = append(c.dec, '\v')
 	case 'x':
 		v, n := 0, 0
-		for n < 2 && i+2+n < len(body) && class[body[i+2+n]]&cHex != 0 {
+		for n < 2 && i+2+n < len(body) && isHex(body[i+2+n]) {
 			v = v<<4 | int(hexVal(body[i+2+n]))
 			n++
 		}

@@ -1,4 +1,4 @@
-package masking
+package pgcodec
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-gw/airlock/masking"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/testenv"
 	"github.com/jackc/pgx/v5"
@@ -21,9 +22,9 @@ func copyCols(names ...string) []protocols.Column {
 }
 
 func TestCopyMasker(t *testing.T) {
-	m := newMasker(t, Config{HashKey: "0123456789abcdef0123",
-		Detect:  []DetectRule{{Entity: "all", Strategy: Redact}},
-		Columns: []ColumnRule{{Name: "ssn", Strategy: Null}, {Name: "tax_id", Strategy: Hash}}})
+	m := newMasker(t, masking.Config{HashKey: "0123456789abcdef0123",
+		Detect:  []masking.DetectRule{{Entity: "all", Strategy: masking.Redact}},
+		Columns: []masking.ColumnRule{{Name: "ssn", Strategy: masking.Null}, {Name: "tax_id", Strategy: masking.Hash}}})
 	cols := copyCols("id", "email", "note", "ssn", "name")
 	null := "NULL"
 	cases := []struct {
@@ -48,7 +49,7 @@ func TestCopyMasker(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := m.PlanCopy(cols, tc.f)
+			c := PlanCopy(m, cols, tc.f)
 			in := []byte(tc.in)
 			out, err := c.MaskLine(in)
 			if err != nil {
@@ -66,43 +67,38 @@ func TestCopyMasker(t *testing.T) {
 			}
 		})
 	}
-	c := m.PlanCopy(cols, CopyFormat{})
+	c := PlanCopy(m, cols, CopyFormat{})
 	for _, bad := range []string{"1\t2\n", "1\t2\t3\t4\t5\t6\n"} {
 		if _, err := c.MaskLine([]byte(bad)); !errors.Is(err, ErrCopyFields) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
-	if _, err := m.PlanCopy(cols, CopyFormat{CSV: true}).MaskLine([]byte("1,\"open,2,3,4,5\n")); !errors.Is(err, ErrCopyFields) {
+	if _, err := PlanCopy(m, cols, CopyFormat{CSV: true}).MaskLine([]byte("1,\"open,2,3,4,5\n")); !errors.Is(err, ErrCopyFields) {
 		t.Errorf("unterminated quote: %v", err)
 	}
-	hashed := m.PlanCopy(copyCols("tax_id"), CopyFormat{})
+	hashed := PlanCopy(m, copyCols("tax_id"), CopyFormat{})
 	out, _ := hashed.MaskLine([]byte("DE123\n"))
 	if !strings.HasPrefix(string(out), "hash:") {
 		t.Errorf("column rule on COPY: %q", out)
 	}
-	if m.PlanCopy(nil, CopyFormat{}) != nil {
+	if PlanCopy(m, nil, CopyFormat{}) != nil {
 		t.Error("no columns, nothing to plan")
 	}
-	// The engine's view: a structural assertion on protocols.Masker.
+	// The engine's view: any protocols.Masker plans COPY lines, and one
+	// that masks by column says so.
 	var pm protocols.Masker = m
-	cp, ok := pm.(interface {
-		PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error)
-	})
-	if !ok {
-		t.Fatal("Masker does not offer PlanCopyLines")
+	mask := PlanCopy(pm, copyCols("a", "ssn"), CopyFormat{CSV: true, Delimiter: ';', Null: &null})
+	if out, err := mask.MaskLine([]byte("jane@example.com;123-45-6789\n")); err != nil || string(out) != "\"[redacted:email]\";NULL\n" {
+		t.Errorf("PlanCopy: %q %v", out, err)
 	}
-	mask := cp.PlanCopyLines(copyCols("a", "ssn"), true, ';', []byte("NULL"))
-	if out, err := mask([]byte("jane@example.com;123-45-6789\n")); err != nil || string(out) != "\"[redacted:email]\";NULL\n" {
-		t.Errorf("PlanCopyLines: %q %v", out, err)
-	}
-	if _, ok := pm.(interface{ HasColumnRules() bool }); !ok {
+	if r, ok := pm.(protocols.ColumnRuler); !ok || !r.HasColumnRules() {
 		t.Error("Masker does not offer HasColumnRules")
 	}
 }
 
 func TestCopyNoAllocs(t *testing.T) {
-	m := newMasker(t, detectAll(Redact))
-	c := m.PlanCopy(copyCols("id", "name", "note"), CopyFormat{})
+	m := newMasker(t, detectAll(masking.Redact))
+	c := PlanCopy(m, copyCols("id", "name", "note"), CopyFormat{})
 	line := []byte("42\tJane Smith\tA sturdy oak table, seats 6-8 people\n")
 	if n := testing.AllocsPerRun(100, func() { _, _ = c.MaskLine(line) }); n != 0 {
 		t.Errorf("%v allocations per clean line", n)
@@ -124,7 +120,7 @@ func TestCopyRoundTrip(t *testing.T) {
 	  (1, 'jane@example.com', E'tab\there, card 4111 1111 1111 1111', '123-45-6789', '{"e":"jane@example.com"}'::jsonb),
 	  (2, 'Smith, "Jane"', E'multi\nline', NULL, '[]'::jsonb),
 	  (3, '', E'back\\slash 10.0.0.1', '078-05-1120', NULL)) v(id, email, note, ssn, doc)`
-	m := newMasker(t, Config{Detect: []DetectRule{{Entity: "all", Strategy: Redact}}, Columns: []ColumnRule{{Name: "ssn", Strategy: Null}}})
+	m := newMasker(t, masking.Config{Detect: []masking.DetectRule{{Entity: "all", Strategy: masking.Redact}}, Columns: []masking.ColumnRule{{Name: "ssn", Strategy: masking.Null}}})
 	cols := copyCols("id", "email", "note", "ssn", "doc")
 	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE masked (id int, email text, note text, ssn text, doc jsonb)"); err != nil {
 		t.Fatal(err)
@@ -137,7 +133,7 @@ func TestCopyRoundTrip(t *testing.T) {
 		if _, err := conn.PgConn().CopyTo(ctx, &out, "COPY ("+src+") TO STDOUT "+opt.sql); err != nil {
 			t.Fatal(err)
 		}
-		c := m.PlanCopy(cols, opt.f)
+		c := PlanCopy(m, cols, opt.f)
 		var masked strings.Builder
 		for _, line := range splitCopyRows(out.String(), opt.f.CSV) {
 			o, err := c.MaskLine([]byte(line))

@@ -1,8 +1,13 @@
-package masking
+package pgcodec
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
 
-// Array masking parses the Postgres array literal text form by hand (no
+	"github.com/airlock-gw/airlock/masking"
+)
+
+// arrayText masks array_out's text form, the array literal, by hand (no
 // library exposes it without importing a driver's type system): optional
 // dimension decoration "[1:3]=", nested braces, elements separated by ','
 // that are either double-quoted with backslash escapes, or bare (NULL,
@@ -11,20 +16,37 @@ import "bytes"
 //
 // The element type is not known (protocols.Column has none), so an element
 // whose text could be a number, an address or hex (a digit, and only
-// digits, hex letters, '.', ':', '+', '-', '/') becomes NULL instead of replacement text, which
-// would not decode in an int8[] or inet[] array.
+// digits, hex letters, '.', ':', '+', '-', '/') becomes NULL instead of
+// replacement text, which would not decode in an int8[] or inet[] array.
+type arrayText struct {
+	tmp []byte // the unescaped element
+}
 
-// maskArray appends the array literal src with masked elements: detected
-// entities when rule is nil, every non-NULL element under rule otherwise.
-// It returns resSame (dst unchanged), resNew or resInvalid.
-func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
+// MaskValue masks the elements of one array literal: detected entities, or
+// every non-NULL element under a column rule.
+func (a *arrayText) MaskValue(dst, v []byte, c *masking.Cell) ([]byte, masking.Outcome) {
+	// Array text only adds quotes and backslashes to its elements, so an
+	// array the prefilter rules out holds no element that matches.
+	if !c.MayChange(v) {
+		return dst, masking.Kept
+	}
+	out, res := a.mask(dst, v, c)
+	if cap(a.tmp) > maxRetained {
+		a.tmp = nil
+	}
+	return out, res
+}
+
+// mask appends the array literal src with its elements masked by cell. It
+// returns Kept (dst unchanged), Replaced or Malformed.
+func (a *arrayText) mask(dst, src []byte, cell *masking.Cell) ([]byte, masking.Outcome) {
 	start := len(dst)
 	n := len(src)
 	i := 0
 	if n > 0 && src[0] == '[' {
 		k := bytes.IndexByte(src, '=')
 		if k < 0 {
-			return dst[:start], resInvalid
+			return dst[:start], masking.Malformed
 		}
 		i = k + 1
 	}
@@ -32,7 +54,7 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 		i++
 	}
 	if i >= n || src[i] != '{' {
-		return dst[:start], resInvalid
+		return dst[:start], masking.Malformed
 	}
 	pos, depth, changed, closed := 0, 0, false, false
 	for i < n {
@@ -42,7 +64,7 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 			i++
 			continue
 		case closed:
-			return dst[:start], resInvalid // bytes after the outer '}'
+			return dst[:start], masking.Malformed // bytes after the outer '}'
 		case c == '{':
 			depth++
 			i++
@@ -56,7 +78,7 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 			i++
 			continue
 		case depth == 0:
-			return dst[:start], resInvalid
+			return dst[:start], masking.Malformed
 		}
 		var tokEnd int
 		var text []byte
@@ -71,12 +93,12 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 				k++
 			}
 			if k >= n {
-				return dst[:start], resInvalid
+				return dst[:start], masking.Malformed
 			}
 			tokEnd = k + 1
 			text = src[i+1 : k]
 			if nb := nextArrayByte(src, tokEnd); nb != ',' && nb != '}' {
-				return dst[:start], resInvalid // quoted and bare parts mixed: not array_out's form
+				return dst[:start], masking.Malformed // quoted and bare parts mixed: not array_out's form
 			}
 		} else {
 			k := i
@@ -89,7 +111,7 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 			}
 			k = min(k, n)
 			if k < n && (src[k] == '"' || src[k] == '{') {
-				return dst[:start], resInvalid
+				return dst[:start], masking.Malformed
 			}
 			e := k
 			for e > i && isArraySpace(src[e-1]) && (e-2 < i || src[e-2] != '\\') {
@@ -102,10 +124,10 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 			}
 		}
 		if esc {
-			w.tmp = unescapeArray(w.tmp[:0], text)
-			text = w.tmp
+			a.tmp = unescapeArray(a.tmp[:0], text)
+			text = a.tmp
 		}
-		repl, null, ok := w.arrayElement(text, rule)
+		repl, null, ok := element(text, cell)
 		if ok {
 			dst = append(dst, src[pos:i]...)
 			if null {
@@ -118,44 +140,39 @@ func (w *worker) maskArray(dst, src []byte, rule *action) ([]byte, result) {
 		i = tokEnd
 	}
 	if depth != 0 {
-		return dst[:start], resInvalid
+		return dst[:start], masking.Malformed
 	}
 	if !changed {
-		return dst[:start], resSame
+		return dst[:start], masking.Kept
 	}
-	return append(dst, src[pos:]...), resNew
+	return append(dst, src[pos:]...), masking.Replaced
 }
 
-// arrayElement masks one element's text; ok reports a change, null that the
+// element masks one element's text; ok reports a change, null that the
 // element becomes NULL.
-func (w *worker) arrayElement(text []byte, rule *action) (repl []byte, null, ok bool) {
-	if rule != nil {
-		if scalarShaped(text) {
-			return nil, true, true
-		}
-		w.tmp2 = w.appendRule(w.tmp2[:0], text, *rule)
-		return w.tmp2, false, true
-	}
-	spans := w.sc.scan(text)
-	if len(spans) == 0 {
-		return nil, false, false
-	}
-	w.tmp2, null = w.appendMasked(w.tmp2[:0], text, spans, false)
-	if null || scalarShaped(text) {
+func element(text []byte, c *masking.Cell) (repl []byte, null, ok bool) {
+	if c.Whole() && scalarShaped(text) {
 		return nil, true, true
 	}
-	return w.tmp2, false, true
+	repl, res := c.Mask(text)
+	switch {
+	case res == masking.Kept:
+		return nil, false, false
+	case res == masking.Nulled || scalarShaped(text):
+		return nil, true, true
+	}
+	return repl, false, true
 }
 
 // scalarShaped reports element text that may belong to a numeric, network
 // or other non-text array.
 func scalarShaped(t []byte) bool {
 	digit := false
-	for _, c := range t {
-		if class[c]&cHex == 0 && !sepIn(c, ".:+-/") {
+	for _, b := range t {
+		if !isHex(b) && strings.IndexByte(".:+-/", b) < 0 {
 			return false
 		}
-		digit = digit || isDigit(c)
+		digit = digit || isDigit(b)
 	}
 	return digit
 }
