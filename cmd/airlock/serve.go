@@ -410,6 +410,7 @@ func (s *server) serveAgents(ctx context.Context, listen func(name, addr string)
 	srv, err := agent.New(agent.Options{
 		Session: s.sessOpts, Approvals: s.approver, Engines: s.engines, AdminURL: s.cfg.Approvals.AdminURL,
 		AuthorizationServers: issuers, TLS: s.tls, Log: s.log, HandshakeTimeout: s.cfg.Handshake.Timeout,
+		MaxPending: s.cfg.Handshake.MaxPending,
 	})
 	if err != nil {
 		return err

@@ -1,12 +1,6 @@
 package agent
 
 import (
-	"context"
-	"crypto/tls"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -121,48 +115,5 @@ func TestFitSchemaKeepsWholeTables(t *testing.T) {
 	}
 	if a := fitSchema("main", tables[:2], 1000); a.Truncated || len(a.Tables) != 2 {
 		t.Fatalf("small schema cut: %+v", a)
-	}
-}
-
-// TestSniffListener serves TLS and plain HTTP on one port.
-func TestSniffListener(t *testing.T) {
-	// httptest's server carries a certificate for 127.0.0.1.
-	certSrv := httptest.NewTLSServer(http.NotFoundHandler())
-	tlsConf := certSrv.TLS.Clone()
-	certSrv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl := newSniffListener(ln, tlsConf, 2*time.Second)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, map[bool]string{true: "tls", false: "plain"}[r.TLS != nil])
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(sl)
-	defer srv.Shutdown(context.Background())
-
-	// A silent client delays nobody.
-	silent, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	for scheme, want := range map[string]string{"http": "plain", "https": "tls"} {
-		resp, err := client.Get(scheme + "://" + ln.Addr().String() + "/")
-		if err != nil {
-			t.Fatalf("%s: %v", scheme, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != want {
-			t.Errorf("%s served %q", scheme, b)
-		}
-	}
-	if err := sl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sl.Accept(); err == nil {
-		t.Fatal("Accept after Close")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/engine"
+	"github.com/airlock-gw/airlock/protocols/transport"
 	"github.com/airlock-gw/airlock/session"
 )
 
@@ -55,6 +56,9 @@ type Options struct {
 	// HandshakeTimeout bounds a client's time to send its first byte and
 	// its request headers (default 10s).
 	HandshakeTimeout time.Duration
+	// MaxPending caps connections that have not sent a byte yet (0: a
+	// quarter of the open-file limit); past it the oldest is dropped.
+	MaxPending int
 	// SessionIdle closes an MCP session, and its sessions on connections,
 	// after this long without a request (default 30m).
 	SessionIdle time.Duration
@@ -62,17 +66,18 @@ type Options struct {
 
 // Server serves the query API and the MCP endpoint.
 type Server struct {
-	gateway   *session.Gateway
-	auth      protocols.Authenticator
-	approvals *approvals.Service
-	executors map[protocols.Protocol]engine.Executor
-	adminURL  string
-	authz     []string
-	tls       *tls.Config
-	log       *slog.Logger
-	handshake time.Duration
-	idle      time.Duration
-	handler   http.Handler
+	gateway    *session.Gateway
+	auth       protocols.Authenticator
+	approvals  *approvals.Service
+	executors  map[protocols.Protocol]engine.Executor
+	adminURL   string
+	authz      []string
+	tls        *tls.Config
+	log        *slog.Logger
+	handshake  time.Duration
+	maxPending int
+	idle       time.Duration
+	handler    http.Handler
 
 	mu       sync.Mutex
 	servers  map[string]*mcp.Server         // by the usable connections' names
@@ -87,7 +92,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		auth: o.Session.Auth, approvals: o.Approvals, executors: map[protocols.Protocol]engine.Executor{},
 		adminURL: strings.TrimRight(o.AdminURL, "/"),
-		authz:    o.AuthorizationServers, tls: o.TLS, log: o.Log, handshake: o.HandshakeTimeout, idle: o.SessionIdle,
+		authz:    o.AuthorizationServers, tls: o.TLS, log: o.Log, handshake: o.HandshakeTimeout, maxPending: o.MaxPending, idle: o.SessionIdle,
 		servers: map[string]*mcp.Server{}, sessions: map[*mcp.ServerSession]*mcpUse{},
 	}
 	if s.log == nil {
@@ -155,7 +160,9 @@ func (s *Server) connection(id protocols.Identity, name string) *protocols.Conne
 // then ends the MCP sessions and their sessions and waits for requests in
 // flight (a few seconds at most: waits for approvals end with ctx).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	sl := newSniffListener(ln, s.tls, s.handshake)
+	sl := transport.NewHTTPListener(ln, s.tls, transport.HTTPOptions{HandshakeTimeout: s.handshake, Log: s.log,
+		MaxUnauthenticated: s.maxPending, OnDrop: func() { s.gateway.Metrics().HandshakeDropped("http") }})
+	defer sl.Wait()
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.handshake,
