@@ -99,6 +99,8 @@ type textPrinter struct {
 	shown   int64       // rows of the current result set shown
 	pending bool        // a table is open
 	types   *pgtype.Map // made on the first binary value of a known type
+	// protocol is the session's, whose dialect the native types are.
+	protocol protocols.Protocol
 }
 
 const indent = "              " // width of "15:04:05.000  "
@@ -113,6 +115,7 @@ func (p *textPrinter) stamp(t time.Time) string {
 }
 
 func (p *textPrinter) header(h Header) error {
+	p.protocol = h.Protocol
 	id := h.Identity
 	fmt.Fprintf(p.w, "session     %s\n", esc(h.SessionID))
 	fmt.Fprintf(p.w, "identity    %s", esc(id.Name))
@@ -269,11 +272,15 @@ func (p *textPrinter) binaryText(i int, v Value) (string, bool) {
 	return p.typedText(p.cols[i].Native, v)
 }
 
-// typedText renders a whole binary-format value of PostgreSQL type oid (0
-// when unknown) in PostgreSQL's text form.
+// typedText renders a whole binary-format value of native type oid (0
+// when unknown) in the text form of the session's protocol: PostgreSQL's,
+// or MySQL's.
 func (p *textPrinter) typedText(oid uint32, v Value) (string, bool) {
 	if oid == 0 || v.Omitted > 0 {
 		return "", false
+	}
+	if p.protocol == protocols.MySQL {
+		return mysqlBinaryText(oid, v.Bytes)
 	}
 	if p.types == nil {
 		p.types = pgtype.NewMap()
