@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/airlock-gw/airlock/protocols/mysql/wire"
 )
 
 // TestMySQLMariaDBClient runs one script with the real mariadb client,
@@ -480,5 +485,294 @@ func TestMySQLMaskingAndRecording(t *testing.T) {
 	}
 	if strings.Contains(replay, "alice.liddell") || strings.Contains(replay, "4111111111111111") {
 		t.Errorf("the recording holds unmasked values:\n%s", replay)
+	}
+}
+
+// rawClient logs in to Airlock with the wire package's client and returns
+// the session, for sending packets no driver would.
+func (m *mysqlInstance) rawClient(t *testing.T) *wire.Upstream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	up, err := wire.Dial(ctx, wire.DialConfig{Address: m.addr, User: "dev", Password: devToken, Database: "mysql",
+		TLS: wire.TLSConfig{Mode: "disable"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Conn.Close() })
+	_ = up.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+	return up
+}
+
+// roundTrip sends one command and reads one packet of its answer.
+func roundTrip(t *testing.T, up *wire.Upstream, seq uint8, payload []byte) (wire.Packet, error) {
+	t.Helper()
+	if _, err := wire.WritePacket(up.Conn, seq, payload); err != nil {
+		return wire.Packet{}, err
+	}
+	return wire.ReadPacket(up.Conn, 1<<24)
+}
+
+// errCode is the error code of an ERR packet, 0 for any other packet.
+func errCode(p wire.Packet) uint16 {
+	if e, err := wire.ParseERR(p.Payload); err == nil {
+		return e.Code
+	}
+	return 0
+}
+
+// TestMySQLBadInput: malformed, unknown, out-of-order and oversized
+// packets, a handshake that stops half-way, a replication command; each
+// gets MySQL's own error or a clean close, and Airlock keeps serving.
+func TestMySQLBadInput(t *testing.T) {
+	m := startMySQL(t, "mysql:\n  max_packet_size: 1MiB\n", "", "")
+	ping := []byte{mysql.COM_PING}
+	stillServing := func(t *testing.T) {
+		t.Helper()
+		up := m.rawClient(t)
+		if p, err := roundTrip(t, up, 0, ping); err != nil || !bytes.HasPrefix(p.Payload, []byte{0}) {
+			t.Fatalf("Airlock stopped serving: %v % x", err, p.Payload)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+		want    uint16
+	}{
+		{"malformed field list", []byte("\x04users"), 1835},
+		{"unknown command", []byte{0x99, 1, 2}, 1047},
+		{"execute of an unknown statement", []byte("\x17\x07\x00\x00\x00\x00\x01\x00\x00\x00"), 1243},
+		{"replication", []byte("\x12\x04\x00\x00\x00\x00\x00\x01\x00\x00\x00bin.000001"), 1235},
+		{"change user", []byte("\x11dev\x00\x00mysql\x00"), 1235},
+		{"empty command", []byte{}, 1835},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := m.rawClient(t)
+			p, err := roundTrip(t, up, 0, tc.payload)
+			if err != nil || errCode(p) != tc.want {
+				t.Fatalf("got %v % x, want error %d", err, p.Payload, tc.want)
+			}
+			if p, err := roundTrip(t, up, 0, ping); err != nil || !bytes.HasPrefix(p.Payload, []byte{0}) {
+				t.Fatalf("session after the error: %v % x", err, p.Payload)
+			}
+		})
+	}
+	t.Run("reset connection forgets statements", func(t *testing.T) {
+		up := m.rawClient(t)
+		p, err := roundTrip(t, up, 0, append([]byte{mysql.COM_STMT_PREPARE}, "SELECT 1"...))
+		if err != nil || p.Payload[0] != 0 {
+			t.Fatalf("prepare: %v % x", err, p.Payload)
+		}
+		id := binary.LittleEndian.Uint32(p.Payload[1:])
+		defs := 1 // the column definition, and its EOF without CLIENT_DEPRECATE_EOF
+		if up.Capabilities&mysql.CLIENT_DEPRECATE_EOF == 0 {
+			defs++
+		}
+		for range defs {
+			if _, err := wire.ReadPacket(up.Conn, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p, err := roundTrip(t, up, 0, []byte{mysql.COM_RESET_CONNECTION}); err != nil || p.Payload[0] != 0 {
+			t.Fatalf("reset: %v % x", err, p.Payload)
+		}
+		exec := binary.LittleEndian.AppendUint32([]byte{mysql.COM_STMT_EXECUTE}, id)
+		if p, err := roundTrip(t, up, 0, append(exec, 0, 1, 0, 0, 0)); err != nil || errCode(p) != 1243 {
+			t.Fatalf("execute after reset: %v % x", err, p.Payload)
+		}
+	})
+	t.Run("out of order", func(t *testing.T) {
+		up := m.rawClient(t)
+		p, err := roundTrip(t, up, 5, ping)
+		if err != nil || errCode(p) != 1156 {
+			t.Fatalf("got %v % x, want 1156", err, p.Payload)
+		}
+		if _, err := wire.ReadPacket(up.Conn, 1<<20); err == nil {
+			t.Fatal("the session went on after packets out of order")
+		}
+		stillServing(t)
+	})
+	t.Run("oversized", func(t *testing.T) {
+		up := m.rawClient(t)
+		big := append([]byte{mysql.COM_QUERY}, bytes.Repeat([]byte("x"), 2<<20)...)
+		p, err := roundTrip(t, up, 0, big)
+		if err != nil || errCode(p) != 1153 {
+			t.Fatalf("got %v % x, want 1153", err, p.Payload)
+		}
+		stillServing(t)
+	})
+	t.Run("handshake stops half-way", func(t *testing.T) {
+		for _, partial := range [][]byte{nil, {0x20, 0, 0}, {0x20, 0, 0, 1, 0x0d, 0xa6}} {
+			c, err := net.DialTimeout("tcp", m.addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := wire.ReadPacket(c, 1<<16); err != nil {
+				t.Fatalf("greeting: %v", err)
+			}
+			_, _ = c.Write(partial)
+			c.Close()
+		}
+		stillServing(t)
+	})
+	t.Run("garbage handshake response", func(t *testing.T) {
+		c, err := net.DialTimeout("tcp", m.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := wire.ReadPacket(c, 1<<16); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wire.WritePacket(c, 1, []byte("\xff\xff\x0f\x00garbage")); err != nil {
+			t.Fatal(err)
+		}
+		p, err := wire.ReadPacket(c, 1<<16)
+		if err != nil || errCode(p) != 1043 {
+			t.Fatalf("got %v % x, want 1043", err, p.Payload)
+		}
+		stillServing(t)
+	})
+}
+
+// TestMySQLUnsolicitedFileRequest: an upstream that asks for a client file
+// the statement did not name is refused; the client gets an error, its
+// file stays on its machine, and the session goes on.
+func TestMySQLUnsolicitedFileRequest(t *testing.T) {
+	fake := startFakeUpstream(t)
+	evil := fmt.Sprintf(`  - name: evil
+    protocol: mysql
+    upstream: {address: %s, database: any, user: root, tls: {mode: disable}}
+    allow: [dev]
+`, fake.addr)
+	cfg := baseConfig("postgres", "policy:\n  rules: {reach.file: allow}\n", "\n"+mysqlConn(mariadbDatabase(t), "")+evil)
+	cfg = strings.Replace(cfg, "listen:\n  postgres: 127.0.0.1:0\n", "listen:\n  postgres: 127.0.0.1:0\n  mysql: 127.0.0.1:0\n", 1)
+	in := startAirlock(t, cfg)
+	var addr string
+	pollUntil(20*time.Second, func() bool {
+		mm := mysqlListeningRE.FindStringSubmatch(in.Logs())
+		if mm != nil {
+			addr = mm[1]
+		}
+		return mm != nil
+	})
+	e := &mysqlInstance{instance: in, addr: addr}
+	path := filepath.Join(t.TempDir(), "asked.csv")
+	_ = os.WriteFile(path, []byte("1\n"), 0o600)
+	driver.RegisterLocalFile(path)
+	driver.RegisterLocalFile("/etc/hostname")
+	defer driver.DeregisterLocalFile(path)
+	defer driver.DeregisterLocalFile("/etc/hostname")
+	db := openDriver(t, e.driverConfig("dev", devToken, "evil"))
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	for _, q := range []string{"SELECT 1", "LOAD DATA LOCAL INFILE '" + path + "' INTO TABLE t"} {
+		_, err := db.ExecContext(ctx, q)
+		if myCode(err) != 1235 || !strings.Contains(err.Error(), "/etc/hostname") {
+			t.Fatalf("%s: %v, want Airlock's refusal of the file request", q, err)
+		}
+		if got := fake.fileBytes(); got != 0 {
+			t.Fatalf("the upstream received %d bytes of a file", got)
+		}
+	}
+	if _, err := db.ExecContext(ctx, "DO 1"); err != nil {
+		t.Fatalf("session after the refusal: %v", err)
+	}
+}
+
+// fakeUpstream is a MySQL server that answers the first two COM_QUERYs of
+// each session with a request for /etc/hostname, and every later one with
+// OK.
+type fakeUpstream struct {
+	addr  string
+	mu    sync.Mutex
+	bytes int // file bytes received
+}
+
+func (f *fakeUpstream) fileBytes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bytes
+}
+
+func startFakeUpstream(t *testing.T) *fakeUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeUpstream{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				f.serve(c)
+			})
+		}
+	})
+	return f
+}
+
+func (f *fakeUpstream) serve(c net.Conn) {
+	caps := wire.RelayCapabilities | mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_SECURE_CONNECTION |
+		mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_ATTRS
+	g := &wire.Greeting{ServerVersion: "8.0.36-fake", ConnectionID: 9, Nonce: bytes.Repeat([]byte{'n'}, 20),
+		Capabilities: caps, Charset: 45, Status: mysql.SERVER_STATUS_AUTOCOMMIT, AuthPlugin: wire.PluginNative}
+	if _, err := wire.WritePacket(c, 0, wire.AppendGreeting(nil, g)); err != nil {
+		return
+	}
+	p, err := wire.ReadPacket(c, 1<<20)
+	if err != nil {
+		return
+	}
+	resp, err := wire.ParseHandshakeResponse(p.Payload)
+	if err != nil {
+		return
+	}
+	negotiated := resp.Capabilities & caps
+	ok := func(seq uint8) []byte {
+		out, _ := wire.AppendPacket(nil, seq, wire.AppendOK(nil, &wire.OK{Status: mysql.SERVER_STATUS_AUTOCOMMIT}, negotiated))
+		return out
+	}
+	if _, err := c.Write(ok(2)); err != nil {
+		return
+	}
+	asked := 0
+	for {
+		p, err := wire.ReadPacket(c, 1<<24)
+		if err != nil || len(p.Payload) == 0 || p.Payload[0] == mysql.COM_QUIT {
+			return
+		}
+		if p.Payload[0] != mysql.COM_QUERY || asked == 2 {
+			_, _ = c.Write(ok(1))
+			continue
+		}
+		asked++
+		req, _ := wire.AppendPacket(nil, 1, append([]byte{mysql.LocalInFile_HEADER}, "/etc/hostname"...))
+		if _, err := c.Write(req); err != nil {
+			return
+		}
+		for {
+			p, err := wire.ReadPacket(c, 1<<24)
+			if err != nil {
+				return
+			}
+			f.mu.Lock()
+			f.bytes += len(p.Payload)
+			f.mu.Unlock()
+			if len(p.Payload) == 0 {
+				_, _ = c.Write(ok(p.Seq + 1))
+				break
+			}
+		}
 	}
 }

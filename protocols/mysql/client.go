@@ -111,6 +111,9 @@ func (s *relay) command(ctx context.Context, p wire.Packet) error {
 	if p.Seq != 0 {
 		return myError(codeOutOfOrder, "Got packets out of order")
 	}
+	if len(p.Payload) == 0 {
+		return s.localError(myError(codeMalformed, "Malformed communication packet: empty command"))
+	}
 	if len(p.Payload) >= 5 && statementCommands[p.Payload[0]] && binary.LittleEndian.Uint32(p.Payload[1:]) == lastStatement {
 		var ok bool
 		if p, ok = s.resolveLast(p); !ok {

@@ -115,11 +115,26 @@ func newRelay(e *Engine, conn net.Conn, up *wire.Upstream, flow *session.Session
 // run relays until either side ends.
 func (s *relay) run(ctx context.Context) {
 	defer s.engine.unregister(s)
+	// A panic ends this session with its sockets closed, so that the other
+	// goroutine returns too.
+	defer func() {
+		if r := recover(); r != nil {
+			s.terminate(nil, "internal error")
+			panic(r)
+		}
+	}()
 	stop := context.AfterFunc(ctx, func() { s.terminate(shutdownError(), "airlock shutdown") })
 	defer stop()
 	upDone := make(chan struct{})
 	go func() {
 		defer close(upDone)
+		defer recoverSession(s.log)
+		defer func() {
+			if r := recover(); r != nil {
+				s.terminate(nil, "internal error")
+				panic(r)
+			}
+		}()
 		protocols.GrowStack()
 		s.upstreamLoop()
 	}()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -26,6 +27,7 @@ const maxHandshakePacket = 64 << 10
 // conn when handle returns.
 func (e *Engine) handle(ctx context.Context, conn net.Conn, a *transport.Admission) {
 	log := protocols.LazyWith(e.log, "client", conn.RemoteAddr().String())
+	defer recoverSession(log)
 	s, err := e.login(ctx, conn, a, log)
 	if err != nil {
 		if !isClosed(err) {
@@ -240,6 +242,14 @@ func (l *loginState) open(ctx context.Context, flow *session.Session) (*relay, e
 	}
 	s.log.Info("session started", "tls", l.auth.Secure(), "connection_id", l.id, "upstream_id", up.ConnectionID)
 	return s, nil
+}
+
+// recoverSession keeps a bug that one client's input reaches from ending
+// every other session: the one session ends, with its stack logged.
+func recoverSession(log *slog.Logger) {
+	if r := recover(); r != nil {
+		log.Error("session ended by an internal error", "panic", r, "stack", string(debug.Stack()))
+	}
 }
 
 func isClosed(err error) bool {
