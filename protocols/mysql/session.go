@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,30 +116,15 @@ func newRelay(e *Engine, conn net.Conn, up *wire.Upstream, flow *session.Session
 // run relays until either side ends.
 func (s *relay) run(ctx context.Context) {
 	defer s.engine.unregister(s)
-	// A panic ends this session with its sockets closed, so that the other
-	// goroutine returns too.
-	defer func() {
-		if r := recover(); r != nil {
-			s.terminate(nil, "internal error")
-			panic(r)
-		}
-	}()
 	stop := context.AfterFunc(ctx, func() { s.terminate(shutdownError(), "airlock shutdown") })
 	defer stop()
 	upDone := make(chan struct{})
 	go func() {
 		defer close(upDone)
-		defer recoverSession(s.log)
-		defer func() {
-			if r := recover(); r != nil {
-				s.terminate(nil, "internal error")
-				panic(r)
-			}
-		}()
 		protocols.GrowStack()
-		s.upstreamLoop()
+		s.guard(s.upstreamLoop)
 	}()
-	s.clientLoop(ctx)
+	s.guard(func() { s.clientLoop(ctx) })
 	s.flow.Interrupt()
 	<-upDone
 	s.clientR.Release()
@@ -151,6 +137,19 @@ func (s *relay) run(ctx context.Context) {
 	s.upOut = nil
 	s.upMu.Unlock()
 	s.flow.Close(s.endReason)
+}
+
+// guard runs one of the session's loops; a panic (a bug some input
+// reached) ends this session alone, with its stack logged, and its sockets
+// closed so that the other loop returns too.
+func (s *relay) guard(loop func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("session ended by an internal error", "panic", r, "stack", string(debug.Stack()))
+			s.terminate(myError(wire.CodeGateway, "Airlock ended the session after an internal error"), "internal error")
+		}
+	}()
+	loop()
 }
 
 // terminate ends the session once: it sends e (if any) to the client, then
