@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/airlock-gw/airlock/protocols/mysql/wire"
+	"github.com/airlock-gw/airlock/protocols/testenv"
 )
 
 // TestMySQLMariaDBClient runs one script with the real mariadb client,
@@ -774,5 +776,67 @@ func (f *fakeUpstream) serve(c net.Conn) {
 				break
 			}
 		}
+	}
+}
+
+// mysql2Script connects with Node's mysql2, an independent handshake and
+// codec, and prints what it read with both protocols.
+const mysql2Script = `
+const mysql = require('mysql2/promise');
+(async () => {
+  const c = await mysql.createConnection({host: process.env.HOST, port: +process.env.PORT,
+    user: 'dev', password: process.env.TOKEN, database: 'mysql'});
+  const [text] = await c.query("SELECT 'a@example.com' AS email, 41 + 1 AS n, CAST('2024-02-29' AS DATE) AS d");
+  const [bin] = await c.execute("SELECT ? + 1 AS n, ? AS s, 'b@example.com' AS email", [41, 'x']);
+  let missing = 0;
+  try { await c.query('SELECT * FROM airlock_missing_table'); } catch (e) { missing = e.errno; }
+  const [after] = await c.query('SELECT 7 AS seven');
+  console.log(JSON.stringify({text: text[0].email + ' ' + text[0].n, bin: bin[0].n + ' ' + bin[0].s + ' ' + bin[0].email,
+    missing, after: after[0].seven}));
+  await c.end();
+  let denied = 0;
+  // A wrong token needs full authentication, which mysql2 does over TLS
+  // (Airlock's certificate is self-signed here).
+  try { await mysql.createConnection({host: process.env.HOST, port: +process.env.PORT, user: 'dev', password: 'wrong',
+    database: 'mysql', ssl: {rejectUnauthorized: false}}); }
+  catch (e) { denied = e.errno || e.message; }
+  console.log(JSON.stringify({denied}));
+})().catch(e => { console.error(e); process.exit(1); });
+`
+
+// TestMySQLNodeMysql2 drives Node's mysql2 through Airlock. npm installs
+// it into a temporary directory.
+func TestMySQLNodeMysql2(t *testing.T) {
+	node, errNode := exec.LookPath("node")
+	npm, errNpm := exec.LookPath("npm")
+	if errNode != nil || errNpm != nil {
+		if testenv.InCI() {
+			t.Fatal("node and npm are needed for the mysql2 test")
+		}
+		t.Skip("node or npm is not installed")
+	}
+	m := startMySQL(t, "", "", "\n    masking:\n      detect:\n        - {entity: email, strategy: partial}")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	install := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", dir, "mysql2@3")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("npm install mysql2: %v\n%s", err, out)
+	}
+	script := filepath.Join(dir, "check.js")
+	if err := os.WriteFile(script, []byte(mysql2Script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(m.addr)
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOST="+host, "PORT="+port, "TOKEN="+devToken)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	want := `{"text":"a***@example.com 42","bin":"42 x b***@example.com","missing":1146,"after":7}` + "\n" + `{"denied":1045}` + "\n"
+	if string(out) != want {
+		t.Fatalf("mysql2 printed\n%s\nwant\n%s", out, want)
 	}
 }
