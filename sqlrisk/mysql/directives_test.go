@@ -45,3 +45,18 @@ func TestReadDirectivesReadings(t *testing.T) {
 		t.Fatalf("got %+v", d)
 	}
 }
+
+// FuzzReadDirectives: any text reads without panic, and a text without
+// the words USE, LOAD or KILL has no directives.
+func FuzzReadDirectives(f *testing.F) {
+	for _, s := range []string{"USE a", "LOAD DATA LOCAL INFILE 'x' INTO TABLE t", "KILL QUERY 5", "SELECT 'use' /*!40101 USE b */",
+		"use `a``b`; kill 1", `SELECT 'a\'; USE c; SELECT '`, "LOAD DATA LOCAL INFILE"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		d := ReadDirectives(text)
+		if !hasDirectiveWord(text) && (len(d.Uses) > 0 || len(d.LocalFiles) > 0 || len(d.Kills) > 0) {
+			t.Fatalf("directives %+v in a text without their words", d)
+		}
+	})
+}
