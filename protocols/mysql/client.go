@@ -317,15 +317,16 @@ func (s *relay) onInitDB(ctx context.Context, db string, p wire.Packet) error {
 
 // onFieldList checks COM_FIELD_LIST as the SHOW COLUMNS it stands for.
 func (s *relay) onFieldList(ctx context.Context, f *wire.FieldList, p wire.Packet) error {
+	// A held command's packet may be overwritten while the hold watches
+	// the client.
 	raw := bytes.Clone(p.Raw)
-	dec, ref, err := s.check(ctx, command("SHOW COLUMNS FROM "+quoteIdent(string(f.Table)), "field-list"))
+	_, ref, err := s.check(ctx, command("SHOW COLUMNS FROM "+quoteIdent(string(f.Table)), "field-list"))
 	if err != nil {
 		return err
 	}
 	if ref != nil {
 		return s.localError(ref)
 	}
-	_ = dec
 	return s.forward(raw, pending{kind: pkFieldList})
 }
 
