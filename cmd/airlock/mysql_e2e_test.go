@@ -416,6 +416,67 @@ func TestMySQLHoldApprove(t *testing.T) {
 	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&v); err != nil {
 		t.Fatalf("session after a denial: %v", err)
 	}
+
+	// An approved COM_STMT_PREPARE covers one execution; the next is held
+	// again.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	prepared := make(chan *sql.Stmt, 1)
+	go func() {
+		st, err := conn.PrepareContext(ctx, "DELETE FROM kept WHERE id > ? OR 1 = 1")
+		if err != nil {
+			done <- err
+			return
+		}
+		prepared <- st
+	}()
+	approveNext := func(what string) {
+		t.Helper()
+		if !pollUntil(20*time.Second, func() bool {
+			for _, l := range strings.Split(approvalsCLI(t, m.instance, "list"), "\n") {
+				if strings.Contains(l, "pending") && strings.Contains(l, "DELETE FROM kept") {
+					id = strings.Fields(l)[0]
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Fatalf("no pending request for the %s", what)
+		}
+		approvalsCLI(t, m.instance, "approve", id)
+	}
+	approveNext("prepare")
+	var st *sql.Stmt
+	select {
+	case st = <-prepared:
+	case err := <-done:
+		t.Fatalf("prepare: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the approved prepare did not complete")
+	}
+	if _, err := st.ExecContext(ctx, 0); err != nil {
+		t.Fatalf("first execution, on the approval: %v", err)
+	}
+	go func() {
+		_, err := st.ExecContext(ctx, 0)
+		done <- err
+	}()
+	approveNext("second execution")
+	if err := <-done; err != nil {
+		t.Fatalf("second execution, approved again: %v", err)
+	}
+	replay := ""
+	m.stop()
+	for _, f := range recordings(t, m.instance) {
+		out, _ := airlockCmd(t, m.instance, "replay", f)
+		replay += out
+	}
+	if n := strings.Count(replay, "execute   DELETE FROM kept WHERE id > ? OR 1 = 1"); n != 2 {
+		t.Errorf("replay shows %d executions, want 2:\n%s", n, replay)
+	}
 }
 
 // TestMySQLMaskingAndRecording: an e-mail is masked in text and binary
