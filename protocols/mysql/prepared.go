@@ -52,6 +52,12 @@ func (s *relay) onExecute(ctx context.Context, ex *wire.Execute, p wire.Packet) 
 				"Airlock refused the statement: this session holds too many approved prepared statements"))
 		}
 	}
+	// The parameters are copied before a check that may hold: the hold's
+	// watch may overwrite the packet they were read from.
+	var recorded []protocols.Param
+	if s.engine.recordParams {
+		recorded = params(ex.Params[:min(len(ex.Params), st.wire.Params)])
+	}
 	checked := false
 	if st.grant != nil {
 		if st.runs > 0 {
@@ -79,7 +85,7 @@ func (s *relay) onExecute(ctx context.Context, ex *wire.Execute, p wire.Packet) 
 		}
 	}
 	if s.engine.recordParams {
-		if err := s.flow.Parameters("stmt-"+strconv.FormatUint(uint64(st.id), 10), params(ex.Params[:min(len(ex.Params), st.wire.Params)])); err != nil {
+		if err := s.flow.Parameters("stmt-"+strconv.FormatUint(uint64(st.id), 10), recorded); err != nil {
 			return recordingFailed()
 		}
 	}
