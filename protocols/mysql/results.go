@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"bytes"
 	"errors"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -275,67 +274,6 @@ func (s *relay) errorPacket(p wire.Packet) error {
 	return s.finish(p)
 }
 
-// describe turns the result's column definitions into the columns masking
-// and the recording read: by their original name and table, so that an
-// alias does not escape a column rule.
-func (s *relay) describe() error {
-	r := &s.res
-	if r.lastCols != nil && bytes.Equal(r.defs, r.lastDefs) && r.binary == r.lastBinary {
-		r.cols, r.types = r.lastCols, r.lastTypes
-		return nil
-	}
-	cols := make([]protocols.Column, 0, r.ncols)
-	types := make([]byte, 0, r.ncols)
-	for d := r.defs; len(d) > 0; {
-		n := int(d[0]) | int(d[1])<<8 | int(d[2])<<16
-		c, err := wire.ParseColumn(d[3 : 3+n])
-		if err != nil {
-			return badUpstream("column definition")
-		}
-		cols = append(cols, column(c, r.binary))
-		types = append(types, c.Type)
-		d = d[3+n:]
-	}
-	r.cols, r.types = cols, types
-	r.lastDefs, r.lastCols, r.lastTypes, r.lastBinary = append(r.lastDefs[:0], r.defs...), cols, types, r.binary
-	return nil
-}
-
-// appendDef keeps a column definition, length-prefixed, in defs.
-func appendDef(defs, payload []byte) []byte {
-	n := len(payload)
-	return append(append(defs, byte(n), byte(n>>8), byte(n>>16)), payload...)
-}
-
-// column is a column definition as masking and the recording see it.
-func column(c *wire.Column, binary bool) protocols.Column {
-	name := c.OrgName
-	if len(name) == 0 {
-		name = c.Name
-	}
-	table := string(c.OrgTable)
-	if table != "" && len(c.Schema) > 0 {
-		table = string(c.Schema) + "." + table
-	}
-	col := protocols.Column{Name: string(name), Table: table, Binary: binary, Native: c.NativeType()}
-	switch c.Family() {
-	case wire.FamilyText:
-		col.Type = protocols.TypeText
-	case wire.FamilyJSON:
-		col.Type = protocols.TypeJSON
-	case wire.FamilyBytes:
-		// Raw bytes in either protocol.
-		col.Type, col.Binary = protocols.TypeBytes, true
-	case wire.FamilyNumber:
-		col.Type = protocols.TypeNumber
-	case wire.FamilyBool:
-		col.Type = protocols.TypeBool
-	case wire.FamilyTime:
-		col.Type = protocols.TypeTime
-	}
-	return col
-}
-
 // begin starts the result set of the columns described: the flow's
 // Results plans masking and records them.
 func (s *relay) begin() error {
@@ -439,93 +377,6 @@ func (s *relay) done() error {
 	s.results.Reset()
 	r.active = false
 	return s.pending.finish(func(b []byte) error { return s.writeClient(b, false) })
-}
-
-// prepareResponse reads a COM_STMT_PREPARE's response: the PREPARE_OK
-// makes the statement known by id before the client learns it.
-func (s *relay) prepareResponse(p wire.Packet) error {
-	r := &s.res
-	if r.phase == phCount {
-		if err := s.relayPacket(p); err != nil {
-			return err
-		}
-		if r.left--; r.left == 0 {
-			return s.done()
-		}
-		return nil
-	}
-	if wire.IsERR(p.Payload) {
-		return s.errorPacket(p)
-	}
-	ok, err := wire.ParsePrepareOK(p.Payload)
-	if err != nil {
-		return badUpstream("prepare OK")
-	}
-	st := &statement{id: ok.StatementID, cmd: r.head.prepared, approved: r.head.approved}
-	st.wire.Params = int(ok.Params)
-	if !s.stmts.add(st) {
-		return myError(wire.CodeGateway, "Airlock ends the session: it holds too many prepared statements")
-	}
-	for _, n := range []int{int(ok.Params), int(ok.Columns)} {
-		if n > 0 {
-			r.left += n
-			if s.caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
-				r.left++
-			}
-		}
-	}
-	if err := s.relayPacket(p); err != nil {
-		return err
-	}
-	if r.left == 0 {
-		return s.done()
-	}
-	r.phase = phCount
-	return nil
-}
-
-// simpleResponse relays a one-packet response and applies what it did.
-func (s *relay) simpleResponse(p wire.Packet) error {
-	if wire.IsERR(p.Payload) {
-		return s.errorPacket(p)
-	}
-	if len(p.Payload) > 0 && p.Payload[0] == mysql.OK_HEADER && s.res.head.code != mysql.COM_STATISTICS {
-		if ok, err := wire.ParseOK(p.Payload, s.caps); err == nil {
-			s.status.Store(uint32(ok.Status))
-		}
-		if s.res.head.code == mysql.COM_RESET_CONNECTION {
-			s.stmts.reset()
-		}
-	}
-	return s.finish(p)
-}
-
-// fileRequest relays the upstream's request for a client file when the
-// statement running asked for that very file; any other request is
-// refused: the upstream is told the file is empty, the client gets an
-// error, and the rest of the response is dropped.
-func (s *relay) fileRequest(p wire.Packet) error {
-	r := &s.res
-	name := string(p.Payload[1:])
-	if r.head.kind == pkQuery && len(r.files) > 0 && r.files[0] == name && r.shift == 0 {
-		r.files = r.files[1:]
-		s.file.set(true)
-		return s.relayPacket(p)
-	}
-	s.log.Warn("refused an upstream's request for a client file the statement did not ask for")
-	empty, _ := wire.AppendPacket(nil, p.Seq+1, nil)
-	if err := s.writeUpstream(empty, true); err != nil {
-		return err
-	}
-	e := myError(wire.CodeNotSupported, "Airlock refused the upstream's request for local file '%s': the statement did not ask for it", name)
-	if err := s.end(protocols.Result{Error: e.Message, Code: e.State}); err != nil {
-		return err
-	}
-	if err := s.writeClient(errPacket(p.Seq+r.shift, e), false); err != nil {
-		return err
-	}
-	r.discard = true
-	return nil
 }
 
 func badUpstream(what string) error {
