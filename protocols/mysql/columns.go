@@ -67,4 +67,3 @@ func column(c *wire.Column, binary bool) protocols.Column {
 	}
 	return col
 }
-

@@ -93,4 +93,3 @@ func (s *relay) fileRequest(p wire.Packet) error {
 	r.discard = true
 	return nil
 }
-
