@@ -29,7 +29,7 @@ func (s *relay) clientLoop(ctx context.Context) {
 			var tl *wire.TooLargeError
 			switch {
 			case errors.As(err, &tl):
-				s.terminate(myError(codeTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes (Airlock's mysql.max_packet_size is %d)", tl.Limit),
+				s.lingerOnError(myError(codeTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes (Airlock's mysql.max_packet_size is %d)", tl.Limit),
 					"packet too large")
 			case s.isEnded():
 			case isClosed(err):

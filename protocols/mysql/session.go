@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -158,21 +159,7 @@ func (s *relay) terminate(e *mysql.MyError, reason string) {
 	s.endOnce.Do(func() {
 		s.endReason = reason
 		if e != nil {
-			busy := s.pending.busy()
-			s.clientMu.Lock()
-			if s.clientOut != nil {
-				_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-				// A client waiting for an answer reads the error in its
-				// place; an idle one reads it as the answer to its next
-				// command, then sees the connection end.
-				seq := uint8(0)
-				if busy {
-					seq = max(s.outSeq, 1)
-				}
-				_, _ = s.clientOut.Write(errPacket(seq, e))
-				_ = s.clientOut.Flush()
-			}
-			s.clientMu.Unlock()
+			s.sendFinal(e, s.pending.busy(), 0)
 		}
 		s.flow.Interrupt()
 		_ = s.up.Conn.Close()
@@ -180,6 +167,36 @@ func (s *relay) terminate(e *mysql.MyError, reason string) {
 		close(s.ended)
 		s.pending.wake()
 	})
+}
+
+// sendFinal writes the error that ends the session. A client waiting for
+// an answer (busy) reads it in its place; an idle one reads it (at
+// sequence id idleSeq) as the answer to the command it sends, then sees
+// the connection end.
+func (s *relay) sendFinal(e *mysql.MyError, busy bool, idleSeq uint8) {
+	s.clientMu.Lock()
+	defer s.clientMu.Unlock()
+	if s.clientOut == nil {
+		return
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	seq := idleSeq
+	if busy {
+		seq = max(s.outSeq, 1)
+	}
+	_, _ = s.clientOut.Write(errPacket(seq, e))
+	_ = s.clientOut.Flush()
+}
+
+// lingerOnError ends the session after a packet it refused to read: the
+// error is sent, then what the client is still sending is read and dropped
+// for a moment, so that the client reads the error rather than a reset
+// connection.
+func (s *relay) lingerOnError(e *mysql.MyError, reason string) {
+	s.sendFinal(e, s.pending.busy(), 1)
+	_ = s.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _ = io.CopyN(io.Discard, s.conn, 1<<30)
+	s.terminate(nil, reason)
 }
 
 func (s *relay) isEnded() bool {
