@@ -93,6 +93,18 @@ type Caller struct {
 	// comes from this machine (loopback or a Unix socket). A secret is
 	// accepted only over one or the other.
 	TLS, Local bool
+	// Proof, set instead of Secret, is a client's proof that it knows a
+	// static token without sending it (MySQL's caching_sha2_password
+	// scramble): it reports whether the proof matches the token whose
+	// SHA-256 it is given. A proof travels safely without TLS.
+	Proof func(tokenSHA256 [32]byte) bool
+}
+
+// ProofAuthenticator is an authenticator that can check a Caller.Proof
+// against the stored hash of the named identity's static token. Its
+// running time must not depend on whether the name exists.
+type ProofAuthenticator interface {
+	AuthenticateProof(name string, verify func(tokenSHA256 [32]byte) bool) (protocols.Identity, error)
 }
 
 // Errors of Admit, for engines to map to their protocol's own form. Each
@@ -109,6 +121,12 @@ var (
 	// ErrRecordingUnavailable: the session's recording cannot be opened,
 	// and nothing runs unrecorded.
 	ErrRecordingUnavailable = errors.New("session recording is unavailable")
+	// ErrProofMismatch: a Caller.Proof matched no static token. It is not
+	// counted: the caller may still hold a secret without a stored hash (a
+	// JWT), and the engine asks for it in full and calls Admit again, which
+	// counts the outcome. An engine that refuses the caller at once counts
+	// the refusal with Rejected(protocol, "token").
+	ErrProofMismatch = errors.New("the proof matches no static token")
 )
 
 // AdmitError is why a caller was not admitted.
@@ -131,8 +149,8 @@ func (e *AdmitError) Error() string {
 // Unwrap returns the sentinel.
 func (e *AdmitError) Unwrap() error { return e.Err }
 
-// Admit authenticates c and checks that it may use the connection it
-// names. It returns a session that has not started: the engine then dials
+// Admit authenticates c, by its secret or by its Proof, and checks that
+// it may use the connection it names. It returns a session that has not started: the engine then dials
 // the upstream and calls Start, or Abort when the upstream fails. Refusals
 // are counted (connections rejected, authentication failures by reason).
 func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
@@ -142,19 +160,33 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 		m.Connection(c.Protocol, "", "rejected")
 		return nil, err
 	}
-	if err := g.AcceptsSecret(c); err != nil {
-		return nil, err
-	}
 	user := c.User
 	conn := g.opt.Connections[c.Connection]
 	if user == "" && conn != nil && conn.Protocol == c.Protocol {
 		user = conn.DefaultIdentity
 	}
-	actx, cancel := context.WithTimeout(ctx, g.opt.AuthTimeout)
-	id, err := g.opt.Auth.Authenticate(actx, user, c.Secret.Reveal())
-	cancel()
-	if err != nil {
-		return refuse("token", &AdmitError{Err: ErrAuthFailed, Connection: c.Connection, Identity: user})
+	var (
+		id  protocols.Identity
+		err error
+	)
+	if c.Proof != nil {
+		pa, ok := g.opt.Auth.(ProofAuthenticator)
+		if !ok {
+			return nil, &AdmitError{Err: ErrProofMismatch, Connection: c.Connection, Identity: user}
+		}
+		if id, err = pa.AuthenticateProof(user, c.Proof); err != nil {
+			return nil, &AdmitError{Err: ErrProofMismatch, Connection: c.Connection, Identity: user}
+		}
+	} else {
+		if err := g.AcceptsSecret(c); err != nil {
+			return nil, err
+		}
+		actx, cancel := context.WithTimeout(ctx, g.opt.AuthTimeout)
+		id, err = g.opt.Auth.Authenticate(actx, user, c.Secret.Reveal())
+		cancel()
+		if err != nil {
+			return refuse("token", &AdmitError{Err: ErrAuthFailed, Connection: c.Connection, Identity: user})
+		}
 	}
 	if conn == nil || conn.Protocol != c.Protocol || !conn.Allow.Match(id) {
 		return refuse("connection", &AdmitError{Err: ErrNoConnection, Connection: c.Connection, Identity: id.Name})
@@ -187,7 +219,9 @@ func (g *Gateway) WithoutInspection() *Gateway {
 }
 
 // Rejected counts a client refused before it could be admitted, for a
-// reason of the engine's own (always "protocol": a malformed handshake).
+// reason of the engine's own: "protocol" (a malformed handshake), or
+// "token" for a caller refused after ErrProofMismatch without a second
+// attempt.
 func (g *Gateway) Rejected(p protocols.Protocol, reason string) {
 	g.opt.Metrics.AuthFailure(p, reason)
 	g.opt.Metrics.Connection(p, "", "rejected")

@@ -492,3 +492,57 @@ func TestDecodeModeAllowsAndRecordsNothing(t *testing.T) {
 		t.Fatal("a measurement-mode session masks or records")
 	}
 }
+
+// TestAdmitByProof: a proof admits without a secret and without TLS; a
+// proof that matches nothing is not counted (the engine asks for the secret
+// next), but a proven caller on a connection it may not use is.
+func TestAdmitByProof(t *testing.T) {
+	byProof := func(user, token, conn string) Caller {
+		c := alice
+		c.User, c.Secret, c.Proof, c.Connection, c.Local = user, "", proves(token), conn, false
+		return c
+	}
+	e := newEnv(t)
+	s, err := e.g.Admit(context.Background(), byProof("alice", "alice-token", "main"))
+	if err != nil || s.Info.Identity.Name != "alice" {
+		t.Fatalf("Admit by proof = %v, %v", s, err)
+	}
+	for _, c := range []Caller{byProof("alice", "bob-token", "main"), byProof("mallory", "alice-token", "main")} {
+		if _, err := e.g.Admit(context.Background(), c); !errors.Is(err, ErrProofMismatch) {
+			t.Fatalf("mismatched proof: %v, want ErrProofMismatch", err)
+		}
+	}
+	if n := e.counter(e.metrics.AuthFailures, "postgres", "token"); n != 0 {
+		t.Errorf("a mismatched proof was counted (%v): the engine's next attempt counts", n)
+	}
+	if _, err := e.g.Admit(context.Background(), byProof("bob", "bob-token", "main")); !errors.Is(err, ErrNoConnection) {
+		t.Fatalf("proven caller on a forbidden connection: %v", err)
+	}
+	if n := e.counter(e.metrics.AuthFailures, "postgres", "connection"); n != 1 {
+		t.Errorf("connection refusals = %v, want 1", n)
+	}
+	e.g.Rejected(protocols.Postgres, "token")
+	if n := e.counter(e.metrics.AuthFailures, "postgres", "token"); n != 1 {
+		t.Errorf("token refusals after Rejected = %v, want 1", n)
+	}
+}
+
+// TestAdmitProofNeedsAProofAuthenticator: an authenticator that cannot
+// check proofs turns every proof away, so the engine asks for the secret.
+func TestAdmitProofNeedsAProofAuthenticator(t *testing.T) {
+	g, err := New(Options{Auth: plainAuth{}, Connections: newEnv(t).conns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := alice
+	c.Secret, c.Proof = "", proves("alice-token")
+	if _, err := g.Admit(context.Background(), c); !errors.Is(err, ErrProofMismatch) {
+		t.Fatalf("Admit = %v, want ErrProofMismatch", err)
+	}
+}
+
+type plainAuth struct{}
+
+func (plainAuth) Authenticate(context.Context, string, string) (protocols.Identity, error) {
+	return protocols.Identity{Name: "alice"}, nil
+}

@@ -32,3 +32,25 @@ func TestPreparedNames(t *testing.T) {
 		}
 	}
 }
+
+// TestPreparedNamesMySQL: the same for MySQL's PREPARE … FROM and
+// EXECUTE … USING, whose names are case-insensitive.
+func TestPreparedNamesMySQL(t *testing.T) {
+	c := New(Config{})
+	for _, tc := range []struct {
+		sql                string
+		prepares, executes []string
+	}{
+		{"PREPARE Wipe FROM 'DELETE FROM t'", []string{"wipe"}, nil},
+		{"PREPARE w FROM @sql", []string{"w"}, nil},
+		{"EXECUTE Wipe USING @a", nil, []string{"wipe"}},
+		{"PREPARE q FROM 'SELECT 1'; EXECUTE q", []string{"q"}, []string{"q"}},
+		{"DEALLOCATE PREPARE wipe", nil, nil},
+		{"SELECT 'EXECUTE wipe'", nil, nil},
+	} {
+		cl := c.Classify(&protocols.Command{Protocol: protocols.MySQL, Text: tc.sql})
+		if !slices.Equal(cl.Prepares, tc.prepares) || !slices.Equal(cl.Executes, tc.executes) {
+			t.Errorf("%s: prepares %q executes %q, want %q and %q", tc.sql, cl.Prepares, cl.Executes, tc.prepares, tc.executes)
+		}
+	}
+}

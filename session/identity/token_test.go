@@ -214,3 +214,36 @@ func TestLooksLikeJWT(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthenticateProof: a proof is checked against the named identity's
+// stored hash only, an unknown name is checked against a hash no token has,
+// and every refusal is the uniform error.
+func TestAuthenticateProof(t *testing.T) {
+	a, err := New(staticConfig(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	knows := func(token string) func([32]byte) bool {
+		return func(h [32]byte) bool { return h == sha256.Sum256([]byte(token)) }
+	}
+	id, err := a.AuthenticateProof("dev", knows("dev-token"))
+	if err != nil || id.Name != "dev" || id.Method != "token" || !slices.Equal(id.Groups, []string{"developers", "reviewers"}) {
+		t.Fatalf("AuthenticateProof(dev) = %+v, %v", id, err)
+	}
+	for _, tc := range []struct{ name, token string }{
+		{"dev", "ci-token"},      // another identity's token
+		{"ci-bot", "dev-token"},  // the same, the other way
+		{"mallory", "dev-token"}, // unknown name
+		{"", "dev-token"},        // no name
+		{"reporter", "reporter"}, // wrong token
+	} {
+		calls := 0
+		verify := func(h [32]byte) bool { calls++; return knows(tc.token)(h) }
+		if _, err := a.AuthenticateProof(tc.name, verify); !errors.Is(err, protocols.ErrAuthFailed) {
+			t.Errorf("AuthenticateProof(%q, %q) = %v, want ErrAuthFailed", tc.name, tc.token, err)
+		}
+		if calls != 1 {
+			t.Errorf("AuthenticateProof(%q) called verify %d times, want 1 whether or not the name exists", tc.name, calls)
+		}
+	}
+}

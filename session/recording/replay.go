@@ -100,6 +100,8 @@ type textPrinter struct {
 	pending bool        // a table is open
 	pg      bool        // native type ids are PostgreSQL OIDs (Header.pgTypes)
 	types   *pgtype.Map // made on the first binary value of a known type
+	// protocol is the session's, whose dialect the native types are.
+	protocol protocols.Protocol
 }
 
 const indent = "              " // width of "15:04:05.000  "
@@ -115,6 +117,7 @@ func (p *textPrinter) stamp(t time.Time) string {
 
 func (p *textPrinter) header(h Header) error {
 	p.pg = h.pgTypes()
+	p.protocol = h.Protocol
 	id := h.Identity
 	fmt.Fprintf(p.w, "session     %s\n", esc(h.SessionID))
 	fmt.Fprintf(p.w, "identity    %s", esc(id.Name))
@@ -293,11 +296,18 @@ func (p *textPrinter) binaryText(i int, v Value) (string, bool) {
 }
 
 // typedText renders a whole binary-format value of native type id native
-// (0 when unknown) in PostgreSQL's text form, when the recording's type
-// ids are PostgreSQL OIDs. Other protocols' values stay bytes: pgx would
-// read their ids as OIDs of unrelated types.
+// (0 when unknown) in the text form of the session's protocol: MySQL's, or
+// PostgreSQL's when the recording's type ids are PostgreSQL OIDs. Other
+// protocols' values stay bytes: pgx would read their ids as OIDs of
+// unrelated types.
 func (p *textPrinter) typedText(native uint32, v Value) (string, bool) {
-	if !p.pg || native == 0 || v.Omitted > 0 {
+	if native == 0 || v.Omitted > 0 {
+		return "", false
+	}
+	if p.protocol == protocols.MySQL {
+		return mysqlBinaryText(native, v.Bytes)
+	}
+	if !p.pg {
 		return "", false
 	}
 	if p.types == nil {

@@ -146,6 +146,9 @@ func (w *walker) node(n ast.Node) {
 			w.plan++
 		}
 	case *ast.PrepareStmt:
+		// Statement names are case-insensitive: the server's own form is
+		// lower case.
+		w.b.Prepared(strings.ToLower(x.Name))
 		if x.SQLVar != nil || x.SQLText == "" {
 			w.hit(rule.CodeDynamic)
 		} else if w.nested(x.SQLText) {
@@ -165,6 +168,9 @@ func (w *walker) node(n ast.Node) {
 		}
 	case *ast.KillStmt:
 		w.hit(rule.AdminKill)
+	case *ast.ExecuteStmt:
+		w.b.Executed(strings.ToLower(x.Name))
+		w.effect(rule.CodeExecute)
 	case *ast.CreateTableStmt:
 		w.effect(rule.DDLCreate)
 		w.tableOptions(x.Options)

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,17 +24,257 @@ func (w *walker) unbounded(where *pred.Expr) bool {
 }
 
 func (w *walker) updateRule(n *pg.UpdateStmt) string {
-	if w.unbounded(newTarget(n.Relation).expr(n.WhereClause)) {
+	if w.unbounded(newTarget(n.Relation).bound(n.FromClause, n.WhereClause)) {
 		return rule.WriteUnbounded
 	}
 	return rule.WriteUpdate
 }
 
 func (w *walker) deleteRule(n *pg.DeleteStmt) string {
-	if w.unbounded(newTarget(n.Relation).expr(n.WhereClause)) {
+	if w.unbounded(newTarget(n.Relation).bound(n.UsingClause, n.WhereClause)) {
 		return rule.WriteUnbounded
 	}
 	return rule.WriteDelete
+}
+
+// bound returns the part of a write's WHERE that bounds the rows it
+// touches. UPDATE … FROM and DELETE … USING touch every target row that
+// has a partner: the WHERE terms that relate the target to another table
+// (the join condition) bound nothing, so only the other terms count, on
+// the target's columns or on those of a table joined to it.
+func (t *target) bound(from []*pg.Node, where *pg.Node) *pred.Expr {
+	if len(from) == 0 {
+		return t.expr(where)
+	}
+	t.others, t.linked, t.equal = map[string]int{}, map[int]bool{}, map[string]string{}
+	for _, f := range from {
+		t.addOther(f)
+	}
+	terms := conjuncts(where, nil)
+	for _, c := range terms {
+		t.link(c)
+	}
+	var parts []*pred.Expr
+	for _, c := range terms {
+		if len(t.tablesOf(c)) < 2 {
+			parts = append(parts, t.expr(c))
+		}
+	}
+	switch len(parts) {
+	case 0:
+		return nil
+	case 1:
+		return parts[0]
+	}
+	return &pred.Expr{Kind: pred.And, Args: parts}
+}
+
+// addOther names a FROM/USING item by each name its columns may be
+// qualified with; a join inside it names both sides.
+func (t *target) addOther(n *pg.Node) {
+	i := len(t.others)
+	switch {
+	case n.GetRangeVar() != nil:
+		rv := n.GetRangeVar()
+		t.others[rv.Relname] = i
+		if rv.Schemaname != "" {
+			t.others[rv.Schemaname+"."+rv.Relname] = i
+		}
+		if rv.Alias != nil && rv.Alias.Aliasname != "" {
+			t.others[rv.Alias.Aliasname] = i
+		}
+	case n.GetJoinExpr() != nil:
+		t.addOther(n.GetJoinExpr().Larg)
+		t.addOther(n.GetJoinExpr().Rarg)
+	case n.GetRangeSubselect() != nil && n.GetRangeSubselect().Alias != nil:
+		t.others[n.GetRangeSubselect().Alias.Aliasname] = i
+	case n.GetRangeFunction() != nil && n.GetRangeFunction().Alias != nil:
+		t.others[n.GetRangeFunction().Alias.Aliasname] = i
+	}
+}
+
+// conjuncts splits n at its top-level ANDs.
+func conjuncts(n *pg.Node, out []*pg.Node) []*pg.Node {
+	if n == nil {
+		return out
+	}
+	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
+		for _, a := range b.Args {
+			out = conjuncts(a, out)
+		}
+		return out
+	}
+	return append(out, n)
+}
+
+// link notes a join condition: a term relating the target to another
+// table links that table, and an equality of their columns lets the
+// other's stand for the target's.
+func (t *target) link(c *pg.Node) {
+	tables := t.tablesOf(c)
+	if !tables[-1] {
+		return
+	}
+	for i := range tables {
+		if i >= 0 {
+			t.linked[i] = true
+		}
+	}
+	a := c.GetAExpr()
+	if a == nil || a.Kind != pg.A_Expr_Kind_AEXPR_OP || lastName(a.Name) != "=" ||
+		a.Lexpr.GetColumnRef() == nil || a.Rexpr.GetColumnRef() == nil {
+		return
+	}
+	l, r := a.Lexpr.GetColumnRef().Fields, a.Rexpr.GetColumnRef().Fields
+	if t.owner(l) != -1 {
+		l, r = r, l
+	}
+	if t.owner(l) == -1 && t.owner(r) >= 0 {
+		q, col := splitRef(r)
+		_, tcol := splitRef(l)
+		t.equal[q+"."+col] = tcol
+	}
+}
+
+// splitRef returns a column reference's qualifier and name.
+func splitRef(fields []*pg.Node) (string, string) {
+	var parts []string
+	for _, f := range fields {
+		if s := f.GetString_(); s != nil {
+			parts = append(parts, s.Sval)
+		} else {
+			parts = append(parts, "*")
+		}
+	}
+	if len(parts) == 0 {
+		return "", ""
+	}
+	return strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1]
+}
+
+// owner says which table a column belongs to: -1 the target, the index of
+// another table, or -2 when unknown (unqualified, or an unknown name).
+func (t *target) owner(fields []*pg.Node) int {
+	q, _ := splitRef(fields)
+	if q == "" {
+		if t.unqualified {
+			return -1
+		}
+		return -2
+	}
+	if slices.Contains(t.names, q) {
+		return -1
+	}
+	if i, ok := t.others[q]; ok {
+		return i
+	}
+	return -2
+}
+
+// tablesOf lists the tables whose columns n refers to (-1: the target);
+// inside a sub-query with its own FROM only qualified references count.
+func (t *target) tablesOf(n *pg.Node) map[int]bool {
+	found := map[int]bool{}
+	var walk func(m proto.Message, unq bool)
+	walk = func(m proto.Message, unq bool) {
+		if m == nil {
+			return
+		}
+		switch x := m.(type) {
+		case *pg.Node:
+			r := x.ProtoReflect()
+			if fd := r.WhichOneof(nodeOneof); fd != nil {
+				walk(r.Get(fd).Message().Interface(), unq)
+			}
+			return
+		case *pg.ColumnRef:
+			if q, _ := splitRef(x.Fields); q != "" || unq {
+				if i := t.owner(x.Fields); i != -2 {
+					found[i] = true
+				}
+			}
+			return
+		case *pg.SelectStmt:
+			if len(x.FromClause) > 0 {
+				unq = false
+			}
+		}
+		r := m.ProtoReflect()
+		for _, fd := range fieldsOf(r.Descriptor()) {
+			if !r.Has(fd) {
+				continue
+			}
+			v := r.Get(fd)
+			if fd.IsList() {
+				l := v.List()
+				for i := 0; i < l.Len(); i++ {
+					walk(l.Get(i).Message().Interface(), unq)
+				}
+				continue
+			}
+			walk(v.Message().Interface(), unq)
+		}
+	}
+	walk(n, t.unqualified)
+	return found
+}
+
+// onlyLinks reports whether sel, a sub-query, restricts nothing but which
+// rows have a partner: no HAVING, and a WHERE (if any) of terms that each
+// relate the target's columns to the sub-query's own. A LIMIT picks
+// arbitrary rows and bounds nothing.
+func (t *target) onlyLinks(sel *pg.SelectStmt) bool {
+	if sel == nil || sel.HavingClause != nil || len(sel.FromClause) == 0 || sel.Op != pg.SetOperation_SETOP_NONE {
+		return false
+	}
+	for _, c := range conjuncts(sel.WhereClause, nil) {
+		inner := *t
+		inner.unqualified, inner.others = false, nil
+		outer := inner.tablesOf(c)[-1]
+		other := false
+		walkRefs(c, func(fields []*pg.Node) {
+			if q, _ := splitRef(fields); q == "" || !slices.Contains(t.names, q) {
+				other = true
+			}
+		})
+		if !outer || !other {
+			return false
+		}
+	}
+	return true
+}
+
+// walkRefs calls f with every column reference under n.
+func walkRefs(n proto.Message, f func([]*pg.Node)) {
+	if n == nil {
+		return
+	}
+	if c, ok := n.(*pg.ColumnRef); ok {
+		f(c.Fields)
+		return
+	}
+	if x, ok := n.(*pg.Node); ok {
+		r := x.ProtoReflect()
+		if fd := r.WhichOneof(nodeOneof); fd != nil {
+			walkRefs(r.Get(fd).Message().Interface(), f)
+		}
+		return
+	}
+	r := n.ProtoReflect()
+	for _, fd := range fieldsOf(r.Descriptor()) {
+		if !r.Has(fd) {
+			continue
+		}
+		v := r.Get(fd)
+		if fd.IsList() {
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walkRefs(l.Get(i).Message().Interface(), f)
+			}
+			continue
+		}
+		walkRefs(v.Message().Interface(), f)
+	}
 }
 
 // mergeRule judges each WHEN clause that updates or deletes: a MATCHED
@@ -68,6 +309,15 @@ type target struct {
 	// target (true at the statement's level, false inside a sub-query
 	// with its own FROM).
 	unqualified bool
+	// others names the FROM/USING items of a multi-table write by each
+	// name a column may qualify them with, mapped to the item's index;
+	// linked are those a join condition ties to the target, whose columns
+	// are part of the row the write's condition judges. equal maps a
+	// linked table's column ("name.col") to the target column a join
+	// equates it with (WHERE b.uid = u.id): b.uid = 5 then bounds u.
+	others map[string]int
+	linked map[int]bool
+	equal  map[string]string
 }
 
 func newTarget(rv *pg.RangeVar) *target {
@@ -110,6 +360,14 @@ func (t *target) column(fields []*pg.Node) *pred.Expr {
 		if qual == n {
 			return &pred.Expr{Kind: pred.Column, Key: col, Target: true}
 		}
+	}
+	if tc, ok := t.equal[qual+"."+col]; ok {
+		return &pred.Expr{Kind: pred.Column, Key: tc, Target: true}
+	}
+	if i, ok := t.others[qual]; ok && t.linked[i] {
+		// A joined table's column is part of the row a write's condition
+		// judges: a filter on it is a real predicate.
+		return &pred.Expr{Kind: pred.Column, Key: qual + "." + col, Target: true}
 	}
 	return &pred.Expr{Kind: pred.Column, Key: qual + "." + col}
 }
@@ -305,6 +563,13 @@ func (t *target) aExpr(a *pg.A_Expr, n *pg.Node) *pred.Expr {
 // subLink translates EXISTS, IN (SELECT …) and scalar sub-queries.
 func (t *target) subLink(s *pg.SubLink, n *pg.Node) *pred.Expr {
 	sel := s.Subselect.GetSelectStmt()
+	link := (s.SubLinkType == pg.SubLinkType_EXISTS_SUBLINK || s.SubLinkType == pg.SubLinkType_ANY_SUBLINK && len(s.OperName) == 0) &&
+		t.onlyLinks(sel) && t.selectsAllOf(sel) == ""
+	if link {
+		// A semi-join (id IN (SELECT uid FROM banned), or EXISTS of a
+		// partner) reaches every row that has a partner, as a join does.
+		return &pred.Expr{Kind: pred.Opaque}
+	}
 	if s.SubLinkType == pg.SubLinkType_ANY_SUBLINK && s.Testexpr != nil && sel != nil && len(s.OperName) == 0 {
 		x := t.expr(s.Testexpr)
 		var sub *pred.Expr

@@ -109,9 +109,16 @@ column says which protocols' analyzers can give each rule.
   ignoring NULLs: ` + "`WHERE id = id`" + ` is unbounded. Conditions that select every
   row only because of the data (` + "`id > 0`" + ` on a serial key, ` + "`id IS NOT NULL`" + `)
   are bounded: the statement is judged, not the table. An unqualified column
-  counts as the target's. ` + "`LIMIT`" + ` does not bound a write. MySQL multi-table
-  writes are bounded by WHERE and the join's ON conditions together;
-  ` + "`WHERE CURRENT OF`" + ` is bounded.
+  counts as the target's. ` + "`LIMIT`" + ` does not bound a write. A join condition
+  bounds nothing: a multi-table write (MySQL ` + "`JOIN`" + `/comma joins, PostgreSQL
+  ` + "`USING`/`FROM`" + `) or a semi-join (` + "`IN (SELECT …)`" + `, ` + "`EXISTS`" + ` that only ties
+  the target to a partner) hits every target row that has a partner, so ON,
+  USING, NATURAL and WHERE terms that relate the target to another table
+  are left out; the remaining WHERE terms bound it, on the target's columns
+  or on a joined table's (through a join's equality, ` + "`b.uid = 5`" + ` bounds
+  ` + "`u.id`" + `). A filter on a table no join ties to the target bounds nothing.
+  MERGE is the exception: its ON bounds WHEN MATCHED clauses, since joining
+  is what MERGE is written for. ` + "`WHERE CURRENT OF`" + ` is bounded.
 - **EXPLAIN** only plans: the statement's writes and DDL do not count, its
   function calls do (the planner may fold them). ` + "`EXPLAIN ANALYZE`" + ` runs it.
 - **Bodies count by effect.** PREPARE, CREATE FUNCTION (SQL and PL/pgSQL

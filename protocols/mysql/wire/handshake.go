@@ -17,18 +17,18 @@ import (
 // RelayCapabilities are the flags that shape the command phase: how
 // commands, OK packets and result sets are laid out, and what the server may
 // send. Packets are relayed raw, so the client's session and the upstream's
-// must agree on every one of them.
+// must agree on every one of them. CLIENT_LOCAL_FILES lets the server ask
+// for a file of the caller's (LOAD DATA LOCAL INFILE); the engine relays such
+// a request only for the statement that asked for that file.
 const RelayCapabilities = mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_NO_SCHEMA |
 	mysql.CLIENT_ODBC | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_INTERACTIVE |
 	mysql.CLIENT_IGNORE_SIGPIPE | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_MULTI_STATEMENTS |
 	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_SESSION_TRACK |
-	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_QUERY_ATTRIBUTES
+	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_QUERY_ATTRIBUTES | mysql.CLIENT_LOCAL_FILES
 
 // Left out of RelayCapabilities on purpose:
 //   - CLIENT_COMPRESS, CLIENT_ZSTD_COMPRESSION_ALGORITHM: compressed frames
 //     would have to be inflated to be inspected; not supported yet.
-//   - CLIENT_LOCAL_FILES: LOAD DATA LOCAL lets the server read files from the
-//     caller's machine, a channel policy has not decided to open.
 //   - CLIENT_OPTIONAL_RESULTSET_METADATA: result sets without column
 //     definitions could not be masked.
 //   - CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS, MULTI_FACTOR_AUTHENTICATION: they

@@ -110,12 +110,12 @@ func TestClientCapabilities(t *testing.T) {
 	if caps&mysql.CLIENT_SSL == 0 || ClientCapabilities(mariadb, false)&mysql.CLIENT_SSL != 0 {
 		t.Error("CLIENT_SSL does not follow the tls argument")
 	}
-	for _, flag := range []uint32{mysql.CLIENT_QUERY_ATTRIBUTES, mysql.CLIENT_COMPRESS, mysql.CLIENT_LOCAL_FILES, mysql.CLIENT_REMEMBER_OPTIONS} {
+	for _, flag := range []uint32{mysql.CLIENT_QUERY_ATTRIBUTES, mysql.CLIENT_COMPRESS, mysql.CLIENT_REMEMBER_OPTIONS} {
 		if caps&flag != 0 {
 			t.Errorf("%s offered to clients of MariaDB", mysql.CapNames[flag])
 		}
 	}
-	if caps&mysql.CLIENT_DEPRECATE_EOF == 0 || caps&mysql.CLIENT_SESSION_TRACK == 0 {
+	if caps&mysql.CLIENT_DEPRECATE_EOF == 0 || caps&mysql.CLIENT_SESSION_TRACK == 0 || caps&mysql.CLIENT_LOCAL_FILES == 0 {
 		t.Error("flags the upstream has are not offered")
 	}
 	if err := CheckRelay(caps, mariadb|mysql.CLIENT_LONG_PASSWORD); err != nil {
