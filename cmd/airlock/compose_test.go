@@ -39,7 +39,7 @@ func TestDockerCompose(t *testing.T) {
 	if err := yaml.Unmarshal(data, &c); err != nil {
 		t.Fatalf("docker-compose.yml does not parse: %v", err)
 	}
-	for _, name := range []string{"airlock", "postgres", "prometheus"} {
+	for _, name := range []string{"airlock", "postgres", "mariadb", "prometheus"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Fatalf("service %s missing", name)
 		}
@@ -48,7 +48,7 @@ func TestDockerCompose(t *testing.T) {
 	if a.Build == nil || a.Build.Context != "." || !strings.Contains(a.Build.DockerfileInline, "./cmd/airlock") {
 		t.Fatal("airlock must be built from the repository")
 	}
-	for _, p := range []string{"15432:15432", "19090:19090"} {
+	for _, p := range []string{"15432:15432", "13306:13306", "18080:18080", "19090:19090"} {
 		found := false
 		for _, q := range a.Ports {
 			found = found || strings.HasSuffix(q, p)
