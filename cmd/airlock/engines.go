@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/protocols/postgres"
+	"github.com/airlock-gw/airlock/protocols/redis"
 )
 
 // engines are the protocol engines this binary serves: one line each.
@@ -10,5 +11,6 @@ import (
 func engines() []engine.Engine {
 	return []engine.Engine{
 		postgres.New(),
+		redis.New(),
 	}
 }
