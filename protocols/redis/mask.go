@@ -184,6 +184,11 @@ func (w *walker) token(t resp.Token) {
 		name = w.name(t, parent, idx)
 	}
 	value, null, changed := w.mask(t, name)
+	if null && parent != nil && parent.pairs {
+		// A hash holds no nulls, and clients fail on one in HGETALL's
+		// reply: a field masked to null reads as empty.
+		value, null = []byte{}, false
+	}
 	switch {
 	case !changed:
 		w.emit(t.Raw)
