@@ -82,7 +82,7 @@ func TestRedisAuthentication(t *testing.T) {
 	t.Run("forms", func(t *testing.T) {
 		for _, tc := range []struct{ args, want string }{
 			{"AUTH dev@cache dev-token", "+OK"},
-			{"AUTH @cache dev-token", "+OK"},       // the connection's default identity
+			{"AUTH @cache dev-token", "+OK"},        // the connection's default identity
 			{"AUTH default@cache dev-token", "+OK"}, // as clients send AUTH <token>
 			{"AUTH agent@cache agent-token", "+OK"},
 			{"AUTH agent@plain agent-token", `-NOPERM connection "plain" does not exist or identity "agent" may not use it`},

@@ -94,7 +94,10 @@ func (c *redisConn) write(s string) {
 	}
 }
 
-func (c *redisConn) send(args ...string) { c.t.Helper(); c.write(string(resp.AppendCommand(nil, args...))) }
+func (c *redisConn) send(args ...string) {
+	c.t.Helper()
+	c.write(string(resp.AppendCommand(nil, args...)))
+}
 
 // read reads one reply and describes it compactly: +OK, -ERR …, :1, $v,
 // $nil, _ (null), #t, ,1.5, =txt:…, and aggregates as *[a b] %{k v} ~[…]
