@@ -274,14 +274,14 @@ func (h *heldRedis) wait(t *testing.T) error {
 	}
 }
 
-// pendingRequest waits for one pending approval request on connection and
-// returns its id.
-func pendingRequest(t *testing.T, in *instance, connection string) string {
+// pendingRequest waits for a pending approval request of command on
+// connection and returns its id.
+func pendingRequest(t *testing.T, in *instance, connection, command string) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, line := range strings.Split(approvalsCLI(t, in, "list"), "\n") {
-			if f := strings.Fields(line); len(f) > 3 && f[1] == "pending" && f[3] == connection {
+			if f := strings.Fields(line); len(f) > 3 && f[1] == "pending" && f[3] == connection && strings.EqualFold(f[len(f)-1], command) {
 				return f[0]
 			}
 		}
