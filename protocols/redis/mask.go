@@ -184,6 +184,10 @@ func (w *walker) token(t resp.Token) {
 		name = w.name(t, parent, idx)
 	}
 	value, null, changed := w.mask(t, name)
+	if redirect(t) {
+		value, changed = append([]byte("ERR Airlock does not follow cluster redirections ("), t.Payload...), true
+		value = append(value, "): cluster upstreams are not supported"...)
+	}
 	if null && parent != nil && parent.pairs {
 		// A hash holds no nulls, and clients fail on one in HGETALL's
 		// reply: a field masked to null reads as empty.
@@ -344,6 +348,16 @@ func (w *walker) plan(table string, field []byte) protocols.RowMasker {
 	rm := w.masker.Plan([]protocols.Column{{Name: string(field), Table: table, Type: protocols.TypeText}})
 	w.plans[k] = rm
 	return rm
+}
+
+// redirect reports whether t is a Redis Cluster redirection (MOVED, ASK),
+// which a client would follow to a node behind Airlock's back.
+func redirect(t resp.Token) bool {
+	if t.Kind != resp.SimpleError && t.Kind != resp.BulkError {
+		return false
+	}
+	p := t.Payload
+	return len(p) > 6 && (string(p[:6]) == "MOVED " || string(p[:4]) == "ASK ")
 }
 
 // same reports whether b is a itself, as Masker.Text returns an unchanged

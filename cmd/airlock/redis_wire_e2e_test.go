@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/airlock-gw/airlock/protocols/redis/resp"
+)
+
+// TestRedisBadInput sends what a broken or hostile client might: each gets
+// Redis's own error and the connection closes, or the connection closes
+// cleanly, and Airlock goes on serving.
+func TestRedisBadInput(t *testing.T) {
+	_, addr := startRedisMain(t)
+	for _, tc := range []struct {
+		name, input, want string
+		authed            bool
+	}{
+		{"array shorter than its count", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n:1\r\n", "-ERR Protocol error: expected '$', got ':'", true},
+		{"negative bulk length", "*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length", true},
+		{"bulk over redis.max_bulk", "*2\r\n$3\r\nGET\r\n$2000000\r\n", "-ERR Protocol error: invalid bulk length", true},
+		{"huge multibulk count", "*99999999\r\n", "-ERR Protocol error: invalid multibulk length", true},
+		{"bulk without its CRLF", "*1\r\n$4\r\nPINGxx", "-ERR Protocol error: expected CRLF after bulk argument", true},
+		{"large bulk before AUTH", "*2\r\n$4\r\nAUTH\r\n$20000\r\n", "-ERR Protocol error: unauthenticated bulk length", false},
+		{"many arguments before AUTH", "*20\r\n", "-ERR Protocol error: unauthenticated multibulk length", false},
+		{"unbalanced quotes inline", "GET \"k\r\n", "-ERR Protocol error: unbalanced quotes in request", true},
+		{"half a command, then the client leaves", "*2\r\n$3\r\nGET\r\n$1", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, addr)
+			if tc.authed {
+				c.do("AUTH", "dev@plain", devToken)
+			}
+			c.write(tc.input)
+			if tc.want == "" {
+				_ = c.conn.(interface{ CloseWrite() error }).CloseWrite()
+				c.expectClosed()
+				return
+			}
+			if got, _ := c.readErr(); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+			c.expectClosed()
+		})
+	}
+	// Airlock still serves.
+	c := authed(t, addr, "dev@plain", devToken)
+	if got := c.do("PING"); got != "+PONG" {
+		t.Fatalf("after bad input: %s", got)
+	}
+}
+
+// TestRedisLargeReplies streams a 100 MB value and a million-element list
+// through Airlock with bounded memory; a caller whose replies are masked
+// gets an error in place of the value too large to mask.
+func TestRedisLargeReplies(t *testing.T) {
+	in, addr := startRedisMain(t)
+	ctx := context.Background()
+	k := redisKeys(t, "big", "list")
+	direct := directRedis(t, testDB)
+	const size = 100 << 20
+	if err := direct.Set(ctx, k[0], strings.Repeat("0123456789abcdef", size/16), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000000
+	for i := 0; i < n; i += 50000 {
+		vals := make([]any, 50000)
+		for j := range vals {
+			vals[j] = i + j
+		}
+		if err := direct.RPush(ctx, k[1], vals...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := in.peakRSS(t)
+
+	c := authed(t, addr, "dev@plain", devToken)
+	c.send("GET", k[0])
+	got, err := readLong(c)
+	if err != nil || got != size {
+		t.Fatalf("GET of 100 MB: %d bytes, %v", got, err)
+	}
+	c.send("LRANGE", k[1], "0", "-1")
+	count, sum, err := readIntList(c)
+	if err != nil || count != n || sum != int64(n)*(n-1)/2 {
+		t.Fatalf("LRANGE: %d elements, sum %d, %v", count, sum, err)
+	}
+	after := in.peakRSS(t)
+	t.Logf("airlock peak RSS %d KiB before, %d KiB after streaming ~108 MB", before, after)
+	if after-before > 48*1024 {
+		t.Fatalf("peak RSS grew by %d KiB while streaming: replies are being buffered", after-before)
+	}
+
+	m := authed(t, addr, "dev@cache", devToken)
+	if got := m.do("GET", k[0]); got != fmt.Sprintf("-ERR Airlock withheld a value of %d bytes: values this large cannot be masked (redis.max_masked_value)", size) {
+		t.Fatalf("masked caller, value too large to mask: %.200s", got)
+	}
+	if got := m.do("STRLEN", k[0]); got != ":"+strconv.Itoa(size) {
+		t.Fatalf("after the withheld value: %s", got)
+	}
+}
+
+// readLong reads a bulk string reply of any size and returns its length.
+func readLong(c *redisConn) (int64, error) {
+	var total int64
+	for {
+		t, err := c.dec.Next()
+		if err != nil {
+			return total, err
+		}
+		if t.Kind == resp.SimpleError {
+			return total, fmt.Errorf("%s", t.Payload)
+		}
+		total += int64(len(t.Payload))
+		if t.Complete {
+			return total, nil
+		}
+	}
+}
+
+// readIntList reads an array of integers as bulk strings.
+func readIntList(c *redisConn) (count, sum int64, err error) {
+	for {
+		t, err := c.dec.Next()
+		if err != nil {
+			return count, sum, err
+		}
+		if t.Kind == resp.BulkString {
+			v, _ := strconv.ParseInt(string(t.Payload), 10, 64)
+			count, sum = count+1, sum+v
+		}
+		if t.Complete {
+			return count, sum, nil
+		}
+	}
+}
+
+// TestRedisTrackingAndPushes follows CLIENT TRACKING's invalidation pushes
+// and RESP3 pub/sub pushes on a raw connection, between ordinary replies.
+func TestRedisTrackingAndPushes(t *testing.T) {
+	_, addr := startRedisMain(t)
+	ctx := context.Background()
+	k := redisKeys(t, "tracked", "ch")
+	direct := directRedis(t, testDB)
+	direct.Set(ctx, k[0], "v1", 0)
+	c := dialRaw(t, addr)
+	if got := c.do("HELLO", "3", "AUTH", "dev@cache", devToken); !strings.Contains(got, "$proto :3") {
+		t.Fatalf("HELLO: %s", got)
+	}
+	if got := c.do("CLIENT", "TRACKING", "ON"); got != "+OK" {
+		t.Fatalf("CLIENT TRACKING: %s", got)
+	}
+	if got := c.do("GET", k[0]); got != "$v1" {
+		t.Fatalf("GET: %s", got)
+	}
+	direct.Set(ctx, k[0], "v2", 0)
+	if got := c.read(); got != ">[$invalidate *[$"+k[0]+"]]" {
+		t.Fatalf("invalidation: %s", got)
+	}
+	c.send("SUBSCRIBE", k[1])
+	if got := c.read(); got != ">[$subscribe $"+k[1]+" :1]" {
+		t.Fatalf("subscribe: %s", got)
+	}
+	// Commands run while subscribed in RESP3; messages arrive between.
+	if got := c.do("GET", k[0]); got != "$v2" {
+		t.Fatalf("GET while subscribed: %s", got)
+	}
+	direct.Publish(ctx, k[1], "call lea@example.com")
+	if got := c.read(); got != ">[$message $"+k[1]+" $call l***@example.com]" {
+		t.Fatalf("message: %s", got)
+	}
+	if got := c.do("PING"); got != "+PONG" {
+		t.Fatalf("PING: %s", got)
+	}
+	c.send("QUIT")
+	if got := c.read(); got != "+OK" {
+		t.Fatalf("QUIT: %s", got)
+	}
+	if _, err := c.dec.Next(); err != io.EOF {
+		t.Fatalf("after QUIT: %v", err)
+	}
+}
