@@ -18,6 +18,8 @@ type readerState struct {
 	proto resp.Proto
 	// monitor is set once the upstream streams MONITOR output.
 	monitor bool
+	// partial is set while a reply is half written to the client.
+	partial bool
 	// subs and shardSubs are the upstream's pub/sub subscriptions, from
 	// its last confirmations: in RESP2 the session is in pub/sub mode
 	// while either is positive.
@@ -69,6 +71,11 @@ func (s *relay) upstreamLoop() {
 func (s *relay) upstreamEnded(err error) {
 	switch {
 	case s.isEnded(), errors.Is(err, errSessionEnded):
+	case s.reader.partial:
+		// A message now would land inside the reply half written.
+		s.flow.UpstreamError()
+		s.log.Warn("upstream failed inside a reply", "err", err)
+		s.end("upstream failed inside a reply")
 	case s.quit.Load() && isClosed(err):
 		s.end("client quit")
 	case errors.Is(err, errRecording):
@@ -163,9 +170,11 @@ func (r *readerState) reply(t resp.Token) error {
 		emit(r.attr)
 	}
 	r.w.begin(sh, r.proto, emit)
+	r.partial = true
 	if err := r.walk(t, lookahead, first); err != nil {
 		return err
 	}
+	r.partial = false
 	if queued && head.replace != nil {
 		r.w.emitReplaced(head.replace, r.emitTo)
 	}
