@@ -40,7 +40,9 @@ func (a testAuth) Authenticate(_ context.Context, name, secret string) (protocol
 // Redis commands to.
 type classifier struct{ a *sqlriskredis.Analyzer }
 
-func (c classifier) Classify(cmd *protocols.Command) *protocols.Classification { return c.a.Analyze(cmd) }
+func (c classifier) Classify(cmd *protocols.Command) *protocols.Classification {
+	return c.a.Analyze(cmd)
+}
 
 // memRecorder keeps what the engine records, for assertions.
 type memRecorder struct {
@@ -68,12 +70,14 @@ func (r *memRecorder) list(prefix string) []string {
 }
 
 func (r *memRecorder) Command(c *protocols.Command, red string) error { return r.add("command " + red) }
-func (r *memRecorder) Decision(d protocols.Decision) error            { return r.add("decision " + string(d.Action)) }
-func (r *memRecorder) Columns([]protocols.Column) error               { return nil }
-func (r *memRecorder) Row([][]byte) error                             { return nil }
-func (r *memRecorder) Parameters(string, []protocols.Param) error     { return nil }
-func (r *memRecorder) Exchange(protocols.Exchange) error              { return nil }
-func (r *memRecorder) Close(string) error                             { return nil }
+func (r *memRecorder) Decision(d protocols.Decision) error {
+	return r.add("decision " + string(d.Action))
+}
+func (r *memRecorder) Columns([]protocols.Column) error           { return nil }
+func (r *memRecorder) Row([][]byte) error                         { return nil }
+func (r *memRecorder) Parameters(string, []protocols.Param) error { return nil }
+func (r *memRecorder) Exchange(protocols.Exchange) error          { return nil }
+func (r *memRecorder) Close(string) error                         { return nil }
 func (r *memRecorder) Result(res protocols.Result) error {
 	return r.add("result " + strconv.FormatInt(res.Rows, 10) + " " + res.Error)
 }
