@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/airlock-gw/airlock/protocols/redis/resp"
+	"github.com/airlock-gw/airlock/protocols/testenv"
 )
 
 // TestRedisBadInput sends what a broken or hostile client might: each gets
@@ -182,5 +186,60 @@ func TestRedisTrackingAndPushes(t *testing.T) {
 	}
 	if _, err := c.dec.Next(); err != io.EOF {
 		t.Fatalf("after QUIT: %v", err)
+	}
+}
+
+// TestRedisUpstreamACLUser has Airlock log in upstream as an ACL user with
+// a password only Airlock holds, again after RESET, and refuse the caller
+// when the upstream refuses Airlock.
+func TestRedisUpstreamACLUser(t *testing.T) {
+	testenv.Need(t, "Redis", testenv.RedisAddr)
+	ctx := context.Background()
+	admin := directRedis(t, testDB)
+	user, password := testenv.Unique("airlock_acl"), testenv.Unique("pw")
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">"+password, "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	t.Cleanup(func() { admin.Do(ctx, "ACL", "DELUSER", user) })
+	conn := func(name, pw string) string {
+		return fmt.Sprintf(`
+  - name: %s
+    protocol: redis
+    upstream: {address: %s, database: %d, user: %s, password: %q}
+    allow: [dev]
+`, name, testenv.RedisAddr, testDB, user, pw)
+	}
+	in := startAirlock(t, redisConfig("", conn("acl", password)+conn("badpw", "wrong")))
+	addr := in.addr("redis")
+	k := redisKeys(t, "acl")
+	c := authed(t, addr, "dev@acl", devToken)
+	if got := c.do("ACL", "WHOAMI"); got != "$"+user {
+		t.Fatalf("upstream user: %s", got)
+	}
+	c.do("SET", k[0], "v")
+	if got := c.do("RESET"); got != "+RESET" {
+		t.Fatalf("RESET: %s", got)
+	}
+	if got := c.do("GET", k[0]); got != "$v" {
+		t.Fatalf("GET after RESET: %s", got)
+	}
+	if strings.Contains(in.Logs(), password) {
+		t.Fatal("the upstream password reached the log")
+	}
+	b := dialRaw(t, addr)
+	if got := b.do("AUTH", "dev@badpw", devToken); got != `-ERR Airlock could not connect to the upstream of connection "badpw"` {
+		t.Fatalf("upstream refusing Airlock: %s", got)
+	}
+	b.expectClosed()
+}
+
+// TestRedisTLSClient connects with TLS to the same listener.
+func TestRedisTLSClient(t *testing.T) {
+	_, addr := startRedisMain(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Username: "dev@plain", Password: devToken, Protocol: 3,
+		DisableIdentity: true, TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	defer rdb.Close()
+	if got, err := rdb.Ping(context.Background()).Result(); err != nil || got != "PONG" {
+		t.Fatalf("PING over TLS: %q %v", got, err)
 	}
 }
