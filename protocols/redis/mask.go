@@ -142,29 +142,10 @@ func (w *walker) reply() protocols.Reply {
 func (w *walker) token(t resp.Token) {
 	switch t.Part {
 	case resp.PartChunk, resp.PartEnd:
-		if w.withheld {
-			w.withheld = t.Part != resp.PartEnd
-			return
-		}
-		if w.streamed && t.Part == resp.PartChunk {
-			w.streamed = false
-			w.keep(t.Payload[:min(len(t.Payload), recordValueBytes)])
-		}
-		w.emit(t.Raw)
+		w.part(t)
 		return
 	}
-	for len(w.stack) > t.Depth {
-		w.stack = w.stack[:len(w.stack)-1]
-	}
-	var parent *level
-	idx := int64(-1)
-	if t.Depth > 0 && len(w.stack) >= t.Depth {
-		parent = &w.stack[t.Depth-1]
-		if !(t.Kind == resp.Attribute && t.Attr) {
-			idx = parent.index
-			parent.index++
-		}
-	}
+	parent, idx := w.position(t)
 	if t.Depth == 0 && !t.Attr && w.kind == "" {
 		w.kind = replyKind(t)
 	}
@@ -174,11 +155,46 @@ func (w *walker) token(t resp.Token) {
 		if t.Len > 0 {
 			w.stack = append(w.stack, level{pairs: w.pairsAt(t)})
 		}
-		return
 	case t.Part == resp.PartBegin:
 		w.begun(t)
+	default:
+		w.scalar(t, parent, idx)
+	}
+}
+
+// part handles a chunk or the end of a streamed value.
+func (w *walker) part(t resp.Token) {
+	if w.withheld {
+		w.withheld = t.Part != resp.PartEnd
 		return
 	}
+	if w.streamed && t.Part == resp.PartChunk {
+		w.streamed = false
+		w.keep(t.Payload[:min(len(t.Payload), recordValueBytes)])
+	}
+	w.emit(t.Raw)
+}
+
+// position closes the aggregates t is past and returns the one it is an
+// element of (nil at the top) with its index there (-1 for an attribute,
+// which annotates the next element and is not one).
+func (w *walker) position(t resp.Token) (*level, int64) {
+	for len(w.stack) > t.Depth {
+		w.stack = w.stack[:len(w.stack)-1]
+	}
+	if t.Depth == 0 || len(w.stack) < t.Depth {
+		return nil, -1
+	}
+	parent := &w.stack[t.Depth-1]
+	if t.Kind == resp.Attribute && t.Attr {
+		return parent, -1
+	}
+	parent.index++
+	return parent, parent.index - 1
+}
+
+// scalar masks a whole scalar, writes it and keeps it for the recording.
+func (w *walker) scalar(t resp.Token, parent *level, idx int64) {
 	var name []byte
 	if !t.Attr {
 		name = w.name(t, parent, idx)
