@@ -104,13 +104,17 @@ func (c *clientConn) login(ctx context.Context, a *transport.Admission) (*relay,
 			case !h.auth:
 				err = c.replyError(msgHelloAuth)
 			default:
+				// The protocol and name apply only when the login does.
+				proto, name := c.proto, c.name
 				if h.proto != 0 {
 					c.proto = h.proto
 				}
 				if h.setName {
 					c.name = h.name
 				}
-				s, err = c.admit(ctx, a, h.user, h.pass, true)
+				if s, err = c.admit(ctx, a, h.user, h.pass, true); s == nil {
+					c.proto, c.name = proto, name
+				}
 			}
 		case "PING":
 			err = c.reply(pong(args, c.proto))

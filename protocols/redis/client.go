@@ -248,7 +248,7 @@ func (s *relay) hello(ctx context.Context, args [][]byte) error {
 // reset forwards RESET, which also logs the upstream out and takes it to
 // database 0, then logs in again and selects the connection's database.
 func (s *relay) reset(raw []byte) error {
-	s.state = clientState{proto: resp.RESP2, db: upstreamOf(s.flow.Conn).Database, queued: s.state.queued[:0]}
+	s.state = clientState{proto: resp.RESP2, queued: s.state.queued[:0]}
 	if err := s.forward(raw, pending{kind: pkReply, after: afterReset, switchTo: resp.RESP2}); err != nil {
 		return err
 	}

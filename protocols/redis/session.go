@@ -48,8 +48,6 @@ type relay struct {
 // clientState is what the client reader knows of the client's session.
 type clientState struct {
 	proto resp.Proto
-	// db is the database the upstream session is in.
-	db int
 	// multi is set between MULTI and EXEC or DISCARD; dirty when a
 	// command of the transaction was refused, so that EXEC fails as Redis
 	// fails it after a queueing error.
@@ -67,7 +65,7 @@ func newRelay(c *clientConn, up *upstream, flow *session.Session) *relay {
 	s := &relay{
 		engine: c.engine, conn: c.conn, tls: c.tls, up: up, flow: flow, log: flow.Log,
 		in: c.in, req: c.req, out: c.out,
-		state: clientState{proto: c.proto, db: upstreamOf(flow.Conn).Database},
+		state: clientState{proto: c.proto},
 		ended: make(chan struct{}),
 	}
 	s.req.SetAuthenticated(true)
