@@ -81,6 +81,22 @@ func TestRepliesFromAScriptedUpstream(t *testing.T) {
 	}
 }
 
+// TestReplyNotRecordedNotSent ends the session when the recording refuses
+// a reply, and the client never gets the reply.
+func TestReplyNotRecordedNotSent(t *testing.T) {
+	up := startFakeUpstream(t, func([]string) string { return "$6\r\nsecret\r\n" })
+	g := testGateway(t, up.ln.Addr().String(), nil, &memRecorders{failReply: true})
+	_, addr := serveEngine(t, g, Settings{})
+	c := dial(t, addr)
+	c.do("AUTH", "dev", "dev-token")
+	if got := c.do("GET", "k"); got != "-ERR Airlock could not record a reply; the session is closed so nothing passes unrecorded\r\n" {
+		t.Fatalf("unrecorded reply: %q", got)
+	}
+	if _, err := c.dec.Next(); err == nil {
+		t.Fatal("the session goes on")
+	}
+}
+
 // TestPipelineOrderWithLocalReplies checks that replies Airlock writes
 // itself keep their place behind the upstream's replies to earlier
 // commands, however many are in flight.

@@ -3,6 +3,7 @@ package redis
 import (
 	"bufio"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strconv"
@@ -46,8 +47,9 @@ func (c classifier) Classify(cmd *protocols.Command) *protocols.Classification {
 
 // memRecorder keeps what the engine records, for assertions.
 type memRecorder struct {
-	mu     sync.Mutex
-	events []string
+	mu        sync.Mutex
+	events    []string
+	failReply bool
 }
 
 func (r *memRecorder) add(s string) error {
@@ -82,6 +84,9 @@ func (r *memRecorder) Result(res protocols.Result) error {
 	return r.add("result " + strconv.FormatInt(res.Rows, 10) + " " + res.Error)
 }
 func (r *memRecorder) Reply(rep protocols.Reply) error {
+	if r.failReply {
+		return errors.New("disk full")
+	}
 	vals := make([]string, len(rep.Values))
 	for i, v := range rep.Values {
 		vals[i] = string(v)
@@ -93,14 +98,15 @@ func (r *memRecorder) Reply(rep protocols.Reply) error {
 }
 
 type memRecorders struct {
-	mu   sync.Mutex
-	recs []*memRecorder
+	mu        sync.Mutex
+	recs      []*memRecorder
+	failReply bool
 }
 
 func (f *memRecorders) Open(protocols.SessionInfo) (protocols.Recorder, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r := &memRecorder{}
+	r := &memRecorder{failReply: f.failReply}
 	f.recs = append(f.recs, r)
 	return r, nil
 }

@@ -109,7 +109,7 @@ type walker struct {
 	sh    shape
 	proto resp.Proto
 	stack []level
-	emit  func([]byte)
+	out   func([]byte)
 	// withheld is set inside a streamed value too large to mask, whose
 	// parts are dropped.
 	withheld bool
@@ -120,13 +120,17 @@ type walker struct {
 	values   [][]byte
 	count    int64
 	errText  string
-	// ints are the integers seen at depth 1, for pub/sub confirmations.
+	// lastInt is the last integer seen at depth 1, for pub/sub
+	// confirmations.
 	lastInt int64
+	// emitted counts the bytes written for the reply.
+	emitted int64
 }
 
 // begin starts a reply of shape sh, written with emit.
 func (w *walker) begin(sh shape, p resp.Proto, emit func([]byte)) {
-	w.sh, w.proto, w.emit = sh, p, emit
+	w.sh, w.proto, w.out = sh, p, emit
+	w.emitted = 0
 	w.stack = w.stack[:0]
 	w.withheld, w.streamed = false, false
 	w.kind, w.errText, w.count, w.lastInt = "", "", 0, 0
@@ -251,6 +255,12 @@ func (w *walker) begun(t resp.Token) {
 		" bytes: values this large cannot be masked (redis.max_masked_value)"
 	w.emit(resp.AppendError(nil, msg))
 	w.keep([]byte("[withheld]"))
+}
+
+// emit writes b to the reply's output.
+func (w *walker) emit(b []byte) {
+	w.emitted += int64(len(b))
+	w.out(b)
 }
 
 // keep adds a value to what the recording keeps of the reply.

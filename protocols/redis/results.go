@@ -166,17 +166,17 @@ func (r *readerState) reply(t resp.Token) error {
 	if queued && head.replace != nil {
 		emit = r.drop
 	}
-	if len(r.attr) > 0 && emit != nil {
-		emit(r.attr)
-	}
 	r.w.begin(sh, r.proto, emit)
+	if len(r.attr) > 0 {
+		r.w.emit(r.attr)
+	}
 	r.partial = true
 	if err := r.walk(t, lookahead, first); err != nil {
 		return err
 	}
 	r.partial = false
 	if queued && head.replace != nil {
-		r.w.emitReplaced(head.replace, r.emitTo)
+		r.w.replaced(head.replace, r.emitTo)
 	}
 	return r.finish(head, queued, kind, confirmation)
 }
@@ -206,7 +206,7 @@ func (r *readerState) walk(t resp.Token, lookahead bool, first resp.Token) error
 func (r *readerState) finish(head pending, queued bool, kind string, confirmation bool) error {
 	s := r.s
 	if err := s.results.Reply(r.w.reply()); err != nil {
-		return errRecording
+		return r.unrecorded()
 	}
 	if queued {
 		s.pending.pop()
@@ -215,7 +215,7 @@ func (r *readerState) finish(head pending, queued bool, kind string, confirmatio
 			res.Code = errorCode([]byte(res.Error))
 		}
 		if err := s.results.End(res, head.start); err != nil {
-			return errRecording
+			return r.unrecorded()
 		}
 		s.results.Done(head.start)
 		r.after(head)
@@ -237,6 +237,19 @@ func (r *readerState) finish(head pending, queued bool, kind string, confirmatio
 		return s.out.Flush()
 	}
 	return nil
+}
+
+// unrecorded drops a reply the recording refused, when none of it has left
+// yet: nothing reaches the client unrecorded. A reply larger than the
+// output buffer is streamed before it is recorded, and the session then
+// ends without a word, since one would land inside it.
+func (r *readerState) unrecorded() error {
+	if r.w.emitted <= int64(r.s.out.Buffered()) {
+		r.s.out.Reset(r.s.conn)
+	} else {
+		r.partial = true
+	}
+	return errRecording
 }
 
 // after applies what a reply changes.
@@ -284,10 +297,11 @@ func (r *readerState) internal(t resp.Token, lookahead bool, first resp.Token, h
 	return nil
 }
 
-// emitReplaced writes the reply that stands for the upstream's.
-func (w *walker) emitReplaced(b []byte, emit func([]byte)) {
+// replaced writes the reply that stands for the upstream's.
+func (w *walker) replaced(b []byte, emit func([]byte)) {
 	w.kind, w.values, w.count = "error", nil, 0
 	w.errText = string(b[1 : len(b)-2])
 	w.keep([]byte(w.errText))
-	emit(b)
+	w.out = emit
+	w.emit(b)
 }
