@@ -117,7 +117,7 @@ exempt: ["group:dba"]
 	if len(cfg.Detect) != 4 || *cfg.Detect[1].Keep != 4 || cfg.Columns[0].Strategy != Null || cfg.Exempt[0] != "group:dba" {
 		t.Errorf("decoded %+v", cfg)
 	}
-	if _, err := New(cfg, "c", nil); err != nil {
+	if _, err := New(cfg, "c", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	var bare Config
@@ -136,7 +136,7 @@ exempt: ["group:dba"]
 }
 
 func TestNewRejectsInvalid(t *testing.T) {
-	_, err := New(Config{Detect: []DetectRule{{Entity: "email", Strategy: "blur"}}}, "orders", nil)
+	_, err := New(Config{Detect: []DetectRule{{Entity: "email", Strategy: "blur"}}}, "orders", nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "masking.detect[0].strategy") || !strings.Contains(err.Error(), "orders") {
 		t.Fatalf("got %v", err)
 	}

@@ -1,112 +1,34 @@
 package masking
 
-import (
-	"bytes"
-	"strings"
-)
+import "strings"
 
 // Database error messages quote column values: a unique violation on a
-// column masked by a rule would hand its value to the caller. Text therefore
-// also masks, when column rules exist, the values in the message forms that
-// carry them:
-//
-//   - PostgreSQL "Key (col, …)=(value, …)" (unique and foreign key
-//     violations): masked when a named column matches a rule;
-//   - PostgreSQL "Failing row contains (…)" (not-null and check
-//     violations print the whole row, columns unnamed): always masked;
-//   - MySQL "Duplicate entry '…' for key '[table.]index'": masked when the
-//     index name matches a rule (a one-column unique index is named after
-//     its column by default).
-//
-// The value lists cannot be split reliably (values may hold commas and
-// parentheses), so a whole list becomes one "[redacted]".
-
-var (
-	pgKey     = []byte("Key (")
-	pgKeyEq   = []byte(")=(")
-	pgFailing = []byte("Failing row contains (")
-	myDup     = []byte("Duplicate entry '")
-	myForKey  = []byte("' for key '")
-)
-
-// maxDetailNames bounds the column list read after "Key (".
-const maxDetailNames = 1024
+// column masked by a rule would hand its value to the caller. Text
+// therefore also masks, when column rules exist, the values the dialect
+// finds quoted in a message (Dialect.AppendQuotes): those of named columns
+// when one of them matches a rule, a whole unnamed row always. The value
+// lists cannot be split reliably (values may hold commas and parentheses),
+// so a whole list becomes one "[redacted]".
 
 // detailSpans returns spans merged with the column-rule spans of b's
 // database messages.
 func (w *worker) detailSpans(b []byte, spans []span) []span {
 	e := w.e
+	w.quotes = e.dialect.AppendQuotes(w.quotes[:0], b)
 	var regions []span
-	for k := 0; ; {
-		x := bytes.Index(b[k:], pgKey)
-		if x < 0 {
-			break
-		}
-		ns := k + x + len(pgKey)
-		eq := bytes.Index(b[ns:min(len(b), ns+maxDetailNames)], pgKeyEq)
-		if eq < 0 {
-			k = ns
+	for _, q := range w.quotes {
+		if q.Start < 0 || q.End > len(b) || q.Start >= q.End {
 			continue
 		}
-		vs := ns + eq + len(pgKeyEq)
-		ve := lineParen(b, vs)
-		if ve > vs && e.namesMatch(string(b[ns:ns+eq])) {
-			regions = append(regions, span{vs, ve, entColumn})
+		if q.Row || e.namesMatch(q.Columns) {
+			regions = append(regions, span{q.Start, q.End, entColumn})
 		}
-		k = max(ve, vs)
 	}
-	for k := 0; ; {
-		x := bytes.Index(b[k:], pgFailing)
-		if x < 0 {
-			break
-		}
-		vs := k + x + len(pgFailing)
-		ve := lineParen(b, vs)
-		if ve > vs {
-			regions = append(regions, span{vs, ve, entColumn})
-		}
-		k = max(ve, vs)
-	}
-	for k := 0; ; {
-		x := bytes.Index(b[k:], myDup)
-		if x < 0 {
-			break
-		}
-		vs := k + x + len(myDup)
-		fk := bytes.Index(b[vs:], myForKey)
-		if fk < 0 {
-			break
-		}
-		ks := vs + fk + len(myForKey)
-		kl := bytes.IndexByte(b[ks:min(len(b), ks+256)], '\'')
-		if kl > 0 {
-			key := string(b[ks : ks+kl])
-			if dot := strings.LastIndexByte(key, '.'); dot >= 0 {
-				key = key[dot+1:]
-			}
-			if fk > 0 && e.namesMatch(key) {
-				regions = append(regions, span{vs, vs + fk, entColumn})
-			}
-		}
-		k = ks
-	}
+	clear(w.quotes) // the pooled worker keeps no text of the message
 	if len(regions) == 0 {
 		return spans
 	}
 	return mergeSpans(regions, spans)
-}
-
-// lineParen returns the index of the last ')' on the line starting at i, or
-// i when there is none.
-func lineParen(b []byte, i int) int {
-	end := len(b)
-	if nl := bytes.IndexByte(b[i:], '\n'); nl >= 0 {
-		end = i + nl
-	}
-	if p := bytes.LastIndexByte(b[i:end], ')'); p >= 0 {
-		return i + p
-	}
-	return i
 }
 
 // namesMatch reports whether any column of a comma-separated list matches a

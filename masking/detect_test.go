@@ -21,7 +21,7 @@ func allRedact(t testing.TB, ssn bool) *Masker {
 	if ssn {
 		cfg.Detect = append(cfg.Detect, DetectRule{Entity: "us_ssn", Strategy: Redact})
 	}
-	src, err := New(cfg, "test", nil)
+	src, err := New(cfg, "test", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,25 +10,47 @@
 // caller, or nil when the caller is exempt or nothing is configured.
 //
 // Masker.Plan runs once per result set: it decides per column what work a
-// value needs (a column rule, entity detection on text, on JSON, on array
-// text, or on an opaque value that can only be nulled) and returns nil when
-// no column needs any, so rows then pass untouched. RowMasker.MaskRow then
-// streams each row through that plan. Masker.Text masks free text (error
-// messages, notices, NOTIFY payloads, log lines) with the detectors, plus
-// the column values that database error messages quote ("Key (ssn)=(…)")
-// for columns under a rule. Masker.PlanCopy (or PlanCopyLines, usable
-// through a structural type assertion) masks COPY … TO STDOUT text and CSV
-// lines field by field, so column rules apply to COPY too.
+// value needs (a column rule, entity detection on text, on JSON, on the
+// parts a dialect's codec decodes, or on an opaque value that can only be
+// nulled) and returns nil when no column needs any, so rows then pass
+// untouched. RowMasker.MaskRow then streams each row through that plan.
+// Masker.Text masks free text (error messages, notices, NOTIFY payloads,
+// log lines) with the detectors, plus the column values that database
+// error messages quote for columns under a rule. Masker implements
+// protocols.ColumnRuler, so an engine can tell whether it needs to learn
+// where columns come from.
+//
+// # Core and dialects
+//
+// This package is the neutral core: detectors, strategies, column rules,
+// text and JSON, and the plan that streams rows. It knows no protocol's own
+// encodings. What a wire protocol spells its own way comes from the
+// connection's Dialect, handed to New: a codec per column for byte strings
+// and arrays, and the places where its server's messages quote column
+// values. masking/pgcodec is PostgreSQL's (array literals, binary arrays,
+// bytea's text output, "Key (ssn)=(…)" details, and COPY text and CSV
+// lines); masking/mysqlcodec is MySQL's ("Duplicate entry '…' for key …").
+// Dialects import the core; the core imports none of them.
+//
+// A protocol whose values are plain bytes (Redis bulk strings, HTTP
+// bodies) has no dialect, and then a TypeBytes value is its raw bytes in
+// either format: they are scanned as they are (a blob holding an e-mail
+// address is masked) and nulled on a hit, since a replacement could
+// corrupt binary content; under a column rule it is nulled. Arrays do not
+// exist without a dialect: a TypeArray value is opaque like any unknown
+// type, scanned whole and nulled on a hit or under a rule. Free text is
+// masked by the detectors only.
 //
 // # Validity
 //
 // A masked value always stays valid for its column's type so drivers still
 // decode the row: text gets replacement text; JSON stays valid JSON (strings
 // and numbers inside it are masked, a column rule yields a JSON string); a
-// Postgres array literal keeps its syntax (masked elements are re-quoted, or
-// become NULL when they look like numbers or addresses and may belong to a
-// numeric or inet array); every other type, and any opaque value in which a
-// detector fires (binary arrays, bytea, unknown binary), becomes NULL. The
+// dialect's codec keeps its form valid (a PostgreSQL array literal keeps
+// its syntax: masked elements are re-quoted, or become NULL when they look
+// like numbers or addresses and may belong to a numeric or inet array);
+// every other type, and any opaque value in which a detector fires (binary
+// arrays, bytea, raw bytes, unknown binary), becomes NULL. The
 // replacements (placeholders like "[redacted:email]", "hash:" plus 16 hex
 // digits, '*' runs) never contain quotes, backslashes, commas, braces, tabs
 // or newlines, so COPY text and CSV lines stay well formed too.
@@ -70,13 +92,14 @@
 //     placeholder and has enough entropy for its kind (a person's password
 //     needs little, a generated token a lot). A value holding a more
 //     specific entity keeps that entity's label.
-//   - A bytea in text output is hex-decoded before scanning (hex digits
-//     would both hide text and fake digit runs); any hit nulls it.
+//   - A PostgreSQL bytea in text output is hex-decoded before scanning
+//     (hex digits would both hide text and fake digit runs); any hit nulls
+//     it. Without a dialect bytes are scanned as they are.
 //   - Binary numbers, times, UUIDs and booleans carry no text and are not
 //     scanned: a bigint of card numbers in binary format needs a column
 //     rule. Binary inet values are nulled while IP detection is on.
-//   - In an array literal of unknown element type an element that could be
-//     a number or an address becomes NULL rather than text.
+//   - In a PostgreSQL array literal of unknown element type an element
+//     that could be a number or an address becomes NULL rather than text.
 //   - Partial keeps at most half of a value's characters, never quotes,
 //     backslashes or control bytes; an email keeps its first character and
 //     its domain. Hash is keyed HMAC-SHA256 over the exact bytes, so equal
@@ -86,7 +109,8 @@
 //
 // A Source and its Masker are immutable and safe for concurrent use; Text
 // may be called from any goroutine. A RowMasker belongs to one goroutine:
-// it owns its scanner, HMAC state and output buffer, and the values it
-// replaces stay valid until its next MaskRow call. Metrics are counted in
+// it owns its scanner, HMAC state, output buffer and the codecs its
+// dialect gave it, and the values it replaces stay valid until its next
+// MaskRow call. Metrics are counted in
 // per-row tallies and flushed to pre-resolved counters, never under a lock.
 package masking

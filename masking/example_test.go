@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/airlock-gw/airlock/masking"
+	"github.com/airlock-gw/airlock/masking/pgcodec"
 	"github.com/airlock-gw/airlock/protocols"
 	"gopkg.in/yaml.v3"
 )
@@ -36,7 +37,7 @@ exempt: ["group:dba"]
 	if err := cfg.Validate("connections[0].masking"); err != nil {
 		panic(err)
 	}
-	src, err := masking.New(cfg, "orders", nil)
+	src, err := masking.New(cfg, "orders", nil, pgcodec.Dialect{})
 	if err != nil {
 		panic(err)
 	}

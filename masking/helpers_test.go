@@ -8,7 +8,7 @@ import (
 
 func newMasker(t testing.TB, cfg Config) *Masker {
 	t.Helper()
-	src, err := New(cfg, "test", nil)
+	src, err := New(cfg, "test", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,6 @@ var (
 	textCol  = protocols.Column{Name: "note", Type: protocols.TypeText}
 	jsonCol  = protocols.Column{Name: "doc", Type: protocols.TypeJSON}
 	jsonbBin = protocols.Column{Name: "doc", Type: protocols.TypeJSON, Binary: true, TextOffset: 1}
-	arrayCol = protocols.Column{Name: "list", Type: protocols.TypeArray}
 )
 
 func detectAll(s Strategy) Config {

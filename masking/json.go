@@ -16,9 +16,9 @@ import (
 // maskJSON appends src with entities inside its strings and numbers masked.
 // A key naming a credential (password, api_key, …) makes its scalar value a
 // credential when credValue agrees. A null strategy turns a value into
-// JSON null; keys are redacted instead. It returns resSame (dst unchanged),
-// resNew, or resInvalid when src is not JSON.
-func (w *worker) maskJSON(dst, src []byte) ([]byte, result) {
+// JSON null; keys are redacted instead. It returns Kept (dst unchanged),
+// Replaced, or Malformed when src is not JSON.
+func (w *worker) maskJSON(dst, src []byte) ([]byte, Outcome) {
 	start := len(dst)
 	pos := 0
 	changed := false
@@ -31,13 +31,13 @@ func (w *worker) maskJSON(dst, src []byte) ([]byte, result) {
 		case c == '"':
 			end, esc := jsonStringEnd(src, i)
 			if end < 0 {
-				return dst[:start], resInvalid
+				return dst[:start], Malformed
 			}
 			text := src[i+1 : end-1]
 			if esc {
 				var ok bool
 				if w.tmp, ok = appendUnescapeJSON(w.tmp[:0], text); !ok {
-					return dst[:start], resInvalid
+					return dst[:start], Malformed
 				}
 				text = w.tmp
 			}
@@ -92,18 +92,18 @@ func (w *worker) maskJSON(dst, src []byte) ([]byte, result) {
 				end++
 			}
 			if w := string(src[i:end]); w != "true" && w != "false" && w != "null" {
-				return dst[:start], resInvalid
+				return dst[:start], Malformed
 			}
 			cred = credNone
 			i = end
 		default:
-			return dst[:start], resInvalid
+			return dst[:start], Malformed
 		}
 	}
 	if !changed {
-		return dst[:start], resSame
+		return dst[:start], Kept
 	}
-	return append(dst, src[pos:]...), resNew
+	return append(dst, src[pos:]...), Replaced
 }
 
 // credSpan makes the whole of a credential-keyed value one span when

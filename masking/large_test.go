@@ -49,12 +49,6 @@ func TestAdversarialInputs(t *testing.T) {
 		{jsonCol, `["` + strings.Repeat(`\u0040jane@example.com`, size/22) + `"]`},
 		{jsonCol, "{" + strings.Repeat(`"password":"hunter2",`, size/21) + `"x":1}`},
 		{jsonCol, `"` + strings.Repeat("a", size) + `"`},
-		{arrayCol, strings.Repeat("{", size/2) + strings.Repeat("}", size/2)},
-		{arrayCol, "{" + strings.Repeat(`"a@b.co",`, size/9) + "x}"},
-		{arrayCol, "{" + strings.Repeat(`\\`, size/2) + "}"},
-		{protocols.Column{Type: protocols.TypeBytes}, `\x` + strings.Repeat("6a", size/2)},
-		{protocols.Column{Type: protocols.TypeBytes}, strings.Repeat(`\\\001`, size/6)},
-		{protocols.Column{Type: protocols.TypeArray, Binary: true}, binArrayOf(strings.Split(strings.Repeat("x,", size/10), ",")...)},
 	}
 	for i, tc := range structured {
 		out, _ := maskOne(t, m, tc.col, []byte(tc.in))

@@ -2,8 +2,6 @@ package masking
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/airlock-gw/airlock/protocols"
 )
 
 // prefiltered are the detectors the prefilter can apply to; any subset of
@@ -223,47 +219,4 @@ func FuzzPrefilter(f *testing.F) {
 	aw, awo := allSets()
 	with, without = append(with, aw...), append(without, awo...)
 	f.Fuzz(func(t *testing.T, b []byte) { sameScan(t, with, without, b) })
-}
-
-// TestPrefilterJSONAndArrays checks that ruling out whole JSON documents and
-// text arrays before parsing them changes no row: strings, numbers, \u
-// escapes that spell '@' or digits, and array elements with quotes.
-func TestPrefilterJSONAndArrays(t *testing.T) {
-	cols := []protocols.Column{{Name: "doc", Type: protocols.TypeJSON}, {Name: "tags", Type: protocols.TypeArray}, {Name: "note", Type: protocols.TypeText}}
-	var values []string
-	for _, l := range corpusLines(t) {
-		j, _ := json.Marshal(map[string]any{"v": l, "n": 12})
-		values = append(values, string(j), `{"a":[`+strconv.Quote(l)+`]}`, `{`+strconv.Quote(l)+`}`, `{x,"`+l+`"}`)
-	}
-	values = append(values,
-		`{"e":"jane\u0040example.com"}`, `{"c":"\u0034111 1111 1111 1111"}`, `{"n":4111111111111111}`,
-		`{"c":"4111 1111 1111 111\u0031"}`, `{"ip":"fe80:\u003a1"}`, `{"a b","jane@example.com"}`, `{1,2,3}`)
-	for mask := 1; mask < 1<<len(prefiltered); mask++ {
-		var detect []DetectRule
-		for i, e := range prefiltered {
-			if mask&(1<<i) != 0 {
-				detect = append(detect, DetectRule{Entity: entityNames[e], Strategy: Redact})
-			}
-		}
-		with := newMasker(t, Config{Detect: detect})
-		if !with.e.det.pre.on {
-			t.Fatalf("%v: prefilter off", detect)
-		}
-		without := newMasker(t, Config{Detect: detect})
-		plain := *without.e.det
-		plain.pre = prefilter{}
-		without.e.det = &plain
-		rw, rwo := with.Plan(cols), without.Plan(cols)
-		for _, v := range values {
-			a := [][]byte{[]byte(v), []byte(v), []byte(v)}
-			b := [][]byte{[]byte(v), []byte(v), []byte(v)}
-			rw.MaskRow(a)
-			rwo.MaskRow(b)
-			for i := range a {
-				if !bytes.Equal(a[i], b[i]) || (a[i] == nil) != (b[i] == nil) {
-					t.Fatalf("%v, %s column, %q: prefiltered %q, full %q", detect, cols[i].Name, v, a[i], b[i])
-				}
-			}
-		}
-	}
 }

@@ -19,8 +19,10 @@ type Source struct {
 var _ protocols.MaskerSource = (*Source)(nil)
 
 // New compiles a connection's masking config. connection labels the
-// metrics; metrics may be nil.
-func New(cfg Config, connection string, metrics *Metrics) (*Source, error) {
+// metrics; metrics may be nil. dialect reads the connection's protocol's
+// own encodings and messages; nil means its values are plain bytes (see
+// the package documentation).
+func New(cfg Config, connection string, metrics *Metrics, dialect Dialect) (*Source, error) {
 	if err := cfg.Validate("masking"); err != nil {
 		return nil, fmt.Errorf("masking for connection %s: %w", connection, err)
 	}
@@ -28,7 +30,7 @@ func New(cfg Config, connection string, metrics *Metrics) (*Source, error) {
 	if len(cfg.Detect) == 0 && len(cfg.Columns) == 0 {
 		return src, nil
 	}
-	e := &engine{key: []byte(cfg.HashKey.Reveal())}
+	e := &engine{key: []byte(cfg.HashKey.Reveal()), dialect: dialect}
 	var on [numEntities]bool
 	group := [numEntities]bool{}
 	for _, r := range cfg.Detect {
@@ -86,6 +88,7 @@ type engine struct {
 	act         [numEntities]action
 	placeholder [numEntities][]byte
 	cols        []colRule
+	dialect     Dialect // nil: values are plain bytes
 	key         []byte
 	counters    [numEntities + 1]prometheus.Counter
 	pool        sync.Pool // *worker for Text
@@ -148,7 +151,10 @@ type Masker struct {
 	e *engine
 }
 
-var _ protocols.Masker = (*Masker)(nil)
+var (
+	_ protocols.Masker      = (*Masker)(nil)
+	_ protocols.ColumnRuler = (*Masker)(nil)
+)
 
 // HasColumnRules reports whether column rules are configured. Free text
 // (Text) only sees detectors, so an engine that masks rows as text without
@@ -156,9 +162,10 @@ var _ protocols.Masker = (*Masker)(nil)
 func (m *Masker) HasColumnRules() bool { return len(m.e.cols) > 0 }
 
 // Text masks free text (error messages, notices, NOTIFY payloads, COPY
-// lines, log lines) with the detectors, and the values that database error
-// messages quote for rule-masked columns (details.go); a null strategy
-// redacts. It returns b itself when nothing matched, otherwise a new slice.
+// lines, log lines) with the detectors, and, when column rules exist, the
+// values the dialect finds quoted in database messages (details.go); a
+// null strategy redacts. It returns b itself when nothing matched,
+// otherwise a new slice.
 func (m *Masker) Text(b []byte) []byte {
 	e := m.e
 	if (!e.det.any && len(e.cols) == 0) || len(b) == 0 {
@@ -170,7 +177,7 @@ func (m *Masker) Text(b []byte) []byte {
 		e.pool.Put(w)
 	}()
 	spans := w.sc.scan(b)
-	if len(e.cols) > 0 {
+	if len(e.cols) > 0 && e.dialect != nil {
 		spans = w.detailSpans(b, spans)
 	}
 	if len(spans) == 0 {

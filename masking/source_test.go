@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 func TestExemptions(t *testing.T) {
 	cfg := detectAll(Redact)
 	cfg.Exempt = protocols.Principals{"group:dba", "auditor"}
-	src, err := New(cfg, "orders", nil)
+	src, err := New(cfg, "orders", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func TestExemptions(t *testing.T) {
 			t.Errorf("%+v: masker %v, want masked %v", tc.id, m, tc.masked)
 		}
 	}
-	empty, err := New(Config{Exempt: protocols.Principals{"group:dba"}}, "orders", nil)
+	empty, err := New(Config{Exempt: protocols.Principals{"group:dba"}}, "orders", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestMetrics(t *testing.T) {
 	met := NewMetrics(reg)
 	cfg := detectAll(Redact)
 	cfg.Columns = []ColumnRule{{Name: "ssn", Strategy: Null}}
-	src, err := New(cfg, "orders", met)
+	src, err := New(cfg, "orders", met, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,33 +196,64 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// TestTextColumnValues checks that values a database error message quotes
-// for rule-masked columns are masked in free text.
+// braceQuotes is a stand-in for a protocol's message forms: "{cols|values}"
+// quotes the values of the named columns, "{*|values}" a whole row. It
+// also returns two quotes out of the message's bounds, which the core must
+// ignore.
+type braceQuotes struct{}
+
+func (braceQuotes) Codec(protocols.Column, bool) Codec { return nil }
+
+func (braceQuotes) AppendQuotes(dst []Quote, msg []byte) []Quote {
+	for k := 0; ; {
+		open := bytes.IndexByte(msg[k:], '{')
+		if open < 0 {
+			return append(dst, Quote{Start: -1, End: 3}, Quote{Start: 0, End: len(msg) + 1, Row: true})
+		}
+		open += k
+		bar := bytes.IndexByte(msg[open:], '|')
+		end := bytes.IndexByte(msg[open:], '}')
+		if bar < 0 || end < bar {
+			return dst
+		}
+		names := string(msg[open+1 : open+bar])
+		dst = append(dst, Quote{Start: open + bar + 1, End: open + end, Columns: names, Row: names == "*"})
+		k = open + end
+	}
+}
+
+// TestTextColumnValues checks that the values a dialect finds quoted in
+// free text are masked for rule-masked columns, and only with a dialect.
 func TestTextColumnValues(t *testing.T) {
-	m := newMasker(t, Config{
+	cfg := Config{
 		Detect:  []DetectRule{{Entity: "email", Strategy: Redact}},
 		Columns: []ColumnRule{{Name: "ssn", Strategy: Null}, {TableColumn: "public.users.tax_id", Strategy: Hash}},
 		HashKey: "0123456789abcdef0123",
-	})
+	}
+	src, err := New(cfg, "test", nil, braceQuotes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := src.m
 	cases := []struct{ in, want string }{
-		{"DETAIL: Key (ssn)=(123-45-6789) already exists.", "DETAIL: Key (ssn)=([redacted]) already exists."},
-		{"Key (email, SSN)=(jane@example.com, 123-45-6789) already exists.", "Key (email, SSN)=([redacted]) already exists."},
-		{`Key ("tax_id")=(DE123(4)) is not present in table "users".`, `Key ("tax_id")=([redacted]) is not present in table "users".`},
-		{"Key (name)=(Jane (jane@example.com)) already exists.", "Key (name)=(Jane ([redacted:email])) already exists."},
-		{"DETAIL: Failing row contains (7, null, 123-45-6789).\nHINT: x", "DETAIL: Failing row contains ([redacted]).\nHINT: x"},
-		{"Duplicate entry '123-45-6789' for key 'users.ssn'", "Duplicate entry '[redacted]' for key 'users.ssn'"},
-		{"Duplicate entry 'jane@example.com' for key 'users.email'", "Duplicate entry '[redacted:email]' for key 'users.email'"},
-		{"Key (ssn)=(", "Key (ssn)=("},
+		{"dup {ssn|123-45-6789} here", "dup {ssn|[redacted]} here"},
+		{`{email, "SSN"|jane@example.com, 123-45-6789}`, "{email, \"SSN\"|[redacted]}"},
+		{"{`tax_id`|DE123}", "{`tax_id`|[redacted]}"},
+		{"{name|Jane (jane@example.com)}", "{name|Jane ([redacted:email])}"},
+		{"{*|7, null, 123-45-6789}\nnext", "{*|[redacted]}\nnext"},
+		{"{a|x} {ssn|y} {b|jane@example.com}", "{a|x} {ssn|[redacted]} {b|[redacted:email]}"},
+		{"mail jane@example.com{ssn|1}", "mail [redacted:email]{ssn|[redacted]}"},
+		{"{ssn|}", "{ssn|}"},
 	}
 	for _, tc := range cases {
 		if got := string(m.Text([]byte(tc.in))); got != tc.want {
 			t.Errorf("Text(%q)\n got %q\nwant %q", tc.in, got, tc.want)
 		}
 	}
-	plain := newMasker(t, detectAll(Redact))
-	in := "DETAIL: Failing row contains (7, Jane, 123-45-6789)."
+	plain := newMasker(t, cfg)
+	in := "DETAIL: Key (ssn)=(123-45-6789) already exists. {ssn|123-45-6789}"
 	if got := string(plain.Text([]byte(in))); got != in {
-		t.Errorf("without column rules rows in messages are only scanned: %q", got)
+		t.Errorf("without a dialect messages are only scanned: %q", got)
 	}
 }
 
@@ -229,7 +261,7 @@ func TestTextColumnValues(t *testing.T) {
 // Text from any goroutine, a RowMasker per goroutine.
 func TestConcurrentUse(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	src, err := New(detectAll(Partial), "c", NewMetrics(reg))
+	src, err := New(detectAll(Partial), "c", NewMetrics(reg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,15 +51,16 @@ const (
 // worker holds the per-goroutine state of masking: the scanner, the HMAC,
 // scratch buffers and the metric tallies.
 type worker struct {
-	e     *engine
-	sc    scanner
-	mac   hash.Hash // HMAC-SHA256 under the hash key, made on first use
-	sum   [32]byte
-	tmp   []byte // decoded JSON strings, array elements, bytea
-	tmp2  []byte // masked text before it is re-encoded
-	one   [1]span
-	tally [numEntities + 1]uint32
-	dirty bool
+	e      *engine
+	sc     scanner
+	mac    hash.Hash // HMAC-SHA256 under the hash key, made on first use
+	sum    [32]byte
+	tmp    []byte // decoded JSON strings
+	tmp2   []byte // masked text before it is re-encoded
+	quotes []Quote
+	one    [1]span
+	tally  [numEntities + 1]uint32
+	dirty  bool
 }
 
 func (w *worker) count(e entity) {

@@ -25,6 +25,9 @@ type Metrics struct {
 	// client that ended cleanly); UpstreamIdle is how many are kept idle.
 	UpstreamSessions *prometheus.CounterVec // protocol, connection, source
 	UpstreamIdle     *prometheus.GaugeVec   // protocol
+	// HandshakesDropped counts connections closed, before they had
+	// authenticated, to make room under the cap on such connections.
+	HandshakesDropped *prometheus.CounterVec // protocol
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -68,10 +71,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "airlock_upstream_idle_sessions",
 			Help: "Upstream sessions kept idle for reuse.",
 		}, []string{"protocol"}),
+		HandshakesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_handshakes_dropped_total",
+			Help: "Connections closed before they authenticated, the oldest first, to stay under the cap on such connections (handshake.max_pending).",
+		}, []string{"protocol"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Active, m.Commands, m.CommandSeconds, m.Classify, m.UpstreamErrors, m.AuthFailures,
-			m.UpstreamSessions, m.UpstreamIdle)
+			m.UpstreamSessions, m.UpstreamIdle, m.HandshakesDropped)
 	}
 	return m
 }
@@ -180,4 +187,12 @@ func (m *Metrics) UpstreamIdleSessions(p protocols.Protocol, n int) {
 		return
 	}
 	m.UpstreamIdle.WithLabelValues(string(p)).Set(float64(n))
+}
+
+// HandshakeDropped counts a connection dropped before it authenticated.
+func (m *Metrics) HandshakeDropped(p protocols.Protocol) {
+	if m == nil {
+		return
+	}
+	m.HandshakesDropped.WithLabelValues(string(p)).Inc()
 }

@@ -114,6 +114,9 @@ func (r *Results) End(res protocols.Result, start time.Time) error {
 	if err := r.s.recorder.Result(res); err != nil {
 		return r.s.recordFailed("result", err)
 	}
+	if rs, ok := r.sink.(ResultSink); ok {
+		return rs.ForwardResult(res)
+	}
 	return nil
 }
 
@@ -146,4 +149,12 @@ func (r *Results) Done(start time.Time) { r.s.g.opt.Metrics.observeCommand(r.s, 
 type ColumnSink interface {
 	RowSink
 	ForwardColumns(cols []protocols.Column) error
+}
+
+// ResultSink is a RowSink that is told each command's outcome (its tag,
+// the rows a write affected, its error), after it is recorded: a frontend
+// that builds its own answer reports it; an engine relays the upstream's.
+type ResultSink interface {
+	RowSink
+	ForwardResult(res protocols.Result) error
 }

@@ -10,10 +10,10 @@ import (
 
 // TestDependencies enforces the architecture: the classifier and the policy
 // are pure. They depend on no protocol engine, and none of their own
-// packages imports the network stack. Transitively net is linked anyway:
-// package protocols imports it for Engine's net.Listener, and the TiDB
-// parser through github.com/pingcap/failpoint and zap; neither is a path for
-// a connection to reach the classifier. The policy links no SQL parser.
+// packages imports the network stack. Transitively net is linked anyway,
+// through the TiDB parser's github.com/pingcap/failpoint and zap, which is
+// no path for a connection to reach the classifier. The policy links no SQL
+// parser.
 func TestDependencies(t *testing.T) {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	const module = "github.com/airlock-gw/airlock/"

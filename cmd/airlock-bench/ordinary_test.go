@@ -77,7 +77,7 @@ func TestOrdinaryRowsTripNoDetector(t *testing.T) {
 	if err := cfg.Validate("masking"); err != nil {
 		t.Fatal(err)
 	}
-	src, err := masking.New(cfg, benchConnection, nil)
+	src, err := masking.New(cfg, benchConnection, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

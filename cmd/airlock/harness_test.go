@@ -171,9 +171,9 @@ func startAirlock(t *testing.T, cfg string, env ...string) *instance {
 	return in
 }
 
-// openedListeners are the listeners a configuration opens: admin, and each
-// protocol's listener when a connection uses that protocol (postgres when
-// a connection names none).
+// openedListeners are the listeners a configuration opens: admin and http
+// when set, and each protocol's listener when a connection uses that
+// protocol (postgres when a connection names none).
 func openedListeners(t *testing.T, cfg string) map[string]bool {
 	t.Helper()
 	var c struct {
@@ -185,7 +185,7 @@ func openedListeners(t *testing.T, cfg string) map[string]bool {
 	if err := yaml.Unmarshal([]byte(cfg), &c); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	used := map[string]bool{"admin": true}
+	used := map[string]bool{"admin": true, "http": true}
 	for _, cn := range c.Connections {
 		used[cmp.Or(cn.Protocol, "postgres")] = true
 	}

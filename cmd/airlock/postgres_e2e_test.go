@@ -438,7 +438,8 @@ func TestAuthErrorsThroughBinary(t *testing.T) {
 	m := in.metrics(t)
 	for _, want := range []string{`airlock_auth_failures_total{protocol="postgres",reason="token"} 2`,
 		`airlock_auth_failures_total{protocol="postgres",reason="connection"} 2`,
-		`airlock_upstream_errors_total{connection="down",protocol="postgres"} 1`} {
+		`airlock_upstream_errors_total{connection="down",protocol="postgres"} 1`,
+		`airlock_connections_total{connection="",outcome="rejected",protocol="postgres"} 4`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}

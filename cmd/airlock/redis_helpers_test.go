@@ -38,8 +38,7 @@ const redisPolicy = `
 `
 
 // redisConfig is a configuration with a Redis listener and the given
-// connections (YAML list entries), recording off: the recording's reply
-// frames are not served yet.
+// connections (YAML list entries); every session is recorded.
 func redisConfig(extra, conns string) string {
 	return fmt.Sprintf(`
 listen:
@@ -55,8 +54,6 @@ identities:
   - name: agent
     groups: [agents]
     token_sha256: %s
-recording:
-  disabled: true
 policy:
   rules:
     reach.*: deny
@@ -184,11 +181,6 @@ func (c *redisConn) expectClosed() {
 			return
 		}
 	}
-}
-
-func isTimeoutErr(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
 }
 
 // keys returns key names with a random prefix of the test's own and

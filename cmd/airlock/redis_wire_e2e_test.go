@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -241,5 +242,44 @@ func TestRedisTLSClient(t *testing.T) {
 	defer rdb.Close()
 	if got, err := rdb.Ping(context.Background()).Result(); err != nil || got != "PONG" {
 		t.Fatalf("PING over TLS: %q %v", got, err)
+	}
+}
+
+// TestRedisRecording replays a Redis session's recording: commands with
+// their secrets redacted, decisions, and replies masked as the caller saw
+// them.
+func TestRedisRecording(t *testing.T) {
+	testenv.Need(t, "Redis", testenv.RedisAddr)
+	in := startAirlock(t, redisMain)
+	k := redisKeys(t, "rec")
+	c := authed(t, in.addr("redis"), "dev@cache", devToken)
+	c.do("SET", k[0], "reach zoe@example.com")
+	c.do("GET", k[0])
+	c.do("AUTH", "dev@cache", devToken)
+	c.do("FLUSHALL")
+	c.do("QUIT")
+	c.expectClosed()
+	in.stop() // close every recording
+	files := recordings(t, in)
+	if len(files) != 1 {
+		t.Fatalf("want one recording, got %v", files)
+	}
+	id := strings.TrimSuffix(filepath.Base(files[0]), filepath.Ext(files[0]))
+	replay, code := airlockCmd(t, in, "replay", id)
+	if code != 0 {
+		t.Fatalf("replay exit %d:\n%s", code, replay)
+	}
+	for _, want := range []string{"AUTH dev@cache ***", "z***@example.com", "admin.flush", "GET " + k[0]} {
+		if !strings.Contains(replay, want) {
+			t.Errorf("replay lacks %q:\n%s", want, replay)
+		}
+	}
+	for _, leak := range []string{devToken, "zoe@example.com"} {
+		if strings.Contains(replay, leak) {
+			t.Errorf("the recording holds %q:\n%s", leak, replay)
+		}
+	}
+	if v, code := airlockCmd(t, in, "verify", files[0]); code != 0 || !strings.Contains(v, "intact") {
+		t.Fatalf("verify (%d): %s", code, v)
 	}
 }

@@ -27,7 +27,10 @@ import (
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
 	"github.com/airlock-gw/airlock/masking"
+	"github.com/airlock-gw/airlock/masking/mysqlcodec"
+	"github.com/airlock-gw/airlock/masking/pgcodec"
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/agent"
 	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
@@ -84,6 +87,7 @@ type server struct {
 	auth     *identity.Authenticator
 	engines  []engine.Engine
 	gateway  *session.Gateway
+	sessOpts session.Options // the gateway's, for the agent frontend's own
 	tls      *tls.Config
 	db       *sqldb.DB
 	store    *approvals.SQLStore
@@ -92,14 +96,11 @@ type server struct {
 	recorder *recording.Factory
 
 	ready   atomic.Bool
-	addrsMu sync.Mutex
-	addrs   map[string]string // listener name -> bound address
-	started chan struct{}
 	closers []func() error
 }
 
 func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv *server, err error) {
-	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), engines: engs, addrs: map[string]string{}, started: make(chan struct{})}
+	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), engines: engs}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = session.NewMetrics(s.reg)
 	auth, err := identity.New(cfg.Config, identity.Options{Logger: log.With("component", "identity")})
@@ -124,10 +125,11 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 	if err != nil {
 		return nil, err
 	}
-	s.gateway, err = session.New(session.Options{
+	s.sessOpts = session.Options{
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
-	})
+	}
+	s.gateway, err = session.New(s.sessOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +157,7 @@ func (s *server) connections() (map[string]*protocols.Connection, error) {
 			return nil, fmt.Errorf("connections[%d].policy: %w", i, err)
 		}
 		pc.Policy = pol
-		src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics)
+		src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics, maskingDialect(pc.Protocol))
 		if err != nil {
 			return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
 		}
@@ -163,6 +165,18 @@ func (s *server) connections() (map[string]*protocols.Connection, error) {
 		conns[cn.Name] = pc
 	}
 	return conns, nil
+}
+
+// maskingDialect is how masking reads a protocol's own encodings and
+// messages; nil for protocols whose values are plain bytes.
+func maskingDialect(p protocols.Protocol) masking.Dialect {
+	switch p {
+	case protocols.Postgres:
+		return pgcodec.Dialect{}
+	case protocols.MySQL:
+		return mysqlcodec.Dialect{}
+	}
+	return nil
 }
 
 // activeHook is called for each client session while it runs: it keeps the
@@ -290,13 +304,6 @@ func (s *server) recorders() protocols.RecorderFactory {
 	return s.recorder
 }
 
-// addr returns the bound address of a listener ("postgres", "admin").
-func (s *server) addr(name string) string {
-	s.addrsMu.Lock()
-	defer s.addrsMu.Unlock()
-	return s.addrs[name]
-}
-
 // run serves until ctx ends, then shuts down gracefully.
 func (s *server) run(ctx context.Context) error {
 	defer func() {
@@ -318,15 +325,12 @@ func (s *server) run(ctx context.Context) error {
 		}()
 	}
 	var wg sync.WaitGroup
-	errc := make(chan error, len(s.engines)+1)
+	errc := make(chan error, len(s.engines)+2)
 	listen := func(name, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
 		}
-		s.addrsMu.Lock()
-		s.addrs[name] = ln.Addr().String()
-		s.addrsMu.Unlock()
 		s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
 		return ln, nil
 	}
@@ -374,8 +378,12 @@ func (s *server) run(ctx context.Context) error {
 			}
 		}()
 	}
+	if addr := s.cfg.Listen["http"]; addr != "" {
+		if err := s.serveAgents(ctx, listen, addr, &wg, errc); err != nil {
+			return err
+		}
+	}
 	s.ready.Store(true)
-	close(s.started)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -390,6 +398,35 @@ func (s *server) run(ctx context.Context) error {
 	s.closers = nil
 	wg.Wait()
 	return err
+}
+
+// serveAgents opens the HTTP listener of the agent query API and the MCP
+// endpoint.
+func (s *server) serveAgents(ctx context.Context, listen func(name, addr string) (net.Listener, error), addr string, wg *sync.WaitGroup, errc chan<- error) error {
+	var issuers []string
+	if s.cfg.OIDC != nil {
+		issuers = []string{s.cfg.OIDC.Issuer}
+	}
+	srv, err := agent.New(agent.Options{
+		Session: s.sessOpts, Approvals: s.approver, Engines: s.engines, AdminURL: s.cfg.Approvals.AdminURL,
+		AuthorizationServers: issuers, TLS: s.tls, Log: s.log, HandshakeTimeout: s.cfg.Handshake.Timeout,
+		MaxPending: s.cfg.Handshake.MaxPending,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := listen("http", addr)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ctx, ln); err != nil {
+			errc <- fmt.Errorf("http listener: %w", err)
+		}
+	}()
+	return nil
 }
 
 func (s *server) adminHandler() http.Handler {

@@ -3,7 +3,7 @@ package postgres
 import (
 	"encoding/binary"
 
-	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/masking/pgcodec"
 )
 
 // copyMessage handles the messages of COPY: CopyOutResponse starts masking
@@ -26,12 +26,6 @@ func (s *relay) copyMessage(typ byte, frame, body []byte) error {
 		}
 	}
 	return s.forward(frame)
-}
-
-// copyPlanner is a masker that masks COPY text and CSV lines field by
-// field, so that column rules apply to COPY as to rows.
-type copyPlanner interface {
-	PlanCopyLines(cols []protocols.Column, csv bool, delimiter byte, null []byte) func(line []byte) ([]byte, error)
 }
 
 // beginCopy prepares masking for COPY ... TO STDOUT: it learns which
@@ -61,17 +55,17 @@ func (s *relay) beginCopy(body []byte) error {
 	if spec != nil {
 		fields, err := s.engine.catalogFor(s.flow.Conn).copyColumns(spec)
 		if err == nil && len(fields) == ncols {
-			cols := s.columns(nil, fields)
-			if p, ok := m.(copyPlanner); ok {
-				r.copyMask = p.PlanCopyLines(cols, spec.csv, spec.delim, spec.null)
-				if spec.header {
-					r.copySkip = 1
-				}
-				return nil
+			// The lines are masked field by field, so column rules apply
+			// to COPY as to rows.
+			if c := pgcodec.PlanCopy(m, s.columns(nil, fields), spec.format()); c != nil {
+				r.copyMask = c.MaskLine
 			}
-		} else {
-			s.log.Warn("cannot tell the columns of a COPY", "err", err, "columns", ncols, "found", len(fields))
+			if spec.header {
+				r.copySkip = 1
+			}
+			return nil
 		}
+		s.log.Warn("cannot tell the columns of a COPY", "err", err, "columns", ncols, "found", len(fields))
 	}
 	if hasColumnRules(m) {
 		r.copyAbort = &pgError{Code: codeInsufficientPriv,
@@ -111,4 +105,14 @@ func (s *relay) copyData(frame, body []byte) error {
 	buf = append(buf, out...)
 	r.buf = finishMessage(buf, sp)
 	return s.forward(r.buf)
+}
+
+// format is how the COPY writes its lines, as masking reads them.
+func (c *copySpec) format() pgcodec.CopyFormat {
+	f := pgcodec.CopyFormat{CSV: c.csv, Delimiter: c.delim}
+	if c.null != nil {
+		null := string(c.null)
+		f.Null = &null
+	}
+	return f
 }

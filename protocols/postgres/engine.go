@@ -77,6 +77,7 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 		HandshakeTimeout:   min(deps.HandshakeTimeout, e.set.StartupTimeout),
 		MaxUnauthenticated: deps.MaxUnauthenticated,
 		OnStart:            protocols.GrowStack,
+		OnDrop:             func() { e.gateway.Metrics().HandshakeDropped(protocols.Postgres) },
 	}
 	if srv.HandshakeTimeout <= 0 {
 		srv.HandshakeTimeout = e.set.StartupTimeout

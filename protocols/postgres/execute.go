@@ -109,6 +109,14 @@ type UpstreamError struct {
 
 func (e *UpstreamError) Error() string { return e.Code + ": " + e.Message }
 
+// UpstreamCode implements engine.UpstreamError: the SQLSTATE.
+func (e *UpstreamError) UpstreamCode() string { return e.Code }
+
+// UpstreamMessage implements engine.UpstreamError.
+func (e *UpstreamError) UpstreamMessage() string { return e.Message }
+
+var _ engine.UpstreamError = (*UpstreamError)(nil)
+
 // Close implements session.Runner.
 func (r *runner) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -23,8 +23,8 @@ const (
 // the order it forwarded the messages.
 type pending struct {
 	kind pendKind
-	// internal marks a message Airlock sent on its own (a Describe it needs
-	// for masking); its responses are consumed, not forwarded.
+	// internal marks a message Airlock sent on its own (a Close of a
+	// statement it made); its response is consumed, not forwarded.
 	internal bool
 	name     string  // statement (Parse, Describe S, Close S) or portal name
 	stmt     string  // Bind: the statement bound
@@ -118,10 +118,4 @@ func (q *pendingQueue) skipToSync(each func(*pending)) {
 		q.items[q.head] = pending{}
 		q.head++
 	}
-}
-
-func (q *pendingQueue) empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.head == len(q.items)
 }

@@ -233,13 +233,6 @@ func (p *upstreamPool) janitor() {
 	}
 }
 
-// idleCount is the number of sessions held.
-func (p *upstreamPool) idleCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.countLocked()
-}
-
 func (p *upstreamPool) countLocked() int {
 	n := 0
 	for _, l := range p.idle {

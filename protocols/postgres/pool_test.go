@@ -304,3 +304,10 @@ func TestUpstreamSlotsGivenBack(t *testing.T) {
 		t.Fatalf("%d idle sessions still kept", n)
 	}
 }
+
+// idleCount is the number of sessions held.
+func (p *upstreamPool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.countLocked()
+}

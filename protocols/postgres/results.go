@@ -130,9 +130,6 @@ func (s *relay) upstreamMessage(typ byte, frame, body []byte) error {
 		head, _ := s.pending.pop()
 		if head.kind == pkDescribeP {
 			r.portal(head.name).setFields(nil)
-			if head.internal {
-				return nil
-			}
 		} else if head.kind == pkDescribeS {
 			r.setStmt(head.name, nil)
 		}
@@ -194,9 +191,6 @@ func (s *relay) rowDescription(frame, body []byte) error {
 	case pkDescribeP:
 		s.pending.pop()
 		r.portal(head.name).setFields(fields)
-		if head.internal {
-			return nil
-		}
 	default:
 		if err := s.begin(fields, head.start); err != nil {
 			return err

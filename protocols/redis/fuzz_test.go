@@ -31,7 +31,7 @@ func FuzzWalker(f *testing.F) {
 	src, err := masking.New(masking.Config{
 		Detect:  []masking.DetectRule{{Entity: "email", Strategy: masking.Partial}},
 		Columns: []masking.ColumnRule{{Name: "secret*", Strategy: masking.Null}},
-	}, "fuzz", nil)
+	}, "fuzz", nil, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -190,7 +190,7 @@ func testGateway(t *testing.T, upstream string, mask *masking.Config, recs *memR
 	conn := &protocols.Connection{Name: "cache", Protocol: protocols.Redis, Allow: protocols.Principals{"dev", "ops"},
 		DefaultIdentity: "dev", Policy: pol, Upstream: &Upstream{Address: upstream, Database: testDatabase, TLS: UpstreamTLS{Mode: "disable"}}}
 	if mask != nil {
-		src, err := masking.New(*mask, "cache", nil)
+		src, err := masking.New(*mask, "cache", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -83,11 +83,6 @@ type Retention struct {
 	Interval time.Duration `yaml:"interval"`
 }
 
-// DefaultConfig returns the quickstart configuration.
-func DefaultConfig() Config {
-	return Config{Dir: DefaultDir}.WithDefaults()
-}
-
 // WithDefaults returns c with empty fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.Rows == "" {

@@ -47,8 +47,8 @@ func TestConfigExample(t *testing.T) {
 	if err != nil || len(key) != 40 {
 		t.Errorf("Key = %d bytes, %v", len(key), err)
 	}
-	if d := DefaultConfig(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != DefaultFirstRows || d.BlockSize != DefaultBlockSize || d.Compression != CompressZstd || d.Validate("recording") != nil {
-		t.Errorf("DefaultConfig = %+v", d)
+	if d := (Config{Dir: DefaultDir}).WithDefaults(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != DefaultFirstRows || d.BlockSize != DefaultBlockSize || d.Compression != CompressZstd || d.Validate("recording") != nil {
+		t.Errorf("defaults = %+v", d)
 	}
 	var out bytes.Buffer
 	must(t, yaml.NewEncoder(&out).Encode(c))

@@ -1,14 +1,15 @@
 // Package recording writes, reads, verifies and replays Airlock's session
-// recordings: one append-only, hash-chained, zstd-compressed file per client
+// recordings: one append-only, hash-chained, compressed file per client
 // session that proves who ran what, when, through which connection, what
 // Airlock decided and what came back.
 //
 // The file format is specified in FORMAT.md beside this file. In short: a
-// checksummed header (who, where, when), then compressed blocks of
-// length-prefixed frames (command, decision, columns, row, result, end). Every
-// frame extends a SHA-256 chain and carries four bytes of its link; every
-// block ends with a checkpoint that carries the full chain head, and the file
-// ends with a trailer. With an HMAC key both are signed, so an editor without
+// checksummed header (who, where, when, which protocol), then compressed
+// blocks of length-prefixed frames (command, decision, columns, row, result,
+// params, a Redis reply, an HTTP exchange, end). Every frame extends a SHA-256
+// chain and carries four bytes of its link; every block ends with a
+// checkpoint that carries the full chain head, and the file ends with a
+// trailer. With an HMAC key both are signed, so an editor without
 // the key can neither alter, drop, reorder nor truncate-and-reseal frames
 // unnoticed.
 //
@@ -35,7 +36,20 @@
 // and VerifyFile summarise a file in a Report; Replay writes a readable
 // transcript or, with JSON set, one JSON object per line.
 //
+// A PostgreSQL session is format version 1 (zstd) or 2 (s2); a session of any
+// other protocol is version 3, whose reply and exchange frames and native
+// type ids readers of the earlier versions must refuse rather than
+// misread. A replay decodes binary values with pgx only in PostgreSQL
+// recordings.
+//
 // Secrets never enter a recording: a command is recorded only by the
-// redacted text the Pipeline passes, never Command.Text or Command.Args; the
-// session header holds no token or upstream credential; rows arrive masked.
+// redacted text the Pipeline passes, never Command.Text or Command.Args, and
+// of a Command.Payload only the tool name, the method and the path without
+// its query, never its arguments or body; the session header holds no token
+// or upstream credential; rows, replies and bodies arrive masked. As a second
+// line of defence the writer itself replaces the value of any HTTP header
+// that carries a credential (Authorization, Cookie, Set-Cookie, X-Api-Key,
+// names containing token, secret, password or api-key, ...) with
+// "[removed]", drops the query of every recorded path and keeps at most
+// MaxBodySample bytes of a body.
 package recording

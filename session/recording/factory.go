@@ -282,6 +282,7 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 		mode:      f.cfg.Rows,
 		firstN:    f.cfg.FirstRows,
 		blockSize: int(f.cfg.BlockSize),
+		version:   h.formatVersion(),
 		out:       out,
 		h:         newChain(hb),
 		link:      linkSeed(hb),

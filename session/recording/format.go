@@ -15,10 +15,12 @@ import (
 )
 
 // FormatVersion is the newest version of the recording format this package
-// reads. It writes version 1 for zstd recordings, so that every reader of
-// version 1 reads them, and version 2 for the other codecs. FORMAT.md
-// describes both.
-const FormatVersion = 2
+// reads. It writes PostgreSQL sessions as version 1 when they are zstd, so
+// that every reader of version 1 reads them, and as version 2 for the other
+// codecs; sessions of every other protocol are version 3, which adds the
+// reply and exchange frames and native type ids of the header's protocol.
+// FORMAT.md describes all three.
+const FormatVersion = 3
 
 // Compression names the codec a recording's blocks are compressed with.
 type Compression string
@@ -50,6 +52,8 @@ const (
 	maxFrameBody = 1 << 20 // one frame's type, time and payload
 	maxText      = 512 << 10
 	maxValue     = 64 << 10
+	maxName      = 256     // a command's kind, a tool, a method, a reply's kind
+	maxPath      = 8 << 10 // a command's or an exchange's path
 	// maxBlockRaw bounds a decompressed block: the largest configurable
 	// block size, one maximal frame past it and the closing frames.
 	maxBlockRaw  = MaxBlockSize + maxFrameBody + 64<<10
@@ -72,10 +76,12 @@ const (
 	FrameCheckpoint FrameType = 7
 	FrameTrailer    FrameType = 8
 	FrameParams     FrameType = 9
-	frameTypeLimit            = 10
+	FrameReply      FrameType = 10
+	FrameExchange   FrameType = 11
+	frameTypeLimit            = 12
 )
 
-var frameNames = [...]string{"", "command", "decision", "columns", "row", "result", "end", "checkpoint", "trailer", "params"}
+var frameNames = [...]string{"", "command", "decision", "columns", "row", "result", "end", "checkpoint", "trailer", "params", "reply", "exchange"}
 
 // String returns the frame type's name as used in JSON and metric labels.
 func (t FrameType) String() string {
@@ -111,8 +117,16 @@ type Header struct {
 	// key one-way and reveals nothing about it.
 	KeyID string `json:"key_id,omitempty"`
 	// Compression is the blocks' codec. Empty in version 1 files, which are
-	// all zstd; version 2 files name it.
+	// all zstd; version 2 and 3 files name it.
 	Compression Compression `json:"compression,omitempty"`
+}
+
+// pgTypes reports whether the recording's native type ids are PostgreSQL
+// type OIDs, which a replay may decode with pgx: in a PostgreSQL session,
+// or in a version 1 or 2 file that names no protocol, since those versions
+// define the ids as OIDs.
+func (h *Header) pgTypes() bool {
+	return h.Protocol == protocols.Postgres || (h.Protocol == "" && h.Version < 3)
 }
 
 // codec returns the header's block codec: zstd when the header does not
@@ -124,11 +138,18 @@ func (h *Header) codec() Compression {
 	return h.Compression
 }
 
-// formatVersion is the version a writer stores for h: 1 for zstd, whose
-// files need no compression key, 2 for any other codec, so that a reader
-// of version 1 refuses the file instead of calling its blocks altered.
+// formatVersion is the version a writer stores for h. A PostgreSQL
+// session is version 1 when zstd, whose files need no compression key, and
+// 2 for any other codec, so that a reader of version 1 refuses the file
+// instead of calling its blocks altered. Every other protocol is version 3:
+// its results are reply or exchange frames, which a reader of version 1 or
+// 2 would skip as unknown and then call the transcript intact, and its
+// native type ids are not the OIDs those readers would decode them as.
 func (h *Header) formatVersion() uint16 {
-	if h.codec() == CompressZstd {
+	switch {
+	case h.Protocol != protocols.Postgres:
+		return 3
+	case h.codec() == CompressZstd:
 		return 1
 	}
 	return 2
@@ -137,13 +158,17 @@ func (h *Header) formatVersion() uint16 {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeHeader returns the header's bytes as stored: magic, version, length,
-// JSON, CRC-32C of everything before it. A zstd header is stored without
-// its compression key (version 1).
+// JSON, CRC-32C of everything before it. A version 1 header is stored
+// without its compression key; later versions always name the codec.
 func encodeHeader(h *Header) ([]byte, error) {
 	version := h.formatVersion()
-	if version == 1 && h.Compression != "" {
+	stored := h.codec()
+	if version == 1 {
+		stored = ""
+	}
+	if h.Compression != stored {
 		c := *h
-		c.Compression = ""
+		c.Compression = stored
 		h = &c
 	}
 	js, err := json.Marshal(h)

@@ -45,7 +45,10 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
-// FuzzPayload decodes arbitrary payloads as every frame type.
+// FuzzPayload decodes arbitrary payloads as every frame type, renders what
+// decodes, and checks that replies and exchanges re-encode to what decodes
+// the same. Like FuzzReader, run it with a short -fuzzminimizetime: some
+// seeds are 64 KiB long.
 func FuzzPayload(f *testing.F) {
 	for _, seed := range payloadSeeds() {
 		f.Add(seed)
@@ -59,7 +62,32 @@ func FuzzPayload(f *testing.F) {
 		_, _ = decodeSeal(p)
 		if rec, err := decodeParams(p); err == nil {
 			// Rendering decodes binary values by their recorded types.
-			_ = (&textPrinter{}).paramsText(rec)
+			_ = (&textPrinter{pg: true}).paramsText(rec)
+		}
+		if x, err := decodeExchange(p); err == nil {
+			_ = (&textPrinter{}).exchangeText(x)
+			again, err := decodeExchange(appendExchange(nil, exchangeOf(x), true, maxText))
+			if err != nil || again.Status != x.Status || len(again.RequestHeaders) != len(x.RequestHeaders) ||
+				again.ResponseBody.Size != x.ResponseBody.Size || len(again.ResponseBody.Sample) > MaxBodySample {
+				t.Fatalf("re-encoded exchange: %v, %+v, from %+v", err, again, x)
+			}
+		}
+		rep, derr := decodeReply(p)
+		if cerr := checkReply(p); (derr == nil) != (cerr == nil) {
+			t.Fatalf("decodeReply: %v, checkReply: %v", derr, cerr)
+		}
+		if derr == nil {
+			_ = (&textPrinter{}).replyText(rep)
+			raw := make([][]byte, len(rep.Values))
+			for i, v := range rep.Values {
+				if !v.Null {
+					raw[i] = v.Bytes
+				}
+			}
+			again, err := decodeReply(appendReply(nil, rep.Kind, rep.Count, raw))
+			if err != nil || again.Count != rep.Count || len(again.Values) != len(rep.Values) {
+				t.Fatalf("re-encoded reply: %v, %+v, from %+v", err, again, rep)
+			}
 		}
 		if vals, err := decodeRow(p); err == nil {
 			// A row that decodes re-encodes to one that decodes the same.
@@ -86,7 +114,7 @@ func payloadSeeds() [][]byte {
 	d := protocols.Decision{Action: protocols.Deny, Risk: protocols.RiskHigh, Rules: []string{"schema.drop"}, Reason: "r", ApprovalID: "a", Reviewer: "b"}
 	var head [32]byte
 	return [][]byte{
-		appendCommand(nil, "query", "SELECT 1", 0),
+		appendCommand(nil, "query", "SELECT 1", 0, nil),
 		appendDecision(nil, &d, maxText),
 		appendColumns(nil, []protocols.Column{{Name: "id", Table: "t", Type: protocols.TypeNumber, Binary: true}}, maxText),
 		appendRow(nil, [][]byte{[]byte("1"), nil, {}, bytes.Repeat([]byte("x"), maxValue+1)}),
@@ -96,32 +124,59 @@ func payloadSeeds() [][]byte {
 		appendStr(nil, "client closed", maxText),
 		appendSeal(nil, 7, &head, bytes.Repeat([]byte{1}, 32)),
 		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		appendCommand(nil, "request", "POST /v1/charges", 0, &protocols.Payload{Method: "POST", Path: "/v1/charges?key=k", Body: []byte("{}")}),
+		appendCommand(nil, "tool", "search_docs", 0, &protocols.Payload{Tool: "search_docs", Arguments: []byte(`{"q":"x"}`)}),
+		appendReply(nil, "array", 5, [][]byte{[]byte("a"), nil, {0xff, 0}}),
+		appendReply(nil, "bulk", 1, [][]byte{bytes.Repeat([]byte("v"), maxValue+1)}),
+		appendExchange(nil, &protocols.Exchange{Method: "GET", Path: "/v1/x?token=t", Status: 200,
+			RequestHeaders:  []protocols.Header{{Name: "Accept", Value: "*/*"}, {Name: "Authorization", Value: "Bearer t"}},
+			ResponseHeaders: []protocols.Header{{Name: "Content-Type", Value: "application/json"}},
+			ResponseBody:    []byte(`{"ok":true}`), ResponseBytes: 11}, true, maxText),
 	}
 }
 
-// readerSeeds are a signed recording, pieces of it and hostile headers,
-// then the same recording compressed with S2 and a piece of that.
-func readerSeeds(t testing.TB) [][]byte {
-	full := seedRecording(t, CompressZstd)
-	s2 := seedRecording(t, CompressS2)
-	return append(seedPieces(t, full), s2, s2[:blockOffsets(t, s2)[1]+20])
+// exchangeOf is the exchange a recorded one was written from.
+func exchangeOf(x *ExchangeRecord) *protocols.Exchange {
+	return &protocols.Exchange{Method: x.Method, Path: x.Path, Status: x.Status,
+		RequestHeaders: x.RequestHeaders, ResponseHeaders: x.ResponseHeaders,
+		RequestBody: x.RequestBody.Sample, RequestBytes: x.RequestBody.Size,
+		ResponseBody: x.ResponseBody.Sample, ResponseBytes: x.ResponseBody.Size}
 }
 
-// seedRecording records the fuzz seed session with codec.
-func seedRecording(t testing.TB, codec Compression) []byte {
+// readerSeeds are a signed recording, pieces of it and hostile headers,
+// then the same recording compressed with S2 and a piece of that, then a
+// version 3 recording of replies and exchanges and a piece of that.
+func readerSeeds(t testing.TB) [][]byte {
+	rows := func(rec protocols.Recorder) {
+		sampleSession(t, rec)
+		must(t, rec.Columns([]protocols.Column{{Name: "v"}}))
+		for i := range 300 {
+			must(t, rec.Row([][]byte{fmt.Appendf(nil, "row %d", i)}))
+		}
+	}
+	full := seedRecording(t, CompressZstd, testInfo("seed"), rows)
+	s2 := seedRecording(t, CompressS2, testInfo("seed"), rows)
+	v3 := seedRecording(t, CompressZstd, httpInfo("seed"), func(rec protocols.Recorder) {
+		for range 12 {
+			httpSession(t, rec)
+			redisSession(t, rec)
+		}
+	})
+	seeds := append(seedPieces(t, full), s2, s2[:blockOffsets(t, s2)[1]+20])
+	return append(seeds, v3, v3[:blockOffsets(t, v3)[1]+20])
+}
+
+// seedRecording records a fuzz seed session with codec.
+func seedRecording(t testing.TB, codec Compression, info protocols.SessionInfo, session func(rec protocols.Recorder)) []byte {
 	dir := t.TempDir()
 	fac, err := NewFactory(Config{Dir: dir, Rows: RowsAll, BlockSize: MinBlockSize, Compression: codec}, Options{Key: testKey, Version: "fuzz", Node: "n"})
 	must(t, err)
 	defer fac.Close()
-	rec, err := fac.Open(testInfo("seed"))
+	rec, err := fac.Open(info)
 	must(t, err)
-	sampleSession(t, rec)
-	must(t, rec.Columns([]protocols.Column{{Name: "v"}}))
-	for i := range 300 {
-		must(t, rec.Row([][]byte{fmt.Appendf(nil, "row %d", i)}))
-	}
+	session(rec)
 	must(t, rec.Close("done"))
-	full, err := os.ReadFile(filepath.Join(dir, "seed"+FileExt))
+	full, err := os.ReadFile(filepath.Join(dir, info.ID+FileExt))
 	must(t, err)
 	return full
 }

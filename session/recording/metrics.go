@@ -9,6 +9,7 @@ const (
 	reasonWrite    = "write"     // writing a block
 	reasonSync     = "sync"      // fsync or close at session end
 	reasonIndex    = "index"     // the session index refused an update
+	reasonFrame    = "frame"     // a frame the file's format version cannot hold
 )
 
 // Metrics are the recording collectors. A nil *Metrics counts nothing.
@@ -35,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"type"}),
 		WriteErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "airlock_recording_write_errors_total",
-			Help: "Failures to record a session (open, disk_full, write, sync, index); a failed recording ends its session.",
+			Help: "Failures to record a session (open, disk_full, write, sync, index, frame); a failed recording ends its session.",
 		}, []string{"reason"}),
 		Active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "airlock_recordings_active",
@@ -45,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for t := FrameType(1); t < frameTypeLimit; t++ {
 		m.frames[t] = m.Frames.WithLabelValues(t.String())
 	}
-	for _, r := range []string{reasonOpen, reasonDiskFull, reasonWrite, reasonSync, reasonIndex} {
+	for _, r := range []string{reasonOpen, reasonDiskFull, reasonWrite, reasonSync, reasonIndex, reasonFrame} {
 		m.WriteErrors.WithLabelValues(r)
 	}
 	if reg != nil {

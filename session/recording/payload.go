@@ -39,13 +39,23 @@ func appendStr(b []byte, s string, limit int) []byte {
 
 func appendVarint(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
 
-// appendCommand encodes: kind, text, omitted text bytes, argument count.
-func appendCommand(b []byte, kind, text string, argc int) []byte {
-	b = appendStr(b, kind, 256)
+// appendCommand encodes: kind, text, omitted text bytes, argument count,
+// and for a command with a payload its structural part: tool, method and
+// path without the query. The payload's arguments and body are never
+// recorded, nor the query, which can carry a key: an engine that wants
+// them recorded puts their masked form in the redacted text.
+func appendCommand(b []byte, kind, text string, argc int, p *protocols.Payload) []byte {
+	b = appendStr(b, kind, maxName)
 	t := cut(text, maxText)
 	b = appendStr(b, t, maxText)
 	b = binary.AppendUvarint(b, uint64(len(text)-len(t)))
-	return binary.AppendUvarint(b, uint64(argc))
+	b = binary.AppendUvarint(b, uint64(argc))
+	if p == nil {
+		return b
+	}
+	b = appendStr(b, p.Tool, maxName)
+	b = appendStr(b, p.Method, maxName)
+	return appendStr(b, pathOnly(p.Path), maxPath)
 }
 
 // appendDecision encodes: action, risk, rules, reason, approval id, reviewer.
@@ -76,17 +86,17 @@ func appendColumns(b []byte, cols []protocols.Column, limit int) []byte {
 		}
 		b = binary.AppendUvarint(b, flags)
 	}
-	return appendOIDs(b, len(cols), func(i int) uint32 { return cols[i].Native })
+	return appendNatives(b, len(cols), func(i int) uint32 { return cols[i].Native })
 }
 
-// appendOIDs appends the type ids of a columns or params frame's n items
-// after them, when any is known; readers that predate them ignore the
-// trailing bytes.
-func appendOIDs(b []byte, n int, oid func(int) uint32) []byte {
+// appendNatives appends the native type ids of a columns or params frame's
+// n items after them, when any is known; readers that predate them ignore
+// the trailing bytes.
+func appendNatives(b []byte, n int, native func(int) uint32) []byte {
 	for i := range n {
-		if oid(i) != 0 {
+		if native(i) != 0 {
 			for j := range n {
-				b = binary.AppendUvarint(b, uint64(oid(j)))
+				b = binary.AppendUvarint(b, uint64(native(j)))
 			}
 			return b
 		}
@@ -94,17 +104,18 @@ func appendOIDs(b []byte, n int, oid func(int) uint32) []byte {
 	return b
 }
 
-// oids reads the type ids appendOIDs wrote for n items, if any are left.
-func (d *dec) oids(n int, set func(int, uint32)) {
+// natives reads the type ids appendNatives wrote for n items, if any are
+// left.
+func (d *dec) natives(n int, set func(int, uint32)) {
 	if d.bad || len(d.b) == 0 {
 		return
 	}
 	for i := range n {
-		oid := d.uvarint()
-		if oid > math.MaxUint32 {
+		id := d.uvarint()
+		if id > math.MaxUint32 {
 			d.bad = true
 		}
-		set(i, uint32(oid))
+		set(i, uint32(id))
 	}
 }
 
@@ -162,7 +173,7 @@ func appendParams(b []byte, portal string, params []protocols.Param) []byte {
 		}
 		b, budget = appendValue(append(b, flags), p.Value, budget)
 	}
-	return appendOIDs(b, len(params), func(i int) uint32 { return params[i].Native })
+	return appendNatives(b, len(params), func(i int) uint32 { return params[i].Native })
 }
 
 // Parameter flags.
@@ -200,7 +211,7 @@ func decodeParams(p []byte) (*ParamsRecord, error) {
 		v.Binary, v.Withheld = flags[0]&paramBinary != 0, flags[0]&paramWithheld != 0
 		v.Value = d.value()
 	}
-	d.oids(n, func(i int, oid uint32) { rec.Values[i].Native = oid })
+	d.natives(n, func(i int, id uint32) { rec.Values[i].Native = id })
 	if d.bad || len(d.b) != 0 {
 		return nil, errPayload
 	}
@@ -311,12 +322,21 @@ type CommandRecord struct {
 	Omitted int64 `json:"omitted,omitempty"`
 	// Args is the number of arguments of a Redis command.
 	Args int `json:"args,omitempty"`
+	// Tool, Method and Path are the structural part of a command's payload
+	// (an MCP tool call, an HTTP request); Path has no query. The payload's
+	// arguments and body are not recorded.
+	Tool   string `json:"tool,omitempty"`
+	Method string `json:"method,omitempty"`
+	Path   string `json:"path,omitempty"`
 }
 
 func decodeCommand(p []byte) (*CommandRecord, error) {
 	d := dec{b: p}
 	c := &CommandRecord{Kind: d.str(), Text: d.str()}
 	om, argc := d.uvarint(), d.uvarint()
+	if len(d.b) > 0 {
+		c.Tool, c.Method, c.Path = d.str(), d.str(), d.str()
+	}
 	if d.bad || om > math.MaxInt64 || argc > math.MaxInt32 {
 		return nil, errPayload
 	}
@@ -358,7 +378,7 @@ func decodeColumns(p []byte) ([]protocols.Column, error) {
 		}
 		cols[i].Type, cols[i].Binary = protocols.ValueType(t), flags&1 != 0
 	}
-	d.oids(n, func(i int, oid uint32) { cols[i].Native = oid })
+	d.natives(n, func(i int, id uint32) { cols[i].Native = id })
 	if d.bad {
 		return nil, errPayload
 	}

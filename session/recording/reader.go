@@ -31,6 +31,8 @@ type Frame struct {
 	End      string
 	Seal     *Seal
 	Params   *ParamsRecord
+	Reply    *ReplyRecord
+	Exchange *ExchangeRecord
 	Payload  []byte
 }
 
@@ -169,7 +171,7 @@ func (r *Reader) readHeader() error {
 	switch c := r.hdr.Compression; {
 	case version == 1 && c != "":
 		return r.headerErr(ErrAltered, "version 1 header names a compression (%q)", c)
-	case version == 2 && !c.known():
+	case version >= 2 && !c.known():
 		return r.headerErr(ErrAltered, "unknown compression %q", c)
 	}
 	r.h, r.link = newChain(all), linkSeed(all)
@@ -331,9 +333,29 @@ func (r *Reader) frame() (*Frame, error) {
 		f = &r.scratch
 	}
 	*f = Frame{Index: r.next, Type: t, Time: r.hdr.Start.Add(r.ts)}
-	payload := body[1+k2:]
+	if err := r.decode(f, body[1+k2:], prev); err != nil {
+		if fe, ok := err.(*FormatError); ok {
+			return nil, fe
+		}
+		return nil, r.fail(ErrAltered, "%s frame: %v", t, err)
+	}
+	r.next++
+	r.last = t
+	if t == FrameTrailer {
+		r.done = true
+	}
+	if t.isSeal() {
+		r.sealed = r.next
+	}
+	return f, nil
+}
+
+// decode fills f's typed field from its payload; prev is the chain head
+// before a seal. Verify's lazy reader checks rows and replies without
+// copying their values out.
+func (r *Reader) decode(f *Frame, payload []byte, prev [32]byte) error {
 	var err error
-	switch t {
+	switch f.Type {
 	case FrameCommand:
 		f.Command, err = decodeCommand(payload)
 	case FrameDecision:
@@ -352,29 +374,23 @@ func (r *Reader) frame() (*Frame, error) {
 		f.End, err = decodeEnd(payload)
 	case FrameParams:
 		f.Params, err = decodeParams(payload)
+	case FrameReply:
+		if r.lazy {
+			err = checkReply(payload)
+		} else {
+			f.Reply, err = decodeReply(payload)
+		}
+	case FrameExchange:
+		f.Exchange, err = decodeExchange(payload)
 	case FrameCheckpoint, FrameTrailer:
 		f.Seal, err = decodeSeal(payload)
 		if err == nil {
-			err = r.checkSeal(t, f.Seal, prev)
+			err = r.checkSeal(f.Type, f.Seal, prev)
 		}
 	default:
 		f.Payload = append([]byte(nil), payload...)
 	}
-	if err != nil {
-		if fe, ok := err.(*FormatError); ok {
-			return nil, fe
-		}
-		return nil, r.fail(ErrAltered, "%s frame: %v", t, err)
-	}
-	r.next++
-	r.last = t
-	if t == FrameTrailer {
-		r.done = true
-	}
-	if t.isSeal() {
-		r.sealed = r.next
-	}
-	return f, nil
+	return err
 }
 
 // checkSeal checks a checkpoint or trailer against the chain before it and,

@@ -98,6 +98,7 @@ type textPrinter struct {
 	table   [][]string
 	shown   int64       // rows of the current result set shown
 	pending bool        // a table is open
+	pg      bool        // native type ids are PostgreSQL OIDs (Header.pgTypes)
 	types   *pgtype.Map // made on the first binary value of a known type
 }
 
@@ -113,6 +114,7 @@ func (p *textPrinter) stamp(t time.Time) string {
 }
 
 func (p *textPrinter) header(h Header) error {
+	p.pg = h.pgTypes()
 	id := h.Identity
 	fmt.Fprintf(p.w, "session     %s\n", esc(h.SessionID))
 	fmt.Fprintf(p.w, "identity    %s", esc(id.Name))
@@ -161,7 +163,7 @@ func (p *textPrinter) frame(f *Frame) error {
 		if c.Omitted > 0 {
 			text += fmt.Sprintf(" …[%d more bytes not recorded]", c.Omitted)
 		}
-		p.line(f.Time, label, text)
+		p.line(f.Time, label, text+payloadText(c))
 	case FrameDecision:
 		d := f.Decision
 		s := fmt.Sprintf("%s (risk %s", strings.ToUpper(esc(string(d.Action))), d.Risk)
@@ -191,33 +193,13 @@ func (p *textPrinter) frame(f *Frame) error {
 			p.flushTable(true)
 		}
 	case FrameResult:
-		if p.pending && p.shown == 0 && len(p.cols) > 0 {
-			names := make([]string, len(p.cols))
-			for i, c := range p.cols {
-				names[i] = esc(c.Name)
-			}
-			p.line(p.colTime, "columns", strings.Join(names, ", "))
-		}
-		r := f.Result
-		var s string
-		if r.Error != "" {
-			s = "ERROR"
-			if r.Code != "" {
-				s += " " + esc(r.Code)
-			}
-			s += ": " + escMultiline(r.Error, indent+"          ")
-		} else {
-			s = esc(orDash(r.Tag))
-		}
-		s += fmt.Sprintf(" · %d row%s", r.Rows, plural(r.Rows))
-		if p.shown < r.Rows && p.pending {
-			s += fmt.Sprintf(" (%d recorded)", p.shown)
-		}
-		s += " · " + r.Duration.Round(time.Microsecond).String()
-		p.line(f.Time, "result", s)
-		p.pending = false
+		p.result(f)
 	case FrameParams:
 		p.line(f.Time, "params", p.paramsText(f.Params))
+	case FrameReply:
+		p.line(f.Time, "reply", p.replyText(f.Reply))
+	case FrameExchange:
+		p.line(f.Time, "exchange", p.exchangeText(f.Exchange))
 	case FrameEnd:
 		p.line(f.Time, "end", esc(orDash(f.End)))
 	case FrameCheckpoint, FrameTrailer:
@@ -230,6 +212,36 @@ func (p *textPrinter) frame(f *Frame) error {
 	return nil
 }
 
+// result prints a result set's summary, after a line naming its columns
+// when none of its rows were recorded.
+func (p *textPrinter) result(f *Frame) {
+	if p.pending && p.shown == 0 && len(p.cols) > 0 {
+		names := make([]string, len(p.cols))
+		for i, c := range p.cols {
+			names[i] = esc(c.Name)
+		}
+		p.line(p.colTime, "columns", strings.Join(names, ", "))
+	}
+	r := f.Result
+	var s string
+	if r.Error != "" {
+		s = "ERROR"
+		if r.Code != "" {
+			s += " " + esc(r.Code)
+		}
+		s += ": " + escMultiline(r.Error, indent+"          ")
+	} else {
+		s = esc(orDash(r.Tag))
+	}
+	s += fmt.Sprintf(" · %d row%s", r.Rows, plural(r.Rows))
+	if p.shown < r.Rows && p.pending {
+		s += fmt.Sprintf(" (%d recorded)", p.shown)
+	}
+	s += " · " + r.Duration.Round(time.Microsecond).String()
+	p.line(f.Time, "result", s)
+	p.pending = false
+}
+
 func plural(n int64) string {
 	if n == 1 {
 		return ""
@@ -237,25 +249,36 @@ func plural(n int64) string {
 	return "s"
 }
 
-// cell renders one value: UTF-8 as text (control characters escaped),
-// other bytes as \x hex, NULL as NULL, cut to the cell width.
+// cell renders one value of a result row: a binary value of a known
+// PostgreSQL type in PostgreSQL's text form, any other as bytesCell does.
 func (p *textPrinter) cell(i int, v Value) string {
+	if !v.Null {
+		if text, ok := p.binaryText(i, v); ok {
+			return p.fit(esc(text), v.Omitted)
+		}
+	}
+	return p.bytesCell(v)
+}
+
+// bytesCell renders a value's bytes: UTF-8 as text (control characters
+// escaped), other bytes as \x hex, NULL as NULL, cut to the cell width.
+func (p *textPrinter) bytesCell(v Value) string {
 	if v.Null {
 		return "NULL"
 	}
-	var s string
-	if text, ok := p.binaryText(i, v); ok {
-		s = esc(text)
-	} else if utf8.Valid(v.Bytes) {
-		s = esc(string(v.Bytes))
-	} else {
-		s = `\x` + fmt.Sprintf("%x", v.Bytes)
+	if utf8.Valid(v.Bytes) {
+		return p.fit(esc(string(v.Bytes)), v.Omitted)
 	}
+	return p.fit(`\x`+fmt.Sprintf("%x", v.Bytes), v.Omitted)
+}
+
+// fit cuts s to the cell width and notes the bytes the writer left out.
+func (p *textPrinter) fit(s string, omitted int64) string {
 	if p.width > 0 && displayWidth(s) > p.width {
 		s = truncateWidth(s, p.width-1) + "…"
 	}
-	if v.Omitted > 0 {
-		s += "[+" + strconv.FormatInt(v.Omitted, 10) + "B]"
+	if omitted > 0 {
+		s += "[+" + strconv.FormatInt(omitted, 10) + "B]"
 	}
 	return s
 }
@@ -269,16 +292,34 @@ func (p *textPrinter) binaryText(i int, v Value) (string, bool) {
 	return p.typedText(p.cols[i].Native, v)
 }
 
-// typedText renders a whole binary-format value of PostgreSQL type oid (0
-// when unknown) in PostgreSQL's text form.
-func (p *textPrinter) typedText(oid uint32, v Value) (string, bool) {
-	if oid == 0 || v.Omitted > 0 {
+// typedText renders a whole binary-format value of native type id native
+// (0 when unknown) in PostgreSQL's text form, when the recording's type
+// ids are PostgreSQL OIDs. Other protocols' values stay bytes: pgx would
+// read their ids as OIDs of unrelated types.
+func (p *textPrinter) typedText(native uint32, v Value) (string, bool) {
+	if !p.pg || native == 0 || v.Omitted > 0 {
 		return "", false
 	}
 	if p.types == nil {
 		p.types = pgtype.NewMap()
 	}
-	return pgBinaryText(p.types, oid, v.Bytes)
+	return pgBinaryText(p.types, native, v.Bytes)
+}
+
+// payloadText renders a command's payload on a line of its own: the MCP
+// tool called, or the HTTP method and path.
+func payloadText(c *CommandRecord) string {
+	var parts []string
+	if c.Tool != "" {
+		parts = append(parts, "tool "+esc(c.Tool))
+	}
+	if c.Method != "" || c.Path != "" {
+		parts = append(parts, strings.TrimSpace(esc(c.Method)+" "+esc(c.Path)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "\n" + indent + "          payload: " + strings.Join(parts, ", ")
 }
 
 // quoted is s as an SQL string literal, escaped for the terminal.

@@ -16,6 +16,7 @@ import (
 type jsonPrinter struct {
 	w   *bufio.Writer
 	enc *json.Encoder
+	pg  bool // native type ids are PostgreSQL OIDs, keyed "oid"
 }
 
 type jsonBase struct {
@@ -45,7 +46,10 @@ type jsonColumn struct {
 	Table  string `json:"table,omitempty"`
 	Type   string `json:"value_type"`
 	Binary bool   `json:"binary,omitempty"`
+	// OID is the native type id of a PostgreSQL recording, Native that of
+	// any other protocol: a reader that knows "oid" may decode it as one.
 	OID    uint32 `json:"oid,omitempty"`
+	Native uint32 `json:"native_type,omitempty"`
 }
 
 type jsonColumns struct {
@@ -122,6 +126,7 @@ func (p *jsonPrinter) emit(v any) error {
 }
 
 func (p *jsonPrinter) header(h Header) error {
+	p.pg = h.pgTypes()
 	return p.emit(jsonHeader{Type: "header", Format: h.Version, Header: h})
 }
 
@@ -135,7 +140,12 @@ func (p *jsonPrinter) frame(f *Frame) error {
 	case FrameColumns:
 		cols := make([]jsonColumn, len(f.Columns))
 		for i, c := range f.Columns {
-			cols[i] = jsonColumn{Name: c.Name, Table: c.Table, Type: valueTypeName(c.Type), Binary: c.Binary, OID: c.Native}
+			cols[i] = jsonColumn{Name: c.Name, Table: c.Table, Type: valueTypeName(c.Type), Binary: c.Binary}
+			if p.pg {
+				cols[i].OID = c.Native
+			} else {
+				cols[i].Native = c.Native
+			}
 		}
 		return p.emit(jsonColumns{b, cols})
 	case FrameRow:
@@ -150,9 +160,13 @@ func (p *jsonPrinter) frame(f *Frame) error {
 	case FrameParams:
 		vals := make([]any, len(f.Params.Values))
 		for i, v := range f.Params.Values {
-			vals[i] = paramValue(v)
+			vals[i] = paramValue(v, p.nativeKey())
 		}
 		return p.emit(jsonParams{b, f.Params.Portal, vals})
+	case FrameReply:
+		return p.emit(newJSONReply(b, f.Reply))
+	case FrameExchange:
+		return p.emit(newJSONExchange(b, f.Exchange))
 	case FrameEnd:
 		return p.emit(jsonEnd{b, f.End})
 	case FrameCheckpoint, FrameTrailer:
@@ -182,9 +196,18 @@ func (p *jsonPrinter) finish(rep Report) error {
 	return p.emit(jsonReport{Type: "verification", OK: rep.OK(), Report: rep})
 }
 
+// nativeKey is the JSON key of a native type id.
+func (p *jsonPrinter) nativeKey() string {
+	if p.pg {
+		return "oid"
+	}
+	return "native_type"
+}
+
 // paramValue is a row value for text parameters, an object with hex bytes
-// for binary ones and an object with withheld set for those not recorded.
-func paramValue(v ParamValue) any {
+// (and the native type id under key) for binary ones and an object with
+// withheld set for those not recorded.
+func paramValue(v ParamValue, key string) any {
 	switch {
 	case v.Withheld:
 		return map[string]any{"withheld": true, "omitted": v.Omitted}
@@ -196,7 +219,7 @@ func paramValue(v ParamValue) any {
 			o["omitted"] = v.Omitted
 		}
 		if v.Native != 0 {
-			o["oid"] = v.Native
+			o[key] = v.Native
 		}
 		return o
 	}

@@ -18,25 +18,57 @@ import (
 // 1.5 ms per frame from a fixed start, so transcripts are repeatable.
 func goldenRecording(t *testing.T) []byte {
 	t.Helper()
-	f := newFactory(t, Config{Rows: RowsFirst, FirstRows: 2}, Options{Key: testKey, Version: "0.9.0", Node: "gw-1"})
+	return recordRepeatably(t, Config{Rows: RowsFirst, FirstRows: 2}, testInfo("01JGOLDEN"), func(rec protocols.Recorder) {
+		sampleSession(t, rec)
+		must(t, rec.Command(&protocols.Command{Kind: "query"}, "SELECT\n  name\nFROM\n  plans"))
+		must(t, rec.Decision(protocols.Decision{Action: protocols.Allow}))
+		must(t, rec.Columns([]protocols.Column{{Name: "name", Type: protocols.TypeText}}))
+		must(t, rec.Row([][]byte{[]byte("bold \x1b[1mmove\x1b[0m")}))
+		must(t, rec.Row([][]byte{[]byte(strings.Repeat("long text ", 10))}))
+		must(t, rec.Row([][]byte{[]byte("not recorded: past first_rows")}))
+		must(t, rec.Result(protocols.Result{Tag: "SELECT 3", Rows: 3, Duration: 900 * time.Microsecond}))
+	})
+}
+
+// recordRepeatably records the session info describes, signed, with a
+// clock that advances 1.5 ms per frame from fixedStart, and returns the
+// file.
+func recordRepeatably(t testing.TB, cfg Config, info protocols.SessionInfo, session func(rec protocols.Recorder)) []byte {
+	t.Helper()
+	f := newFactory(t, cfg, Options{Key: testKey, Version: "0.9.0", Node: "gw-1"})
 	var ticks atomic.Int64
 	f.since = func(time.Time) time.Duration { return time.Duration(ticks.Add(1)) * 1500 * time.Microsecond }
-	info := testInfo("01JGOLDEN")
 	info.Start = fixedStart
 	rec, err := f.Open(info)
 	must(t, err)
-	sampleSession(t, rec)
-	must(t, rec.Command(&protocols.Command{Kind: "query"}, "SELECT\n  name\nFROM\n  plans"))
-	must(t, rec.Decision(protocols.Decision{Action: protocols.Allow}))
-	must(t, rec.Columns([]protocols.Column{{Name: "name", Type: protocols.TypeText}}))
-	must(t, rec.Row([][]byte{[]byte("bold \x1b[1mmove\x1b[0m")}))
-	must(t, rec.Row([][]byte{[]byte(strings.Repeat("long text ", 10))}))
-	must(t, rec.Row([][]byte{[]byte("not recorded: past first_rows")}))
-	must(t, rec.Result(protocols.Result{Tag: "SELECT 3", Rows: 3, Duration: 900 * time.Microsecond}))
+	session(rec)
 	must(t, rec.Close("client closed"))
 	b, err := os.ReadFile(recordingPath(t, f, info.ID))
 	must(t, err)
 	return b
+}
+
+// checkReplayGolden replays b in both forms, checks that it is intact and
+// that no raw escape character reaches the transcript, and compares each
+// form with its golden file, name.golden and name.jsonl.golden.
+func checkReplayGolden(t *testing.T, b []byte, name string) {
+	t.Helper()
+	for _, js := range []bool{false, true} {
+		var out bytes.Buffer
+		rep, err := Replay(&out, bytes.NewReader(b), ReplayOptions{Key: testKey, JSON: js})
+		must(t, err)
+		if !rep.OK() || !rep.Checked {
+			t.Fatalf("report: %v", rep)
+		}
+		if bytes.ContainsRune(out.Bytes(), 0x1b) {
+			t.Error("transcript carries a raw escape character from recorded data")
+		}
+		golden := name + ".golden"
+		if js {
+			golden = name + ".jsonl.golden"
+		}
+		checkGolden(t, golden, out.Bytes())
+	}
 }
 
 func checkGolden(t *testing.T, name string, got []byte) {

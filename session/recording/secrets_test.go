@@ -114,3 +114,84 @@ func TestPipelineRecordsTheRedactedText(t *testing.T) {
 		t.Error("the file contains the secret")
 	}
 }
+
+// TestCredentialsNeverReachTheFile passes an HTTP exchange whose headers
+// and query carry credentials, and a command whose payload holds secrets in
+// its arguments, body and query, as an engine that forgot to remove them
+// would: none may reach the file raw, decompressed, replayed or logged.
+func TestCredentialsNeverReachTheFile(t *testing.T) {
+	secrets := map[string]string{
+		"Authorization":        "Bearer eyJ-authorization-Secret-1",
+		"Proxy-Authorization":  "Basic proxy-Secret-2",
+		"Cookie":               "sid=cookie-Secret-3",
+		"X-Api-Key":            "api-key-Secret-4",
+		"X-Auth-Token":         "auth-token-Secret-5",
+		"X-Amz-Security-Token": "amz-token-Secret-6",
+		"X-Client-Secret":      "client-Secret-7",
+		"X-DB-Password":        "db-password-Secret-8",
+		"Apikey":               "apikey-Secret-9",
+		"Set-Cookie":           "sid=set-cookie-Secret-10; HttpOnly",
+	}
+	const (
+		querySecret = "query-Secret-11"
+		argsSecret  = "arguments-Secret-12"
+		bodySecret  = "body-Secret-13"
+	)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := newFactory(t, Config{Rows: RowsAll}, Options{Key: testKey, Log: log})
+	rec, err := f.Open(httpInfo("credentials"))
+	must(t, err)
+	var request, response []protocols.Header
+	for _, name := range []string{"Accept", "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "X-Auth-Token", "X-Amz-Security-Token", "X-Client-Secret", "X-DB-Password", "Apikey"} {
+		request = append(request, protocols.Header{Name: name, Value: orDefault(secrets[name], "application/json")})
+	}
+	response = append(response, protocols.Header{Name: "Set-Cookie", Value: secrets["Set-Cookie"]}, protocols.Header{Name: "Content-Type", Value: "text/plain"})
+	path := "/v1/charges?api_key=" + querySecret
+	cmd := &protocols.Command{Protocol: protocols.HTTP, Kind: "request", Text: "POST " + path,
+		Payload: &protocols.Payload{Tool: "charge", Arguments: []byte(`{"card":"` + argsSecret + `"}`), Method: "POST", Path: path, Body: []byte(bodySecret)}}
+	must(t, rec.Command(cmd, "POST /v1/charges?api_key=***"))
+	must(t, rec.Decision(protocols.Decision{Action: protocols.Allow}))
+	must(t, rec.Exchange(protocols.Exchange{Method: "POST", Path: path, Status: 200, RequestHeaders: request, ResponseHeaders: response,
+		RequestBody: []byte(`{"amount": 100}`), ResponseBody: []byte("ok")}))
+	must(t, rec.Close("done"))
+
+	raw, err := os.ReadFile(recordingPath(t, f, "credentials"))
+	must(t, err)
+	var plain []byte
+	for _, blk := range parseRaw(t, raw).blocks {
+		for _, fr := range blk {
+			plain = append(plain, fr.body...)
+		}
+	}
+	var text, js bytes.Buffer
+	_, err = Replay(&text, bytes.NewReader(raw), ReplayOptions{Key: testKey})
+	must(t, err)
+	_, err = Replay(&js, bytes.NewReader(raw), ReplayOptions{Key: testKey, JSON: true})
+	must(t, err)
+
+	for _, want := range []string{"> Authorization: [removed]", "< Set-Cookie: [removed]", "> Accept: application/json",
+		"POST /v1/charges?[removed] → 200", "payload: tool charge, POST /v1/charges?[removed]", `> body, 15 bytes: {"amount": 100}`} {
+		if !strings.Contains(text.String(), want) {
+			t.Fatalf("replay lacks %q: the search below would prove nothing\n%s", want, text.String())
+		}
+	}
+	all := []string{querySecret, argsSecret, bodySecret}
+	for _, s := range secrets {
+		all = append(all, s, strings.SplitN(s, "-", 2)[1]) // the value, and its tail past any scheme
+	}
+	for _, secret := range all {
+		for name, b := range map[string][]byte{"raw file": raw, "decompressed frames": plain, "replay": text.Bytes(), "replay --json": js.Bytes(), "log": logs.Bytes()} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s contains the secret %q", name, secret)
+			}
+		}
+	}
+}
+
+func orDefault(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
+}

@@ -310,7 +310,8 @@ func TestWithoutKeyOnlyNaiveEditsAreCaught(t *testing.T) {
 }
 
 // TestHeaderVersions pins down which version and codec pairs a reader
-// accepts: version 1 is zstd and names no codec, version 2 names zstd or s2.
+// accepts: version 1 is zstd and names no codec, versions 2 and 3 name zstd
+// or s2.
 func TestHeaderVersions(t *testing.T) {
 	orig := signedFixture(t, CompressZstd)
 	for _, tc := range []struct {
@@ -324,7 +325,10 @@ func TestHeaderVersions(t *testing.T) {
 		{"version 2 naming no codec", 2, "", "unknown compression"},
 		{"version 2 naming an unknown codec", 2, "lz4", "unknown compression"},
 		{"version 1 naming a codec", 1, "zstd", "version 1 header names a compression"},
-		{"version 3", 3, "zstd", "format version 3 is not supported"},
+		{"version 3 naming s2", 3, "s2", "block does not decompress"},
+		{"version 3 naming zstd", 3, "zstd", ""},
+		{"version 3 naming no codec", 3, "", "unknown compression"},
+		{"version 4", 4, "zstd", "format version 4 is not supported"},
 		{"version 0", 0, "", "format version 0 is not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,7 +355,11 @@ func TestHeaderVersions(t *testing.T) {
 				}
 				return
 			}
-			if rep.Status != Altered || !strings.Contains(rep.Problem, tc.problem) || rep.BadFrame != -1 {
+			wantBad := int64(-1) // the header
+			if tc.problem == "block does not decompress" {
+				wantBad = 0
+			}
+			if rep.Status != Altered || !strings.Contains(rep.Problem, tc.problem) || rep.BadFrame != wantBad {
 				t.Errorf("got %v; want altered header: %s", rep, tc.problem)
 			}
 		})

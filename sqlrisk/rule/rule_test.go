@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -85,16 +86,20 @@ func renderRulesDoc() string {
 
 Generated from ` + "`sqlrisk/rule/rule.go`" + ` by ` + "`go test ./sqlrisk/rule -run TestRulesDoc -update`" + `; do not edit by hand.
 
-Each rule id is stable and has one risk. A command's risk is the highest
-risk among its rules; a command without rules (a read, transaction control,
-SHOW, plain EXPLAIN, LISTEN/NOTIFY, DISCARD, client set-up SETs, Redis reads)
-is risk ` + "`none`" + `. Policies refer to these ids (` + "`rules: {schema.drop: deny}`" + `).
+Each rule id is stable and has one risk, whatever the protocol that gave it:
+the id names what a command would do (drop a table, write without bound,
+reach the network), not how it was written, so a policy written once holds
+for every connection. A command's risk is the highest risk among its rules;
+a command without rules (a read, transaction control, SHOW, plain EXPLAIN,
+LISTEN/NOTIFY, DISCARD, client set-up SETs, Redis reads) is risk ` + "`none`" + `.
+Policies refer to these ids (` + "`rules: {schema.drop: deny}`" + `). The last
+column says which protocols' analyzers can give each rule.
 
-| id | risk | meaning | example |
-| --- | --- | --- | --- |
+| id | risk | meaning | example | protocols |
+| --- | --- | --- | --- | --- |
 `)
 	for _, in := range All() {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` |\n", in.ID, in.Risk, escapeCell(in.Meaning), strings.ReplaceAll(in.Example, "|", `\|`))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", in.ID, in.Risk, escapeCell(in.Meaning), strings.ReplaceAll(in.Example, "|", `\|`), protocolList(in))
 	}
 	b.WriteString(`
 ## Decisions worth knowing
@@ -135,3 +140,27 @@ is risk ` + "`none`" + `. Policies refer to these ids (` + "`rules: {schema.drop
 }
 
 func escapeCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// All returns the catalogue sorted by risk (worst first), then by id.
+func All() []Info {
+	out := append([]Info(nil), catalogue...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Risk != out[j].Risk {
+			return out[i].Risk > out[j].Risk
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// protocolList names the protocols a rule applies to, for RULES.md.
+func protocolList(in Info) string {
+	if in.Protocols == nil {
+		return "any"
+	}
+	names := make([]string, len(in.Protocols))
+	for i, p := range in.Protocols {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
+}

@@ -69,8 +69,8 @@ type Handshake struct {
 }
 
 // Listen maps each listener to its address: "admin" (metrics, health,
-// approvals) and one per protocol engine ("postgres"); an empty address is
-// not opened.
+// approvals), "http" (the agent query API and MCP endpoint) and one per
+// protocol engine ("postgres"); an empty address is not opened.
 type Listen map[string]string
 
 // ServerTLS is the certificate Airlock presents to clients on every
@@ -298,8 +298,8 @@ func (c *Config) validateListen(engines map[string]engine.Engine) []error {
 	open := 0
 	for _, k := range keys {
 		addr := c.Listen[k]
-		if k != "admin" && engines[k] == nil {
-			errs = append(errs, fmt.Errorf("listen.%s: unknown listener (want admin or a protocol: %s)", k, strings.Join(slices.Sorted(maps.Keys(engines)), ", ")))
+		if k != "admin" && k != "http" && engines[k] == nil {
+			errs = append(errs, fmt.Errorf("listen.%s: unknown listener (want admin, http or a protocol: %s)", k, strings.Join(slices.Sorted(maps.Keys(engines)), ", ")))
 			continue
 		}
 		if addr == "" {

@@ -196,12 +196,6 @@ func flatten(e *Expr) *Expr {
 	return &out
 }
 
-// RefsTarget reports whether e mentions a column of the target row.
-func RefsTarget(e *Expr) bool {
-	ev := &evaluator{memo: map[*Expr]*facts{}}
-	return ev.refsTarget(e)
-}
-
 func (ev *evaluator) refsTarget(e *Expr) bool {
 	if e == nil {
 		return false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package pgcodec
+
+const raceEnabled = false

@@ -1,0 +1,58 @@
+package masking_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"testing"
+
+	"github.com/airlock-gw/airlock/masking"
+	"github.com/airlock-gw/airlock/masking/pgcodec"
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// TestPrefilterJSONAndArrays checks that ruling out whole JSON documents and
+// text arrays before parsing them changes no row: strings, numbers, \u
+// escapes that spell '@' or digits, and array elements with quotes; arrays
+// as PostgreSQL's dialect reads them and as opaque values without one.
+func TestPrefilterJSONAndArrays(t *testing.T) {
+	cols := []protocols.Column{{Name: "doc", Type: protocols.TypeJSON}, {Name: "tags", Type: protocols.TypeArray}, {Name: "note", Type: protocols.TypeText}}
+	var values []string
+	for _, l := range masking.CorpusLines(t) {
+		j, _ := json.Marshal(map[string]any{"v": l, "n": 12})
+		values = append(values, string(j), `{"a":[`+strconv.Quote(l)+`]}`, `{`+strconv.Quote(l)+`}`, `{x,"`+l+`"}`)
+	}
+	values = append(values,
+		`{"e":"jane\u0040example.com"}`, `{"c":"\u0034111 1111 1111 1111"}`, `{"n":4111111111111111}`,
+		`{"c":"4111 1111 1111 111\u0031"}`, `{"ip":"fe80:\u003a1"}`, `{"a b","jane@example.com"}`, `{1,2,3}`)
+	prefiltered := masking.PrefilteredEntities()
+	for _, dialect := range []masking.Dialect{nil, pgcodec.Dialect{}} {
+		for mask := 1; mask < 1<<len(prefiltered); mask++ {
+			var detect []masking.DetectRule
+			for i, e := range prefiltered {
+				if mask&(1<<i) != 0 {
+					detect = append(detect, masking.DetectRule{Entity: e, Strategy: masking.Redact})
+				}
+			}
+			with, without, on, err := masking.NewPrefiltered(masking.Config{Detect: detect}, dialect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !on {
+				t.Fatalf("%v: prefilter off", detect)
+			}
+			rw, rwo := with.Plan(cols), without.Plan(cols)
+			for _, v := range values {
+				a := [][]byte{[]byte(v), []byte(v), []byte(v)}
+				b := [][]byte{[]byte(v), []byte(v), []byte(v)}
+				rw.MaskRow(a)
+				rwo.MaskRow(b)
+				for i := range a {
+					if !bytes.Equal(a[i], b[i]) || (a[i] == nil) != (b[i] == nil) {
+						t.Fatalf("%T %v, %s column, %q: prefiltered %q, full %q", dialect, detect, cols[i].Name, v, a[i], b[i])
+					}
+				}
+			}
+		}
+	}
+}
