@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/protocols/redis/resp"
 	"github.com/airlock-gw/airlock/session"
 )
@@ -51,6 +52,14 @@ type UpstreamError struct {
 }
 
 func (e *UpstreamError) Error() string { return e.Message }
+
+// UpstreamCode implements engine.UpstreamError: the error's class.
+func (e *UpstreamError) UpstreamCode() string { return e.Code }
+
+// UpstreamMessage implements engine.UpstreamError.
+func (e *UpstreamError) UpstreamMessage() string { return e.Message }
+
+var _ engine.UpstreamError = (*UpstreamError)(nil)
 
 // Run implements session.Runner.
 func (r *runner) Run(ctx context.Context, cmd *protocols.Command, res *session.Results) error {
