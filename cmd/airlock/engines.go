@@ -4,6 +4,7 @@ import (
 	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/protocols/mysql"
 	"github.com/airlock-gw/airlock/protocols/postgres"
+	"github.com/airlock-gw/airlock/protocols/redis"
 )
 
 // engines are the protocol engines this binary serves: one line each.
@@ -12,5 +13,6 @@ func engines() []engine.Engine {
 	return []engine.Engine{
 		postgres.New(),
 		mysql.New(),
+		redis.New(),
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/airlock-gw/airlock/protocols/testenv"
 	"github.com/airlock-gw/airlock/session/identity"
@@ -62,6 +65,7 @@ type instance struct {
 	cmd     *exec.Cmd
 	pgAddr  string
 	admin   string
+	addrs   map[string]string // listener name -> bound address
 	logMu   sync.Mutex
 	logs    bytes.Buffer
 	waitErr chan error
@@ -116,7 +120,8 @@ func startAirlock(t *testing.T, cfg string, env ...string) *instance {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{t: t, dir: dir, waitErr: make(chan error, 1)}
+	in := &instance{t: t, dir: dir, waitErr: make(chan error, 1), addrs: map[string]string{}}
+	want := openedListeners(t, cfg)
 	cmd := exec.Command(bin, "serve", "--config", path)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TEST_UPSTREAM_PASSWORD="+upstreamSecret)
@@ -147,9 +152,11 @@ func startAirlock(t *testing.T, cfg string, env ...string) *instance {
 	go func() { in.waitErr <- cmd.Wait() }()
 	t.Cleanup(in.stop)
 	deadline := time.After(60 * time.Second)
-	for in.pgAddr == "" || in.admin == "" {
+	for len(want) > 0 {
 		select {
 		case a := <-addrs:
+			in.addrs[a[0]] = a[1]
+			delete(want, a[0])
 			if a[0] == "postgres" {
 				in.pgAddr = a[1]
 			} else if a[0] == "admin" {
@@ -163,6 +170,36 @@ func startAirlock(t *testing.T, cfg string, env ...string) *instance {
 	}
 	return in
 }
+
+// openedListeners are the listeners a configuration opens: admin and http
+// when set, and each protocol's listener when a connection uses that
+// protocol (postgres when a connection names none).
+func openedListeners(t *testing.T, cfg string) map[string]bool {
+	t.Helper()
+	var c struct {
+		Listen      map[string]string `yaml:"listen"`
+		Connections []struct {
+			Protocol string `yaml:"protocol"`
+		} `yaml:"connections"`
+	}
+	if err := yaml.Unmarshal([]byte(cfg), &c); err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	used := map[string]bool{"admin": true, "http": true}
+	for _, cn := range c.Connections {
+		used[cmp.Or(cn.Protocol, "postgres")] = true
+	}
+	want := map[string]bool{}
+	for name, addr := range c.Listen {
+		if addr != "" && used[name] {
+			want[name] = true
+		}
+	}
+	return want
+}
+
+// addr is the bound address of a listener ("postgres", "redis", "admin").
+func (in *instance) addr(name string) string { return in.addrs[name] }
 
 func (in *instance) stop() { in.stopped.Do(in.doStop) }
 

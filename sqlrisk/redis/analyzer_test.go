@@ -26,6 +26,7 @@ func TestClassify(t *testing.T) {
 		{[]string{"PING"}, protocols.RiskNone, ""},
 		{[]string{"AUTH", "user", "pass"}, protocols.RiskNone, ""},
 		{[]string{"CLIENT", "SETNAME", "app"}, protocols.RiskNone, ""},
+		{[]string{"CLIENT", "MAINT_NOTIFICATIONS", "ON", "moving-endpoint-type", "internal-ip"}, protocols.RiskNone, ""},
 		{[]string{"SCAN", "0", "MATCH", "user:*"}, protocols.RiskNone, ""},
 		{[]string{"CONFIG", "GET", "*"}, protocols.RiskHigh, rule.AdminConfig},
 		{[]string{"config", "set", "maxmemory", "1mb"}, protocols.RiskHigh, rule.AdminConfig},

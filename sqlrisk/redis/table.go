@@ -153,6 +153,9 @@ var commands = map[string]command{
 		"LIST": x(-2, rule.AdminInspect), "KILL": x(-3, rule.AdminKill), "UNBLOCK": x(-3, rule.AdminKill),
 		"PAUSE": x(-3, rule.AdminBlocking), "UNPAUSE": x(2, rule.AdminBlocking),
 		"NO-EVICT": x(3, rule.AdminConfig),
+		// Redis 8's opt-in to maintenance push notifications, which
+		// go-redis v9 sends on every RESP3 connection.
+		"MAINT_NOTIFICATIONS": x(-3, read),
 	}),
 
 	// Server administration.
