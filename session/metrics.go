@@ -13,16 +13,16 @@ import (
 // fixed reason vocabulary; never a statement, user input or an error string.
 // A nil *Metrics is valid and counts nothing.
 type Metrics struct {
-	Connections    *prometheus.CounterVec   // protocol, connection, outcome
-	Active         *prometheus.GaugeVec     // protocol, connection
-	Commands       *prometheus.CounterVec   // protocol, connection, action, risk, enforced
+	Connections *prometheus.CounterVec // protocol, connection, outcome
+	Active      *prometheus.GaugeVec   // protocol, connection
+	Commands    *prometheus.CounterVec // protocol, connection, action, risk, enforced
 	// GrantedCommands counts commands decided under an access grant, by
 	// effect: lifted (the grant changed the policy's action) or unchanged.
-	GrantedCommands *prometheus.CounterVec // protocol, connection, effect
-	CommandSeconds *prometheus.HistogramVec // protocol, connection
-	Classify       *prometheus.HistogramVec // protocol
-	UpstreamErrors *prometheus.CounterVec   // protocol, connection
-	AuthFailures   *prometheus.CounterVec   // protocol, reason
+	GrantedCommands *prometheus.CounterVec   // protocol, connection, effect
+	CommandSeconds  *prometheus.HistogramVec // protocol, connection
+	Classify        *prometheus.HistogramVec // protocol
+	UpstreamErrors  *prometheus.CounterVec   // protocol, connection
+	AuthFailures    *prometheus.CounterVec   // protocol, reason
 	// UpstreamSessions counts upstream sessions handed to clients, by
 	// source: dialed (a new upstream session) or reused (kept from a
 	// client that ended cleanly); UpstreamIdle is how many are kept idle.

@@ -33,7 +33,7 @@ type Session struct {
 	done     func() // from Options.Active
 	// audit is set when the policy is not enforced for this caller
 	// (enforce: false): commands are decided, recorded and counted, and run.
-	audit bool
+	audit  bool
 	access accessCache
 
 	holdMu     sync.Mutex
