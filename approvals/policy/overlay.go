@@ -93,9 +93,11 @@ type Overlay struct {
 }
 
 // NewOverlay compiles c. liftCritical lets it lift rules of critical risk
-// (reach.*), which otherwise keep the policy's action.
+// (reach.*), which otherwise keep the policy's action whatever c names:
+// an overlay made when lifting was allowed compiles, and lifts nothing,
+// once it no longer is.
 func NewOverlay(c OverlayConfig, liftCritical bool) (*Overlay, error) {
-	if err := c.Validate("overlay", liftCritical); err != nil {
+	if err := c.Validate("overlay", true); err != nil {
 		return nil, err
 	}
 	return &Overlay{l: compile(nil, c.Risks, c.Rules), liftCritical: liftCritical}, nil

@@ -68,6 +68,14 @@ func TestOverlayPrecedence(t *testing.T) {
 			}
 		})
 	}
+	// An overlay that names reach.* compiled without lifting lifts nothing.
+	stale := grantOf(t, OverlayConfig{Rules: map[string]string{"reach.*": "allow", "schema.*": "allow"}}, false)
+	if d := p.DecideGranted(alice, cls(rule.ReachFile), stale); d.Action != protocols.Review {
+		t.Errorf("reach.file under an overlay without lifting: %+v", d)
+	}
+	if d := p.DecideGranted(alice, cls(rule.ReachProgram), stale); d.Action != protocols.Deny {
+		t.Errorf("reach.program under an overlay without lifting: %+v", d)
+	}
 	// An overlay the policy did not make changes nothing.
 	foreign := &protocols.AccessGrant{ID: "x", Overlay: "not an overlay"}
 	if d := p.DecideGranted(alice, cls(rule.SchemaDrop), foreign); d.Action != protocols.Deny {
