@@ -169,7 +169,9 @@ func TestAccessRequestRefusals(t *testing.T) {
 func TestAccessGrantSurvivesRestartAndCrossesReplicas(t *testing.T) {
 	db := testenv.PostgresDB(t)
 	dsn := testenv.PostgresURL(t, db)
-	open := func() *SQLStore { return openTestStore(t, sqldb.Config{Driver: "postgres", DSN: protocols.Secret(dsn)}) }
+	open := func() *SQLStore {
+		return openTestStore(t, sqldb.Config{Driver: "postgres", DSN: protocols.Secret(dsn)})
+	}
 	ctx := context.Background()
 	a, _ := newService(t, open(), accessConfig(), withReplica("replica-a"), withAllowed)
 	b, _ := newService(t, open(), accessConfig(), withReplica("replica-b"), withAllowed)
