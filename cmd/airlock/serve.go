@@ -123,6 +123,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 	}
 	s.gateway, err = session.New(session.Options{
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
+		Grants: s.approver.Grants(), Previewers: previewers(engs),
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
 	})
 	if err != nil {
@@ -152,6 +153,10 @@ func (s *server) connections() (map[string]*protocols.Connection, error) {
 			return nil, fmt.Errorf("connections[%d].policy: %w", i, err)
 		}
 		pc.Policy = pol
+		if pol.Audits() {
+			s.log.Warn("audit mode (enforce: false) on this connection: the policy's refusals and holds are recorded and counted, and the commands run",
+				"connection", cn.Name)
+		}
 		src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics)
 		if err != nil {
 			return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
@@ -160,6 +165,17 @@ func (s *server) connections() (map[string]*protocols.Connection, error) {
 		conns[cn.Name] = pc
 	}
 	return conns, nil
+}
+
+// previewers are the engines that make blast-radius previews, by protocol.
+func previewers(engs []engine.Engine) map[protocols.Protocol]protocols.Previewer {
+	out := map[protocols.Protocol]protocols.Previewer{}
+	for _, e := range engs {
+		if pv, ok := e.(protocols.Previewer); ok {
+			out[e.Protocol()] = pv
+		}
+	}
+	return out
 }
 
 // activeHook is called for each client session while it runs: it keeps the
@@ -195,13 +211,15 @@ func (s *server) openApprovals() error {
 	}
 	s.store = st
 	perConn := map[string]approvals.ConnectionConfig{}
+	allowed := map[string]protocols.Principals{}
 	for _, cn := range cfg.Connections {
 		if cn.Approvals != nil {
 			perConn[cn.Name] = *cn.Approvals
 		}
+		allowed[cn.Name] = protocols.Principals(cn.Allow)
 	}
 	svc, err := approvals.Open(ctx, approvals.Options{
-		Config: cfg.Approvals, Connections: perConn, Store: st,
+		Config: cfg.Approvals, Connections: perConn, Store: st, Allowed: allowed,
 		Log: s.log, Registerer: s.reg,
 	})
 	if err != nil {
