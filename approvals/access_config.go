@@ -17,7 +17,7 @@ const (
 	DefaultAccessDuration    = time.Hour
 	DefaultAccessTimeout     = time.Hour
 	maxAccessDuration        = 7 * 24 * time.Hour
-	minAccessDuration        = time.Minute
+	minAccessDuration        = time.Second
 )
 
 // AccessConfig is the global access requests block (`approvals.access:`).
@@ -101,7 +101,7 @@ func (c *ConnectionAccess) validate(path string) []error {
 func validateWindow(path string, maxDuration, timeout time.Duration) []error {
 	var errs []error
 	if maxDuration != 0 && (maxDuration < minAccessDuration || maxDuration > maxAccessDuration) {
-		errs = append(errs, fmt.Errorf("%s.max_duration: %s out of range (want 1m to %s)", path, maxDuration, maxAccessDuration))
+		errs = append(errs, fmt.Errorf("%s.max_duration: %s out of range (want 1s to %s)", path, maxDuration, maxAccessDuration))
 	}
 	if timeout != 0 && (timeout < time.Second || timeout > 24*time.Hour) {
 		errs = append(errs, fmt.Errorf("%s.timeout: %s out of range (want 1s to 24h)", path, timeout))
