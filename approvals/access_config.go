@@ -123,17 +123,6 @@ func checkRoles(global *AccessConfig, conns map[string]ConnectionConfig) error {
 				errs = append(errs, fmt.Errorf("connections[%s].approvals.access.roles[%d]: unknown role %q (define it under approvals.access.roles)", name, i, r))
 			}
 		}
-		lift := global.LiftCritical
-		if c.Access.LiftCritical != nil {
-			lift = *c.Access.LiftCritical
-		}
-		if lift && !global.LiftCritical {
-			for _, r := range c.Access.Roles {
-				if err := global.Roles[r].Validate("approvals.access.roles["+r+"]", true); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -268,3 +268,47 @@ func TestAccessAPI(t *testing.T) {
 		t.Fatalf("page: %d\n%s", rec.Code, rec.Body.String())
 	}
 }
+
+func TestAccessWebhooks(t *testing.T) {
+	ctx := context.Background()
+	rcv := newReceiver(t, 0, 0)
+	slack := newReceiver(t, 0, 0)
+	cfg := accessConfig()
+	cfg.Webhooks = []WebhookConfig{{URL: protocols.Secret(rcv.srv.URL)}, {URL: protocols.Secret(slack.srv.URL), Format: FormatSlack}}
+	s, _ := newService(t, openTestStore(t, sqldb.Config{DSN: protocols.Secret(t.TempDir() + "/a.db")}), cfg, withAllowed)
+	r, err := s.RequestAccess(ctx, alice, AccessInput{Connection: "prod", Role: "writer", Reason: "release <3>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DecideAccess(ctx, bob, r.ID, Approve, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Workers deliver in parallel: events may arrive in any order.
+	events := map[string]AccessWebhookEvent{}
+	for _, x := range rcv.wait(t, 2) {
+		var ev AccessWebhookEvent
+		if err := json.Unmarshal(x.body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Access.ID != r.ID || ev.URL != "https://airlock.example:19090/access/"+r.ID || x.header.Get("X-Airlock-Event") != ev.Event {
+			t.Fatalf("event %+v", ev)
+		}
+		events[ev.Event] = ev
+	}
+	if ev := events["access.requested"]; ev.Access == nil || ev.Access.Status != AccessPending {
+		t.Fatalf("requested event %+v", ev)
+	}
+	if ev := events["access.approved"]; ev.Access == nil || ev.Access.Status != AccessActive || ev.Access.EndsAt.IsZero() {
+		t.Fatalf("approved event %+v", ev)
+	}
+	var texts []string
+	for _, x := range slack.wait(t, 2) {
+		var m map[string]string
+		_ = json.Unmarshal(x.body, &m)
+		texts = append(texts, m["text"])
+	}
+	all := strings.Join(texts, "\n---\n")
+	if !strings.Contains(all, "release &lt;3&gt;") || !strings.Contains(all, "airlock access approve "+r.ID) || !strings.Contains(all, "granted") {
+		t.Fatalf("slack texts:\n%s", all)
+	}
+}
