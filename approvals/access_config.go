@@ -109,9 +109,9 @@ func validateWindow(path string, maxDuration, timeout time.Duration) []error {
 	return errs
 }
 
-// checkRoles reports roles a connection offers that the global block does
+// CheckAccessRoles reports roles a connection offers that the global block does
 // not define.
-func checkRoles(global *AccessConfig, conns map[string]ConnectionConfig) error {
+func CheckAccessRoles(global *AccessConfig, conns map[string]ConnectionConfig) error {
 	var errs []error
 	for _, name := range sortedConns(conns) {
 		c := conns[name]

@@ -83,7 +83,7 @@ func Open(ctx context.Context, o Options) (*Service, error) {
 	for name, c := range o.Connections {
 		errs = append(errs, c.Validate(fmt.Sprintf("connections[%s].approvals", name)))
 	}
-	errs = append(errs, checkRoles(&o.Config.Access, o.Connections))
+	errs = append(errs, CheckAccessRoles(&o.Config.Access, o.Connections))
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("open approvals: %w", err)
 	}
