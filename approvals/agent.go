@@ -28,7 +28,7 @@ func (r retrying) Review(ctx context.Context, rr protocols.ReviewRequest, _ func
 		return dec, nil
 	}
 	req.Mode = ModeRetry
-	return r.s.retry(ctx, req, dec)
+	return r.s.retry(ctx, req, rr, dec)
 }
 
 // Wait returns request id as viewer may see it (Get) once it is no longer

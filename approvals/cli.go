@@ -383,4 +383,5 @@ func printRequest(out io.Writer, r *Request) {
 	for _, line := range strings.Split(Visible(r.Command), "\n") {
 		fmt.Fprintf(out, "  %s\n", line)
 	}
+	printPreview(out, r.Preview)
 }

@@ -53,6 +53,11 @@ type Config struct {
 	// first whose principals match wins.
 	Overrides []Override      `yaml:"overrides"`
 	Webhooks  []WebhookConfig `yaml:"webhooks"`
+	// Access configures access requests: time-bounded overlays of a
+	// connection's policy for one caller (see AccessConfig).
+	Access AccessConfig `yaml:"access"`
+	// Preview configures blast-radius previews of held commands.
+	Preview PreviewConfig `yaml:"preview"`
 }
 
 // ConnectionConfig overrides the global settings for one connection
@@ -66,6 +71,9 @@ type ConnectionConfig struct {
 	SelfApproval *bool                `yaml:"self_approval"`
 	// Overrides are consulted before the global ones.
 	Overrides []Override `yaml:"overrides"`
+	// Access and Preview override the global blocks' settings.
+	Access  *ConnectionAccess `yaml:"access"`
+	Preview *PreviewConfig    `yaml:"preview"`
 }
 
 // Override changes how some callers wait, by identity or group.
@@ -111,6 +119,8 @@ func (c *Config) Validate(path string) error {
 	for i, o := range c.Overrides {
 		errs = append(errs, o.validate(fmt.Sprintf("%s.overrides[%d]", path, i))...)
 	}
+	errs = append(errs, c.Access.validate(path+".access")...)
+	errs = append(errs, c.Preview.validate(path+".preview")...)
 	for i, w := range c.Webhooks {
 		p := fmt.Sprintf("%s.webhooks[%d]", path, i)
 		if w.URL == "" {
@@ -134,6 +144,12 @@ func (c *ConnectionConfig) Validate(path string) error {
 	errs := validateCommon(path, c.Mode, c.Timeout, c.Validity, c.Reviewers, c.Required)
 	for i, o := range c.Overrides {
 		errs = append(errs, o.validate(fmt.Sprintf("%s.overrides[%d]", path, i))...)
+	}
+	if c.Access != nil {
+		errs = append(errs, c.Access.validate(path+".access")...)
+	}
+	if c.Preview != nil {
+		errs = append(errs, c.Preview.validate(path+".preview")...)
 	}
 	return errors.Join(errs...)
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // TestNoProtocolImports enforces that approvals never sees the wire: it
-// imports the protocol-neutral vocabulary, never an engine.
+// imports the protocol-neutral vocabulary, never an engine, and no
+// classifier. The rule catalogue (sqlrisk/rule, pure data) comes in
+// through approvals/policy, which access grants' overlays are compiled by.
 func TestNoProtocolImports(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -26,8 +28,11 @@ func TestNoProtocolImports(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	for _, p := range strings.Fields(string(out)) {
+		if p == "github.com/airlock-gw/airlock/sqlrisk/rule" {
+			continue
+		}
 		if strings.HasPrefix(p, "github.com/airlock-gw/airlock/protocols/") || strings.HasPrefix(p, "github.com/airlock-gw/airlock/sqlrisk") ||
-			strings.HasPrefix(p, "github.com/airlock-gw/airlock/cmd/") {
+			strings.HasPrefix(p, "github.com/airlock-gw/airlock/cmd/") || strings.Contains(p, "pg_query_go") || strings.Contains(p, "pingcap") {
 			t.Errorf("approvals depends on %s", p)
 		}
 	}

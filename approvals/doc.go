@@ -1,5 +1,6 @@
 // Package approvals holds risky commands for a human's approval, one exact
-// statement at a time.
+// statement at a time, and grants callers time-bounded access beyond one
+// statement.
 //
 // When a connection's policy answers review, the engine calls
 // Service.Review (a protocols.Approver). The Service records an approval
@@ -20,6 +21,11 @@
 //	POST /api/approvals/{id}/deny     {"reason": "…"} (reason required)
 //	GET  /approvals, /approvals/{id}                the review pages
 //	GET  /approvals/login, POST /approvals/login, POST /approvals/logout
+//	POST /api/access  {"connection", "role" | "overlay", "duration", "reason"}
+//	GET  /api/access?status=…&limit=N               {"access": [AccessRequest…]}
+//	GET  /api/access/{id}
+//	POST /api/access/{id}/approve|deny|revoke       {"reason": "…"}
+//	GET  /access, /access/{id}                      the access pages
 //
 // Errors are JSON {"error": "…"}: 400 malformed input, 401 no or bad token,
 // 403 not a reviewer (or self-approval, or a CSRF failure), 404 unknown id,
@@ -46,8 +52,22 @@
 // twice. With PostgreSQL a decision taken on any replica wakes the session
 // held on another through LISTEN/NOTIFY, with a slow poll as a safety net.
 //
+// # Access requests and previews
+//
+// A caller asks for elevated access to a connection for a bounded time
+// with a reason (RequestAccess): a configured role's policy overlay, or
+// one of their own. The connection's reviewers decide it as they decide
+// statements. An approved grant is active for its window; the Service's
+// in-memory view of the grants in force (Grants, a
+// protocols.AccessGrants) is rebuilt from the store on every change the
+// store announces, when a grant ends and on every poll, and the session
+// flow applies the grant's overlay to each command of its caller. When a
+// command is sent to review, Review asks the session's previewer for a
+// blast-radius preview, bounded by preview.timeout, and keeps it with the
+// request (Request.Preview), in the decision and in webhooks.
+//
 // Concurrency: a Service is safe for concurrent use. Each held command
 // blocks only its own session's goroutine; background goroutines started by
-// Open (the store watcher, the sweeper and the webhook workers) end with
-// Close.
+// Open (the store watcher, the sweeper, the grant view and the webhook
+// workers) end with Close.
 package approvals

@@ -49,6 +49,7 @@ func (s *Service) Handler(auth protocols.Authenticator) http.Handler {
 	mux.HandleFunc("GET /approvals/{id}/live", w.pageDetailLive)
 	mux.HandleFunc("POST /approvals/{id}/approve", w.pageDecide(Approve))
 	mux.HandleFunc("POST /approvals/{id}/deny", w.pageDecide(Reject))
+	w.accessRoutes(mux)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusForbidden, "cross-origin request refused")
@@ -59,7 +60,7 @@ func (s *Service) Handler(auth protocols.Authenticator) http.Handler {
 // Mount registers Handler on mux for the approvals prefixes.
 func (s *Service) Mount(mux *http.ServeMux, auth protocols.Authenticator) {
 	h := s.Handler(auth)
-	for _, p := range []string{"/api/approvals", "/api/approvals/", "/approvals", "/approvals/"} {
+	for _, p := range append([]string{"/api/approvals", "/api/approvals/", "/approvals", "/approvals/"}, accessPrefixes...) {
 		mux.Handle(p, h)
 	}
 }

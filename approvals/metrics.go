@@ -12,6 +12,8 @@ type metrics struct {
 	pending  prometheus.Gauge         //
 	wait     *prometheus.HistogramVec // decision
 	webhooks *prometheus.CounterVec   // outcome
+	access   *prometheus.CounterVec   // event
+	grants   prometheus.Gauge         //
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,6 +36,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Webhook deliveries by outcome (delivered, failed, dropped).",
 		}, []string{"outcome"}),
 	}
+	m.access = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airlock_access_requests_total",
+		Help: "Access request events by event (requested, approved, denied, expired, ended, revoked), counted by the replica that made the change.",
+	}, []string{"event"})
+	m.grants = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "airlock_access_grants_active",
+		Help: "Access grants in force, as this replica's view of the store holds them.",
+	})
+	for _, e := range []string{"requested", "approved", "denied", "expired", "ended", "revoked"} {
+		m.access.WithLabelValues(e)
+	}
 	for _, d := range []string{"requested", "approved", "denied", "expired", "cancelled", "consumed"} {
 		m.total.WithLabelValues(d)
 	}
@@ -41,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.webhooks.WithLabelValues(o)
 	}
 	if reg != nil {
-		reg.MustRegister(m.total, m.pending, m.wait, m.webhooks)
+		reg.MustRegister(m.total, m.pending, m.wait, m.webhooks, m.access, m.grants)
 	}
 	return m
 }

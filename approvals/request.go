@@ -98,6 +98,9 @@ type Request struct {
 	ValidUntil time.Time     `json:"valid_until,omitzero"`
 	ConsumedAt time.Time     `json:"consumed_at,omitzero"`
 	Decisions  []Vote        `json:"decisions"`
+	// Preview is what the command would touch, estimated when the
+	// request was made (a blast-radius preview); nil when none was made.
+	Preview *protocols.Preview `json:"preview,omitempty"`
 }
 
 // Approvers returns the names of the reviewers who approved, in order.

@@ -28,9 +28,9 @@ func (s *Service) Review(ctx context.Context, rr protocols.ReviewRequest, notify
 		return dec, nil
 	}
 	if r.Mode == ModeRetry {
-		return s.retry(ctx, r, dec)
+		return s.retry(ctx, r, rr, dec)
 	}
-	return s.hold(ctx, r, dec, notify)
+	return s.hold(ctx, r, rr, dec, notify)
 }
 
 // newRequest builds the request for rr, or explains why none can be made.
@@ -83,11 +83,13 @@ func (s *Service) newRequest(rr protocols.ReviewRequest) (*Request, string) {
 	}, ""
 }
 
-func (s *Service) hold(ctx context.Context, r *Request, dec protocols.Decision, notify func(string)) (protocols.Decision, error) {
+func (s *Service) hold(ctx context.Context, r *Request, rr protocols.ReviewRequest, dec protocols.Decision, notify func(string)) (protocols.Decision, error) {
 	// Listen before the request exists, so that no decision can slip in
 	// between and wait for the poll.
 	wake, stop := s.hub.subscribe(r.ID)
 	defer stop()
+	s.preview(ctx, r, rr)
+	dec.Preview = r.Preview
 	if err := s.store.Create(ctx, r); err != nil {
 		if ctx.Err() != nil {
 			return dec, ctx.Err()
@@ -213,7 +215,7 @@ func (s *Service) abandon(r *Request, dec protocols.Decision, cause error) (prot
 	return dec, cause
 }
 
-func (s *Service) retry(ctx context.Context, r *Request, dec protocols.Decision) (protocols.Decision, error) {
+func (s *Service) retry(ctx context.Context, r *Request, rr protocols.ReviewRequest, dec protocols.Decision) (protocols.Decision, error) {
 	now := s.now()
 	got, err := s.store.ConsumeMatch(ctx, Key{Identity: r.Identity.Name, Connection: r.Connection, Hash: r.CommandSHA256}, now)
 	switch {
@@ -222,6 +224,7 @@ func (s *Service) retry(ctx context.Context, r *Request, dec protocols.Decision)
 		dec.Action = protocols.Allow
 		dec.ApprovalID = got.ID
 		dec.Reviewer = strings.Join(got.Approvers(), ",")
+		dec.Preview = got.Preview
 		return dec, nil
 	case ctx.Err() != nil:
 		return dec, ctx.Err()
@@ -230,6 +233,9 @@ func (s *Service) retry(ctx context.Context, r *Request, dec protocols.Decision)
 		dec.Reason = "approval required but the approval store is unavailable"
 		return dec, nil
 	}
+	// Only a request that may be new is previewed; a retry of a pending
+	// one keeps the first preview.
+	s.preview(ctx, r, rr)
 	cur, created, err := s.store.CreateRetry(ctx, r, now)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -242,7 +248,7 @@ func (s *Service) retry(ctx context.Context, r *Request, dec protocols.Decision)
 	if created {
 		s.requested(cur)
 	}
-	dec.ApprovalID = cur.ID
+	dec.ApprovalID, dec.Preview = cur.ID, cur.Preview
 	dec.Reason = fmt.Sprintf("%s, then run the same command again within %s of the approval",
 		s.approveHint(cur.ID), cur.Validity.Round(time.Second))
 	return dec, nil

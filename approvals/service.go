@@ -38,6 +38,9 @@ type Options struct {
 	WebhookRetry Backoff
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// Allowed lists who may use each connection, by name: callers ask for
+	// access to these connections only. nil turns access requests off.
+	Allowed map[string]protocols.Principals
 }
 
 // maxCommandBytes caps the command text a reviewer is asked to read. A
@@ -62,6 +65,11 @@ type Service struct {
 	refresh chan struct{}
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// allowed and access serve access requests; access is nil when they
+	// are off (no connections given, or a store without them).
+	allowed map[string]protocols.Principals
+	access  *grantView
 }
 
 // Open validates the configuration, expires the hold-mode requests this
@@ -75,6 +83,7 @@ func Open(ctx context.Context, o Options) (*Service, error) {
 	for name, c := range o.Connections {
 		errs = append(errs, c.Validate(fmt.Sprintf("connections[%s].approvals", name)))
 	}
+	errs = append(errs, CheckAccessRoles(&o.Config.Access, o.Connections))
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("open approvals: %w", err)
 	}
@@ -121,16 +130,30 @@ func Open(ctx context.Context, o Options) (*Service, error) {
 		s.finished(r, "expired", "the replica holding the session restarted")
 	}
 
+	s.allowed = o.Allowed
+	if as, ok := s.store.(AccessStore); ok && o.Allowed != nil && !s.cfg.Access.Disabled {
+		s.access = newGrantView(s, as)
+		// Grants made before a restart are in force from the first command.
+		s.access.refresh(ctx)
+	}
+
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.hooks.start(&s.wg)
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		if err := s.store.Watch(bg, s.hub.wake); err != nil && bg.Err() == nil {
+		if err := s.store.Watch(bg, s.changed); err != nil && bg.Err() == nil {
 			s.log.Error("approvals store watch ended; relying on polling", "err", err)
 		}
 	}()
+	if s.access != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.access.run(bg)
+		}()
+	}
 	go func() {
 		defer s.wg.Done()
 		s.sweepLoop(bg)
@@ -145,6 +168,14 @@ func (s *Service) Close() error {
 	s.hooks.close(5 * time.Second)
 	s.wg.Wait()
 	return nil
+}
+
+// changed is called with the id of each change the store announces.
+func (s *Service) changed(id string) {
+	s.hub.wake(id)
+	if s.access != nil {
+		s.access.changed(id)
+	}
 }
 
 // Replica returns the name this process records on its requests.

@@ -78,7 +78,11 @@ func (s *SQLStore) insert(ctx context.Context, q querier, r *Request, onConflict
 	if err != nil {
 		return 0, fmt.Errorf("insert approval request: %w", err)
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	if err == nil && n == 1 && r.Preview != nil {
+		err = s.insertPreview(ctx, q, r)
+	}
+	return n, err
 }
 
 func nonNil(s []string) []string {
@@ -203,7 +207,7 @@ func (s *SQLStore) loadVotes(ctx context.Context, q querier, rs []*Request) erro
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load approval decisions: %w", err)
 	}
-	return nil
+	return s.loadPreviews(ctx, q, byID, args)
 }
 
 // List implements Store.

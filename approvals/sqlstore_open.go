@@ -33,6 +33,9 @@ func OpenStore(ctx context.Context, db *sqldb.DB, log *slog.Logger) (*SQLStore, 
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.migrateAccess(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -96,6 +99,11 @@ var schema = []string{
 		PRIMARY KEY (request_id, reviewer)
 	)`,
 	`CREATE TABLE IF NOT EXISTS airlock_approval_schema (version INTEGER NOT NULL)`,
+	// Added within version 1: binaries that predate it ignore the table.
+	`CREATE TABLE IF NOT EXISTS airlock_approval_previews (
+		request_id TEXT PRIMARY KEY,
+		preview    TEXT NOT NULL
+	)`,
 }
 
 // migrate creates the schema idempotently (replicas may start together).

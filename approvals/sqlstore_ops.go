@@ -194,6 +194,9 @@ func (s *SQLStore) Sweep(ctx context.Context, now, purgeBefore time.Time) ([]*Re
 		if _, err := tx.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM airlock_approval_votes WHERE request_id IN (`+old+`)`), us(purgeBefore)); err != nil {
 			return fmt.Errorf("purge approval decisions: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM airlock_approval_previews WHERE request_id IN (`+old+`)`), us(purgeBefore)); err != nil {
+			return fmt.Errorf("purge approval previews: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM airlock_approval_requests WHERE id IN (`+old+`)`), us(purgeBefore)); err != nil {
 			return fmt.Errorf("purge approval requests: %w", err)
 		}

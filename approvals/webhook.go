@@ -50,7 +50,8 @@ const (
 
 func eventName(decision string) string { return "approval." + decision }
 
-// WebhookEvent is the body of a json-format webhook.
+// WebhookEvent is the body of a json-format webhook. The request carries
+// its blast-radius preview, when one was made.
 type WebhookEvent struct {
 	// Event is approval.requested, approval.approved, approval.denied,
 	// approval.expired or approval.cancelled.
@@ -255,7 +256,13 @@ func slackText(event string, r *Request, link string) string {
 		cmd = truncate(cmd, slackCommandMax)
 		// Backticks cannot close the code block early.
 		cmd = strings.ReplaceAll(cmd, "```", "`\u200b``")
-		fmt.Fprintf(&b, "\n```%s```\nApprove with `airlock approvals approve %s` or <%s|open the request>", slackEscape.Replace(cmd), r.ID, link)
+		fmt.Fprintf(&b, "\n```%s```", slackEscape.Replace(cmd))
+		if r.Preview != nil {
+			for _, line := range r.Preview.Lines() {
+				fmt.Fprintf(&b, "\n%s", slackEscape.Replace(line))
+			}
+		}
+		fmt.Fprintf(&b, "\nApprove with `airlock approvals approve %s` or <%s|open the request>", r.ID, link)
 	default:
 		fmt.Fprintf(&b, "Request %s by *%s* on *%s* is %s", r.ID, who, slackEscape.Replace(r.Connection), r.Status)
 		for _, v := range r.Decisions {

@@ -25,6 +25,11 @@ type ReviewRequest struct {
 	Command        *Command
 	Classification *Classification
 	Decision       Decision
+	// Preview, when set, estimates what the command would touch without
+	// running it (a blast-radius preview). An approver calls it at most
+	// once, when it creates a request, with a ctx that bounds it; nil
+	// means there is nothing to preview (a read).
+	Preview func(ctx context.Context, o PreviewOptions) *Preview
 }
 
 // Approver resolves commands whose policy decision is review. It returns the

@@ -208,6 +208,28 @@ type Decision struct {
 	Reason     string `json:"reason,omitempty"`
 	ApprovalID string `json:"approval_id,omitempty"`
 	Reviewer   string `json:"reviewer,omitempty"`
+	// Grant is the id of the access grant in force for the caller when the
+	// command was decided: its overlay was applied to the policy.
+	Grant string `json:"grant,omitempty"`
+	// PolicyAction is the policy's own action when the final Action differs
+	// from it: review, then allow (approved) or deny; or any action not
+	// enforced in audit mode. Empty when Action is the policy's.
+	PolicyAction Action `json:"policy_action,omitempty"`
+	// Audit marks a decision of audit mode (enforce: false): the policy's
+	// action was recorded and counted but not enforced, and Action is allow.
+	Audit bool `json:"audit,omitempty"`
+	// Preview is what the command would touch, estimated for its reviewers
+	// before they decided; nil when none was made.
+	Preview *Preview `json:"preview,omitempty"`
+}
+
+// Verdict is the action the policy chose for the command, before review
+// or audit mode changed it.
+func (d *Decision) Verdict() Action {
+	if d.PolicyAction != "" {
+		return d.PolicyAction
+	}
+	return d.Action
 }
 
 // LogValue implements slog.LogValuer.
@@ -217,6 +239,8 @@ func (d Decision) LogValue() slog.Value {
 		slog.String("risk", d.Risk.String()),
 		slog.Any("rules", d.Rules),
 		slog.String("approval", d.ApprovalID),
+		slog.String("grant", d.Grant),
+		slog.Bool("audit", d.Audit),
 	)
 }
 

@@ -34,7 +34,10 @@ func (s *Session) Check(ctx context.Context, cmd *protocols.Command) (protocols.
 	if err := s.recorder.Command(cmd, s.recordedText(cls.Redacted)); err != nil {
 		return protocols.Decision{}, s.recordFailed("command", err)
 	}
-	if dec.Action == protocols.Review {
+	switch {
+	case dec.Action != protocols.Allow && s.audit:
+		dec = s.audited(dec)
+	case dec.Action == protocols.Review:
 		var err error
 		if dec, err = s.review(ctx, cmd, review, dec); err != nil {
 			return protocols.Decision{}, err
@@ -43,7 +46,11 @@ func (s *Session) Check(ctx context.Context, cmd *protocols.Command) (protocols.
 	if err := s.recorder.Decision(dec); err != nil {
 		return protocols.Decision{}, s.recordFailed("decision", err)
 	}
-	s.g.opt.Metrics.countCommand(s, dec.Action, dec.Risk)
+	counted := dec.Action
+	if dec.Audit {
+		counted = dec.Verdict()
+	}
+	s.g.opt.Metrics.countCommand(s, counted, dec.Risk)
 	if dec.Action == protocols.Allow && (len(cls.Prepares) > 0 || len(cls.Executes) > 0) {
 		s.notePrepares(cls, dec.ApprovalID != "")
 	}
@@ -68,6 +75,9 @@ func (s *Session) decide(cls *protocols.Classification) protocols.Decision {
 	if s.Conn.Policy == nil || s.g.plain {
 		return protocols.Decision{Action: protocols.Allow, Risk: cls.Risk, Rules: cls.Rules}
 	}
+	if g := s.accessGrant(); g != nil {
+		return s.decideGranted(cls, g)
+	}
 	return s.Conn.Policy.Decide(s.Info.Identity, cls)
 }
 
@@ -79,7 +89,7 @@ func (s *Session) decide(cls *protocols.Classification) protocols.Decision {
 func (s *Session) review(ctx context.Context, cmd *protocols.Command, cls *protocols.Classification, dec protocols.Decision) (protocols.Decision, error) {
 	a := s.g.opt.Approver
 	if a == nil {
-		dec.Action = protocols.Deny
+		dec.Action, dec.PolicyAction = protocols.Deny, protocols.Review
 		dec.Reason = "approval required (" + ruleList(dec.Rules) + ") and no approval channel is configured"
 		return dec, nil
 	}
@@ -103,7 +113,9 @@ func (s *Session) review(ctx context.Context, cmd *protocols.Command, cls *proto
 			stopWatch = s.hold.Watch(func() { cancel(ErrClientGone) })
 		}
 	}
-	final, err := a.Review(hctx, protocols.ReviewRequest{Session: s.Info, Command: cmd, Classification: cls, Decision: dec}, notify)
+	req := protocols.ReviewRequest{Session: s.Info, Command: cmd, Classification: cls, Decision: dec, Preview: s.previewer(cmd, cls)}
+	final, err := a.Review(hctx, req, notify)
+	final.PolicyAction, final.Grant = protocols.Review, dec.Grant
 	s.holdMu.Lock()
 	s.holdCancel = nil
 	s.holdMu.Unlock()
@@ -118,7 +130,8 @@ func (s *Session) review(ctx context.Context, cmd *protocols.Command, cls *proto
 	}
 	// The held command never runs; record why before ending.
 	abandoned := protocols.Decision{Action: protocols.Deny, Risk: dec.Risk, Rules: dec.Rules,
-		Reason: "review abandoned: " + err.Error(), ApprovalID: final.ApprovalID}
+		Reason: "review abandoned: " + err.Error(), ApprovalID: final.ApprovalID,
+		Grant: dec.Grant, PolicyAction: protocols.Review, Preview: final.Preview}
 	if rerr := s.recorder.Decision(abandoned); rerr != nil {
 		return protocols.Decision{}, s.recordFailed("decision", rerr)
 	}

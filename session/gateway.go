@@ -23,6 +23,11 @@ type Options struct {
 	Classifier protocols.Classifier
 	// Approver resolves review decisions; nil refuses them (fail closed).
 	Approver protocols.Approver
+	// Grants are the access grants in force; nil: none.
+	Grants protocols.AccessGrants
+	// Previewers make blast-radius previews of the commands held for
+	// review, by protocol; a protocol without one gets none.
+	Previewers map[protocols.Protocol]protocols.Previewer
 	// Recorders opens a recording per session; nil records nothing.
 	Recorders protocols.RecorderFactory
 	Metrics   *Metrics

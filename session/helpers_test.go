@@ -262,7 +262,7 @@ type env struct {
 
 type envOpt func(*Options, *env)
 
-func newEnv(t *testing.T, opts ...envOpt) *env {
+func newEnv(t testing.TB, opts ...envOpt) *env {
 	t.Helper()
 	e := &env{log: &log{}, reg: prometheus.NewRegistry()}
 	e.recs = &recorders{log: e.log}

@@ -13,13 +13,16 @@ import (
 // fixed reason vocabulary; never a statement, user input or an error string.
 // A nil *Metrics is valid and counts nothing.
 type Metrics struct {
-	Connections    *prometheus.CounterVec   // protocol, connection, outcome
-	Active         *prometheus.GaugeVec     // protocol, connection
-	Commands       *prometheus.CounterVec   // protocol, connection, action, risk
-	CommandSeconds *prometheus.HistogramVec // protocol, connection
-	Classify       *prometheus.HistogramVec // protocol
-	UpstreamErrors *prometheus.CounterVec   // protocol, connection
-	AuthFailures   *prometheus.CounterVec   // protocol, reason
+	Connections *prometheus.CounterVec // protocol, connection, outcome
+	Active      *prometheus.GaugeVec   // protocol, connection
+	Commands    *prometheus.CounterVec // protocol, connection, action, risk, enforced
+	// GrantedCommands counts commands decided under an access grant, by
+	// effect: lifted (the grant changed the policy's action) or unchanged.
+	GrantedCommands *prometheus.CounterVec   // protocol, connection, effect
+	CommandSeconds  *prometheus.HistogramVec // protocol, connection
+	Classify        *prometheus.HistogramVec // protocol
+	UpstreamErrors  *prometheus.CounterVec   // protocol, connection
+	AuthFailures    *prometheus.CounterVec   // protocol, reason
 	// UpstreamSessions counts upstream sessions handed to clients, by
 	// source: dialed (a new upstream session) or reused (kept from a
 	// client that ended cleanly); UpstreamIdle is how many are kept idle.
@@ -43,8 +46,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"protocol", "connection"}),
 		Commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "airlock_commands_total",
-			Help: "Commands decided, by action and risk.",
-		}, []string{"protocol", "connection", "action", "risk"}),
+			Help: "Commands decided, by action and risk; enforced=\"false\" counts audit mode's decisions by the policy's action, though the commands ran.",
+		}, []string{"protocol", "connection", "action", "risk", "enforced"}),
+		GrantedCommands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_granted_commands_total",
+			Help: "Commands decided under an access grant, by effect: lifted (the grant changed the policy's action) or unchanged.",
+		}, []string{"protocol", "connection", "effect"}),
 		CommandSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "airlock_command_duration_seconds",
 			Help:    "Time from a command's arrival to the end of its result, as seen by Airlock.",
@@ -77,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"protocol"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Connections, m.Active, m.Commands, m.CommandSeconds, m.Classify, m.UpstreamErrors, m.AuthFailures,
+		reg.MustRegister(m.Connections, m.Active, m.Commands, m.GrantedCommands, m.CommandSeconds, m.Classify, m.UpstreamErrors, m.AuthFailures,
 			m.UpstreamSessions, m.UpstreamIdle, m.HandshakesDropped)
 	}
 	return m
@@ -104,16 +111,33 @@ func (m *Metrics) countCommand(s *Session, a protocols.Action, r protocols.Risk)
 	case protocols.Deny:
 		ai = 2
 	}
+	enforced := "true"
+	if s.audit {
+		enforced = "false"
+	}
 	if r > protocols.RiskCritical {
-		m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String()).Inc()
+		m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String(), enforced).Inc()
 		return
 	}
+	// A session's commands are all enforced or all audited, so the
+	// resolved children need no enforced index.
 	c := s.commands[ai][r]
 	if c == nil {
-		c = m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String())
+		c = m.Commands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, string(a), r.String(), enforced)
 		s.commands[ai][r] = c
 	}
 	c.Inc()
+}
+
+func (m *Metrics) countGranted(s *Session, lifted bool) {
+	if m == nil {
+		return
+	}
+	effect := "unchanged"
+	if lifted {
+		effect = "lifted"
+	}
+	m.GrantedCommands.WithLabelValues(string(s.Info.Protocol), s.Info.Connection, effect).Inc()
 }
 
 // observeCommand records the duration of a command whose result completed.

@@ -31,6 +31,10 @@ type Session struct {
 	hold     Hold
 	grants   map[string]*Grant
 	done     func() // from Options.Active
+	// audit is set when the policy is not enforced for this caller
+	// (enforce: false): commands are decided, recorded and counted, and run.
+	audit  bool
+	access accessCache
 
 	holdMu     sync.Mutex
 	holdCancel context.CancelCauseFunc // set while a command is held
@@ -80,6 +84,10 @@ func (s *Session) Start() error {
 	}
 	if s.Conn.Masking != nil && g.Inspects() {
 		s.masker = s.Conn.Masking.For(s.Info.Identity)
+	}
+	if e, ok := s.Conn.Policy.(protocols.Enforcer); ok && g.Inspects() && !e.Enforces(s.Info.Identity) {
+		s.audit = true
+		s.Log.Info("audit mode: the policy's refusals and holds are recorded and counted, not enforced")
 	}
 	s.results.s = s
 	s.started = true

@@ -158,7 +158,7 @@ func TestCheckActions(t *testing.T) {
 				if a == tc.want {
 					want = 1
 				}
-				if n := e.counter(e.metrics.Commands, "postgres", "main", string(a), dec.Risk.String()); n != want {
+				if n := e.counter(e.metrics.Commands, "postgres", "main", string(a), dec.Risk.String(), "true"); n != want {
 					t.Errorf("commands{%s} = %v, want %v", a, n, want)
 				}
 			}
@@ -273,7 +273,7 @@ func TestHold(t *testing.T) {
 			if tc.wantErr == nil && last != "decision "+string(tc.want)+" approval required" {
 				t.Errorf("the decision is recorded as %q", last)
 			}
-			if n := e.counter(e.metrics.Commands, "postgres", "main", "deny", "high") + e.counter(e.metrics.Commands, "postgres", "main", "allow", "high"); n != 1 {
+			if n := e.counter(e.metrics.Commands, "postgres", "main", "deny", "high", "true") + e.counter(e.metrics.Commands, "postgres", "main", "allow", "high", "true"); n != 1 {
 				t.Errorf("the held command was counted %v times", n)
 			}
 		})
@@ -311,7 +311,7 @@ func TestRecordingFailureEndsTheCheck(t *testing.T) {
 			if !errors.Is(err, ErrRecordingFailed) || !errors.Is(err, errDiskFull) {
 				t.Fatalf("Check = %v, want ErrRecordingFailed", err)
 			}
-			if n := e.counter(e.metrics.Commands, "postgres", "main", "allow", "none"); n != 0 {
+			if n := e.counter(e.metrics.Commands, "postgres", "main", "allow", "none", "true"); n != 0 {
 				t.Errorf("an unrecorded command was counted as allowed")
 			}
 		})

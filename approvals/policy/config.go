@@ -23,10 +23,17 @@ import (
 //	  - principals: ["group:dba", "alice"]
 //	    risks: {high: allow}
 //	    rules: {schema.drop: review}
+//	  - principals: ["group:pilot"]
+//	    enforce: false     # audit mode for these callers
+//	enforce: true          # false: audit mode (decide, record, count; refuse nothing)
 type Config struct {
 	Risks      map[string]string `yaml:"risks,omitempty"`
 	Rules      map[string]string `yaml:"rules,omitempty"`
 	Identities []IdentityConfig  `yaml:"identities,omitempty"`
+	// Enforce false is audit mode: every command is decided, recorded and
+	// counted, and the would-be refusals and holds are logged, but the
+	// commands run. Unset inherits (from the global policy, then true).
+	Enforce *bool `yaml:"enforce,omitempty"`
 }
 
 // IdentityConfig overrides risks and rules for the callers it names
@@ -35,6 +42,8 @@ type IdentityConfig struct {
 	Principals protocols.Principals `yaml:"principals"`
 	Risks      map[string]string    `yaml:"risks,omitempty"`
 	Rules      map[string]string    `yaml:"rules,omitempty"`
+	// Enforce false puts these callers in audit mode (see Config.Enforce).
+	Enforce *bool `yaml:"enforce,omitempty"`
 }
 
 // Validate reports every problem of the layer, each with its full path under
@@ -58,8 +67,8 @@ func (c Config) Validate(path string) error {
 				errs = append(errs, fmt.Errorf("%s.principals[%d]: %q has surrounding spaces", p, j, pr))
 			}
 		}
-		if len(id.Risks) == 0 && len(id.Rules) == 0 {
-			errs = append(errs, fmt.Errorf("%s: overrides nothing (want risks or rules)", p))
+		if len(id.Risks) == 0 && len(id.Rules) == 0 && id.Enforce == nil {
+			errs = append(errs, fmt.Errorf("%s: overrides nothing (want risks, rules or enforce)", p))
 		}
 		errs = append(errs, validateRisks(p+".risks", id.Risks)...)
 		errs = append(errs, validateRules(p+".rules", id.Rules)...)

@@ -26,6 +26,8 @@ type layer struct {
 	risks map[protocols.Risk]protocols.Action
 	rules map[string]protocols.Action // exact rule ids
 	cats  map[string]protocols.Action // "category" from "category.*"
+	// enforce is the layer's enforce setting, nil when it sets none.
+	enforce *bool
 }
 
 func (l *layer) applies(id protocols.Identity) bool { return l.who == nil || l.who.Match(id) }
@@ -61,15 +63,45 @@ func New(global, connection Config) (*Policy, error) {
 		return nil, err
 	}
 	var ls []layer
+	identity := func(c IdentityConfig) layer {
+		l := compile(c.Principals, c.Risks, c.Rules)
+		l.enforce = c.Enforce
+		return l
+	}
 	for i := len(connection.Identities) - 1; i >= 0; i-- {
-		ls = append(ls, compile(connection.Identities[i].Principals, connection.Identities[i].Risks, connection.Identities[i].Rules))
+		ls = append(ls, identity(connection.Identities[i]))
 	}
 	for i := len(global.Identities) - 1; i >= 0; i-- {
-		ls = append(ls, compile(global.Identities[i].Principals, global.Identities[i].Risks, global.Identities[i].Rules))
+		ls = append(ls, identity(global.Identities[i]))
 	}
-	ls = append(ls, compile(nil, connection.Risks, connection.Rules), compile(nil, global.Risks, global.Rules))
-	ls = append(ls, layer{risks: DefaultRisks})
+	own, all := compile(nil, connection.Risks, connection.Rules), compile(nil, global.Risks, global.Rules)
+	own.enforce, all.enforce = connection.Enforce, global.Enforce
+	ls = append(ls, own, all, layer{risks: DefaultRisks})
 	return &Policy{layers: ls}, nil
+}
+
+// Enforces implements protocols.Enforcer: the most specific layer that
+// sets enforce decides, in the order of Policy's precedence; by default
+// the policy is enforced.
+func (p *Policy) Enforces(id protocols.Identity) bool {
+	for i := range p.layers {
+		l := &p.layers[i]
+		if l.enforce != nil && l.applies(id) {
+			return *l.enforce
+		}
+	}
+	return true
+}
+
+// Audits reports whether the policy is in audit mode for anyone: some
+// layer sets enforce false.
+func (p *Policy) Audits() bool {
+	for i := range p.layers {
+		if e := p.layers[i].enforce; e != nil && !*e {
+			return true
+		}
+	}
+	return false
 }
 
 func compile(who protocols.Principals, risks, rules map[string]string) layer {
@@ -144,6 +176,14 @@ func (p *Policy) ruleAction(id protocols.Identity, ruleID string, r protocols.Ri
 
 // Decide implements protocols.Policy.
 func (p *Policy) Decide(id protocols.Identity, c *protocols.Classification) protocols.Decision {
+	return p.decide(id, c, nil)
+}
+
+// decide is Decide with an access grant's overlay, if ov is not nil: for
+// each rule (and for the risk level when no rule explains it) the action
+// is the more permissive of the policy's and the overlay's, except that a
+// rule of critical risk keeps the policy's unless the overlay may lift it.
+func (p *Policy) decide(id protocols.Identity, c *protocols.Classification, ov *Overlay) protocols.Decision {
 	if c == nil {
 		return protocols.Decision{Action: protocols.Deny, Risk: protocols.RiskHigh,
 			Reason: "denied: the command was not classified"}
@@ -165,12 +205,20 @@ func (p *Policy) Decide(id protocols.Identity, c *protocols.Classification) prot
 			rr = in.Risk
 		}
 		top = max(top, rr)
-		consider(p.ruleAction(id, r, rr), fmt.Sprintf("%s (%s)", r, rr))
+		a := p.ruleAction(id, r, rr)
+		if ov != nil {
+			a = ov.relax(a, r, rr)
+		}
+		consider(a, fmt.Sprintf("%s (%s)", r, rr))
 	}
 	if len(c.Rules) == 0 || top < c.Risk {
 		// No rule explains the risk (a read, or an analyzer outside the
 		// catalogue): the risk level decides.
-		consider(p.riskAction(id, c.Risk), "risk "+c.Risk.String())
+		a := p.riskAction(id, c.Risk)
+		if ov != nil {
+			a = ov.relax(a, "", c.Risk)
+		}
+		consider(a, "risk "+c.Risk.String())
 	}
 	d := protocols.Decision{Action: action, Risk: c.Risk, Rules: c.Rules}
 	switch action {

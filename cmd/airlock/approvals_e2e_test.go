@@ -156,7 +156,7 @@ func TestPolicyDeniesDropAndSessionGoesOn(t *testing.T) {
 		t.Fatalf("after refusal: %v", err)
 	}
 	m := in.metrics(t)
-	if !strings.Contains(m, `airlock_commands_total{action="deny",connection="main",protocol="postgres",risk="critical"} 1`) {
+	if !strings.Contains(m, `airlock_commands_total{action="deny",connection="main",enforced="true",protocol="postgres",risk="critical"} 1`) {
 		t.Errorf("metrics lack the denied critical command:\n%s", grep(m, "airlock_commands_total"))
 	}
 }

@@ -1,6 +1,6 @@
 // Command airlock is the one Airlock binary: the gateway (serve) and the
-// tools around it (check-config, classify, approvals, sessions, replay,
-// verify, hash-token, version).
+// tools around it (check-config, classify, approvals, access, sessions,
+// replay, verify, hash-token, version).
 package main
 
 import (
@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"hash-token":   {"print the token_sha256 for a token read from stdin (or a new random token with --new)", runHashToken},
 		"version":      {"print the version", runVersion},
 		"approvals":    {"list, show, approve or deny approval requests (airlock approvals --help)", runApprovals},
+		"access":       {"request, list, show, approve, deny or revoke time-bounded access (airlock access --help)", runAccess},
 		"sessions":     {"list recorded sessions: airlock sessions list [--identity] [--connection] [--since]", runSessions},
 		"replay":       {"print a recorded session as a transcript (or --json): airlock replay ID|FILE", runReplay},
 		"verify":       {"check a recording's hash chain and signature: airlock verify ID|FILE", runVerify},

@@ -127,6 +127,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 	}
 	s.sessOpts = session.Options{
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
+		Grants: s.approver.Grants(), Previewers: previewers(engs),
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
 	}
 	s.gateway, err = session.New(s.sessOpts)
@@ -157,6 +158,10 @@ func (s *server) connections() (map[string]*protocols.Connection, error) {
 			return nil, fmt.Errorf("connections[%d].policy: %w", i, err)
 		}
 		pc.Policy = pol
+		if pol.Audits() {
+			s.log.Warn("audit mode (enforce: false) on this connection: the policy's refusals and holds are recorded and counted, and the commands run",
+				"connection", cn.Name)
+		}
 		src, err := masking.New(cfg.ConnectionMasking(cn), cn.Name, maskMetrics, maskingDialect(pc.Protocol))
 		if err != nil {
 			return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
@@ -177,6 +182,17 @@ func maskingDialect(p protocols.Protocol) masking.Dialect {
 		return mysqlcodec.Dialect{}
 	}
 	return nil
+}
+
+// previewers are the engines that make blast-radius previews, by protocol.
+func previewers(engs []engine.Engine) map[protocols.Protocol]protocols.Previewer {
+	out := map[protocols.Protocol]protocols.Previewer{}
+	for _, e := range engs {
+		if pv, ok := e.(protocols.Previewer); ok {
+			out[e.Protocol()] = pv
+		}
+	}
+	return out
 }
 
 // activeHook is called for each client session while it runs: it keeps the
@@ -212,13 +228,15 @@ func (s *server) openApprovals() error {
 	}
 	s.store = st
 	perConn := map[string]approvals.ConnectionConfig{}
+	allowed := map[string]protocols.Principals{}
 	for _, cn := range cfg.Connections {
 		if cn.Approvals != nil {
 			perConn[cn.Name] = *cn.Approvals
 		}
+		allowed[cn.Name] = protocols.Principals(cn.Allow)
 	}
 	svc, err := approvals.Open(ctx, approvals.Options{
-		Config: cfg.Approvals, Connections: perConn, Store: st,
+		Config: cfg.Approvals, Connections: perConn, Store: st, Allowed: allowed,
 		Log: s.log, Registerer: s.reg,
 	})
 	if err != nil {

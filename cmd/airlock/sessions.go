@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/cmd/airlock/config"
 	"github.com/airlock-gw/airlock/session/index"
 	"github.com/airlock-gw/airlock/session/recording"
@@ -19,7 +22,7 @@ import (
 // runSessions is `airlock sessions list`: the session index, newest first.
 func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "list" {
-		fmt.Fprintln(stderr, "usage: airlock sessions list [--config FILE] [--identity NAME] [--connection NAME] [--since DURATION|TIME] [--active] [--limit N] [--json]")
+		fmt.Fprintln(stderr, "usage: airlock sessions list [--config FILE] [--identity NAME] [--connection NAME] [--since DURATION|TIME] [--active] [--grant ID] [--limit N] [--json]")
 		return 2
 	}
 	fs := flag.NewFlagSet("sessions list", flag.ContinueOnError)
@@ -31,6 +34,7 @@ func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	active := fs.Bool("active", false, "only sessions still running")
 	limit := fs.Int("limit", 100, "at most this many sessions")
 	asJSON := fs.Bool("json", false, "print JSON")
+	grant := fs.String("grant", "", "only sessions with commands decided under this access grant")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -62,7 +66,7 @@ func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer idx.Close()
-	list, err := idx.List(ctx, f)
+	list, err := listSessions(ctx, db, idx, f, *grant)
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock sessions: %v\n", err)
 		return 1
@@ -71,24 +75,80 @@ func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if list == nil {
-			list = []index.Session{}
+			list = []sessionRow{}
 		}
 		_ = enc.Encode(list)
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tIDENTITY\tCONNECTION\tCLIENT\tSTARTED\tDURATION\tFRAMES\tEND")
+	fmt.Fprintln(tw, "ID\tIDENTITY\tCONNECTION\tCLIENT\tSTARTED\tDURATION\tFRAMES\tGRANTS\tEND")
 	for _, s := range list {
 		dur, end := "running", ""
 		if !s.End.IsZero() {
 			dur = s.End.Sub(s.Start).Round(time.Millisecond).String()
 			end = s.EndReason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Identity.Name, s.Connection, s.ClientAddr,
-			s.Start.Local().Format("2006-01-02 15:04:05"), dur, s.Frames, end)
+		grants := strings.Join(s.Grants, ",")
+		if grants == "" {
+			grants = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Identity.Name, s.Connection, s.ClientAddr,
+			s.Start.Local().Format("2006-01-02 15:04:05"), dur, s.Frames, grants, end)
 	}
 	_ = tw.Flush()
 	return 0
+}
+
+// sessionRow is a session of the index with the access grants its
+// commands were decided under.
+type sessionRow struct {
+	index.Session
+	Grants []string `json:"grants,omitempty"`
+}
+
+// listSessions lists the index and adds the grants each session used,
+// keeping only the sessions of grant when it is set.
+func listSessions(ctx context.Context, db *sqldb.DB, idx *index.Store, f index.Filter, grant string) ([]sessionRow, error) {
+	st, err := approvals.OpenStore(ctx, db, nil)
+	if err != nil {
+		return nil, err
+	}
+	var list []index.Session
+	if grant != "" {
+		// A grant's sessions are few: read them by id, newest first.
+		uses, err := st.GrantSessions(ctx, grant)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(uses) - 1; i >= 0; i-- {
+			s, err := idx.Get(ctx, uses[i].Session)
+			if errors.Is(err, index.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if (f.Identity == "" || s.Identity.Name == f.Identity) && (f.Connection == "" || s.Connection == f.Connection) &&
+				!s.Start.Before(f.Since) && (!f.Active || s.Active()) && (f.Limit <= 0 || len(list) < f.Limit) {
+				list = append(list, s)
+			}
+		}
+	} else if list, err = idx.List(ctx, f); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(list))
+	for i, s := range list {
+		ids[i] = s.ID
+	}
+	used, err := st.GrantUses(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sessionRow, 0, len(list))
+	for _, s := range list {
+		out = append(out, sessionRow{Session: s, Grants: used[s.ID]})
+	}
+	return out, nil
 }
 
 func parseSince(v string, now time.Time) (time.Time, error) {

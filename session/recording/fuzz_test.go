@@ -112,10 +112,14 @@ func FuzzPayload(f *testing.F) {
 
 func payloadSeeds() [][]byte {
 	d := protocols.Decision{Action: protocols.Deny, Risk: protocols.RiskHigh, Rules: []string{"schema.drop"}, Reason: "r", ApprovalID: "a", Reviewer: "b"}
+	n := int64(3)
+	granted := protocols.Decision{Action: protocols.Allow, Risk: protocols.RiskHigh, Grant: "g", PolicyAction: protocols.Review, Audit: true,
+		Preview: &protocols.Preview{Status: protocols.PreviewOK, Effects: []protocols.PreviewEffect{{Statement: 1, Kind: "delete", Object: "public.t", EstimatedRows: &n}}}}
 	var head [32]byte
 	return [][]byte{
 		appendCommand(nil, "query", "SELECT 1", 0, nil),
 		appendDecision(nil, &d, maxText),
+		appendDecision(nil, &granted, maxText),
 		appendColumns(nil, []protocols.Column{{Name: "id", Table: "t", Type: protocols.TypeNumber, Binary: true}}, maxText),
 		appendRow(nil, [][]byte{[]byte("1"), nil, {}, bytes.Repeat([]byte("x"), maxValue+1)}),
 		appendResult(nil, &protocols.Result{Tag: "SELECT 1", Rows: 1, Error: "e", Code: "22012"}, maxText),

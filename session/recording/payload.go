@@ -2,7 +2,9 @@ package recording
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 	"unicode/utf8"
@@ -58,7 +60,10 @@ func appendCommand(b []byte, kind, text string, argc int, p *protocols.Payload) 
 	return appendStr(b, pathOnly(p.Path), maxPath)
 }
 
-// appendDecision encodes: action, risk, rules, reason, approval id, reviewer.
+// appendDecision encodes: action, risk, rules, reason, approval id,
+// reviewer, and, only when one of them is set, the access grant, the
+// policy's action, flags (bit 0: audit mode) and the preview as JSON.
+// Readers that predate the trailing fields ignore them.
 func appendDecision(b []byte, d *protocols.Decision, limit int) []byte {
 	b = appendStr(b, string(d.Action), limit)
 	b = binary.AppendUvarint(b, uint64(d.Risk))
@@ -68,7 +73,37 @@ func appendDecision(b []byte, d *protocols.Decision, limit int) []byte {
 	}
 	b = appendStr(b, d.Reason, limit)
 	b = appendStr(b, d.ApprovalID, limit)
-	return appendStr(b, d.Reviewer, limit)
+	b = appendStr(b, d.Reviewer, limit)
+	if d.Grant == "" && d.PolicyAction == "" && !d.Audit && d.Preview == nil {
+		return b
+	}
+	b = appendStr(b, d.Grant, limit)
+	b = appendStr(b, string(d.PolicyAction), limit)
+	var flags uint64
+	if d.Audit {
+		flags |= 1
+	}
+	b = binary.AppendUvarint(b, flags)
+	return appendStr(b, previewJSON(d.Preview, limit), limit)
+}
+
+// previewJSON is a preview as a decision frame keeps it: JSON, because a
+// preview is nested, small and rare (one per reviewed command), and a
+// replay shows it as it is. One that does not fit limit keeps its status
+// and says so, rather than being cut into invalid JSON.
+func previewJSON(p *protocols.Preview, limit int) string {
+	if p == nil {
+		return ""
+	}
+	b, err := json.Marshal(p)
+	if err != nil || len(b) > limit {
+		b, _ = json.Marshal(protocols.Preview{Status: p.Status, Elapsed: p.Elapsed,
+			Note: fmt.Sprintf("a preview of %d effects was too large to record", len(p.Effects))})
+		if len(b) > limit {
+			return ""
+		}
+	}
+	return string(b)
 }
 
 // appendColumns encodes: count, then per column name, table, value type and
@@ -359,6 +394,16 @@ func decodeDecision(p []byte) (*protocols.Decision, error) {
 		}
 	}
 	out.Reason, out.ApprovalID, out.Reviewer = d.str(), d.str(), d.str()
+	if len(d.b) > 0 && !d.bad {
+		out.Grant, out.PolicyAction = d.str(), protocols.Action(d.str())
+		out.Audit = d.uvarint()&1 != 0
+		if p := d.str(); p != "" && !d.bad {
+			out.Preview = new(protocols.Preview)
+			if err := json.Unmarshal([]byte(p), out.Preview); err != nil {
+				return nil, errPayload
+			}
+		}
+	}
 	if d.bad {
 		return nil, errPayload
 	}

@@ -181,6 +181,7 @@ func (p *textPrinter) frame(f *Frame) error {
 		if d.ApprovalID != "" || d.Reviewer != "" {
 			fmt.Fprintf(p.w, "%s          approval %s, reviewer %s\n", indent, esc(orDash(d.ApprovalID)), esc(orDash(d.Reviewer)))
 		}
+		p.decisionDetail(d)
 	case FrameColumns:
 		// The table's own header names the columns; a result set without
 		// recorded rows gets a line of its own when it ends.
