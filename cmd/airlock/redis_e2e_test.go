@@ -188,7 +188,7 @@ func TestRedisCLIThroughAirlock(t *testing.T) {
 	}
 	c.expectClosed()
 	m := in.metrics(t)
-	if !strings.Contains(m, `airlock_commands_total{action="allow",connection="cache",protocol="redis",risk="low"}`) {
+	if !strings.Contains(m, `airlock_commands_total{action="allow",connection="cache",enforced="true",protocol="redis",risk="low"}`) {
 		t.Errorf("metrics lack Redis commands:\n%s", grep(m, "airlock_commands_total"))
 	}
 }

@@ -70,7 +70,7 @@ func TestRedisDangerousCommandsRefused(t *testing.T) {
 		t.Fatalf("after the refusals: %s", got)
 	}
 	m := in.metrics(t)
-	if !strings.Contains(m, `airlock_commands_total{action="deny",connection="plain",protocol="redis",risk="critical"}`) {
+	if !strings.Contains(m, `airlock_commands_total{action="deny",connection="plain",enforced="true",protocol="redis",risk="critical"}`) {
 		t.Errorf("metrics lack the denied critical commands:\n%s", grep(m, "airlock_commands_total"))
 	}
 }

@@ -274,11 +274,28 @@ func (c *Config) validate(engines []engine.Engine) error {
 	seen := map[string]int{}
 	for i := range c.Connections {
 		errs = append(errs, c.Connections[i].validate(fmt.Sprintf("connections[%d]", i), seen, i, byName, names)...)
+		errs = append(errs, c.checkAccessRoles(i)...)
 	}
 	if len(c.Connections) == 0 {
 		add("connections", "no connection configured")
 	}
 	return errors.Join(errs...)
+}
+
+// checkAccessRoles reports the access roles connection i offers that
+// approvals.access does not define.
+func (c *Config) checkAccessRoles(i int) []error {
+	cn := &c.Connections[i]
+	if cn.Approvals == nil || cn.Approvals.Access == nil {
+		return nil
+	}
+	var errs []error
+	for j, r := range cn.Approvals.Access.Roles {
+		if _, ok := c.Approvals.Access.Roles[r]; !ok {
+			errs = append(errs, fmt.Errorf("connections[%d].approvals.access.roles[%d]: unknown role %q (define it under approvals.access.roles)", i, j, r))
+		}
+	}
+	return errs
 }
 
 // validateListen checks the listeners: admin and one per engine.
