@@ -31,6 +31,7 @@ import (
 	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/session/identity/sso"
 	"github.com/airlock-gw/airlock/session/index"
 	"github.com/airlock-gw/airlock/session/recording"
 	"github.com/airlock-gw/airlock/session/sqldb"
@@ -90,6 +91,7 @@ type server struct {
 	approver *approvals.Service
 	index    *index.Store
 	recorder *recording.Factory
+	sso      *sso.Service // nil without an sso block
 
 	ready   atomic.Bool
 	closers []func() error
@@ -120,6 +122,11 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 	conns, err := s.connections()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SSO != nil {
+		if err := s.openSSO(conns); err != nil {
+			return nil, err
+		}
 	}
 	s.gateway, err = session.New(session.Options{
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
@@ -300,6 +307,9 @@ func (s *server) run(ctx context.Context) error {
 	if s.index != nil {
 		go s.index.Run(ctx, s.cfg.Recording.Retention)
 	}
+	if s.sso != nil {
+		go s.sso.Run(ctx)
+	}
 	if s.cfg.OIDC != nil {
 		go func() {
 			if err := s.auth.Discover(ctx); err != nil {
@@ -381,8 +391,14 @@ func (s *server) run(ctx context.Context) error {
 func (s *server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	if s.approver != nil {
+	switch {
+	case s.approver != nil && s.sso != nil:
+		s.approver.MountWithSignIn(mux, s.auth, s.reviewerSignIn())
+	case s.approver != nil:
 		s.approver.Mount(mux, s.auth)
+	}
+	if s.sso != nil {
+		s.sso.Mount(mux)
 	}
 	if s.cfg.Debug.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

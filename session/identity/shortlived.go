@@ -82,3 +82,7 @@ func (a *Authenticator) Lease(secret string) func() error {
 		return errors.New("the login credential is no longer valid; sign in again (airlock login)")
 	}
 }
+
+// IsStatic reports whether name belongs to a static identity: single
+// sign-on refuses to issue credentials under such a name.
+func (a *Authenticator) IsStatic(name string) bool { return a.tokens.has(name) }
