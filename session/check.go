@@ -165,7 +165,7 @@ func (s *Session) Record(cmd *protocols.Command, recorded string) error {
 	if err := s.recorder.Command(cmd, recorded); err != nil {
 		return s.recordFailed("command", err)
 	}
-	return nil
+	return s.credentialEnded()
 }
 
 // Parameters records the parameter values bound to a prepared statement's

@@ -88,3 +88,22 @@ func TestNoLeaseNeverEnds(t *testing.T) {
 		t.Fatalf("Check = %+v, %v", dec, err)
 	}
 }
+
+// TestLeaseEndsPreparedRuns: a run of a prepared statement, which Record
+// takes without deciding again, ends the session once the lease ends.
+func TestLeaseEndsPreparedRuns(t *testing.T) {
+	a := &leasing{tokens: tokens{"alice": "alice-token"}}
+	e := newEnv(t, withLeases(a))
+	s := e.start(t)
+	if err := s.Record(query("SELECT 1"), "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	a.ended.Store(true)
+	err := s.Record(query("SELECT 1"), "SELECT 1")
+	if !errors.Is(err, ErrCredentialEnded) || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("Record after the end: %v", err)
+	}
+	if got := e.log.all(); got[len(got)-1] != "decision deny the login credential was revoked" {
+		t.Fatalf("recorded %q", got)
+	}
+}

@@ -325,6 +325,9 @@ func (s *server) run(ctx context.Context) error {
 			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
 		}
 		s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+		if s.sso != nil {
+			s.sso.Listening(name, ln.Addr().String())
+		}
 		return ln, nil
 	}
 	if admin := s.cfg.Listen["admin"]; admin != "" {

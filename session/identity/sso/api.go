@@ -134,7 +134,7 @@ func (s *Service) clientConnections(r *http.Request, id protocols.Identity) ([]C
 		}
 	}
 	port := func(listener string) int {
-		_, p, err := net.SplitHostPort(s.opt.Listeners[listener])
+		_, p, err := net.SplitHostPort(s.listener(listener))
 		n, _ := strconv.Atoi(p)
 		if err != nil || n == 0 {
 			return 0

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -57,6 +58,9 @@ type Service struct {
 	providers []*provider
 	byName    map[string]*provider
 	admins    protocols.Principals
+
+	mu        sync.Mutex
+	listeners map[string]string // by listener name, as configured or listening
 }
 
 // provider is one configured identity provider: exactly one of oidc and
@@ -86,7 +90,10 @@ func New(o Options) (*Service, error) {
 		o.IsStatic = func(string) bool { return false }
 	}
 	s := &Service{opt: o, cfg: o.Config, store: o.Store, log: o.Log, now: time.Now,
-		byName: map[string]*provider{}, admins: protocols.Principals(o.Config.Admins)}
+		byName: map[string]*provider{}, admins: protocols.Principals(o.Config.Admins), listeners: map[string]string{}}
+	for k, v := range o.Listeners {
+		s.listeners[k] = v
+	}
 	var clock *dsig.Clock
 	if o.clock != nil {
 		s.now, clock = o.clock.Now, dsig.NewFakeClock(o.clock)
@@ -153,6 +160,22 @@ func (s *Service) Run(ctx context.Context) {
 		}
 	}()
 	s.store.Run(ctx)
+}
+
+// Listening records the address a listener actually listens on (a
+// configured port 0 is only known then), for the client settings of
+// `airlock login`.
+func (s *Service) Listening(name, addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners[name] = addr
+}
+
+// listener returns the address of listener name.
+func (s *Service) listener(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listeners[name]
 }
 
 // Link is a provider as the reviewers' page offers it: Path starts a
