@@ -158,8 +158,14 @@ func cliEnv(in *instance, home string) []string {
 // airlockCLI starts `airlock args...` as the person whose home is home.
 func airlockCLI(t *testing.T, in *instance, home string, args ...string) *cliRun {
 	t.Helper()
+	return airlockCLIEnv(t, in, home, nil, args...)
+}
+
+// airlockCLIEnv is airlockCLI with more environment variables.
+func airlockCLIEnv(t *testing.T, in *instance, home string, env []string, args ...string) *cliRun {
+	t.Helper()
 	r := &cliRun{cmd: exec.Command(airlockBin(t), args...), done: make(chan error, 1)}
-	r.cmd.Env = cliEnv(in, home)
+	r.cmd.Env = append(cliEnv(in, home), env...)
 	r.cmd.Stdout = lockedBuf{&r.mu, &r.stdout}
 	r.cmd.Stderr = lockedBuf{&r.mu, &r.stderr}
 	if err := r.cmd.Start(); err != nil {

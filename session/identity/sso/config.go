@@ -65,10 +65,10 @@ type Provider struct {
 	// EntityID (saml) is Airlock's entity id; default the SP metadata URL,
 	// BaseURL + /sso/NAME/metadata.
 	EntityID string `yaml:"entity_id"`
-	// KeyFile and CertFile (saml) are the service provider's key pair,
-	// PEM: requests are signed and encrypted assertions decrypted with
-	// it. Without them requests go unsigned and assertions must come
-	// unencrypted.
+	// KeyFile and CertFile (saml) are the service provider's RSA key
+	// pair, PEM: the metadata offers the certificate for encryption and
+	// encrypted assertions are decrypted with the key. Without them
+	// assertions must come unencrypted (signed either way).
 	KeyFile  string `yaml:"key_file"`
 	CertFile string `yaml:"cert_file"`
 	// NameIDFormat (saml) asks for a NameID format: email, persistent,

@@ -3,8 +3,6 @@ package sso
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -100,12 +98,10 @@ func (p *samlProvider) serviceProvider(ctx context.Context) (*saml.ServiceProvid
 		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
 		Clock:                            p.clock,
 	}
-	switch p.key.(type) {
-	case *rsa.PrivateKey:
-		sp.SignatureMethod = dsig.RSASHA256SignatureMethod
-	case *ecdsa.PrivateKey:
-		sp.SignatureMethod = dsig.ECDSASHA256SignatureMethod
-	}
+	// AuthnRequests go unsigned: identity providers check the ACS URL
+	// against the registered metadata anyway, and some (crewjam's among
+	// them) post a request back through their login form without the
+	// redirect binding's signature. The key decrypts assertions.
 	switch p.cfg.NameIDFormat {
 	case "email":
 		sp.AuthnNameIDFormat = saml.EmailAddressNameIDFormat

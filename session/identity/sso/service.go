@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -80,8 +81,8 @@ func New(o Options) (*Service, error) {
 	if err := o.Config.Validate("sso"); err != nil {
 		return nil, err
 	}
-	if o.Config.BaseURL == "" {
-		return nil, errors.New("sso.base_url: missing (the admin listener's URL as browsers reach it; or set approvals.admin_url)")
+	if u, err := url.Parse(o.Config.BaseURL); o.Config.BaseURL == "" || err != nil || u.Port() == "0" {
+		return nil, errors.New("sso.base_url: missing (the admin listener's URL as browsers and identity providers reach it, with its real port)")
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
