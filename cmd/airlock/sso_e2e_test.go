@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/airlock-gw/airlock/cmd/airlock/config"
 	"github.com/airlock-gw/airlock/protocols/testenv"
 )
 
@@ -241,4 +242,43 @@ func TestSSOReviewersPage(t *testing.T) {
 		t.Errorf("metrics:\n%s", grep(m, "airlock_sso"))
 	}
 
+}
+
+// TestSSOConfig: the sso block decodes strictly and reports its problems
+// with their paths, with the rest of the file's.
+func TestSSOConfig(t *testing.T) {
+	base := strings.Replace(baseConfig("db", "", ""), "identities:", `sso:
+  base_url: https://airlock.corp:19090
+  lifetime: 8h
+  providers:
+    - name: okta
+      type: oidc
+      issuer: https://corp.okta.com
+      client_id: airlock
+      client_secret: ${OKTA_SECRET}
+    - name: corp-saml
+      type: saml
+      metadata_url: https://idp.corp/metadata
+      groups_claim: memberOf
+identities:`, 1)
+	env := func(k string) (string, bool) {
+		return map[string]string{"OKTA_SECRET": "s", "TEST_UPSTREAM_PASSWORD": "p"}[k], true
+	}
+	cfg, err := config.Parse([]byte(base), env, engines()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SSO == nil || len(cfg.SSO.Providers) != 2 || cfg.SSO.Providers[0].ClientSecret.Reveal() != "s" {
+		t.Fatalf("sso %+v", cfg.SSO)
+	}
+	bad := strings.Replace(base, "      groups_claim: memberOf", "      group_claim: memberOf", 1)
+	if _, err := config.Parse([]byte(bad), env, engines()...); err == nil || !strings.Contains(err.Error(), "sso.providers[1].group_claim: unknown key") {
+		t.Fatalf("an unknown key: %v", err)
+	}
+	bad = strings.Replace(base, "  lifetime: 8h", "  lifetime: 1000h", 1)
+	bad = strings.Replace(bad, "      metadata_url: https://idp.corp/metadata\n", "", 1)
+	_, err = config.Parse([]byte(bad), env, engines()...)
+	if err == nil || !strings.Contains(err.Error(), "sso.lifetime: 1000h0m0s out of range") || !strings.Contains(err.Error(), "sso.providers[1].metadata_url") {
+		t.Fatalf("a bad sso block: %v", err)
+	}
 }
