@@ -1,6 +1,7 @@
 package approvals
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -195,4 +196,42 @@ func safeNext(next string) string {
 		return home
 	}
 	return u.RequestURI()
+}
+
+// SignIn is how people sign in to the reviewers' page besides the token
+// form, which stays for machines: single sign-on providers, whose sign-in
+// ends in SignedIn.
+type SignIn struct {
+	// Providers are offered on the sign-in page, in order.
+	Providers []SignInProvider
+	// SignOut, when set, is given the token of a browser that signs out,
+	// so that a credential issued for the page ends with it.
+	SignOut func(ctx context.Context, token string)
+}
+
+// SignInProvider is one single sign-on choice: its name (for the page's
+// element ids), its label and the path that starts it on the admin
+// listener; the page adds ?next=.
+type SignInProvider struct {
+	Name  string
+	Label string
+	Path  string
+}
+
+// MountWithSignIn is Mount with single sign-on offered on the sign-in page.
+func (s *Service) MountWithSignIn(mux *http.ServeMux, auth protocols.Authenticator, si SignIn) {
+	h := s.handler(auth, si)
+	for _, p := range []string{"/api/approvals", "/api/approvals/", "/approvals", "/approvals/"} {
+		mux.Handle(p, h)
+	}
+}
+
+// SignedIn completes a single sign-on to the page: token (a short-lived
+// credential the Authenticator accepts) goes into the page's cookie,
+// exactly as a token posted to the form would, and the browser goes on to
+// next when it is a page of the reviewers' site.
+func (s *Service) SignedIn(rw http.ResponseWriter, r *http.Request, token, next string) {
+	w := &web{s: s, log: s.log, secure: strings.HasPrefix(strings.ToLower(s.cfg.AdminURL), "https://")}
+	w.setCookie(rw, r, token)
+	http.Redirect(rw, r, safeNext(next), http.StatusSeeOther)
 }

@@ -32,7 +32,11 @@ const maxBodyBytes = 16 << 10
 // CrossOriginProtection (Sec-Fetch-Site / Origin). Tokens never travel in
 // URLs.
 func (s *Service) Handler(auth protocols.Authenticator) http.Handler {
-	w := &web{s: s, auth: auth, log: s.log}
+	return s.handler(auth, SignIn{})
+}
+
+func (s *Service) handler(auth protocols.Authenticator, si SignIn) http.Handler {
+	w := &web{s: s, auth: auth, log: s.log, signIn: si}
 	w.secure = strings.HasPrefix(strings.ToLower(s.cfg.AdminURL), "https://")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/approvals", w.apiList)
@@ -70,6 +74,7 @@ type web struct {
 	auth   protocols.Authenticator
 	log    *slog.Logger
 	secure bool
+	signIn SignIn
 }
 
 // listResponse is the body of GET /api/approvals.

@@ -47,6 +47,9 @@ type pageData struct {
 	Pending   []cardView
 	Recent    []cardView
 	Detail    *cardView
+	// SignIn are the single sign-on choices of the sign-in page, each
+	// Path carrying its ?next=.
+	SignIn []SignInProvider
 }
 
 // cardView is one request as the viewer sees it.
@@ -310,6 +313,7 @@ func (w *web) pageFail(rw http.ResponseWriter, r *http.Request, c caller, err er
 func (w *web) loginForm(rw http.ResponseWriter, r *http.Request) {
 	d := w.base(r, "Sign in", nil)
 	d.Next = safeNext(r.URL.Query().Get("next"))
+	d.SignIn = w.signInLinks(d.Next)
 	w.render(rw, http.StatusOK, "login", d)
 }
 
@@ -324,6 +328,7 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Next = safeNext(r.PostForm.Get("next"))
+	d.SignIn = w.signInLinks(d.Next)
 	token := strings.TrimSpace(r.PostForm.Get("token"))
 	if !validToken(token) || w.auth == nil {
 		d.Error = "Authentication failed."
@@ -355,6 +360,20 @@ func (w *web) logout(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err == nil && c.cookie != "" && w.signIn.SignOut != nil {
+		if token, ok := decodeCookie(c.cookie); ok {
+			w.signIn.SignOut(r.Context(), token)
+		}
+	}
 	w.clearCookies(rw, r)
 	http.Redirect(rw, r, "/approvals/login", http.StatusSeeOther)
+}
+
+// signInLinks are the single sign-on choices, each returning to next.
+func (w *web) signInLinks(next string) []SignInProvider {
+	out := make([]SignInProvider, 0, len(w.signIn.Providers))
+	for _, p := range w.signIn.Providers {
+		out = append(out, SignInProvider{Name: p.Name, Label: p.Label, Path: p.Path + "?next=" + url.QueryEscape(next)})
+	}
+	return out
 }

@@ -22,7 +22,7 @@ import (
 // the session is ending.
 func (s *Session) Check(ctx context.Context, cmd *protocols.Command) (protocols.Decision, error) {
 	cls := s.classify(cmd)
-	dec := s.decide(cls)
+	dec := s.outlived(s.decide(cls))
 	review := cls
 	if g, name, ok := s.repeatsGrant(cls); ok && dec.Action == protocols.Allow {
 		// An approval covers one run: the approved statement runs again
@@ -42,6 +42,7 @@ func (s *Session) Check(ctx context.Context, cmd *protocols.Command) (protocols.
 		if dec, err = s.review(ctx, cmd, review, dec); err != nil {
 			return protocols.Decision{}, err
 		}
+		dec = s.outlived(dec) // approved after the credential ended
 	}
 	if err := s.recorder.Decision(dec); err != nil {
 		return protocols.Decision{}, s.recordFailed("decision", err)
@@ -177,7 +178,7 @@ func (s *Session) Record(cmd *protocols.Command, recorded string) error {
 	if err := s.recorder.Command(cmd, recorded); err != nil {
 		return s.recordFailed("command", err)
 	}
-	return nil
+	return s.credentialEnded()
 }
 
 // Parameters records the parameter values bound to a prepared statement's

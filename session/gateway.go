@@ -199,6 +199,9 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 	s := &Session{g: g, Conn: conn, recorder: NopRecorder{}}
 	s.Info = protocols.SessionInfo{Protocol: c.Protocol, Identity: id, Connection: conn.Name, ClientAddr: c.Peer}
 	s.Log = g.log
+	if l, ok := g.opt.Auth.(Leaser); ok {
+		s.lease = l.Lease(c.Secret.Reveal())
+	}
 	return s, nil
 }
 

@@ -43,6 +43,9 @@ type Session struct {
 	started   bool
 	closeOnce sync.Once
 
+	// lease is the credential's check from a Leaser; nil never ends.
+	lease func() error
+
 	// Metric children resolved once per session: label lookups hash every
 	// value, which is measurable at tens of thousands of commands a second.
 	commands    [3][protocols.RiskCritical + 1]prometheus.Counter

@@ -1,6 +1,6 @@
 // Command airlock is the one Airlock binary: the gateway (serve) and the
 // tools around it (check-config, classify, approvals, access, sessions,
-// replay, verify, hash-token, version).
+// replay, verify, hash-token, login, logout, version).
 package main
 
 import (
@@ -33,6 +33,8 @@ func commands() map[string]command {
 		"replay":       {"print a recorded session as a transcript (or --json): airlock replay ID|FILE", runReplay},
 		"verify":       {"check a recording's hash chain and signature: airlock verify ID|FILE", runVerify},
 		"classify":     {"dry-run the policy: JSON Lines commands on stdin, one decision per line on stdout", runClassify},
+		"login":        {"sign in with single sign-on; writes client settings with a short-lived credential (airlock login --help)", runLogin},
+		"logout":       {"revoke the credential of airlock login and remove the client settings it wrote", runLogout},
 	}
 }
 

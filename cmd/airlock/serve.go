@@ -34,6 +34,7 @@ import (
 	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/session/identity/sso"
 	"github.com/airlock-gw/airlock/session/index"
 	"github.com/airlock-gw/airlock/session/recording"
 	"github.com/airlock-gw/airlock/session/sqldb"
@@ -94,6 +95,7 @@ type server struct {
 	approver *approvals.Service
 	index    *index.Store
 	recorder *recording.Factory
+	sso      *sso.Service // nil without an sso block
 
 	ready   atomic.Bool
 	closers []func() error
@@ -124,6 +126,11 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 	conns, err := s.connections()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SSO != nil {
+		if err := s.openSSO(conns); err != nil {
+			return nil, err
+		}
 	}
 	s.sessOpts = session.Options{
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
@@ -335,6 +342,9 @@ func (s *server) run(ctx context.Context) error {
 	if s.index != nil {
 		go s.index.Run(ctx, s.cfg.Recording.Retention)
 	}
+	if s.sso != nil {
+		go s.sso.Run(ctx)
+	}
 	if s.cfg.OIDC != nil {
 		go func() {
 			if err := s.auth.Discover(ctx); err != nil {
@@ -350,6 +360,9 @@ func (s *server) run(ctx context.Context) error {
 			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
 		}
 		s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+		if s.sso != nil {
+			s.sso.Listening(name, ln.Addr().String())
+		}
 		return ln, nil
 	}
 	if admin := s.cfg.Listen["admin"]; admin != "" {
@@ -450,8 +463,14 @@ func (s *server) serveAgents(ctx context.Context, listen func(name, addr string)
 func (s *server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	if s.approver != nil {
+	switch {
+	case s.approver != nil && s.sso != nil:
+		s.approver.MountWithSignIn(mux, s.auth, s.reviewerSignIn())
+	case s.approver != nil:
 		s.approver.Mount(mux, s.auth)
+	}
+	if s.sso != nil {
+		s.sso.Mount(mux)
 	}
 	if s.cfg.Debug.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -35,6 +35,7 @@ type Options struct {
 type Authenticator struct {
 	tokens *tokenStore
 	oidc   *oidcAuth // nil when no issuer is configured
+	creds  CredentialStore
 	log    *slog.Logger
 }
 
@@ -96,6 +97,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, secret string) (
 	}
 	if a.oidc != nil && looksLikeJWT(secret) {
 		return a.authenticateJWT(ctx, name, secret)
+	}
+	if a.creds != nil && IsShortLived(secret) {
+		if id, ok, err := a.authenticateShortLived(ctx, name, secret); ok {
+			return id, err
+		}
 	}
 	var (
 		id protocols.Identity

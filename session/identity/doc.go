@@ -15,6 +15,10 @@
 //     verified with github.com/coreos/go-oidc/v3 against the issuer's JWKS,
 //     found by discovery (OpenID Connect Discovery 1.0) or configured
 //     directly. The identity's name and groups come from configurable claims.
+//   - a short-lived credential (ShortLivedPrefix) that single sign-on issued
+//     (package sso), checked by the CredentialStore set with SetCredentials;
+//     its lease (Lease, session.Leaser) ends the sessions it opened when it
+//     expires or is revoked.
 //
 // A secret shaped like a compact JWS (three base64url segments, the first a
 // JSON header) is tried only as an OIDC token when OIDC is configured; any

@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/session/identity/sso"
 	"github.com/airlock-gw/airlock/session/recording"
 	"github.com/airlock-gw/airlock/session/sqldb"
 	"github.com/airlock-gw/airlock/sqlrisk"
@@ -34,6 +35,9 @@ type Config struct {
 	Debug           Debug     `yaml:"debug"`
 	Runtime         Runtime   `yaml:"runtime"`
 	identity.Config `yaml:",inline"`
+	// SSO signs people in with their company's identity providers and
+	// issues short-lived credentials (airlock login); absent: off.
+	SSO *sso.Config `yaml:"sso"`
 	// Store holds approval requests and the session index: SQLite by
 	// default, PostgreSQL when several replicas share them.
 	Store     sqldb.Config     `yaml:"store"`
@@ -261,6 +265,11 @@ func (c *Config) validate(engines []engine.Engine) error {
 	}
 	if err := c.Config.Validate(""); err != nil {
 		errs = append(errs, err)
+	}
+	if c.SSO != nil {
+		if err := c.SSO.Validate("sso"); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, v := range []struct {
 		path string
