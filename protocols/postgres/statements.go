@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/session"
@@ -178,10 +180,16 @@ func (s *relay) recordExecute(sc *stmtCmd) error {
 }
 
 func (s *relay) recordCommand(cmd *protocols.Command, recorded string) error {
-	if err := s.flow.Record(cmd, recorded); err != nil {
-		return s.checkFailed(err)
+	err := s.flow.Record(cmd, recorded)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, session.ErrCredentialEnded):
+		// The session's login has expired or was revoked: the statement
+		// does not run again, and the client is told why.
+		return fatal(codeInvalidAuthSpec, strings.TrimPrefix(err.Error(), session.ErrCredentialEnded.Error()+": "))
 	}
-	return nil
+	return s.checkFailed(err)
 }
 
 // parseApproved handles a Parse that an approval let through, and a Parse
