@@ -29,12 +29,12 @@ func TestKeeperHoldsAPAndLingers(t *testing.T) {
 	// out its sleeps: with the keeper, collections take about the GC CPU
 	// they take without it. (When the collector waited, it was over ten
 	// times as much; other tests running alongside make it vary by two.)
-	withKeeper := gcCPU(20)
+	withKeeper := leastGCCPU(20)
 	keeperLinger = 0
 	r1()
 	r2()
 	waitFor(t, func() bool { return runtime.GOMAXPROCS(0) == base })
-	without := gcCPU(20)
+	without := leastGCCPU(20)
 	if withKeeper > 3*without+20*keeperSleep.Seconds()/4 {
 		t.Errorf("20 collections took %.1f ms of GC CPU with the keeper, %.1f ms without", withKeeper*1e3, without*1e3)
 	}
@@ -77,6 +77,18 @@ func TestKeeperHoldsAPAndLingers(t *testing.T) {
 	if running {
 		t.Fatal("keeper still running after the linger")
 	}
+}
+
+// leastGCCPU is the least GC CPU of three runs of n collections. The
+// runtime estimates that CPU from the wall time of the collector's phases,
+// which other work on a busy machine only lengthens, so the least of a few
+// runs is the closest to what the collector itself costs.
+func leastGCCPU(n int) float64 {
+	least := gcCPU(n)
+	for range 2 {
+		least = min(least, gcCPU(n))
+	}
+	return least
 }
 
 // gcCPU runs n collections and returns the CPU seconds the collector spent.
