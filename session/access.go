@@ -44,9 +44,9 @@ func (s *Session) accessGrant() *protocols.AccessGrant {
 // changed; a policy that cannot apply overlays decides alone, and the
 // command is still marked as decided under the grant.
 func (s *Session) decideGranted(cls *protocols.Classification, g *protocols.AccessGrant) protocols.Decision {
-	base := s.Conn.Policy.Decide(s.Info.Identity, cls)
+	base := s.current.Policy.Decide(s.Info.Identity, cls)
 	d := base
-	if gp, ok := s.Conn.Policy.(protocols.GrantPolicy); ok {
+	if gp, ok := s.current.Policy.(protocols.GrantPolicy); ok {
 		d = gp.DecideGranted(s.Info.Identity, cls, g)
 	}
 	d.Grant = g.ID
@@ -86,7 +86,7 @@ func (s *Session) previewer(cmd *protocols.Command, cls *protocols.Classificatio
 	conn := s.Conn
 	return func(ctx context.Context, o protocols.PreviewOptions) *protocols.Preview {
 		p := pv.Preview(ctx, conn, cmd, cls, o)
-		if p == nil || s.masker == nil {
+		if p == nil || s.masker() == nil {
 			return p
 		}
 		p.Note = string(s.Text([]byte(p.Note)))

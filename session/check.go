@@ -18,11 +18,15 @@ import (
 //
 // An error ErrCanceled means the client withdrew the held command (the
 // session goes on); any other error means the session must end: the
-// recording failed, the client went away while its command was held, or
-// the session is ending.
+// recording failed, the client went away while its command was held, the
+// session is ending, or Airlock is shutting down (ErrShuttingDown: the held
+// command was withdrawn and did not run).
 func (s *Session) Check(ctx context.Context, cmd *protocols.Command) (protocols.Decision, error) {
+	if gen := s.g.opt.Live.gen.Load(); gen != s.gen {
+		s.refresh(gen)
+	}
 	cls := s.classify(cmd)
-	dec := s.outlived(s.decide(cls))
+	dec := s.revokedDecision(s.outlived(s.decide(cls)))
 	review := cls
 	if g, name, ok := s.repeatsGrant(cls); ok && dec.Action == protocols.Allow {
 		// An approval covers one run: the approved statement runs again
@@ -73,13 +77,13 @@ func (s *Session) classify(cmd *protocols.Command) *protocols.Classification {
 }
 
 func (s *Session) decide(cls *protocols.Classification) protocols.Decision {
-	if s.Conn.Policy == nil || s.g.plain {
+	if s.current.Policy == nil || s.g.plain {
 		return protocols.Decision{Action: protocols.Allow, Risk: cls.Risk, Rules: cls.Rules}
 	}
 	if g := s.accessGrant(); g != nil {
 		return s.decideGranted(cls, g)
 	}
-	return s.Conn.Policy.Decide(s.Info.Identity, cls)
+	return s.current.Policy.Decide(s.Info.Identity, cls)
 }
 
 // review resolves a review decision: refused without an approval channel,
@@ -105,6 +109,11 @@ func (s *Session) review(ctx context.Context, cmd *protocols.Command, cls *proto
 	}
 	s.holdCancel = cancel
 	s.holdMu.Unlock()
+	if s.g.opt.Live.held(s, cancel) {
+		defer s.g.opt.Live.released(s)
+	} else {
+		cancel(ErrShuttingDown) // draining: nothing new is held
+	}
 	var stopWatch func()
 	notify := func(msg string) {
 		if s.hold.Notify != nil {
@@ -138,7 +147,7 @@ func (s *Session) review(ctx context.Context, cmd *protocols.Command, cls *proto
 	}
 	s.g.opt.Metrics.countCommand(s, protocols.Deny, dec.Risk)
 	switch {
-	case errors.Is(err, ErrCanceled), errors.Is(err, ErrClientGone), errors.Is(err, ErrSessionEnded):
+	case errors.Is(err, ErrCanceled), errors.Is(err, ErrClientGone), errors.Is(err, ErrSessionEnded), errors.Is(err, ErrShuttingDown):
 		return protocols.Decision{}, err
 	}
 	return protocols.Decision{}, fmt.Errorf("%w: %w", ErrSessionEnded, err)
@@ -149,12 +158,13 @@ func (s *Session) review(ctx context.Context, cmd *protocols.Command, cls *proto
 // so values the caller typed (an email in a WHERE clause) are kept from
 // the recording as they are kept from results.
 func (s *Session) recordedText(redacted string) string {
-	if !s.Records() || s.masker == nil || redacted == "" {
+	m := s.masker()
+	if !s.Records() || m == nil || redacted == "" {
 		// Without a recording, nobody reads the masked text.
 		return redacted
 	}
 	in := []byte(redacted)
-	out := s.masker.Text(in)
+	out := m.Text(in)
 	if len(out) == len(in) && &out[0] == &in[0] {
 		return redacted
 	}
@@ -185,7 +195,7 @@ func (s *Session) Record(cmd *protocols.Command, recorded string) error {
 // run (recording.parameters). Text values are masked like rows; a binary
 // value of a masked caller is withheld, since masking reads text.
 func (s *Session) Parameters(name string, params []protocols.Param) error {
-	if s.masker != nil {
+	if m := s.masker(); m != nil {
 		for i := range params {
 			p := &params[i]
 			switch {
@@ -193,7 +203,7 @@ func (s *Session) Parameters(name string, params []protocols.Param) error {
 			case p.Binary:
 				p.Withheld, p.Omitted, p.Value = true, len(p.Value), nil
 			default:
-				p.Value = s.masker.Text(p.Value)
+				p.Value = m.Text(p.Value)
 			}
 		}
 	}

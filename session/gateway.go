@@ -37,6 +37,9 @@ type Options struct {
 	// Active, if set, is called when a session starts and the function it
 	// returns when the session closes.
 	Active func() (done func())
+	// Live is shared by the gateways that a reload or a drain must reach
+	// together; nil: New makes one serving Connections.
+	Live *Live
 }
 
 // Gateway admits callers into sessions. It is safe for concurrent use.
@@ -58,6 +61,9 @@ func New(o Options) (*Gateway, error) {
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 30 * time.Second
 	}
+	if o.Live == nil {
+		o.Live = NewLive(o.Connections)
+	}
 	return &Gateway{opt: o, log: o.Log}, nil
 }
 
@@ -69,12 +75,14 @@ func (g *Gateway) Metrics() *Metrics { return g.opt.Metrics }
 func (g *Gateway) Inspects() bool { return g.opt.Classifier != nil && !g.plain }
 
 // Connection returns the connection named name, or nil.
-func (g *Gateway) Connection(name string) *protocols.Connection { return g.opt.Connections[name] }
+func (g *Gateway) Connection(name string) *protocols.Connection {
+	return g.opt.Live.connections()[name]
+}
 
 // Connections returns every connection of protocol p.
 func (g *Gateway) Connections(p protocols.Protocol) []*protocols.Connection {
 	var out []*protocols.Connection
-	for _, c := range g.opt.Connections {
+	for _, c := range g.opt.Live.connections() {
 		if c.Protocol == p {
 			out = append(out, c)
 		}
@@ -166,20 +174,22 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 		return nil, err
 	}
 	user := c.User
-	conn := g.opt.Connections[c.Connection]
+	gen := g.opt.Live.gen.Load()
+	conn := g.opt.Live.connections()[c.Connection]
 	if user == "" && conn != nil && conn.Protocol == c.Protocol {
 		user = conn.DefaultIdentity
 	}
 	var (
-		id  protocols.Identity
-		err error
+		id     protocols.Identity
+		err    error
+		proven tokenSum // the token hash a Proof matched
 	)
 	if c.Proof != nil {
 		pa, ok := g.opt.Auth.(ProofAuthenticator)
 		if !ok {
 			return nil, &AdmitError{Err: ErrProofMismatch, Connection: c.Connection, Identity: user}
 		}
-		if id, err = pa.AuthenticateProof(user, c.Proof); err != nil {
+		if id, err = pa.AuthenticateProof(user, keepProven(c.Proof, &proven)); err != nil {
 			return nil, &AdmitError{Err: ErrProofMismatch, Connection: c.Connection, Identity: user}
 		}
 	} else {
@@ -196,7 +206,8 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 	if conn == nil || conn.Protocol != c.Protocol || !conn.Allow.Match(id) {
 		return refuse("connection", &AdmitError{Err: ErrNoConnection, Connection: c.Connection, Identity: id.Name})
 	}
-	s := &Session{g: g, Conn: conn, recorder: NopRecorder{}}
+	s := &Session{g: g, Conn: conn, recorder: NopRecorder{}, current: conn, gen: gen}
+	s.keepToken(id, c, proven)
 	s.Info = protocols.SessionInfo{Protocol: c.Protocol, Identity: id, Connection: conn.Name, ClientAddr: c.Peer}
 	s.Log = g.log
 	if l, ok := g.opt.Auth.(Leaser); ok {

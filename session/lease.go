@@ -41,10 +41,16 @@ var ErrCredentialEnded = errors.New("the session's credential has ended")
 // credentialEnded records a refusal and returns ErrCredentialEnded when the
 // session's credential has ended, after Record recorded the command.
 func (s *Session) credentialEnded() error {
-	if s.lease == nil {
-		return nil
+	if gen := s.g.opt.Live.gen.Load(); gen != s.gen {
+		s.refresh(gen)
 	}
-	err := s.lease()
+	var err error
+	switch {
+	case s.revoked != "":
+		err = errors.New(s.revoked)
+	case s.lease != nil:
+		err = s.lease()
+	}
 	if err == nil {
 		return nil
 	}

@@ -34,6 +34,9 @@ type Results struct {
 	// that hands the same slice again skips planning.
 	planCols []protocols.Column
 	planMask protocols.RowMasker
+	// planFrom is the masker planMask was planned with: a reload that
+	// replaces the masker plans again.
+	planFrom *maskerRef
 }
 
 // Results returns the session's result path, forwarding to sink.
@@ -46,12 +49,13 @@ func (s *Session) Results(sink RowSink) *Results {
 // plans masking and records the columns.
 func (r *Results) Begin(cols []protocols.Column, start time.Time) error {
 	r.active, r.rows, r.start = true, 0, start
-	if !sameColumns(cols, r.planCols) {
+	ref := r.s.maskRef.Load()
+	if !sameColumns(cols, r.planCols) || ref != r.planFrom {
 		r.planMask = nil
-		if m := r.s.masker; m != nil {
-			r.planMask = m.Plan(cols)
+		if ref != nil {
+			r.planMask = ref.m.Plan(cols)
 		}
-		r.planCols = cols
+		r.planCols, r.planFrom = cols, ref
 	}
 	r.mask = r.planMask
 	if err := r.s.recorder.Columns(cols); err != nil {

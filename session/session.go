@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,11 +27,13 @@ type Session struct {
 	Log *slog.Logger
 
 	recorder protocols.Recorder
-	masker   protocols.Masker
-	results  Results
-	hold     Hold
-	grants   map[string]*Grant
-	done     func() // from Options.Active
+	// maskRef holds the caller's masker (see masker): a reload may replace
+	// it while the upstream reader masks.
+	maskRef atomic.Pointer[maskerRef]
+	results Results
+	hold    Hold
+	grants  map[string]*Grant
+	done    func() // from Options.Active
 	// audit is set when the policy is not enforced for this caller
 	// (enforce: false): commands are decided, recorded and counted, and run.
 	audit  bool
@@ -45,6 +48,17 @@ type Session struct {
 
 	// lease is the credential's check from a Leaser; nil never ends.
 	lease func() error
+
+	// Client reader only: the reload generation last seen, the connection
+	// as that reload left it (its policy and masking), and, once a reload
+	// took the caller's access away, why its commands are refused.
+	gen     uint64
+	current *protocols.Connection
+	revoked string
+	// token is the SHA-256 of the static token the caller signed in with
+	// (hasToken), for a reload to check it again.
+	token    tokenSum
+	hasToken bool
 
 	// Metric children resolved once per session: label lookups hash every
 	// value, which is measurable at tens of thousands of commands a second.
@@ -85,10 +99,13 @@ func (s *Session) Start() error {
 		}
 		s.recorder = rec
 	}
-	if s.Conn.Masking != nil && g.Inspects() {
-		s.masker = s.Conn.Masking.For(s.Info.Identity)
+	if s.current == nil {
+		s.current = s.Conn
 	}
-	if e, ok := s.Conn.Policy.(protocols.Enforcer); ok && g.Inspects() && !e.Enforces(s.Info.Identity) {
+	if s.current.Masking != nil && g.Inspects() {
+		s.setMasker(s.current.Masking.For(s.Info.Identity))
+	}
+	if e, ok := s.current.Policy.(protocols.Enforcer); ok && g.Inspects() && !e.Enforces(s.Info.Identity) {
 		s.audit = true
 		s.Log.Info("audit mode: the policy's refusals and holds are recorded and counted, not enforced")
 	}
@@ -184,7 +201,7 @@ func (s *Session) recordFailed(what string, err error) error {
 }
 
 // Masker is the caller's masker, nil when nothing is masked for them.
-func (s *Session) Masker() protocols.Masker { return s.masker }
+func (s *Session) Masker() protocols.Masker { return s.masker() }
 
 // Records reports whether the session is recorded.
 func (s *Session) Records() bool {
@@ -195,10 +212,11 @@ func (s *Session) Records() bool {
 // Text masks free text (an error message, a notice, a notification
 // payload) for the caller. It returns b itself when nothing changed.
 func (s *Session) Text(b []byte) []byte {
-	if s.masker == nil || len(b) == 0 {
+	m := s.masker()
+	if m == nil || len(b) == 0 {
 		return b
 	}
-	return s.masker.Text(b)
+	return m.Text(b)
 }
 
 // NopRecorder records nothing. It is used when recording is disabled.

@@ -36,9 +36,9 @@ type Engine interface {
 	// defaults. Errors name fields relative to the block. The value
 	// becomes protocols.Connection.Upstream, which only this engine reads.
 	Upstream(block Decode) (any, error)
-	// Serve accepts clients on ln until ctx ends, then tells its open
-	// sessions that the gateway is shutting down and returns once they
-	// have ended.
+	// Serve accepts clients on ln until ctx ends, then drains its open
+	// sessions (Drain: each ends, with the protocol's shutdown error, once
+	// nothing of it runs upstream) and returns once they have ended.
 	Serve(ctx context.Context, ln net.Listener, deps Deps) error
 }
 
@@ -56,6 +56,12 @@ type Deps struct {
 	// once (0: sized from the process's file limit).
 	HandshakeTimeout   time.Duration
 	MaxUnauthenticated int
+	// DrainTimeout is how long, once Serve's context ends, commands in
+	// flight may take to finish before they are cancelled upstream, and
+	// CancelTimeout how long the upstream may then take to answer before
+	// the sessions left are stopped (see Drain). Zero ends sessions at
+	// once.
+	DrainTimeout, CancelTimeout time.Duration
 }
 
 // Executor is an engine that can run commands on its connections for a

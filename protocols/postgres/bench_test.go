@@ -161,9 +161,3 @@ func BenchmarkClientSimpleQuery(b *testing.B) {
 		s.pending.pop()
 	}
 }
-
-func (q *pendingQueue) empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.head == len(q.items)
-}

@@ -46,7 +46,7 @@ func (s *relay) verdict(dec protocols.Decision, err error) (verdict, error) {
 	case errors.Is(err, session.ErrRecordingFailed):
 		return verdict{}, s.checkFailed(err)
 	default:
-		return verdict{}, errStop
+		return verdict{}, s.checkEnded(err)
 	}
 }
 

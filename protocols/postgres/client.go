@@ -20,15 +20,26 @@ func (s *relay) clientLoop(ctx context.Context) {
 	for {
 		typ, frame, body, err := s.clientIn.next()
 		if err != nil {
+			if handled, ended := s.woken(err); handled {
+				if ended {
+					return
+				}
+				continue
+			}
 			switch {
 			case errors.Is(err, errTooLarge):
 				s.terminate(fatal(codeProtocolViolation, "message too large: "+strings.TrimPrefix(err.Error(), errTooLarge.Error()+": ")), "protocol violation")
-			case isClosed(err) || s.isEnded():
+			case s.isEnded():
 				s.terminate(nil, "client disconnected")
+			case isClosed(err):
+				s.clientGone()
 			default:
 				s.terminate(fatal(codeProtocolViolation, "invalid message from client"), "protocol violation")
 			}
 			return
+		}
+		if s.engine.draining.Load() && s.drained() {
+			return // the message is not forwarded
 		}
 		if typ == 'X' && s.poolKey != "" && s.up.w.Buffered() == 0 && s.detach("client terminated") {
 			return

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/engine"
@@ -27,6 +28,13 @@ type Engine struct {
 	log          *slog.Logger
 	recordParams bool
 	relayOnly    bool // mode relay: frames pass untouched after startup
+
+	// draining is set once Serve's context has ended: sessions end as
+	// soon as nothing of theirs runs upstream (drain.go).
+	draining atomic.Bool
+	// reloads counts configuration reloads: a reload's sessions do not
+	// reuse upstream sessions of the connections before it.
+	reloads atomic.Uint64
 
 	mu sync.Mutex
 	// sessions are the running sessions by the process id their clients
@@ -82,8 +90,13 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 	if srv.HandshakeTimeout <= 0 {
 		srv.HandshakeTimeout = e.set.StartupTimeout
 	}
+	// Sessions outlive ctx by the drain: they get a context of their own.
+	sessions, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSessions()
+	srv.Handler = func(_ context.Context, conn net.Conn, a *transport.Admission) { e.handle(sessions, conn, a) }
 	err := srv.Serve(ctx, ln)
-	e.shutdown()
+	e.drain(deps)
+	stopSessions()
 	srv.Wait()
 	e.wg.Wait()
 	if e.pool != nil {
@@ -95,17 +108,6 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 	}
 	e.mu.Unlock()
 	return err
-}
-
-// shutdown tells every open session that the gateway is shutting down.
-func (e *Engine) shutdown() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, l := range e.sessions {
-		for _, s := range l {
-			s.terminate(fatal(codeAdminShutdown, "terminating connection because Airlock is shutting down"), "airlock shutdown")
-		}
-	}
 }
 
 // register makes s reachable by the cancel key its client is given: its

@@ -88,6 +88,13 @@ func (q *pendingQueue) peek() (pending, bool) {
 	return q.items[q.head], true
 }
 
+// empty reports whether the upstream owes nothing.
+func (q *pendingQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.head == len(q.items)
+}
+
 func (q *pendingQueue) pop() (pending, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,7 +46,7 @@ func (e *Engine) acquireUpstream(ctx context.Context, c *protocols.Connection, p
 		up, err = e.dialUpstream(ctx, c, params)
 		return up, "", false, err
 	}
-	key = poolKey(c.Name, params)
+	key = poolKey(c.Name+"@"+strconv.FormatUint(e.reloads.Load(), 10), params)
 	if up = e.pool.get(key); up != nil {
 		return up, key, true, nil
 	}

@@ -89,7 +89,9 @@ func (s *relay) upstreamLoop() {
 		s.lastUp = typ
 		if typ == 'Z' && len(body) == 1 {
 			s.lastTx = body[0]
+			s.txIdle.Store(body[0] == 'I')
 		}
+		s.upIdle.Store(typ == 'Z')
 		if err == nil && !s.up.r.buffered() {
 			err = s.flushClient()
 		}

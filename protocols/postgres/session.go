@@ -67,6 +67,11 @@ type relay struct {
 	ptypesMu sync.Mutex
 	ptypes   map[string][]uint32
 
+	// txIdle says the upstream session is outside a transaction, and
+	// upIdle that its last message was a ReadyForQuery (upstream reader
+	// writes, a drain reads).
+	txIdle, upIdle atomic.Bool
+
 	ended     chan struct{}
 	endOnce   sync.Once
 	endReason string
@@ -85,6 +90,8 @@ func newRelay(e *Engine, conn net.Conn, up *upstream, flow *session.Session) *re
 		lastUp: 'Z', lastTx: up.txStatus,
 		log: e.log,
 	}
+	s.txIdle.Store(up.txStatus == 'I')
+	s.upIdle.Store(true)
 	s.results = flow.Results(s)
 	flow.SetHold(session.Hold{Notify: s.notifyHeld, Watch: s.watchClient})
 	return s
@@ -122,9 +129,8 @@ func (s *relay) open(st *startup) error {
 // run relays until either side ends.
 func (s *relay) run(ctx context.Context) {
 	defer s.engine.unregister(s)
-	stop := context.AfterFunc(ctx, func() {
-		s.terminate(fatal(codeAdminShutdown, "terminating connection because Airlock is shutting down"), "airlock shutdown")
-	})
+	// ctx ends when a drain is over (see drain.go): what is left stops.
+	stop := context.AfterFunc(ctx, s.Stop)
 	defer stop()
 
 	upDone := make(chan struct{})

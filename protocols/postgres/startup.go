@@ -285,8 +285,9 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, a
 	c := flow.Conn
 	up, key, reused, err := e.acquireUpstream(ctx, c, st.params, log)
 	if err != nil {
-		flow.Abort(err)
-		return nil, fatal(codeConnectionFailure, fmt.Sprintf("could not connect to the upstream of connection %q", c.Name))
+		f := fault(c.Name, err)
+		flow.Abort(f)
+		return nil, faultError(f)
 	}
 	e.gateway.Metrics().UpstreamSession(protocols.Postgres, c.Name, reused)
 	s := newRelay(e, conn, up, flow)
