@@ -23,6 +23,7 @@ const maxQueued = 4
 type queued struct {
 	raw    *[]byte
 	counts [frameTypeLimit]int64
+	bound  int64 // the most it takes on disk (blockBound)
 }
 
 // flush seals the pending block with a checkpoint and queues it; with wait
@@ -53,7 +54,9 @@ func (r *recorder) enqueue(wait bool) error {
 
 // push moves the pending (sealed) block to the queue. Callers hold mu.
 func (r *recorder) push() {
-	r.queue = append(r.queue, queued{raw: r.raw, counts: r.counts})
+	b := blockBound(len(*r.raw))
+	r.owed += b
+	r.queue = append(r.queue, queued{raw: r.raw, counts: r.counts, bound: b})
 	r.raw = nil
 	r.counts = [frameTypeLimit]int64{}
 	r.dirty.Store(false)
@@ -78,6 +81,7 @@ func (r *recorder) drainLocked() {
 		r.queue[0] = queued{}
 		r.queue = r.queue[1:]
 		r.f.putRaw(q.raw)
+		r.owed -= q.bound
 		if err != nil {
 			r.fail(failureReason(err, reasonWrite), fmt.Errorf("write block: %w", err))
 		} else {

@@ -58,6 +58,11 @@ type Factory struct {
 	encode  blockEncoder
 	create  func(path string) (file, error)
 	syncFS  func(file) error // syncFileSystem; tests substitute it
+	// reserve allocates space in a file ahead of its end, unreserve gives
+	// it back (reserve.go); tests substitute them.
+	reserve   func(f file, off, n int64) error
+	unreserve func(f file, off, n int64) error
+	warnOnce  sync.Once
 	// since is time.Since; tests substitute a clock that advances in fixed
 	// steps so transcripts are repeatable.
 	since func(time.Time) time.Duration
@@ -126,22 +131,24 @@ func NewFactory(cfg Config, o Options) (*Factory, error) {
 		return nil, err
 	}
 	f := &Factory{
-		cfg:     cfg,
-		dir:     dir,
-		key:     append([]byte(nil), o.Key...),
-		keyID:   KeyID(o.Key),
-		index:   o.Index,
-		metrics: o.Metrics,
-		log:     o.Log,
-		version: o.Version,
-		node:    o.Node,
-		encode:  encode,
-		create:  createFile,
-		syncFS:  syncFileSystem,
-		since:   time.Since,
-		active:  make(map[*recorder]struct{}),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		cfg:       cfg,
+		dir:       dir,
+		key:       append([]byte(nil), o.Key...),
+		keyID:     KeyID(o.Key),
+		index:     o.Index,
+		metrics:   o.Metrics,
+		log:       o.Log,
+		version:   o.Version,
+		node:      o.Node,
+		encode:    encode,
+		create:    createFile,
+		syncFS:    syncFileSystem,
+		reserve:   reserveSpace,
+		unreserve: unreserveSpace,
+		since:     time.Since,
+		active:    make(map[*recorder]struct{}),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	size := int(cfg.BlockSize)
 	f.rawPool.New = func() any { b := make([]byte, 0, size+size/4); return &b }
@@ -289,6 +296,11 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 		bytes:     int64(len(hb)),
 	}
 	r.drained = sync.NewCond(&r.mu)
+	if err := r.ensure(0); err != nil {
+		_ = out.Close()
+		_ = os.Remove(path)
+		return nil, f.openFailed(log, fmt.Errorf("reserve space for recording %s: %w", path, err))
+	}
 	f.metrics.wrote(len(hb), nil)
 	// A deferred start joins the index's next batch, and a refusal ends
 	// the session; otherwise the session waits for its entry.

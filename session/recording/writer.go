@@ -54,6 +54,16 @@ type recorder struct {
 	// completed as usual (it is the evidence of what ran meanwhile).
 	unindexed error
 	closed    bool
+	// reserved is how far the file has space allocated (reserve.go); owed
+	// the most the queued blocks may take on disk. reserveOff is set when
+	// the file system cannot allocate ahead. full is set once a frame could
+	// not be given space: every later call returns it, while the blocks
+	// already covered are written and Close completes the file. prevLast is
+	// last before the frame being built.
+	reserved, owed int64
+	reserveOff     bool
+	full           error
+	prevLast       time.Duration
 	// queue holds sealed blocks waiting for the drain goroutine, which
 	// runs while draining is set; drained is signalled as blocks leave.
 	queue    []queued
@@ -74,6 +84,9 @@ func (r *recorder) usable() error {
 	}
 	if r.unindexed != nil {
 		return r.unindexed
+	}
+	if r.full != nil {
+		return r.full
 	}
 	if r.closed {
 		return ErrClosed
@@ -192,6 +205,7 @@ func (r *recorder) beginAt(t FrameType, off time.Duration) int {
 	if off < r.last {
 		off = r.last
 	}
+	r.prevLast = r.last
 	b := *r.raw
 	s := len(b)
 	b = append(b, 0, byte(t))
@@ -206,6 +220,10 @@ func (r *recorder) beginAt(t FrameType, off time.Duration) int {
 // the CRC-32C link with the frame and appends the link. A full block is then
 // written.
 func (r *recorder) end(s int, t FrameType) error {
+	// Room for the frame's length prefix and link too.
+	if err := r.ensure(binary.MaxVarintLen32 + 4); err != nil {
+		return r.refuse(s, err)
+	}
 	if err := r.seal(s, t); err != nil {
 		return err
 	}
@@ -325,6 +343,7 @@ func (r *recorder) Close(reason string) error {
 	for r.draining {
 		r.drained.Wait()
 	}
+	r.release()
 	e := r.entry
 	e.End, e.EndReason, e.Frames, e.Bytes = time.Now(), reason, r.frames, r.bytes
 	indexed := r.unindexed == nil
@@ -343,7 +362,7 @@ func (r *recorder) Close(reason string) error {
 		r.out = nil
 	}
 	err := r.err
-	if err != nil {
+	if err != nil || r.full != nil {
 		e.EndReason = failedReason(reason, r.failReason)
 	}
 	r.mu.Unlock()
