@@ -202,6 +202,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, http.StatusServiceUnavailable, "recording-unavailable", "Recording unavailable",
 			"the session could not be recorded, so nothing ran; try again later")
 	case errors.Is(err, errUnreachable):
+		if status, kind, title, detail, ok := upstreamProblem(err); ok {
+			writeProblem(w, status, kind, title, detail)
+			return
+		}
 		writeProblem(w, http.StatusBadGateway, "upstream-unreachable", "Database unreachable",
 			"the connection's database could not be reached or was lost; the statement may not have run")
 	case r.Context().Err() != nil:

@@ -307,6 +307,9 @@ func (s *Server) toolConnection(req *mcp.CallToolRequest, name string) (*caller,
 func toolError(err error) error {
 	switch {
 	case errors.Is(err, errUnreachable):
+		if _, _, _, detail, ok := upstreamProblem(err); ok {
+			return errors.New(detail)
+		}
 		return errUnreachable
 	case errors.Is(err, errEnded):
 		return errEnded

@@ -62,6 +62,10 @@ type Options struct {
 	// SessionIdle closes an MCP session, and its sessions on connections,
 	// after this long without a request (default 30m).
 	SessionIdle time.Duration
+	// DrainTimeout is how long, once Serve's context ends, requests in
+	// flight may take before their commands are cancelled upstream, and
+	// CancelTimeout how long the upstream may then take to answer.
+	DrainTimeout, CancelTimeout time.Duration
 }
 
 // Server serves the query API and the MCP endpoint.
@@ -78,6 +82,7 @@ type Server struct {
 	maxPending int
 	idle       time.Duration
 	handler    http.Handler
+	drain      [2]time.Duration // DrainTimeout, CancelTimeout
 
 	mu       sync.Mutex
 	servers  map[string]*mcp.Server         // by the usable connections' names
@@ -94,6 +99,7 @@ func New(o Options) (*Server, error) {
 		adminURL: strings.TrimRight(o.AdminURL, "/"),
 		authz:    o.AuthorizationServers, tls: o.TLS, log: o.Log, handshake: o.HandshakeTimeout, maxPending: o.MaxPending, idle: o.SessionIdle,
 		servers: map[string]*mcp.Server{}, sessions: map[*mcp.ServerSession]*mcpUse{},
+		drain: [2]time.Duration{o.DrainTimeout, o.CancelTimeout},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -157,18 +163,23 @@ func (s *Server) connection(id protocols.Identity, name string) *protocols.Conne
 
 // Serve accepts clients on ln until ctx ends: TLS when the client starts
 // a handshake and a certificate is configured, plain HTTP otherwise. It
-// then ends the MCP sessions and their sessions and waits for requests in
-// flight (a few seconds at most: waits for approvals end with ctx).
+// then drains: the listener closes, each session ends once its command in
+// flight is done (for up to DrainTimeout; then the requests still running
+// are cancelled, which cancels their commands upstream), and it returns
+// once the requests have ended.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sl := transport.NewHTTPListener(ln, s.tls, transport.HTTPOptions{HandshakeTimeout: s.handshake, Log: s.log,
 		MaxUnauthenticated: s.maxPending, OnDrop: func() { s.gateway.Metrics().HandshakeDropped("http") }})
 	defer sl.Wait()
+	// Requests outlive ctx by the drain: they get a context of their own.
+	requests, stopRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRequests()
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.handshake,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return requests },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -179,14 +190,41 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.closeSessions("gateway shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		_ = hs.Close()
-	}
+	s.drainRequests(hs, stopRequests)
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// drainRequests stops accepting, ends the sessions as their commands in
+// flight finish, and past the drain period cancels the requests left.
+func (s *Server) drainRequests(hs *http.Server, stopRequests context.CancelFunc) {
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		// flow.end waits for the flow's command in flight.
+		s.closeSessions("gateway shutting down")
+	}()
+	sctx, cancel := context.WithTimeout(context.Background(), s.drain[0])
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	select {
+	case <-closed:
+	case <-sctx.Done():
+	}
+	if err == nil && sctx.Err() == nil {
+		return
+	}
+	s.log.Warn("drain period over: cancelling the requests still running")
+	stopRequests()
+	cctx, ccancel := context.WithTimeout(context.Background(), max(s.drain[1], time.Second))
+	defer ccancel()
+	if err := hs.Shutdown(cctx); err != nil {
+		_ = hs.Close()
+	}
+	select {
+	case <-closed:
+	case <-cctx.Done():
+	}
 }

@@ -26,6 +26,12 @@ func (s *relay) clientLoop(ctx context.Context) {
 	for {
 		p, err := s.clientIn.Next()
 		if err != nil {
+			if handled, ended := s.woken(err); handled {
+				if ended {
+					return
+				}
+				continue
+			}
 			var tl *wire.TooLargeError
 			switch {
 			case errors.As(err, &tl):
@@ -38,6 +44,9 @@ func (s *relay) clientLoop(ctx context.Context) {
 				s.terminate(myError(codeMalformed, "Malformed communication packet"), "protocol violation")
 			}
 			return
+		}
+		if s.engine.draining.Load() && !s.file.get() && s.drained() {
+			return // the packet is not forwarded
 		}
 		if s.file.get() {
 			err = s.fileData(p)
@@ -237,6 +246,7 @@ func (s *relay) verdict(dec protocols.Decision, err error) (protocols.Decision, 
 	if errors.Is(err, session.ErrClientGone) {
 		s.terminate(nil, "client disconnected while its command was held")
 	}
+	s.shuttingDown(err)
 	return dec, nil, errStop
 }
 

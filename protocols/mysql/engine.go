@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -34,6 +35,9 @@ type Engine struct {
 	// key serves caching_sha2_password's RSA exchange to local clients
 	// that ask for it without TLS.
 	key *wire.ServerKey
+
+	// draining is set once Serve's context has ended (drain.go).
+	draining atomic.Bool
 
 	mu sync.Mutex
 	// sessions are the running sessions by the connection id their
@@ -96,25 +100,16 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 	if deps.HandshakeTimeout > 0 {
 		srv.HandshakeTimeout = min(deps.HandshakeTimeout, e.set.HandshakeTimeout)
 	}
+	// Sessions outlive ctx by the drain: they get a context of their own.
+	sessions, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSessions()
+	srv.Handler = func(_ context.Context, conn net.Conn, a *transport.Admission) { e.handle(sessions, conn, a) }
 	err = srv.Serve(ctx, ln)
-	e.shutdown()
+	e.drain(deps)
+	stopSessions()
 	srv.Wait()
 	e.wg.Wait()
 	return err
-}
-
-// shutdown ends every open session: the client is told Airlock is
-// shutting down (ER_SERVER_SHUTDOWN).
-func (e *Engine) shutdown() {
-	e.mu.Lock()
-	l := make([]*relay, 0, len(e.sessions))
-	for _, s := range e.sessions {
-		l = append(l, s)
-	}
-	e.mu.Unlock()
-	for _, s := range l {
-		s.terminate(shutdownError(), "airlock shutdown")
-	}
 }
 
 // newID returns a connection id for a new client, unused by any session.

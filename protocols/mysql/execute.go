@@ -25,7 +25,7 @@ func (e *Engine) Dial(ctx context.Context, flow *session.Session) (session.Runne
 	up, err := wire.Dial(dctx, dialConfig(flow.Conn, caps, 0, attrs))
 	if err != nil {
 		flow.UpstreamError()
-		return nil, fmt.Errorf("connect to the upstream of connection %q: %w", flow.Conn.Name, err)
+		return nil, fault(flow.Conn.Name, err)
 	}
 	return &runner{flow: flow, up: up, limit: int(e.set.MaxPacketSize)}, nil
 }

@@ -215,8 +215,9 @@ func (l *loginState) open(ctx context.Context, flow *session.Session) (*relay, e
 	up, err := wire.Dial(dctx, dialConfig(c, caps&wire.RelayCapabilities, resp.Charset, attrs))
 	cancel()
 	if err != nil {
-		flow.Abort(err)
-		return nil, l.deny(myError(codeCantConnect, "Can't connect to the upstream of connection '%s'", c.Name))
+		f := fault(c.Name, err)
+		flow.Abort(f)
+		return nil, l.deny(faultError(f))
 	}
 	e.learn(c.Name, up)
 	if err := wire.CheckRelay(caps, up.Capabilities); err != nil {

@@ -30,7 +30,7 @@ func (e *Engine) Dial(ctx context.Context, flow *session.Session) (session.Runne
 	pc, err := pgconn.ConnectConfig(dctx, &cfg.Config)
 	if err != nil {
 		flow.UpstreamError()
-		return nil, fmt.Errorf("connect to the upstream of connection %q: %w", flow.Conn.Name, err)
+		return nil, fault(flow.Conn.Name, err)
 	}
 	return &runner{engine: e, flow: flow, conn: pc}, nil
 }

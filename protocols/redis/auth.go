@@ -190,8 +190,9 @@ func (c *clientConn) admit(ctx context.Context, a *transport.Admission, user, se
 	}
 	up, err := e.dial(ctx, flow.Conn, dialOptions{proto: c.proto, name: c.name, chunk: chunk})
 	if err != nil {
-		flow.Abort(err)
-		_ = c.replyError(fmt.Sprintf("ERR Airlock could not connect to the upstream of connection %q", flow.Conn.Name))
+		f := fault(flow.Conn.Name, err)
+		flow.Abort(f)
+		_ = c.replyError(faultError(f))
 		return nil, errHandled
 	}
 	if err := flow.Start(); err != nil {

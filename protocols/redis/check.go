@@ -31,6 +31,7 @@ func (s *relay) check(ctx context.Context, cmd *protocols.Command) (refusal stri
 		s.log.Error("command could not be recorded; ending session", "err", err)
 		return "", errRecording
 	default:
+		s.shuttingDown(err)
 		return "", errStop
 	}
 }

@@ -20,6 +20,12 @@ func (s *relay) clientLoop(ctx context.Context) {
 	for {
 		args, raw, err := s.req.Next()
 		if err != nil {
+			if handled, ended := s.woken(err); handled {
+				if ended {
+					return
+				}
+				continue
+			}
 			var pe *resp.ProtocolError
 			switch {
 			case errors.As(err, &pe):
@@ -29,6 +35,9 @@ func (s *relay) clientLoop(ctx context.Context) {
 				s.end("client disconnected")
 			}
 			return
+		}
+		if s.engine.draining.Load() && s.drained() {
+			return // the command is not forwarded
 		}
 		err = s.command(ctx, args, raw, s.req.Inline())
 		if err == nil && s.in.Buffered() == 0 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
@@ -24,6 +25,9 @@ type Engine struct {
 	gateway *session.Gateway
 	tls     *tls.Config
 	log     *slog.Logger
+
+	// draining is set once Serve's context has ended (drain.go).
+	draining atomic.Bool
 
 	mu       sync.Mutex
 	sessions map[*relay]struct{}
@@ -65,21 +69,15 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 		MaxUnauthenticated: deps.MaxUnauthenticated,
 		OnStart:            protocols.GrowStack,
 	}
+	// Sessions outlive ctx by the drain: they get a context of their own.
+	sessions, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSessions()
+	srv.Handler = func(_ context.Context, conn net.Conn, a *transport.Admission) { e.handle(sessions, conn, a) }
 	err := srv.Serve(ctx, ln)
-	e.shutdown()
+	e.drain(deps)
+	stopSessions()
 	srv.Wait()
 	return err
-}
-
-// shutdown ends every open session. Nothing is written to the clients: a
-// reply may be half relayed, and Redis itself closes connections without
-// a word when it shuts down.
-func (e *Engine) shutdown() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for s := range e.sessions {
-		s.end("airlock shutdown")
-	}
 }
 
 func (e *Engine) register(s *relay) {

@@ -32,7 +32,7 @@ func (e *Engine) Dial(ctx context.Context, flow *session.Session) (session.Runne
 	up, err := e.dial(ctx, flow.Conn, dialOptions{proto: resp.RESP3})
 	if err != nil {
 		flow.UpstreamError()
-		return nil, fmt.Errorf("connect to the upstream of connection %q: %w", flow.Conn.Name, err)
+		return nil, fault(flow.Conn.Name, err)
 	}
 	return &runner{engine: e, flow: flow, up: up}, nil
 }

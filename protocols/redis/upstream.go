@@ -204,7 +204,7 @@ func (up *upstream) handshake(u *Upstream, o dialOptions) error {
 		if strings.HasPrefix(msg, "ERR unknown command") {
 			return errors.New("the upstream does not know HELLO: Redis 6 or later is required")
 		}
-		return fmt.Errorf("upstream refused HELLO: %s", msg)
+		return &refusedError{command: "HELLO", msg: msg}
 	}
 	up.hello = parseHello(hello)
 	if u.Database != 0 {
@@ -213,7 +213,7 @@ func (up *upstream) handshake(u *Upstream, o dialOptions) error {
 			return fmt.Errorf("read SELECT reply: %w", err)
 		}
 		if msg, ok := sel.errorText(); ok {
-			return fmt.Errorf("upstream refused SELECT %d: %s", u.Database, msg)
+			return &refusedError{command: fmt.Sprintf("SELECT %d", u.Database), msg: msg}
 		}
 	}
 	return nil

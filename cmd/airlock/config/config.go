@@ -59,6 +59,11 @@ type Config struct {
 	// Handshake bounds clients that have connected but not yet
 	// authenticated, on every listener.
 	Handshake Handshake `yaml:"handshake"`
+	// Shutdown, Readiness and Reload tune the process's lifecycle
+	// (lifecycle.go).
+	Shutdown  Shutdown  `yaml:"shutdown"`
+	Readiness Readiness `yaml:"readiness"`
+	Reload    Reload    `yaml:"reload"`
 }
 
 // Handshake bounds clients between connecting and authenticating, so that
@@ -204,6 +209,8 @@ func (c *Config) applyDefaults() {
 	if c.Handshake.Timeout == 0 {
 		c.Handshake.Timeout = 10 * time.Second
 	}
+	c.Shutdown.applyDefaults()
+	c.Readiness.applyDefaults()
 	if admin := c.Listen["admin"]; c.Approvals.AdminURL == "" && admin != "" {
 		host, port, err := net.SplitHostPort(admin)
 		if err == nil {
@@ -258,6 +265,7 @@ func (c *Config) validate(engines []engine.Engine) error {
 	if c.Handshake.MaxPending < 0 {
 		add("handshake.max_pending", "must not be negative (0 sizes it from the open-file limit)")
 	}
+	errs = append(errs, c.validateLifecycle()...)
 	for _, e := range engines {
 		name := string(e.Protocol())
 		node, ok := c.Engines[name]

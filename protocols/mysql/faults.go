@@ -1,0 +1,81 @@
+package mysql
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/engine"
+	"github.com/airlock-gw/airlock/protocols/mysql/wire"
+)
+
+// fault classifies a failed login to c's upstream.
+func fault(conn string, err error) *engine.UpstreamFault {
+	f := &engine.UpstreamFault{Connection: conn, Err: err, Fault: engine.FaultUnavailable}
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		f.Code = strconv.Itoa(int(me.Code))
+		switch me.Code {
+		case mysql.ER_CON_COUNT_ERROR, mysql.ER_TOO_MANY_USER_CONNECTIONS, mysql.ER_USER_LIMIT_REACHED:
+			f.Fault = engine.FaultFull
+		case mysql.ER_ACCESS_DENIED_ERROR, mysql.ER_DBACCESS_DENIED_ERROR, mysql.ER_ACCESS_DENIED_NO_PASSWORD_ERROR,
+			mysql.ER_NOT_SUPPORTED_AUTH_MODE:
+			// The server's message names the upstream user: not shown.
+			f.Fault = engine.FaultLogin
+		case mysql.ER_BAD_DB_ERROR, mysql.ER_HOST_IS_BLOCKED, mysql.ER_SERVER_SHUTDOWN:
+			f.Detail = me.Message
+		}
+		return f
+	}
+	if k, ok := engine.NetFault(err); ok {
+		f.Fault = k
+	}
+	return f
+}
+
+// faultError is the client's error for an upstream that could not give its
+// session: the server's own code where clients act on it (1040 too many
+// connections, 1045 access denied), else the client library's 2003.
+func faultError(f *engine.UpstreamFault) *mysql.MyError {
+	code := uint16(codeCantConnect)
+	switch f.Fault {
+	case engine.FaultFull:
+		code = mysql.ER_CON_COUNT_ERROR
+	case engine.FaultLogin:
+		code = mysql.ER_ACCESS_DENIED_ERROR
+	case engine.FaultUnavailable:
+		if n, err := strconv.Atoi(f.Code); err == nil && n > 0 && n < 2000 {
+			code = uint16(n)
+		}
+	}
+	return myError(code, "%s", f.Message())
+}
+
+// Probe implements engine.Prober: a login to c's upstream and COM_QUIT.
+func (e *Engine) Probe(ctx context.Context, c *protocols.Connection) error {
+	dctx, cancel := context.WithTimeout(ctx, e.set.ConnectTimeout)
+	defer cancel()
+	up, err := wire.Dial(dctx, dialConfig(c, 0, 0, map[string]string{"_client_name": "airlock", "airlock_probe": "1"}))
+	if err != nil {
+		return fault(c.Name, err)
+	}
+	e.learn(c.Name, up)
+	quit(up.Conn)
+	return nil
+}
+
+// Reloaded implements engine.Reloader: what the old upstreams said of
+// themselves is forgotten.
+func (e *Engine) Reloaded() {
+	e.mu.Lock()
+	clear(e.upstreams)
+	e.mu.Unlock()
+}
+
+var (
+	_ engine.Prober   = (*Engine)(nil)
+	_ engine.Reloader = (*Engine)(nil)
+)
