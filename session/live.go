@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +36,17 @@ func NewLive(conns map[string]*protocols.Connection) *Live {
 }
 
 func (l *Live) connections() map[string]*protocols.Connection { return *l.conns.Load() }
+
+// Connections returns the connections in force, by name.
+func (l *Live) Connections() []*protocols.Connection {
+	m := l.connections()
+	out := make([]*protocols.Connection, 0, len(m))
+	for _, c := range m {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *protocols.Connection) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
 
 // Reload makes conns the connections new sessions are admitted to. Open
 // sessions keep their upstream; before their next command they take their

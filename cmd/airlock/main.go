@@ -1,6 +1,6 @@
 // Command airlock is the one Airlock binary: the gateway (serve) and the
 // tools around it (check-config, classify, approvals, access, sessions,
-// replay, verify, hash-token, login, logout, version).
+// replay, verify, hash-token, login, logout, reload, version).
 package main
 
 import (
@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"sessions":     {"list recorded sessions: airlock sessions list [--identity] [--connection] [--since]", runSessions},
 		"replay":       {"print a recorded session as a transcript (or --json): airlock replay ID|FILE", runReplay},
 		"verify":       {"check a recording's hash chain and signature: airlock verify ID|FILE", runVerify},
+		"reload":       {"make the running gateway read its configuration again (as SIGHUP does): airlock reload [--server URL]", runReload},
 		"classify":     {"dry-run the policy: JSON Lines commands on stdin, one decision per line on stdout", runClassify},
 		"login":        {"sign in with single sign-on; writes client settings with a short-lived credential (airlock login --help)", runLogin},
 		"logout":       {"revoke the credential of airlock login and remove the client settings it wrote", runLogout},

@@ -48,6 +48,11 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// Signals are caught from the start: SIGHUP's default would end the
+	// process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	engs := engines()
 	cfg, err := config.Load(*path, engs...)
 	if err != nil {
@@ -60,13 +65,35 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	srv.path = *path
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	go srv.signals(sigs, stop)
 	if err := srv.run(ctx); err != nil {
 		log.Error("stopped with an error", "err", err)
 		return 1
 	}
+	log.Info("stopped")
 	return 0
+}
+
+// signals serves the process's signals: SIGTERM and SIGINT start a drain
+// (stop), SIGHUP reloads the configuration.
+func (s *server) signals(sigs <-chan os.Signal, stop context.CancelFunc) {
+	draining := false
+	for sig := range sigs {
+		switch {
+		case sig == syscall.SIGHUP:
+			go s.reload("SIGHUP")
+		case draining:
+			s.log.Warn("already shutting down: sessions end as their commands finish, within shutdown.drain_timeout and cancel_timeout", "signal", sig.String())
+		default:
+			draining = true
+			s.log.Info("shutting down: draining sessions", "signal", sig.String(),
+				"drain_timeout", s.cfg.Shutdown.DrainTimeout, "cancel_timeout", s.cfg.Shutdown.CancelTimeout)
+			stop()
+		}
+	}
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -85,7 +112,7 @@ type server struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	metrics  *session.Metrics
-	auth     *identity.Authenticator
+	auth     *liveAuth
 	engines  []engine.Engine
 	gateway  *session.Gateway
 	sessOpts session.Options // the gateway's, for the agent frontend's own
@@ -97,19 +124,34 @@ type server struct {
 	recorder *recording.Factory
 	sso      *sso.Service // nil without an sso block
 
-	ready   atomic.Bool
+	ready   *readiness
 	closers []func() error
+
+	// path is the configuration file; applied the configuration last put
+	// in force (cfg is the one the process started with). A reload at a
+	// time (reloadMu); reloadAllow is who may ask for one on the admin API.
+	path        string
+	applied     *config.Config
+	reloadMu    sync.Mutex
+	reloadAllow atomic.Pointer[[]string]
+	reloads     *prometheus.CounterVec
+	maskMetrics *masking.Metrics
+	// listening are the protocols whose listeners opened.
+	listening map[string]bool
 }
 
 func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv *server, err error) {
-	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), engines: engs}
+	s := &server{cfg: cfg, applied: cfg, log: log, reg: prometheus.NewRegistry(), engines: engs, listening: map[string]bool{}}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = session.NewMetrics(s.reg)
+	s.maskMetrics = masking.NewMetrics(s.reg)
+	s.reloads = newReloadCounter(s.reg)
+	s.reloadAllow.Store(&cfg.Reload.Allow)
 	auth, err := identity.New(cfg.Config, identity.Options{Logger: log.With("component", "identity")})
 	if err != nil {
 		return nil, fmt.Errorf("identities: %w", err)
 	}
-	s.auth = auth
+	s.auth = newLiveAuth(auth)
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -123,7 +165,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 	} else if err := s.openRecording(); err != nil {
 		return nil, err
 	}
-	conns, err := s.connections()
+	conns, err := s.connectionsOf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +178,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
 		Grants: s.approver.Grants(), Previewers: previewers(engs),
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
+		Live: session.NewLive(conns),
 	}
 	s.gateway, err = session.New(s.sessOpts)
 	if err != nil {
@@ -152,10 +195,9 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 	return s, nil
 }
 
-// connections compiles each configured connection's policy and masking.
-func (s *server) connections() (map[string]*protocols.Connection, error) {
-	cfg := s.cfg
-	maskMetrics := masking.NewMetrics(s.reg)
+// connectionsOf compiles each of cfg's connections' policy and masking.
+func (s *server) connectionsOf(cfg *config.Config) (map[string]*protocols.Connection, error) {
+	maskMetrics := s.maskMetrics
 	conns := map[string]*protocols.Connection{}
 	for i := range cfg.Connections {
 		cn := &cfg.Connections[i]
@@ -329,7 +371,10 @@ func (s *server) recorders() protocols.RecorderFactory {
 	return s.recorder
 }
 
-// run serves until ctx ends, then shuts down gracefully.
+// run serves until ctx ends, then drains: /readyz turns unready, the
+// listeners close, commands held for approval are withdrawn, each session
+// ends once its command in flight has finished (or been cancelled past
+// shutdown.drain_timeout), and the recordings are closed.
 func (s *server) run(ctx context.Context) error {
 	defer func() {
 		for _, c := range s.closers {
@@ -337,21 +382,26 @@ func (s *server) run(ctx context.Context) error {
 		}
 		s.closeAll()
 	}()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// bg runs the process's own work (retention, sign-in, readiness) until
+	// the sessions are drained; serving ends at the start of the drain.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	serving, stopServing := context.WithCancel(ctx)
+	defer stopServing()
 	if s.index != nil {
-		go s.index.Run(ctx, s.cfg.Recording.Retention)
+		go s.index.Run(bg, s.cfg.Recording.Retention)
 	}
 	if s.sso != nil {
-		go s.sso.Run(ctx)
+		go s.sso.Run(bg)
 	}
 	if s.cfg.OIDC != nil {
 		go func() {
-			if err := s.auth.Discover(ctx); err != nil {
+			if err := s.auth.Discover(bg); err != nil {
 				s.log.Warn("OIDC issuer not reachable yet; will retry on first use", "err", err)
 			}
 		}()
 	}
+	s.ready = newReadiness(s)
 	var wg sync.WaitGroup
 	errc := make(chan error, len(s.engines)+2)
 	listen := func(name, addr string) (net.Listener, error) {
@@ -366,23 +416,9 @@ func (s *server) run(ctx context.Context) error {
 		return ln, nil
 	}
 	if admin := s.cfg.Listen["admin"]; admin != "" {
-		ln, err := listen("admin", admin)
-		if err != nil {
+		if err := s.serveAdmin(listen, admin, errc); err != nil {
 			return err
 		}
-		hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("admin listener: %w", err)
-			}
-		}()
-		s.closers = append(s.closers, func() error {
-			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-			defer c()
-			return hs.Shutdown(sctx)
-		})
 	}
 	for _, e := range s.engines {
 		name := string(e.Protocol())
@@ -398,37 +434,62 @@ func (s *server) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.listening[name] = true
 		deps := engine.Deps{Gateway: s.gateway, TLS: s.tls, Log: s.log,
 			RecordParameters: s.cfg.Recording.Parameters && !s.cfg.Recording.Disabled,
-			HandshakeTimeout: s.cfg.Handshake.Timeout, MaxUnauthenticated: s.cfg.Handshake.MaxPending}
+			HandshakeTimeout: s.cfg.Handshake.Timeout, MaxUnauthenticated: s.cfg.Handshake.MaxPending,
+			DrainTimeout: s.cfg.Shutdown.DrainTimeout, CancelTimeout: s.cfg.Shutdown.CancelTimeout}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := e.Serve(ctx, ln, deps); err != nil {
+			if err := e.Serve(serving, ln, deps); err != nil {
 				errc <- fmt.Errorf("%s listener: %w", name, err)
 			}
 		}()
 	}
 	if addr := s.cfg.Listen["http"]; addr != "" {
-		if err := s.serveAgents(ctx, listen, addr, &wg, errc); err != nil {
+		if err := s.serveAgents(serving, listen, addr, &wg, errc); err != nil {
 			return err
 		}
 	}
-	s.ready.Store(true)
+	go s.ready.run(bg)
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	s.ready.Store(false)
-	s.log.Info("shutting down")
-	cancel()
-	for _, c := range s.closers {
-		_ = c()
-	}
-	s.closers = nil
+	start := time.Now()
+	s.ready.draining.Store(true)
+	s.gateway.Live().Drain()
+	stopServing()
 	wg.Wait()
+	s.log.Info("sessions drained", "took", time.Since(start).Round(time.Millisecond))
 	return err
+}
+
+// serveAdmin opens the admin listener; it closes last, after the drain,
+// so /readyz answers throughout.
+func (s *server) serveAdmin(listen func(name, addr string) (net.Listener, error), addr string, errc chan<- error) error {
+	ln, err := listen("admin", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("admin listener: %w", err)
+		}
+	}()
+	s.closers = append(s.closers, func() error {
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		err := hs.Shutdown(sctx)
+		<-done
+		return err
+	})
+	return nil
 }
 
 // serveAgents opens the HTTP listener of the agent query API and the MCP
@@ -441,7 +502,8 @@ func (s *server) serveAgents(ctx context.Context, listen func(name, addr string)
 	srv, err := agent.New(agent.Options{
 		Session: s.sessOpts, Approvals: s.approver, Engines: s.engines, AdminURL: s.cfg.Approvals.AdminURL,
 		AuthorizationServers: issuers, TLS: s.tls, Log: s.log, HandshakeTimeout: s.cfg.Handshake.Timeout,
-		MaxPending: s.cfg.Handshake.MaxPending,
+		MaxPending:   s.cfg.Handshake.MaxPending,
+		DrainTimeout: s.cfg.Shutdown.DrainTimeout, CancelTimeout: s.cfg.Shutdown.CancelTimeout,
 	})
 	if err != nil {
 		return err
@@ -483,14 +545,7 @@ func (s *server) adminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !s.ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "not ready\n")
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
+	mux.HandleFunc("GET /readyz", s.ready.serveReady)
+	mux.HandleFunc("POST /admin/reload", s.serveReload)
 	return mux
 }

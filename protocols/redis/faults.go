@@ -17,7 +17,9 @@ type refusedError struct {
 	command, msg string
 }
 
-func (e *refusedError) Error() string { return fmt.Sprintf("upstream refused %s: %s", e.command, e.msg) }
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("upstream refused %s: %s", e.command, e.msg)
+}
 
 // fault classifies a failed login to c's upstream.
 func fault(conn string, err error) *engine.UpstreamFault {
