@@ -25,7 +25,7 @@ func runCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: airlock check-config FILE")
 		return 2
 	}
-	cfg, err := config.Load(*path, engines()...)
+	cfg, notes, err := config.LoadForTools(*path, engines()...)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: invalid configuration:\n", *path)
 		for _, line := range strings.Split(err.Error(), "\n") {
@@ -34,7 +34,18 @@ func runCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d connections, %d identities)\n", *path, len(cfg.Connections), len(cfg.Identities))
+	for _, n := range notes {
+		fmt.Fprintf(stdout, "  not checked: %s\n", n)
+	}
 	return 0
+}
+
+// printNotes reports what a command could not check without the secrets
+// it runs without.
+func printNotes(w io.Writer, cmd string, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(w, "%s: note: %s\n", cmd, n)
+	}
 }
 
 func runHashToken(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -52,10 +52,12 @@ error or a recording that cannot be read or fails verification.`)
 	var cfg *config.Config
 	if *path != "" {
 		var err error
-		if cfg, err = config.Load(*path, engines()...); err != nil {
+		var notes []string
+		if cfg, notes, err = config.LoadForTools(*path, engines()...); err != nil {
 			fmt.Fprintf(stderr, "airlock classify: %s: %v\n", *path, err)
 			return 2
 		}
+		printNotes(stderr, "airlock classify", notes)
 		classifier = sqlrisk.New(cfg.Classifier)
 		if pol, err = connectionPolicy(cfg, *conn); err != nil {
 			fmt.Fprintf(stderr, "airlock classify: %v\n", err)

@@ -47,11 +47,12 @@ func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		}
 		f.Since = t
 	}
-	cfg, err := config.Load(*path, engines()...)
+	cfg, notes, err := config.LoadForTools(*path, engines()...)
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock sessions: %s: %v\n", *path, err)
 		return 2
 	}
+	printNotes(stderr, "airlock sessions", notes)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	db, err := sqldb.Open(ctx, cfg.Store)
@@ -166,14 +167,20 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 // recordingSettings reads the recording directory and key from a
 // configuration when there is one; replay and verify also work on a bare
 // file without it.
-func recordingSettings(path string, explicit bool) (dir string, key []byte, err error) {
+func recordingSettings(path string, explicit bool, stderr io.Writer, cmd string) (dir string, key []byte, err error) {
 	dir = recording.DefaultDir
 	if _, statErr := os.Stat(path); statErr != nil && !explicit {
 		return dir, nil, nil
 	}
-	cfg, err := config.Load(path, engines()...)
+	cfg, notes, err := config.LoadForTools(path, engines()...)
 	if err != nil {
 		return "", nil, err
+	}
+	printNotes(stderr, cmd, notes)
+	if k := cfg.Recording.HMACKeyEnv; k != "" {
+		if _, set := os.LookupEnv(k); !set {
+			return cfg.Recording.Dir, nil, nil // the report says signatures were not checked
+		}
 	}
 	key, err = cfg.Recording.Key()
 	return cfg.Recording.Dir, key, err
@@ -195,7 +202,7 @@ func recordingArg(fs *flag.FlagSet, args []string, usage string, stderr io.Write
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	dir, key, err := recordingSettings(*path, explicit)
+	dir, key, err := recordingSettings(*path, explicit, stderr, "airlock "+fs.Name())
 	if err != nil {
 		fmt.Fprintf(stderr, "airlock %s: %v\n", fs.Name(), err)
 		return "", nil, 2

@@ -64,6 +64,10 @@ type Config struct {
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	Readiness Readiness `yaml:"readiness"`
 	Reload    Reload    `yaml:"reload"`
+
+	// keyOptional is set by LoadForTools: the recording key's variable may
+	// be unset.
+	keyOptional bool
 }
 
 // Handshake bounds clients between connecting and authenticating, so that
@@ -158,6 +162,10 @@ func Load(path string, engines ...engine.Engine) (*Config, error) {
 
 // Parse is Load on bytes with an injected environment.
 func Parse(data []byte, getenv func(string) (string, bool), engines ...engine.Engine) (*Config, error) {
+	return parse(data, getenv, parseOptions{}, engines...)
+}
+
+func parse(data []byte, getenv func(string) (string, bool), opts parseOptions, engines ...engine.Engine) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
@@ -180,6 +188,7 @@ func Parse(data []byte, getenv func(string) (string, bool), engines ...engine.En
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
 	c.applyDefaults()
+	c.keyOptional = opts.keyOptional
 	if err := c.validate(engines); err != nil {
 		return nil, err
 	}
@@ -283,7 +292,7 @@ func (c *Config) validate(engines []engine.Engine) error {
 		path string
 		v    interface{ Validate(string) error }
 	}{{"store", &c.Store}, {"approvals", &c.Approvals}, {"classifier", &c.Classifier}, {"policy", &c.Policy},
-		{"masking", &c.Masking}, {"recording", &c.Recording}} {
+		{"masking", &c.Masking}, {"recording", c.recordingToCheck()}} {
 		if err := v.v.Validate(v.path); err != nil {
 			errs = append(errs, err)
 		}
