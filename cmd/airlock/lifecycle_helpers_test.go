@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/airlock-gw/airlock/protocols/testenv"
 	"github.com/airlock-gw/airlock/session/identity"
 )
@@ -341,9 +343,15 @@ func verifyAll(t *testing.T, in *instance) string {
 // pgActivity counts the upstream's sessions running a query with text.
 func pgActivity(t *testing.T, text string) int {
 	t.Helper()
-	c := pgxConnect(t, testenv.PostgresURL(t, "postgres"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, testenv.PostgresURL(t, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
 	var n int
-	err := c.QueryRow(context.Background(),
+	err = c.QueryRow(ctx,
 		"SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%'||$1||'%' AND pid <> pg_backend_pid()", text).Scan(&n)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/airlock-gw/airlock/protocols/testenv"
+)
+
+// TestUpstreamDownAtStart: Airlock starts with every upstream down,
+// readiness names each connection that is down, and clients get their
+// protocol's connection error naming the connection.
+func TestUpstreamDownAtStart(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	cfg := lifeConfig("readiness: {interval: 200ms, timeout: 2s}\n",
+		pgEntry("main", testenv.PostgresAddr, db)+pgEntry("pgdown", closedPort(t), db)+
+			myEntry("mydown", closedPort(t), "x", "root", "")+rdEntry("rddown", closedPort(t), "", ""))
+	cfg = strings.Replace(cfg, "  admin: 127.0.0.1:0\n", "  admin: 127.0.0.1:0\n  http: 127.0.0.1:0\n", 1)
+	in := startAirlock(t, cfg)
+	if !pollUntil(10*time.Second, func() bool { _, r := readyReportOf(t, in, ""); return r.Checked }) {
+		t.Fatal("readiness never checked")
+	}
+	code, rep := readyReportOf(t, in, "")
+	if code != http.StatusOK || !rep.Ready {
+		t.Errorf("/readyz with only upstreams down: %d %+v", code, rep)
+	}
+	for _, name := range []string{"pgdown", "mydown", "rddown"} {
+		c := rep.connection(name)
+		if c.OK || !strings.Contains(c.Problem, name) || !strings.Contains(c.Problem, "unreachable") {
+			t.Errorf("readiness of %s: %+v", name, c)
+		}
+		if code, _ := readyz(t, in, "?connection="+name); code != http.StatusServiceUnavailable {
+			t.Errorf("/readyz?connection=%s: %d", name, code)
+		}
+	}
+	if c := rep.connection("main"); !c.OK {
+		t.Errorf("readiness of main: %+v", c)
+	}
+	if code, _ := readyz(t, in, "?connection=main"); code != http.StatusOK {
+		t.Errorf("/readyz?connection=main: %d", code)
+	}
+	if code, body := readyz(t, in, "?connection=*"); code != http.StatusServiceUnavailable || !strings.Contains(body, "connection pgdown (postgres): could not connect") {
+		t.Errorf("/readyz?connection=*: %d %s", code, body)
+	}
+	if !strings.Contains(in.metrics(t), `airlock_upstream_up{connection="pgdown",protocol="postgres"} 0`) {
+		t.Error("airlock_upstream_up does not show pgdown down")
+	}
+
+	_, err := pgx.Connect(context.Background(), in.url("dev", devToken, "pgdown", ""))
+	if pgCode(err) != "08001" || !strings.Contains(err.Error(), `connection "pgdown": unreachable`) {
+		t.Errorf("psql to a down upstream: %v, want 08001 naming the connection", err)
+	}
+	my := openDriver(t, (&mysqlInstance{instance: in, addr: in.addr("mysql")}).driverConfig("dev", devToken, "mydown"))
+	if err := my.Ping(); myCode(err) != 2003 || !strings.Contains(err.Error(), "mydown") {
+		t.Errorf("MySQL to a down upstream: %v, want 2003 naming the connection", err)
+	}
+	rd := dialRaw(t, in.addr("redis"))
+	if got := rd.do("AUTH", "dev@rddown", devToken); got != `-ERR could not connect to the upstream of connection "rddown": unreachable` {
+		t.Errorf("Redis to a down upstream: %s", got)
+	}
+	ag := &agentInstance{instance: in, base: "http://" + in.addr("http")}
+	r := ag.do(t, call{method: "POST", path: "/v1/connections/pgdown/query", token: devToken, contentType: "application/json", body: `{"sql":"SELECT 1"}`})
+	if r.status != http.StatusBadGateway || !strings.Contains(r.body, "pgdown") || !strings.Contains(r.body, "unreachable") {
+		t.Errorf("agent API to a down upstream: %d %s", r.status, r.body)
+	}
+	if strings.Contains(in.Logs(), upstreamSecret) {
+		t.Error("the upstream password reached the log")
+	}
+}
+
+// TestUpstreamRefusalsByCause: an upstream that is full, that refuses
+// Airlock's own login, or that hangs reaches the client as that cause, in
+// the protocol's own form, naming the connection and never the
+// credential.
+func TestUpstreamRefusalsByCause(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	testenv.Need(t, "Redis", testenv.RedisAddr)
+	mdb := mariadbDatabase(t)
+	ctx := context.Background()
+
+	// PostgreSQL: a role limited to one connection (53300 past it), a
+	// server that refuses the password (28P01), a hung server.
+	role := testenv.Unique("airlock_full")
+	admin := pgxConnect(t, testenv.PostgresURL(t, db))
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN CONNECTION LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	refusing := fakeServer(t, func(c net.Conn) {
+		if readStartup(c) {
+			b, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: `password authentication failed for user "postgres"`}).Encode(nil)
+			_, _ = c.Write(b)
+		}
+	})
+	hung := startProxy(t, testenv.PostgresAddr)
+	hung.stall(true)
+
+	// MySQL: an account limited to one connection, the same account with
+	// a wrong password, a hung server.
+	user := testenv.Unique("airlock_my")
+	my := mariadbAdmin(t, "")
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'right-Pass-1' WITH MAX_USER_CONNECTIONS 1", user),
+		fmt.Sprintf("GRANT ALL ON %s.* TO '%s'@'%%'", mdb, user),
+	} {
+		if _, err := my.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() { _, _ = my.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", user)) })
+	myHung := startProxy(t, testenv.MariaDBAddr)
+	myHung.stall(true)
+
+	// Redis: a server with no client slot left, one that refuses the
+	// password, a hung one.
+	rdFull := fakeServer(t, func(c net.Conn) { _, _ = c.Write([]byte("-ERR max number of clients reached\r\n")) })
+	rdRefusing := fakeServer(t, func(c net.Conn) {
+		_, _ = c.Read(make([]byte, 4096))
+		_, _ = c.Write([]byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n"))
+	})
+	rdHung := startProxy(t, testenv.RedisAddr)
+	rdHung.stall(true)
+
+	pgFull := strings.Replace(pgEntry("pgfull", testenv.PostgresAddr, db), "user: postgres", "user: "+role, 1)
+	cfg := lifeConfig(`postgres: {connect_timeout: 1s, pool: {max_idle: 0}}
+mysql: {connect_timeout: 1s}
+redis: {connect_timeout: 1s}
+readiness: {interval: 200ms, timeout: 3s}
+`, pgFull+pgEntry("pgrefused", refusing, db)+pgEntry("pghung", hung.addr(), db)+
+		myEntry("myfull", testenv.MariaDBAddr, mdb, user, "right-Pass-1")+myEntry("myrefused", testenv.MariaDBAddr, mdb, user, "wrong-Pass-2")+
+		myEntry("myhung", myHung.addr(), mdb, "root", "")+
+		rdEntry("rdfull", rdFull, "", "")+rdEntry("rdrefused", rdRefusing, "default", "wrong-Pass-3")+rdEntry("rdhung", rdHung.addr(), "", ""))
+	in := startAirlock(t, cfg)
+
+	t.Run("postgres", func(t *testing.T) {
+		first := pgxConnect(t, in.url("dev", devToken, "pgfull", ""))
+		if _, err := first.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := pgx.Connect(ctx, in.url("dev", devToken, "pgfull", ""))
+		if pgCode(err) != "53300" || !strings.Contains(err.Error(), `"pgfull" has too many connections`) {
+			t.Errorf("full: %v", err)
+		}
+		_, err = pgx.Connect(ctx, in.url("dev", devToken, "pgrefused", ""))
+		if pgCode(err) != "08004" || !strings.Contains(err.Error(), `"pgrefused" refused Airlock's login`) || strings.Contains(err.Error(), upstreamSecret) {
+			t.Errorf("login refused: %v", err)
+		}
+		start := time.Now()
+		_, err = pgx.Connect(ctx, in.url("dev", devToken, "pghung", ""))
+		if pgCode(err) != "08001" || !strings.Contains(err.Error(), "timed out") || time.Since(start) > 5*time.Second {
+			t.Errorf("hung (after %v): %v", time.Since(start), err)
+		}
+	})
+	t.Run("mysql", func(t *testing.T) {
+		mi := &mysqlInstance{instance: in, addr: in.addr("mysql")}
+		first := openDriver(t, mi.driverConfig("dev", devToken, "myfull"))
+		first.SetMaxOpenConns(1)
+		if err := first.Ping(); err != nil {
+			t.Fatal(err)
+		}
+		err := openDriver(t, mi.driverConfig("dev", devToken, "myfull")).Ping()
+		if myCode(err) != 1040 || !strings.Contains(err.Error(), "too many connections") {
+			t.Errorf("full: %v", err)
+		}
+		err = openDriver(t, mi.driverConfig("dev", devToken, "myrefused")).Ping()
+		if myCode(err) != 1045 || !strings.Contains(err.Error(), "refused Airlock's login") || strings.Contains(err.Error(), "wrong-Pass-2") {
+			t.Errorf("login refused: %v", err)
+		}
+		start := time.Now()
+		err = openDriver(t, mi.driverConfig("dev", devToken, "myhung")).Ping()
+		if myCode(err) != 2003 || !strings.Contains(err.Error(), "timed out") || time.Since(start) > 5*time.Second {
+			t.Errorf("hung (after %v): %v", time.Since(start), err)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		for conn, want := range map[string]string{
+			"rdfull":    `-ERR max number of clients reached: the upstream of connection "rdfull" has too many connections`,
+			"rdrefused": `-ERR the upstream of connection "rdrefused" refused Airlock's login; the connection's credentials in Airlock's configuration need fixing`,
+			"rdhung":    `-ERR could not connect to the upstream of connection "rdhung": timed out`,
+		} {
+			c := dialRaw(t, in.addr("redis"))
+			if got := c.do("AUTH", "dev@"+conn, devToken); got != want {
+				t.Errorf("%s: %s", conn, got)
+			}
+		}
+	})
+	t.Run("readiness", func(t *testing.T) {
+		var rep readyReport
+		pollUntil(10*time.Second, func() bool {
+			_, rep = readyReportOf(t, in, "")
+			return rep.connection("pghung").Problem != ""
+		})
+		for name, want := range map[string]string{
+			"pgrefused": "refused Airlock's login", "pghung": "timed out", "myrefused": "refused Airlock's login",
+			"myhung": "timed out", "rdfull": "too many connections", "rdhung": "timed out",
+		} {
+			if c := rep.connection(name); c.OK || !strings.Contains(c.Problem, want) {
+				t.Errorf("readiness of %s: %+v, want %q", name, c, want)
+			}
+		}
+	})
+	for _, secret := range []string{upstreamSecret, "wrong-Pass-2", "wrong-Pass-3", "right-Pass-1"} {
+		if strings.Contains(in.Logs(), secret) {
+			t.Errorf("a held credential reached the log")
+		}
+	}
+}
+
+// readStartup reads a PostgreSQL startup packet, answering an SSLRequest
+// with 'N' first; it reports whether a StartupMessage came.
+func readStartup(c net.Conn) bool {
+	for {
+		var hdr [8]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			return false
+		}
+		n := int(binary.BigEndian.Uint32(hdr[:4]))
+		if _, err := io.CopyN(io.Discard, c, int64(n-8)); err != nil {
+			return false
+		}
+		if binary.BigEndian.Uint32(hdr[4:]) == 80877103 {
+			_, _ = c.Write([]byte{'N'})
+			continue
+		}
+		return true
+	}
+}
+
+// TestUpstreamRestartedMidSession: an upstream that drops every
+// connection (a restart) ends each open session with a clear error, idle
+// kept upstream sessions are not handed out dead, the next session
+// connects, and readiness follows the upstream down and up.
+func TestUpstreamRestartedMidSession(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	testenv.Need(t, "Redis", testenv.RedisAddr)
+	mdb := mariadbDatabase(t)
+	pg, my, rd := startProxy(t, testenv.PostgresAddr), startProxy(t, testenv.MariaDBAddr), startProxy(t, testenv.RedisAddr)
+	in := startAirlock(t, lifeConfig("readiness: {interval: 200ms, timeout: 2s}\n",
+		pgEntry("pg", pg.addr(), db)+myEntry("my", my.addr(), mdb, "root", "")+rdEntry("rd", rd.addr(), "", "")))
+	ctx := context.Background()
+
+	// An idle upstream session kept for reuse, and open sessions.
+	kept := pgxConnect(t, in.url("dev", devToken, "pg", ""))
+	if _, err := kept.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	kept.Close(ctx)
+	pollUntil(5*time.Second, func() bool {
+		return strings.Contains(in.metrics(t), `airlock_upstream_idle_sessions{protocol="postgres"} 1`)
+	})
+	pgc := pgxConnect(t, in.url("dev", devToken, "pg", ""))
+	mi := &mysqlInstance{instance: in, addr: in.addr("mysql")}
+	myc := openDriver(t, mi.driverConfig("dev", devToken, "my"))
+	myc.SetMaxOpenConns(1)
+	rdc := redis.NewClient(&redis.Options{Addr: in.addr("redis"), Username: "dev", Password: devToken, Protocol: 2, MaxRetries: -1, PoolSize: 1})
+	t.Cleanup(func() { rdc.Close() })
+	for _, err := range []error{pgc.Ping(ctx), myc.Ping(), rdc.Ping(ctx).Err()} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	pg.cut(true)
+	my.cut(true)
+	rd.cut(true)
+	if _, err := pgc.Exec(ctx, "SELECT 1"); err == nil || (pgCode(err) != "08006" && !strings.Contains(err.Error(), "lost the upstream")) {
+		t.Errorf("PostgreSQL session whose upstream restarted: %v", err)
+	}
+	var n int
+	if err := myc.QueryRow("SELECT 1").Scan(&n); err == nil {
+		t.Error("MySQL session whose upstream restarted ran a command")
+	}
+	if err := rdc.Ping(ctx).Err(); err == nil {
+		t.Error("Redis session whose upstream restarted ran a command")
+	}
+	if !pollUntil(5*time.Second, func() bool { c, _ := readyz(t, in, "?connection=pg"); return c == http.StatusServiceUnavailable }) {
+		t.Error("readiness did not notice the upstream down")
+	}
+	pg.up()
+	my.up()
+	rd.up()
+	if !pollUntil(5*time.Second, func() bool { c, _ := readyz(t, in, "?connection=*"); return c == http.StatusOK }) {
+		_, body := readyz(t, in, "?connection=*")
+		t.Errorf("readiness did not notice the upstreams back: %s", body)
+	}
+	next := pgxConnect(t, in.url("dev", devToken, "pg", ""))
+	if _, err := next.Exec(ctx, "SELECT 1"); err != nil {
+		t.Errorf("the next PostgreSQL session (the kept one was dead): %v", err)
+	}
+	myNext := openDriver(t, mi.driverConfig("dev", devToken, "my"))
+	if err := myNext.Ping(); err != nil {
+		t.Errorf("the next MySQL session: %v", err)
+	}
+	rdNext := redis.NewClient(&redis.Options{Addr: in.addr("redis"), Username: "dev", Password: devToken, Protocol: 2})
+	t.Cleanup(func() { rdNext.Close() })
+	if err := rdNext.Ping(ctx).Err(); err != nil {
+		t.Errorf("the next Redis session: %v", err)
+	}
+}
+
+// TestClientGoneCancelsUpstreamWork: a client that disappears while its
+// statement runs, or while its result streams, has the statement
+// cancelled upstream; the session ends.
+func TestClientGoneCancelsUpstreamWork(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	mdb := mariadbDatabase(t)
+	in := startAirlock(t, lifeConfig("", pgEntry("main", testenv.PostgresAddr, db)+myEntry("my", testenv.MariaDBAddr, mdb, "root", "")))
+	ctx := context.Background()
+	for _, tc := range []struct{ name, sql, marker string }{
+		{"running", "SELECT pg_sleep(30) AS gone_running", "gone_running"},
+		{"streaming", "SELECT g, repeat('x', 2000) AS gone_streaming FROM generate_series(1, 50000000) g", "gone_streaming"},
+	} {
+		t.Run("postgres "+tc.name, func(t *testing.T) {
+			pc, err := pgconn.Connect(ctx, in.url("dev", devToken, "main", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := make(chan struct{})
+			go func() {
+				// ExecParams returns once the result begins.
+				rr := pc.ExecParams(ctx, tc.sql, nil, nil, nil, nil)
+				for i := 0; i < 100 && rr.NextRow(); i++ {
+				}
+				close(read)
+				_, _ = rr.Close()
+			}()
+			if !pollUntil(10*time.Second, func() bool { return pgActivity(t, tc.marker) == 1 }) {
+				t.Fatal("the statement did not start")
+			}
+			if tc.name == "streaming" {
+				<-read
+			}
+			_ = pc.Conn().Close() // gone, without a word
+			if !pollUntil(10*time.Second, func() bool { return pgActivity(t, tc.marker) == 0 }) {
+				t.Errorf("the statement of a client that went away still runs upstream")
+			}
+		})
+	}
+	t.Run("mysql running", func(t *testing.T) {
+		mi := &mysqlInstance{instance: in, addr: in.addr("mysql")}
+		d := openDriver(t, mi.driverConfig("dev", devToken, "my"))
+		qctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { _, err := d.ExecContext(qctx, "SELECT SLEEP(30) AS gone_mysql"); done <- err }()
+		admin := mariadbAdmin(t, "")
+		running := func() int {
+			var n int
+			_ = admin.QueryRow("SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(30) AS gone_mysql%'").Scan(&n)
+			return n
+		}
+		if !pollUntil(10*time.Second, func() bool { return running() == 1 }) {
+			t.Fatal("the statement did not start")
+		}
+		cancel() // go-sql-driver closes the connection
+		<-done
+		if !pollUntil(10*time.Second, func() bool { return running() == 0 }) {
+			t.Error("the statement of a client that went away still runs upstream")
+		}
+	})
+	if !pollUntil(10*time.Second, func() bool {
+		return !strings.Contains(in.metrics(t), `airlock_active_sessions{connection="main",protocol="postgres"} 1`)
+	}) {
+		t.Error("sessions of clients that went away stay open")
+	}
+}
+
+// TestSlowClientBoundedMemory: a client that reads a large result slowly
+// holds Airlock's memory bounded: the result waits upstream, not in
+// Airlock.
+func TestSlowClientBoundedMemory(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	in := startAirlock(t, baseConfig(db, "recording: {rows: none}\n", ""))
+	ctx := context.Background()
+	warm := pgxConnect(t, in.url("dev", devToken, "main", ""))
+	if _, err := warm.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	before := in.peakRSS(t)
+	pc, err := pgconn.Connect(ctx, in.url("dev", devToken, "main", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	// About 1 GiB of rows, read a few at a time.
+	rr := pc.ExecParams(ctx, "SELECT g, repeat('y', 4000) FROM generate_series(1, 250000) g", nil, nil, nil, nil)
+	for i := 0; i < 20 && rr.NextRow(); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	grew := in.peakRSS(t) - before
+	t.Logf("Airlock's peak RSS grew by %d KiB while a client read a 1 GiB result slowly", grew)
+	if grew > 64<<10 {
+		t.Errorf("peak RSS grew by %d KiB: the result is buffered in Airlock", grew)
+	}
+	_ = pc.Conn().Close()
+}
