@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/airlock-gw/airlock/protocols/testenv"
+	"github.com/airlock-gw/airlock/session/recording"
 )
 
 // TestUpstreamDownAtStart: Airlock starts with every upstream down,
@@ -404,4 +410,173 @@ func TestSlowClientBoundedMemory(t *testing.T) {
 		t.Errorf("peak RSS grew by %d KiB: the result is buffered in Airlock", grew)
 	}
 	_ = pc.Conn().Close()
+}
+
+// smallDisk mounts a tmpfs of size for a test's recordings, or skips when
+// the test may not mount.
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "recordings")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("mount a tmpfs for the recordings: %v: %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// fill writes a file in dir until the disk is full, and returns it.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for n := 4096; n >= 1; n /= 2 { // the last bytes too
+		for {
+			if _, err := f.Write(chunk[:n]); err != nil {
+				break
+			}
+		}
+	}
+	return path
+}
+
+// TestRecordingDiskFull: with the recording disk full, no statement runs
+// unrecorded. A command whose frame finds no space is refused before it is
+// forwarded, a result that outgrows the space ends its session, new
+// sessions are refused and readiness says why; the recordings made so far
+// verify.
+func TestRecordingDiskFull(t *testing.T) {
+	dir := smallDisk(t, "8m")
+	db := testenv.PostgresDB(t)
+	in := startAirlock(t, baseConfig(db, fmt.Sprintf("recording: {dir: %s, rows: all}\nreadiness: {interval: 200ms}\n", dir), ""))
+	createTable(t, db, "t_full")
+	ctx := context.Background()
+	a := pgxConnect(t, in.url("dev", devToken, "main", ""))
+	b := pgxConnect(t, in.url("dev", devToken, "main", ""))
+	if _, err := a.Exec(ctx, "SELECT 'before the disk filled'"); err != nil {
+		t.Fatal(err)
+	}
+	filler := fill(t, dir)
+
+	// A statement whose frame does not fit the space reserved is refused.
+	long := "INSERT INTO t_full SELECT length('" + strings.Repeat("p", 300<<10) + "')"
+	if _, err := a.Exec(ctx, long); pgCode(err) != "58030" {
+		t.Errorf("a statement with no space to record it: %v, want 58030", err)
+	}
+	if !tableHasRows(t, db, "t_full", 0) {
+		t.Fatal("a statement ran unrecorded")
+	}
+	// A result that outgrows the space ends its session; the statement
+	// itself was recorded before it ran.
+	rows, err := b.Query(ctx, "SELECT g, repeat('z', 1000) AS outgrows FROM generate_series(1, 20000) g")
+	if err == nil {
+		for rows.Next() {
+		}
+		err = rows.Err()
+	}
+	if pgCode(err) != "58030" {
+		t.Errorf("a result past the space: %v, want 58030", err)
+	}
+	// The ended sessions gave back the space they had reserved.
+	fill(t, dir)
+	if !pollUntil(5*time.Second, func() bool { c, _ := readyz(t, in, ""); return c == http.StatusServiceUnavailable }) {
+		t.Error("readiness did not notice the full disk")
+	}
+	if _, body := readyz(t, in, ""); !strings.Contains(body, "disk is full") {
+		t.Errorf("/readyz: %s", body)
+	}
+	if _, err := pgx.Connect(ctx, in.url("dev", devToken, "main", "")); pgCode(err) != "58030" {
+		t.Errorf("a new session on a full disk: %v, want 58030", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if !pollUntil(5*time.Second, func() bool { c, _ := readyz(t, in, ""); return c == http.StatusOK }) {
+		t.Error("readiness did not recover")
+	}
+	c := pgxConnect(t, in.url("dev", devToken, "main", ""))
+	if _, err := c.Exec(ctx, "SELECT 'after'"); err != nil {
+		t.Errorf("a session after space came back: %v", err)
+	}
+	c.Close(ctx)
+	in.stop()
+	replay := verifyAllIn(t, in, dir)
+	for _, want := range []string{"before the disk filled", "outgrows", "after"} {
+		if !strings.Contains(replay, want) {
+			t.Errorf("the recordings lack %q", want)
+		}
+	}
+	if strings.Contains(replay, "INSERT INTO t_full") {
+		t.Error("the refused statement is in a recording")
+	}
+}
+
+// TestRecordingReadOnly: recordings on a file system turned read-only
+// refuse new sessions, and readiness says why.
+func TestRecordingReadOnly(t *testing.T) {
+	dir := smallDisk(t, "8m")
+	db := testenv.PostgresDB(t)
+	in := startAirlock(t, baseConfig(db, fmt.Sprintf("recording: {dir: %s}\nreadiness: {interval: 200ms}\n", dir), ""))
+	ctx := context.Background()
+	if !pollUntil(10*time.Second, func() bool { c, _ := readyz(t, in, ""); return c == http.StatusOK }) {
+		t.Fatal("never ready")
+	}
+	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount read-only: %v: %s", err, out)
+	}
+	if !pollUntil(5*time.Second, func() bool { c, _ := readyz(t, in, ""); return c == http.StatusServiceUnavailable }) {
+		t.Error("readiness did not notice the read-only file system")
+	}
+	if _, body := readyz(t, in, ""); !strings.Contains(body, "read-only") {
+		t.Errorf("/readyz: %s", body)
+	}
+	if _, err := pgx.Connect(ctx, in.url("dev", devToken, "main", "")); pgCode(err) != "58030" {
+		t.Errorf("a new session: %v, want 58030", err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,rw", dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount read-write: %v: %s", err, out)
+	}
+	if !pollUntil(5*time.Second, func() bool { c, _ := readyz(t, in, ""); return c == http.StatusOK }) {
+		t.Error("readiness did not recover")
+	}
+	c := pgxConnect(t, in.url("dev", devToken, "main", ""))
+	if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+		t.Errorf("a session after the file system came back: %v", err)
+	}
+}
+
+// verifyAllIn is verifyAll for recordings in dir.
+func verifyAllIn(t *testing.T, in *instance, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*"+recording.FileExt))
+	if len(files) == 0 {
+		t.Fatal("no recording")
+	}
+	var all strings.Builder
+	for _, f := range files {
+		if out, code := airlockCmd(t, in, "verify", f); code != 0 {
+			t.Errorf("%s does not verify (%d):\n%s", f, code, out)
+		}
+		out, _ := airlockCmd(t, in, "replay", f)
+		all.WriteString(out)
+	}
+	return all.String()
 }

@@ -344,7 +344,6 @@ func TestToolsWithoutTheRecordingKey(t *testing.T) {
 	}
 }
 
-
 func tableHasRows(t *testing.T, db, table string, n int) bool {
 	t.Helper()
 	c := pgxConnect(t, testenv.PostgresURL(t, db))
