@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -579,4 +580,91 @@ func verifyAllIn(t *testing.T, in *instance, dir string) string {
 		all.WriteString(out)
 	}
 	return all.String()
+}
+
+// TestStoreUnavailable: with the shared store down (a PostgreSQL store
+// behind a proxy that is cut), commands that need an approval are refused,
+// never run, readiness says the store is unavailable, and all recovers
+// with the store.
+func TestStoreUnavailable(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	storeDB := testenv.PostgresDB(t)
+	p := startProxy(t, testenv.PostgresAddr)
+	extra := fmt.Sprintf(holdConfig, "5m") + fmt.Sprintf("store: {driver: postgres, dsn: \"postgres://postgres@%s/%s?sslmode=disable\"}\nreadiness: {interval: 200ms, timeout: 1s}\n", p.addr(), storeDB)
+	in := startAirlock(t, baseConfig(db, extra, ""))
+	createTable(t, db, "t_store")
+	ctx := context.Background()
+	c := pgxConnect(t, in.url("dev", devToken, "main", ""))
+	if !pollUntil(10*time.Second, func() bool { code, _ := readyz(t, in, ""); return code == http.StatusOK }) {
+		t.Fatal("never ready")
+	}
+	p.cut(true)
+	if !pollUntil(10*time.Second, func() bool { code, _ := readyz(t, in, ""); return code == http.StatusServiceUnavailable }) {
+		t.Error("readiness did not notice the store down")
+	}
+	if _, body := readyz(t, in, ""); !strings.Contains(body, "store is unavailable") {
+		t.Errorf("/readyz: %s", body)
+	}
+	_, err := c.Exec(ctx, "DROP TABLE t_store")
+	if pgCode(err) != "42501" || !strings.Contains(err.Error(), "approval store is unavailable") {
+		t.Errorf("a command needing approval with the store down: %v", err)
+	}
+	if !tableExists(t, db, "t_store") {
+		t.Fatal("the command ran without an approval")
+	}
+	if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+		t.Errorf("an open session's next command with the store down: %v", err)
+	}
+	nc, err := pgx.Connect(ctx, in.url("dev", devToken, "main", ""))
+	if err == nil {
+		_, err = nc.Exec(ctx, "SELECT 1")
+		nc.Close(ctx)
+	}
+	// The session index lives in the store: a session it cannot register
+	// is refused, as one that cannot be recorded is.
+	if pgCode(err) != "58030" {
+		t.Errorf("a new session with the store down: %v, want 58030", err)
+	}
+	p.up()
+	if !pollUntil(10*time.Second, func() bool { code, _ := readyz(t, in, ""); return code == http.StatusOK }) {
+		_, body := readyz(t, in, "")
+		t.Errorf("readiness did not recover: %s", body)
+	}
+	n := pgxConnect(t, in.url("dev", devToken, "main", ""))
+	if _, err := n.Exec(ctx, "SELECT 1"); err != nil {
+		t.Errorf("a session after the store came back: %v", err)
+	}
+}
+
+// TestStoreLockedSQLite: an SQLite store whose write lock another process
+// holds makes readiness say so.
+func TestStoreLockedSQLite(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	in := startAirlock(t, baseConfig(db, "readiness: {interval: 200ms, timeout: 1s}\n", ""))
+	if !pollUntil(10*time.Second, func() bool { code, _ := readyz(t, in, ""); return code == http.StatusOK }) {
+		t.Fatal("never ready")
+	}
+	lock, err := sql.Open("sqlite", filepath.Join(in.dir, "data", "airlock.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	conn, err := lock.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	if !pollUntil(15*time.Second, func() bool { code, _ := readyz(t, in, ""); return code == http.StatusServiceUnavailable }) {
+		t.Error("readiness did not notice the locked store")
+	}
+	if _, body := readyz(t, in, ""); !strings.Contains(body, "locked") {
+		t.Errorf("/readyz: %s", body)
+	}
+	_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+	conn.Close()
+	if !pollUntil(15*time.Second, func() bool { code, _ := readyz(t, in, ""); return code == http.StatusOK }) {
+		t.Error("readiness did not recover")
+	}
 }
