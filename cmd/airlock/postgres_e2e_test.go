@@ -423,7 +423,7 @@ func TestAuthErrorsThroughBinary(t *testing.T) {
 		{"unknown identity", in.url("eve", devToken, "main", ""), "28P01"},
 		{"unknown connection", in.url("dev", devToken, "nope", ""), "28000"},
 		{"forbidden connection", in.url("agent", "agent-token", "devonly", ""), "28000"},
-		{"upstream down", in.url("dev", devToken, "down", ""), "08006"},
+		{"upstream down", in.url("dev", devToken, "down", ""), "08001"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := pgconn.Connect(ctx, tc.url)

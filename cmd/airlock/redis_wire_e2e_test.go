@@ -228,7 +228,7 @@ func TestRedisUpstreamACLUser(t *testing.T) {
 		t.Fatal("the upstream password reached the log")
 	}
 	b := dialRaw(t, addr)
-	if got := b.do("AUTH", "dev@badpw", devToken); got != `-ERR Airlock could not connect to the upstream of connection "badpw"` {
+	if got := b.do("AUTH", "dev@badpw", devToken); got != `-ERR the upstream of connection "badpw" refused Airlock's login; the connection's credentials in Airlock's configuration need fixing` {
 		t.Fatalf("upstream refusing Airlock: %s", got)
 	}
 	b.expectClosed()

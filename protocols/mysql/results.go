@@ -75,7 +75,7 @@ func (s *relay) upstreamLoop() {
 			if errors.As(err, &me) {
 				s.terminate(me, me.Message)
 			} else {
-				s.terminate(nil, "client disconnected")
+				s.clientGone()
 			}
 			return
 		}

@@ -187,7 +187,7 @@ func TestAuthFailures(t *testing.T) {
 		{"unknown identity", h.url("mallory", "x", "main", ""), "28P01"},
 		{"unknown connection", h.url("alice", "alice-token", "nosuch", ""), "28000"},
 		{"forbidden connection", h.url("bob", "bob-token", "main", ""), "28000"},
-		{"upstream down", h.url("alice", "alice-token", "down", ""), "08006"},
+		{"upstream down", h.url("alice", "alice-token", "down", ""), "08001"},
 		{"replication", h.url("alice", "alice-token", "main", "replication=database"), "0A000"},
 		{"role option", h.url("alice", "alice-token", "main", "options=-c%20role%3Dpostgres"), "42501"},
 	}

@@ -99,7 +99,7 @@ func (s *relay) upstreamLoop() {
 			if pe, ok := err.(*pgError); ok {
 				s.terminate(pe, pe.Message)
 			} else {
-				s.terminate(nil, "client disconnected")
+				s.clientGone()
 			}
 			return
 		}

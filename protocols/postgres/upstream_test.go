@@ -121,8 +121,8 @@ func TestUpstreamPasswordMethods(t *testing.T) {
 	}
 	t.Run("wrong held password", func(t *testing.T) {
 		_, err := pgx.Connect(ctx, h.url("alice", "alice-token", "badsecret", ""))
-		if pgCode(err) != "08006" {
-			t.Fatalf("want 08006, got %v", err)
+		if pgCode(err) != "08004" || !strings.Contains(err.Error(), `"badsecret" refused Airlock's login`) {
+			t.Fatalf("want 08004 naming the connection, got %v", err)
 		}
 		if strings.Contains(err.Error(), "wrong-Secret-3") {
 			t.Fatal("the held password reached the client")
