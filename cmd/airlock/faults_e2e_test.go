@@ -668,3 +668,49 @@ func TestStoreLockedSQLite(t *testing.T) {
 		t.Error("readiness did not recover")
 	}
 }
+
+// TestUpstreamHungMidSession: an upstream that stops answering in the
+// middle of a session has its command cancelled at the query timeout, and
+// the session ended with an error naming the timeout when it stays silent.
+func TestUpstreamHungMidSession(t *testing.T) {
+	db := testenv.PostgresDB(t)
+	testenv.Need(t, "Redis", testenv.RedisAddr)
+	mdb := mariadbDatabase(t)
+	pg, my, rd := startProxy(t, testenv.PostgresAddr), startProxy(t, testenv.MariaDBAddr), startProxy(t, testenv.RedisAddr)
+	in := startAirlock(t, lifeConfig(`postgres: {query_timeout: 500ms, connect_timeout: 1s}
+mysql: {query_timeout: 500ms, connect_timeout: 1s}
+redis: {query_timeout: 500ms, connect_timeout: 1s}
+`, pgEntry("pg", pg.addr(), db)+myEntry("my", my.addr(), mdb, "root", "")+rdEntry("rd", rd.addr(), "", "")))
+	ctx := context.Background()
+	pgc := pgxConnect(t, in.url("dev", devToken, "pg", ""))
+	myc := openDriver(t, (&mysqlInstance{instance: in, addr: in.addr("mysql")}).driverConfig("dev", devToken, "my"))
+	myc.SetMaxOpenConns(1)
+	rdc := dialRaw(t, in.addr("redis"))
+	if got := rdc.do("AUTH", "dev@rd", devToken); got != "+OK" {
+		t.Fatal(got)
+	}
+	if err := errors.Join(pgc.Ping(ctx), myc.Ping()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*proxy{pg, my, rd} {
+		p.freeze(true)
+	}
+	start := time.Now()
+	_, err := pgc.Exec(ctx, "SELECT 1")
+	if pgCode(err) != "08006" || !strings.Contains(err.Error(), "did not answer within postgres.query_timeout") {
+		t.Errorf("PostgreSQL with a hung upstream (after %v): %v", time.Since(start), err)
+	}
+	var n int
+	err = myc.QueryRow("SELECT 1").Scan(&n)
+	if myCode(err) != 2013 || !strings.Contains(err.Error(), "mysql.query_timeout") {
+		t.Errorf("MySQL with a hung upstream: %v", err)
+	}
+	if got := rdc.do("GET", "k"); !strings.Contains(got, "did not answer within redis.query_timeout") {
+		t.Errorf("Redis with a hung upstream: %s", got)
+	}
+	took := time.Since(start)
+	t.Logf("three hung upstreams noticed in %v (query_timeout 500ms)", took)
+	if took > 10*time.Second {
+		t.Errorf("the hung upstreams took %v to be noticed", took)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -194,6 +195,7 @@ type proxy struct {
 	conns   map[net.Conn]bool
 	stalled bool
 	down    bool
+	frozen  atomic.Bool
 }
 
 func startProxy(t *testing.T, target string) *proxy {
@@ -240,10 +242,33 @@ func (p *proxy) pipe(c net.Conn) {
 	p.mu.Lock()
 	p.conns[up] = true
 	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-	_, _ = io.Copy(c, up)
+	go func() { p.pump(up, c); _ = up.Close() }()
+	p.pump(c, up)
 	_ = c.Close()
 }
+
+// pump copies src to dst, holding what it read while the proxy is frozen.
+func (p *proxy) pump(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for p.frozen.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// freeze stops every connection through the proxy from carrying data, as
+// a server that hangs does, until thawed.
+func (p *proxy) freeze(on bool) { p.frozen.Store(on) }
 
 // cut closes every connection through the proxy; with down set, new ones
 // are refused too, until up.

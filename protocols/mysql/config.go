@@ -26,6 +26,9 @@ type Settings struct {
 	MaxPacketSize protocols.ByteSize `yaml:"max_packet_size"`
 	// ConnectTimeout bounds dialling and authenticating upstream (default 10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// QueryTimeout (default 0: none) bounds how long a command may wait
+	// without a word from the upstream (faults.go).
+	QueryTimeout time.Duration `yaml:"query_timeout"`
 	// HandshakeTimeout bounds a client's handshake (default 30s); the
 	// gateway's handshake timeout may end it sooner.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
@@ -54,6 +57,9 @@ func (s Settings) validate() error {
 	}
 	if s.ConnectTimeout < 0 {
 		errs = append(errs, errors.New("connect_timeout: must not be negative"))
+	}
+	if s.QueryTimeout < 0 {
+		errs = append(errs, errors.New("query_timeout: must not be negative (0: none)"))
 	}
 	if s.HandshakeTimeout < 0 {
 		errs = append(errs, errors.New("handshake_timeout: must not be negative"))

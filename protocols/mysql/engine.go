@@ -104,6 +104,9 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 	sessions, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSessions()
 	srv.Handler = func(_ context.Context, conn net.Conn, a *transport.Admission) { e.handle(sessions, conn, a) }
+	if e.set.QueryTimeout > 0 {
+		go engine.Watch(sessions, e.set.QueryTimeout, e.watched)
+	}
 	err = srv.Serve(ctx, ln)
 	e.drain(deps)
 	stopSessions()

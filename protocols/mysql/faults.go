@@ -79,3 +79,33 @@ var (
 	_ engine.Prober   = (*Engine)(nil)
 	_ engine.Reloader = (*Engine)(nil)
 )
+
+// watched returns the open sessions, for the query timeout.
+func (e *Engine) watched() []engine.Watched {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]engine.Watched, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Progress implements engine.Watched.
+func (s *relay) Progress() uint64 { return s.progress.Load() }
+
+// Stalled implements engine.Watched: the command is killed upstream (KILL
+// QUERY), and if the upstream stays silent the session ends.
+func (s *relay) Stalled(again bool) {
+	timeout := s.engine.set.QueryTimeout
+	if !again {
+		s.log.Warn("the upstream has not answered within mysql.query_timeout: killing the command", "timeout", timeout)
+		s.killInBackground(true)
+		return
+	}
+	s.flow.UpstreamError()
+	s.terminate(myError(codeLost, "Lost connection to the upstream of connection '%s': no answer within mysql.query_timeout (%s)", s.flow.Conn.Name, timeout),
+		"upstream did not answer")
+}
+
+var _ engine.Watched = (*relay)(nil)

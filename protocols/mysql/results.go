@@ -59,6 +59,9 @@ type resultState struct {
 func (s *relay) upstreamLoop() {
 	for {
 		p, err := s.upIn.Next()
+		if s.engine.set.QueryTimeout > 0 {
+			s.progress.Add(1)
+		}
 		if err != nil {
 			if !s.isEnded() {
 				s.flow.UpstreamError()

@@ -64,6 +64,9 @@ type relay struct {
 	cl  clientState // client reader only
 	res resultState // upstream reader only
 
+	// progress counts upstream packets when a query timeout is set.
+	progress atomic.Uint64
+
 	ended     chan struct{}
 	endOnce   sync.Once
 	endReason string

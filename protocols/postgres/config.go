@@ -22,6 +22,10 @@ type Settings struct {
 	MaxMessageSize protocols.ByteSize `yaml:"max_message_size"`
 	// ConnectTimeout bounds dialling and authenticating upstream (default 10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// QueryTimeout (default 0: none) bounds how long a command may wait
+	// without a word from the upstream: then it is cancelled, and if the
+	// upstream stays silent as long again the session ends (a hung server).
+	QueryTimeout time.Duration `yaml:"query_timeout"`
 	// StartupTimeout bounds a client's startup and authentication
 	// (default 30s); the gateway's handshake timeout may end it sooner.
 	StartupTimeout time.Duration `yaml:"startup_timeout"`
@@ -86,6 +90,9 @@ func (s Settings) validate() error {
 	}
 	if s.Pool.IdleTimeout < 0 {
 		errs = append(errs, errors.New("pool.idle_timeout: must not be negative"))
+	}
+	if s.QueryTimeout < 0 {
+		errs = append(errs, errors.New("query_timeout: must not be negative (0: none)"))
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -95,3 +96,37 @@ var (
 	_ engine.Prober   = (*Engine)(nil)
 	_ engine.Reloader = (*Engine)(nil)
 )
+
+// watched returns the open sessions, for the query timeout.
+func (e *Engine) watched() []engine.Watched {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []engine.Watched
+	for _, l := range e.sessions {
+		for _, s := range l {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Progress implements engine.Watched.
+func (s *relay) Progress() uint64 { return s.progress.Load() }
+
+// Stalled implements engine.Watched: the command is cancelled upstream,
+// and if the upstream stays silent the session ends.
+func (s *relay) Stalled(again bool) {
+	timeout := s.engine.set.QueryTimeout
+	if !again {
+		s.log.Warn("the upstream has not answered within postgres.query_timeout: cancelling the command", "timeout", timeout)
+		if err := s.up.cancel(s.engine.set.ConnectTimeout); err != nil {
+			s.log.Warn("cancelling the command failed", "err", err)
+		}
+		return
+	}
+	s.flow.UpstreamError()
+	s.terminate(fatal(codeConnectionFailure, fmt.Sprintf("the upstream of connection %q did not answer within postgres.query_timeout (%s)", s.flow.Conn.Name, timeout)),
+		"upstream did not answer")
+}
+
+var _ engine.Watched = (*relay)(nil)

@@ -74,6 +74,9 @@ type derivedFields struct {
 func (s *relay) upstreamLoop() {
 	for {
 		typ, frame, body, err := s.up.r.next()
+		if s.engine.set.QueryTimeout > 0 {
+			s.progress.Add(1)
+		}
 		if err != nil {
 			if !s.isEnded() {
 				s.flow.UpstreamError()

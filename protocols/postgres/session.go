@@ -71,6 +71,8 @@ type relay struct {
 	// upIdle that its last message was a ReadyForQuery (upstream reader
 	// writes, a drain reads).
 	txIdle, upIdle atomic.Bool
+	// progress counts upstream messages when a query timeout is set.
+	progress atomic.Uint64
 
 	ended     chan struct{}
 	endOnce   sync.Once

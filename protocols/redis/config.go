@@ -28,6 +28,9 @@ type Settings struct {
 	MaxMaskedValue protocols.ByteSize `yaml:"max_masked_value"`
 	// ConnectTimeout bounds dialling and authenticating upstream (default 10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// QueryTimeout (default 0: none) bounds how long a command may wait
+	// without a word from the upstream (faults.go).
+	QueryTimeout time.Duration `yaml:"query_timeout"`
 }
 
 // withDefaults fills what the section left out.
@@ -60,6 +63,9 @@ func (s Settings) validate() error {
 	}
 	if s.ConnectTimeout < 0 {
 		errs = append(errs, errors.New("connect_timeout: must not be negative"))
+	}
+	if s.QueryTimeout < 0 {
+		errs = append(errs, errors.New("query_timeout: must not be negative (0: none)"))
 	}
 	return errors.Join(errs...)
 }

@@ -67,3 +67,32 @@ func (e *Engine) Probe(ctx context.Context, c *protocols.Connection) error {
 }
 
 var _ engine.Prober = (*Engine)(nil)
+
+// watched returns the open sessions, for the query timeout.
+func (e *Engine) watched() []engine.Watched {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]engine.Watched, 0, len(e.sessions))
+	for s := range e.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Progress implements engine.Watched.
+func (s *relay) Progress() uint64 { return s.progress.Load() }
+
+// Stalled implements engine.Watched. A Redis command cannot be cancelled:
+// a command that waits a second timeout ends the session, a blocking read
+// (BLPOP) included, so the timeout is set above the blocking reads'.
+func (s *relay) Stalled(again bool) {
+	if !again {
+		s.log.Warn("the upstream has not answered within redis.query_timeout", "timeout", s.engine.set.QueryTimeout)
+		return
+	}
+	s.flow.UpstreamError()
+	s.fail(fmt.Sprintf("ERR the upstream of connection %q did not answer within redis.query_timeout (%s)", s.flow.Conn.Name, s.engine.set.QueryTimeout),
+		"upstream did not answer")
+}
+
+var _ engine.Watched = (*relay)(nil)

@@ -57,6 +57,9 @@ func (s *relay) upstreamLoop() {
 	r := &s.reader
 	for {
 		t, err := s.up.dec.Next()
+		if s.engine.set.QueryTimeout > 0 {
+			s.progress.Add(1)
+		}
 		if err == nil {
 			err = r.reply(t)
 		}

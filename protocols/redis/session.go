@@ -40,6 +40,9 @@ type relay struct {
 	// reader is the upstream reader's state.
 	reader readerState
 
+	// progress counts upstream reply tokens when a query timeout is set.
+	progress atomic.Uint64
+
 	ended     chan struct{}
 	endOnce   sync.Once
 	endReason string
