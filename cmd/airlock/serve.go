@@ -434,7 +434,9 @@ func (s *server) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.reloadMu.Lock() // a reload reads which listeners are open
 		s.listening[name] = true
+		s.reloadMu.Unlock()
 		deps := engine.Deps{Gateway: s.gateway, TLS: s.tls, Log: s.log,
 			RecordParameters: s.cfg.Recording.Parameters && !s.cfg.Recording.Disabled,
 			HandshakeTimeout: s.cfg.Handshake.Timeout, MaxUnauthenticated: s.cfg.Handshake.MaxPending,
