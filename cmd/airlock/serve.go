@@ -354,6 +354,13 @@ func (s *server) run(ctx context.Context) error {
 		})
 	}
 	for _, e := range s.engines {
+		if _, ok := e.(engine.HTTPHandler); ok {
+			// Served on the HTTP listener (serveAgents), whose key it shares.
+			if s.cfg.Listen["http"] == "" && len(s.gateway.Connections(e.Protocol())) > 0 {
+				s.log.Warn("connections not served: set listen.http", "protocol", string(e.Protocol()))
+			}
+			continue
+		}
 		name := string(e.Protocol())
 		addr := s.cfg.Listen[name]
 		if addr == "" {
