@@ -162,6 +162,9 @@ func (s *server) connections() (map[string]*protocols.Connection, error) {
 			return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
 		}
 		pc.Masking = src
+		if cc, ok := pc.Upstream.(engine.ConnectionClassifier); ok {
+			pc.Classifier = cc.Classifier()
+		}
 		conns[cn.Name] = pc
 	}
 	return conns, nil
@@ -417,7 +420,7 @@ func (s *server) serveAgents(ctx context.Context, listen func(name, addr string)
 	srv, err := agent.New(agent.Options{
 		Session: s.sessOpts, Approvals: s.approver, Engines: s.engines, AdminURL: s.cfg.Approvals.AdminURL,
 		AuthorizationServers: issuers, TLS: s.tls, Log: s.log, HandshakeTimeout: s.cfg.Handshake.Timeout,
-		MaxPending: s.cfg.Handshake.MaxPending,
+		MaxPending: s.cfg.Handshake.MaxPending, Registerer: s.reg,
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/protocols"
@@ -59,6 +60,8 @@ type Options struct {
 	// MaxPending caps connections that have not sent a byte yet (0: a
 	// quarter of the open-file limit); past it the oldest is dropped.
 	MaxPending int
+	// Registerer takes the metrics of engines served on this listener.
+	Registerer prometheus.Registerer
 	// SessionIdle closes an MCP session, and its sessions on connections,
 	// after this long without a request (default 30m).
 	SessionIdle time.Duration
@@ -133,7 +136,8 @@ func New(o Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
-		m, err := h.Mount(engine.HTTPDeps{Retry: g, Hold: hold, Log: s.log, AdminURL: s.adminURL, WaitPath: "/v1/approvals/"})
+		m, err := h.Mount(engine.HTTPDeps{Retry: g, Hold: hold, Log: s.log, AdminURL: s.adminURL,
+			WaitPath: "/v1/approvals/", Registerer: o.Registerer})
 		if err != nil {
 			return nil, fmt.Errorf("%s engine: %w", e.Protocol(), err)
 		}

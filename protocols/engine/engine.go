@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/session"
 )
@@ -91,6 +93,8 @@ type HTTPDeps struct {
 	// and metrics.
 	Retry, Hold *session.Gateway
 	Log         *slog.Logger
+	// Registerer takes the engine's own metrics; nil counts nothing more.
+	Registerer prometheus.Registerer
 	// AdminURL is the admin listener's base URL, where reviewers approve.
 	AdminURL string
 	// WaitPath is the listener's path that long-polls an approval request
@@ -109,4 +113,11 @@ type Mount struct {
 	// Close ends what the engine keeps between requests (its sessions)
 	// once the listener has stopped; nil when it keeps nothing.
 	Close func()
+}
+
+// ConnectionClassifier is an engine's decoded upstream block that brings
+// the connection's own classifier of its commands
+// (protocols.Connection.Classifier): an HTTP connection's route rules.
+type ConnectionClassifier interface {
+	Classifier() protocols.Classifier
 }

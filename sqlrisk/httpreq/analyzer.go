@@ -34,18 +34,26 @@ func New(cfg Config, path string) (*Analyzer, error) {
 	a := &Analyzer{grpc: cfg.GRPC}
 	var errs []error
 	for i, r := range cfg.Routes {
-		c, e := compileRoute(r, fmt.Sprintf("%s.routes[%d]", path, i))
+		c, e := compileRoute(r, fmt.Sprintf("%sroutes[%d]", prefix(path), i))
 		errs = append(errs, e...)
 		a.routes = append(a.routes, c)
 	}
 	for i, g := range cfg.GraphQL {
 		p, err := compilePattern(g)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.graphql[%d]: %w", path, i, err))
+			errs = append(errs, fmt.Errorf("%sgraphql[%d]: %w", prefix(path), i, err))
 		}
 		a.graphql = append(a.graphql, p)
 	}
 	return a, errors.Join(errs...)
+}
+
+// prefix is path followed by a dot, or nothing at the top.
+func prefix(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + "."
 }
 
 // Default is the analyzer of requests without a connection's rules
