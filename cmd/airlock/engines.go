@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/airlock-gw/airlock/protocols/engine"
+	"github.com/airlock-gw/airlock/protocols/httpproxy"
 	"github.com/airlock-gw/airlock/protocols/postgres"
 )
 
@@ -10,5 +11,6 @@ import (
 func engines() []engine.Engine {
 	return []engine.Engine{
 		postgres.New(),
+		httpproxy.New(),
 	}
 }

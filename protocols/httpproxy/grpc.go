@@ -1,0 +1,277 @@
+package httpproxy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/airlock-gw/airlock/protocols"
+)
+
+// gRPC (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md)
+// passes through as HTTP/2 requests: the full method name is the path,
+// the credential goes into the metadata as a header, and the policy
+// decides per method (sqlrisk/httpreq). A refusal is a trailers-only
+// response with PERMISSION_DENIED (or FAILED_PRECONDITION while a
+// reviewer has yet to decide). Messages are relayed one by one as their
+// length-prefixed frames arrive, so streaming calls stream; where the
+// connection names a descriptor set (descriptors:), each message is
+// decoded, its strings masked, encoded again and recorded as JSON, and
+// otherwise it passes as opaque bytes. Status and metadata are recorded.
+
+// gRPC status codes Airlock answers with.
+const (
+	grpcFailedPrecondition = 9
+	grpcPermissionDenied   = 7
+	grpcUnavailable        = 14
+)
+
+// isGRPC reports a gRPC or gRPC-Web request.
+func isGRPC(r *http.Request) bool {
+	return kindOf(r.Header.Get("Content-Type")) == kindGRPC
+}
+
+// grpcSchema finds the message types of a connection's methods in its
+// descriptor set, loaded on first use.
+type grpcSchema struct {
+	path string
+	once sync.Once
+	err  error
+	// methods by full name "/pkg.Service/Method".
+	methods map[string]protoreflect.MethodDescriptor
+}
+
+func (g *grpcSchema) load() error {
+	g.once.Do(func() {
+		b, err := os.ReadFile(g.path)
+		if err != nil {
+			g.err = err
+			return
+		}
+		var set descriptorpb.FileDescriptorSet
+		if err := proto.Unmarshal(b, &set); err != nil {
+			g.err = fmt.Errorf("descriptors %s: %w", g.path, err)
+			return
+		}
+		files, err := protodesc.NewFiles(&set)
+		if err != nil {
+			g.err = fmt.Errorf("descriptors %s: %w", g.path, err)
+			return
+		}
+		g.methods = map[string]protoreflect.MethodDescriptor{}
+		files.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+			for i := 0; i < f.Services().Len(); i++ {
+				sd := f.Services().Get(i)
+				for j := 0; j < sd.Methods().Len(); j++ {
+					md := sd.Methods().Get(j)
+					g.methods["/"+string(sd.FullName())+"/"+string(md.Name())] = md
+				}
+			}
+			return true
+		})
+	})
+	return g.err
+}
+
+// method returns the descriptor of a method, nil when unknown.
+func (g *grpcSchema) method(path string) protoreflect.MethodDescriptor {
+	if g == nil || g.load() != nil {
+		return nil
+	}
+	return g.methods[path]
+}
+
+func (p *proxy) serveGRPC(w http.ResponseWriter, r *http.Request, x *exchange, rest string) {
+	cmd := &protocols.Command{Protocol: protocols.HTTP, Kind: "grpc", Text: r.Method + " " + rest,
+		Payload: &protocols.Payload{Method: r.Method, Path: x.path}}
+	dec, err := x.lease.s.Check(r.Context(), cmd)
+	if err != nil {
+		x.finish(grpcRefusal(w, grpcUnavailable, "the call could not be decided: "+checkErrorText(err)), "")
+		return
+	}
+	if dec.Action != protocols.Allow {
+		code, msg := grpcPermissionDenied, dec.Reason
+		if dec.ApprovalID != "" {
+			code = grpcFailedPrecondition
+			msg = fmt.Sprintf("%s; approval request %s (%s/approvals/%s): call again once a reviewer approved it, and it runs once",
+				dec.Reason, dec.ApprovalID, p.deps.AdminURL, dec.ApprovalID)
+		}
+		x.finish(grpcRefusal(w, code, msg), dec.Reason)
+		return
+	}
+	md := x.up.grpc.method(mustUnescape(rest))
+	var body io.Reader = r.Body
+	if md != nil && r.Body != nil {
+		in := newTransform(r.Body, frameUnit(int64(x.up.cfg.Body.Mask)),
+			p.grpcMasker(x, md.Input(), r.Header.Get("Grpc-Encoding"), func(j []byte) {
+				if len(x.reqBody) < 4<<10 {
+					x.reqBody = append(x.reqBody, cutBytes(j, 4<<10-len(x.reqBody))...)
+				}
+			}))
+		body = in
+	}
+	rp := p.reverseProxy(x, rest, func(out *http.Request) {
+		out.Body = io.NopCloser(body)
+		if md != nil {
+			// Responses come uncompressed, so they can be read.
+			out.Header.Del("Grpc-Accept-Encoding")
+		}
+	}, func(res *http.Response) error {
+		sc := newScrubber(x.up.cred.secrets())
+		sc.header(res.Header)
+		x.status = res.StatusCode
+		x.resHdr = headers(res.Header)
+		x.trailer = res.Trailer
+		if st := res.Header.Get("Grpc-Status"); st != "" {
+			x.trailer = res.Header
+		}
+		if md != nil && res.Body != nil {
+			x.sampled = true
+			res.Body = newTransform(res.Body, frameUnit(int64(x.up.cfg.Body.Mask)),
+				p.grpcMasker(x, md.Output(), res.Header.Get("Grpc-Encoding"), func(j []byte) { x.resBody.addSample(j) }))
+		}
+		if res.Body != nil {
+			res.Body = &recordedBody{ReadCloser: res.Body, x: x}
+		}
+		return nil
+	})
+	rp.ServeHTTP(w, r)
+	x.finish(0, "")
+}
+
+// grpcRefusal answers a trailers-only response with a status.
+func grpcRefusal(w http.ResponseWriter, code int, msg string) int {
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", fmt.Sprint(code))
+	h.Set("Grpc-Message", grpcEscape(msg))
+	w.WriteHeader(http.StatusOK)
+	return http.StatusOK
+}
+
+// grpcEscape percent-encodes a status message as the protocol asks.
+func grpcEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// frameUnit reads one length-prefixed message frame, at most limit bytes.
+func frameUnit(limit int64) unit {
+	return func(r *bufio.Reader) ([]byte, error) {
+		var hdr [5]byte
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err == io.ErrUnexpectedEOF {
+				return nil, fmt.Errorf("grpc: truncated frame")
+			}
+			return nil, err
+		}
+		n := binary.BigEndian.Uint32(hdr[1:])
+		if int64(n) > limit {
+			return nil, errTooLarge
+		}
+		frame := make([]byte, 5+int(n))
+		copy(frame, hdr[:])
+		if _, err := io.ReadFull(r, frame[5:]); err != nil {
+			return nil, fmt.Errorf("grpc: truncated message")
+		}
+		return frame, nil
+	}
+}
+
+// grpcMasker masks each message frame of type desc: its strings masked
+// and scrubbed, encoded again uncompressed. sample gets the masked
+// message as JSON for the recording. A message that does not decode
+// passes as it came: the schema may be older than the service.
+func (p *proxy) grpcMasker(x *exchange, desc protoreflect.MessageDescriptor, encoding string, sample func([]byte)) func([]byte) []byte {
+	s := x.lease.s
+	sc := newScrubber(x.up.cred.secrets())
+	return func(frame []byte) []byte {
+		payload := frame[5:]
+		if frame[0]&1 == 1 {
+			if !strings.EqualFold(encoding, "gzip") {
+				return frame
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(payload))
+			if err != nil {
+				return frame
+			}
+			payload, err = io.ReadAll(io.LimitReader(zr, int64(x.up.cfg.Body.Mask)))
+			if err != nil {
+				return frame
+			}
+		}
+		msg := dynamicpb.NewMessage(desc)
+		if err := proto.Unmarshal(payload, msg); err != nil {
+			return frame
+		}
+		maskMessage(msg, func(v string) string { return sc.string(string(s.Text([]byte(v)))) })
+		if j, err := protojson.Marshal(msg); err == nil {
+			sample(j)
+		}
+		out, err := proto.Marshal(msg)
+		if err != nil {
+			return frame
+		}
+		res := make([]byte, 5, 5+len(out))
+		binary.BigEndian.PutUint32(res[1:], uint32(len(out)))
+		return append(res, out...)
+	}
+}
+
+// maskMessage replaces every string field of msg, at any depth, with
+// mask's answer.
+func maskMessage(msg protoreflect.Message, mask func(string) string) {
+	msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				switch fd.Kind() {
+				case protoreflect.StringKind:
+					l.Set(i, protoreflect.ValueOfString(mask(l.Get(i).String())))
+				case protoreflect.MessageKind, protoreflect.GroupKind:
+					maskMessage(l.Get(i).Message(), mask)
+				}
+			}
+		case fd.IsMap():
+			m := v.Map()
+			vd := fd.MapValue()
+			m.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				switch vd.Kind() {
+				case protoreflect.StringKind:
+					m.Set(k, protoreflect.ValueOfString(mask(mv.String())))
+				case protoreflect.MessageKind:
+					maskMessage(mv.Message(), mask)
+				}
+				return true
+			})
+		case fd.Kind() == protoreflect.StringKind:
+			msg.Set(fd, protoreflect.ValueOfString(mask(v.String())))
+		case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
+			maskMessage(v.Message(), mask)
+		}
+		return true
+	})
+}
