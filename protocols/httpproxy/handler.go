@@ -362,6 +362,11 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest, x *exchange, rest string) {
 	up := x.up
 	out := pr.Out
 	u := *up.base
+	if rest == "/" && up.base.Path != "" {
+		// The connection's root is the base URL itself (a GraphQL
+		// endpoint), not a directory under it.
+		rest = ""
+	}
 	u.Path = up.base.Path + mustUnescape(rest)
 	u.RawPath = up.base.EscapedPath() + rest
 	if u.RawPath == u.EscapedPath() {
