@@ -110,7 +110,9 @@ func (p *proxy) serveGRPC(w http.ResponseWriter, r *http.Request, x *exchange, r
 			msg = fmt.Sprintf("%s; approval request %s (%s/approvals/%s): call again once a reviewer approved it, and it runs once",
 				dec.Reason, dec.ApprovalID, p.deps.AdminURL, dec.ApprovalID)
 		}
-		x.finish(grpcRefusal(w, code, msg), dec.Reason)
+		st := grpcRefusal(w, code, msg)
+		x.resHdr = headers(w.Header())
+		x.finish(st, dec.Reason)
 		return
 	}
 	md := x.up.grpc.method(mustUnescape(rest))
