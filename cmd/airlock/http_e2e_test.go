@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -90,6 +91,22 @@ func TestHTTPConnections(t *testing.T) {
 		}
 		if _, user, _ := strings.Cut(api.last(t, "/echo").Header.Get("Authorization"), " "); user == "" {
 			t.Error("no authorization")
+		}
+	})
+
+	t.Run("http2 over tls", func(t *testing.T) {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+		req, _ := http.NewRequest("GET", "https://"+strings.TrimPrefix(a.base, "http://")+"/proxy/api/users", nil)
+		req.Header.Set("Authorization", "Bearer "+agentToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		seen.add(resp.Header, string(b))
+		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || strings.Contains(string(b), "jane.doe@") {
+			t.Errorf("%s %d %s", resp.Proto, resp.StatusCode, b)
 		}
 	})
 
