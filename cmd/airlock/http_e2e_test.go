@@ -370,6 +370,24 @@ func TestHTTPConnections(t *testing.T) {
 		}
 	})
 
+	t.Run("grpc messages read by reflection", func(t *testing.T) {
+		conn, err := grpc.NewClient("passthrough:///"+strings.TrimPrefix(a.base, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				return invoker(ctx, "/proxy/grpc-reflect"+method, req, reply, cc, opts...)
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+agentToken)
+		res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "reflected.user@example.com"})
+		if status.Code(err) != codes.NotFound {
+			t.Fatalf("Check: %v %v, want NOT_FOUND from the server", res, err)
+		}
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		addr := strings.TrimPrefix(a.base, "http://")
 		raw := func(req string) string {
@@ -462,7 +480,7 @@ func TestHTTPConnections(t *testing.T) {
 	}
 	rec := replays.String()
 	for _, want := range []string{"DELETE /v1/users/7", "tool call run_sql", "DROP TABLE customers", "SQL, not run here; as a statement: review",
-		"tool call query_db", "websocket client text", "/grpc.health.v1.Health/Watch"} {
+		"tool call query_db", "websocket client text", "/grpc.health.v1.Health/Watch", `{"service":"r***@example.com"}`} {
 		if !strings.Contains(rec, want) {
 			t.Errorf("the recordings lack %q", want)
 		}

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -281,6 +282,7 @@ func grpcStandIn(t *testing.T) (addr, descriptors string, hs *health.Server) {
 	hs = health.NewServer()
 	hs.SetServingStatus("shop", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
+	reflection.Register(s)
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(s.Stop)
 	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{protodesc.ToFileDescriptorProto(healthpb.File_grpc_health_v1_health_proto)}}
@@ -411,6 +413,13 @@ connections:
       credential: {bearer: "${HTTP_BEARER}"}
       routes:
         - {path: /grpc.health.v1.Health/Check, rule: http.admin}
+    allow: [dev, agent]
+  - name: grpc-reflect
+    protocol: http
+    upstream:
+      url: http://%[6]s
+      preset: grpc
+      reflection: true
     allow: [dev, agent]
 `, devTokenHash, identity.HashToken(agentToken), api, llm, testenv.PostgresAddr, grpcAddr, descriptors)
 }

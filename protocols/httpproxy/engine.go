@@ -78,7 +78,7 @@ type compiled struct {
 	analyzer *httpreq.Analyzer
 	cred     *credential
 	dial     *dialer
-	grpc     *grpcSchema // nil without descriptors
+	grpc     *grpcSchema // nil without descriptors or reflection
 }
 
 // Classifier implements engine.ConnectionClassifier: the connection's
@@ -99,10 +99,13 @@ func compile(u Upstream, s Settings) (*compiled, error) {
 	}
 	c := &compiled{cfg: u, base: base, analyzer: a, dial: d}
 	c.cred = newCredential(u.Credential, d.client)
-	if u.Descriptors != "" {
+	if u.Descriptors != "" || u.Reflection {
 		c.grpc = &grpcSchema{path: u.Descriptors}
 		if err := c.grpc.load(); err != nil {
 			return nil, fmt.Errorf("descriptors: %w", err)
+		}
+		if u.Reflection {
+			c.grpc.reflect = newReflector(c)
 		}
 	}
 	return c, nil

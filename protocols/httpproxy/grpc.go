@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -10,8 +11,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -31,7 +38,9 @@ import (
 // length-prefixed frames arrive, so streaming calls stream; where the
 // connection names a descriptor set (descriptors:), each message is
 // decoded, its strings masked, encoded again and recorded as JSON, and
-// otherwise it passes as opaque bytes. Status and metadata are recorded.
+// with reflection: on, the upstream's server reflection is asked instead;
+// otherwise messages pass as opaque bytes. Status and metadata are
+// recorded.
 
 // gRPC status codes Airlock answers with.
 const (
@@ -45,18 +54,28 @@ func isGRPC(r *http.Request) bool {
 	return kindOf(r.Header.Get("Content-Type")) == kindGRPC
 }
 
-// grpcSchema finds the message types of a connection's methods in its
-// descriptor set, loaded on first use.
+// grpcSchema finds the message types of a connection's methods: in its
+// descriptor set, loaded once, and, with reflection on, from the
+// upstream's server reflection (grpc.reflection.v1), asked once per
+// service (again after a minute when it failed).
 type grpcSchema struct {
-	path string
+	path    string                                                                             // descriptor set file, "" for none
+	reflect func(ctx context.Context, service string) (*descriptorpb.FileDescriptorSet, error) // nil without reflection
+
 	once sync.Once
 	err  error
-	// methods by full name "/pkg.Service/Method".
-	methods map[string]protoreflect.MethodDescriptor
+
+	mu      sync.Mutex
+	methods map[string]protoreflect.MethodDescriptor // by full name "/pkg.Service/Method"
+	asked   map[string]time.Time                     // services asked by reflection
 }
 
 func (g *grpcSchema) load() error {
 	g.once.Do(func() {
+		g.methods, g.asked = map[string]protoreflect.MethodDescriptor{}, map[string]time.Time{}
+		if g.path == "" {
+			return
+		}
 		b, err := os.ReadFile(g.path)
 		if err != nil {
 			g.err = err
@@ -67,32 +86,119 @@ func (g *grpcSchema) load() error {
 			g.err = fmt.Errorf("descriptors %s: %w", g.path, err)
 			return
 		}
-		files, err := protodesc.NewFiles(&set)
-		if err != nil {
-			g.err = fmt.Errorf("descriptors %s: %w", g.path, err)
-			return
-		}
-		g.methods = map[string]protoreflect.MethodDescriptor{}
-		files.RangeFiles(func(f protoreflect.FileDescriptor) bool {
-			for i := 0; i < f.Services().Len(); i++ {
-				sd := f.Services().Get(i)
-				for j := 0; j < sd.Methods().Len(); j++ {
-					md := sd.Methods().Get(j)
-					g.methods["/"+string(sd.FullName())+"/"+string(md.Name())] = md
-				}
-			}
-			return true
-		})
+		g.err = g.add(&set)
 	})
 	return g.err
 }
 
-// method returns the descriptor of a method, nil when unknown.
-func (g *grpcSchema) method(path string) protoreflect.MethodDescriptor {
+// add indexes the methods of a descriptor set's services.
+func (g *grpcSchema) add(set *descriptorpb.FileDescriptorSet) error {
+	files, err := protodesc.NewFiles(set)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	files.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+		for i := 0; i < f.Services().Len(); i++ {
+			sd := f.Services().Get(i)
+			for j := 0; j < sd.Methods().Len(); j++ {
+				md := sd.Methods().Get(j)
+				g.methods["/"+string(sd.FullName())+"/"+string(md.Name())] = md
+			}
+		}
+		return true
+	})
+	return nil
+}
+
+// reflectAgain is how long a service reflection could not describe is
+// left alone.
+const reflectAgain = time.Minute
+
+// method returns the descriptor of a method, nil when unknown: its
+// messages then pass as opaque bytes.
+func (g *grpcSchema) method(ctx context.Context, path string) protoreflect.MethodDescriptor {
 	if g == nil || g.load() != nil {
 		return nil
 	}
+	g.mu.Lock()
+	md := g.methods[path]
+	service, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	ask := md == nil && g.reflect != nil && service != "" && time.Since(g.asked[service]) > reflectAgain
+	if ask {
+		g.asked[service] = time.Now()
+	}
+	g.mu.Unlock()
+	if !ask {
+		return md
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	set, err := g.reflect(rctx, service)
+	if err != nil || g.add(set) != nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	return g.methods[path]
+}
+
+// newReflector asks the upstream's server reflection for the files that
+// describe a service, with the held credential as metadata.
+func newReflector(c *compiled) func(ctx context.Context, service string) (*descriptorpb.FileDescriptorSet, error) {
+	var (
+		once sync.Once
+		conn *grpc.ClientConn
+		err  error
+	)
+	return func(ctx context.Context, service string) (*descriptorpb.FileDescriptorSet, error) {
+		once.Do(func() {
+			creds := insecure.NewCredentials()
+			if c.dial.tls != nil {
+				creds = credentials.NewTLS(c.dial.tls)
+			}
+			conn, err = grpc.NewClient("passthrough:///"+c.base.Host, grpc.WithTransportCredentials(creds))
+		})
+		if err != nil {
+			return nil, err
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String(), nil)
+		if err := c.cred.apply(req); err != nil {
+			return nil, err
+		}
+		var md []string
+		for k, vs := range req.Header {
+			for _, v := range vs {
+				md = append(md, strings.ToLower(k), v)
+			}
+		}
+		stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(metadata.AppendToOutgoingContext(ctx, md...))
+		if err != nil {
+			return nil, err
+		}
+		defer stream.CloseSend()
+		if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: service}}); err != nil {
+			return nil, err
+		}
+		res, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		fds := res.GetFileDescriptorResponse()
+		if fds == nil {
+			return nil, fmt.Errorf("reflection does not describe %s", service)
+		}
+		set := &descriptorpb.FileDescriptorSet{}
+		for _, b := range fds.FileDescriptorProto {
+			var f descriptorpb.FileDescriptorProto
+			if err := proto.Unmarshal(b, &f); err != nil {
+				return nil, err
+			}
+			set.File = append(set.File, &f)
+		}
+		return set, nil
+	}
 }
 
 func (p *proxy) serveGRPC(w http.ResponseWriter, r *http.Request, x *exchange, rest string) {
@@ -115,7 +221,7 @@ func (p *proxy) serveGRPC(w http.ResponseWriter, r *http.Request, x *exchange, r
 		x.finish(st, dec.Reason)
 		return
 	}
-	md := x.up.grpc.method(mustUnescape(rest))
+	md := x.up.grpc.method(r.Context(), mustUnescape(rest))
 	var body io.Reader = r.Body
 	if md != nil && r.Body != nil {
 		in := newTransform(r.Body, frameUnit(int64(x.up.cfg.Body.Mask)),
