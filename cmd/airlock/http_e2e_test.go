@@ -414,7 +414,13 @@ func TestHTTPConnections(t *testing.T) {
 		if got := raw(big); !strings.Contains(got, " 431 ") {
 			t.Errorf("oversized header: %q", got)
 		}
-		st, _, body := do(t, "POST", "/proxy/api/upload", agentToken, strings.Repeat("x", 100<<10), map[string]string{"Content-Type": "application/octet-stream"})
+		// Past body.inspect a body streams through uninspected; past
+		// body.max it is refused.
+		st, _, body := do(t, "POST", "/proxy/api/upload", agentToken, strings.Repeat("u", 40<<10), map[string]string{"Content-Type": "application/octet-stream"})
+		if st != http.StatusOK || !strings.Contains(body, `"bytes":40960`) {
+			t.Errorf("streamed upload: %d %s", st, body)
+		}
+		st, _, body = do(t, "POST", "/proxy/api/upload", agentToken, strings.Repeat("x", 100<<10), map[string]string{"Content-Type": "application/octet-stream"})
 		if st != http.StatusRequestEntityTooLarge {
 			t.Errorf("body over the limit: %d %s", st, body)
 		}

@@ -146,6 +146,10 @@ func apiStandIn(t *testing.T) *standIn {
 		}
 		jsonOK(w, map[string]any{"deleted": r.Method == http.MethodDelete})
 	})
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		rec := u.record(r)
+		jsonOK(w, map[string]any{"bytes": len(rec.Body)})
+	})
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		u.record(r)
 		jsonOK(w, map[string]any{"admin": true})

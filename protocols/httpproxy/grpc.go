@@ -243,10 +243,22 @@ func (p *proxy) serveGRPC(w http.ResponseWriter, r *http.Request, x *exchange, r
 		sc.header(res.Header)
 		x.status = res.StatusCode
 		x.resHdr = headers(res.Header)
-		x.trailer = res.Trailer
-		if st := res.Header.Get("Grpc-Status"); st != "" {
-			x.trailer = res.Header
+		if res.Header.Get("Grpc-Status") != "" {
+			// A trailers-only answer. The proxy may flush the headers
+			// before it knows the body is empty, which would make them
+			// headers and leave the call without a status: send them
+			// as trailers, which a client reads the same.
+			if res.Trailer == nil {
+				res.Trailer = http.Header{}
+			}
+			for _, k := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
+				if vs := res.Header.Values(k); len(vs) > 0 {
+					res.Trailer[k] = vs
+					res.Header.Del(k)
+				}
+			}
 		}
+		x.trailer = res.Trailer
 		if md != nil && res.Body != nil {
 			x.sampled = true
 			res.Body = newTransform(res.Body, frameUnit(int64(x.up.cfg.Body.Mask)),

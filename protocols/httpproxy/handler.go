@@ -276,7 +276,7 @@ func (p *proxy) check(w http.ResponseWriter, r *http.Request, x *exchange, cmd *
 	dec, err := x.lease.s.Check(r.Context(), cmd)
 	if err != nil {
 		if errors.Is(err, session.ErrRecordingFailed) {
-			x.lease.broken = true
+			x.lease.broken.Store(true)
 		}
 		if r.Context().Err() == nil {
 			newProblem(http.StatusServiceUnavailable, "unavailable", "Request not decided",

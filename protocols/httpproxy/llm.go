@@ -259,7 +259,7 @@ func (o *llmObserver) report(c *toolCall) {
 	o.p.metrics.toolCalls.WithLabelValues(string(protocols.HTTP), s.Conn.Name, risk.String()).Inc()
 	cmd := &protocols.Command{Protocol: protocols.HTTP, Kind: "tool_call", Text: text}
 	if err := s.Record(cmd, string(s.Text([]byte(text)))); err != nil {
-		o.x.lease.broken = true
+		o.x.lease.broken.Store(true)
 	}
 }
 

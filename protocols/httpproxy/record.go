@@ -120,7 +120,7 @@ func (x *exchange) finish(status int, errText string) {
 		err = res.End(protocols.Result{Tag: strconv.Itoa(x.status), Error: errText}, x.start)
 	}
 	if err != nil {
-		x.lease.broken = true
+		x.lease.broken.Store(true)
 	}
 	res.Done(x.start)
 	x.p.metrics.response(s.Conn.Name, x.status)

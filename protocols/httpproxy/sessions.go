@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlock-gw/airlock/session"
@@ -47,8 +48,9 @@ type lease struct {
 	s    *session.Session
 	uses int
 	idle time.Time // when it was last given back
-	// broken: the session must end (its recording failed).
-	broken bool
+	// broken: the session must end (its recording failed); a WebSocket's
+	// two relays may both say so.
+	broken atomic.Bool
 }
 
 // maxIdlePerKey bounds the idle sessions kept for one caller: a burst of
@@ -100,7 +102,7 @@ func (p *pools) release(l *lease) {
 	reason := ""
 	p.mu.Lock()
 	switch {
-	case l.broken:
+	case l.broken.Load():
 		reason = "recording failed"
 	case p.closed:
 		reason = "gateway shutting down"

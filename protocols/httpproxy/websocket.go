@@ -159,7 +159,7 @@ func (p *proxy) relay(ctx context.Context, x *exchange, src, dst *websocket.Conn
 			rec.Values = [][]byte{cutBytes(data, 4<<10)}
 		}
 		if err := res.Reply(rec); err != nil {
-			x.lease.broken = true
+			x.lease.broken.Store(true)
 			return err
 		}
 		if err := dst.Write(ctx, typ, data); err != nil {
