@@ -329,6 +329,10 @@ func (p *proxy) grpcMasker(x *exchange, desc protoreflect.MessageDescriptor, enc
 	sc := newScrubber(x.up.cred.secrets())
 	return func(frame []byte) []byte {
 		payload := frame[5:]
+		if frame[0]&0x80 != 0 {
+			// A gRPC-Web trailer frame: the status, as text.
+			return sc.bytes(frame)
+		}
 		if frame[0]&1 == 1 {
 			if !strings.EqualFold(encoding, "gzip") {
 				return frame

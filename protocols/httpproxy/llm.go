@@ -11,6 +11,7 @@ import (
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/sqlrisk/mysql"
 	"github.com/airlock-gw/airlock/sqlrisk/postgres"
+	"github.com/airlock-gw/airlock/sqlrisk/rule"
 )
 
 // LLM provider connections (presets openai and anthropic): the request's
@@ -246,8 +247,12 @@ func (o *llmObserver) report(c *toolCall) {
 	stmts := sqlIn(args)
 	risk := protocols.RiskNone
 	text := fmt.Sprintf("tool call %s returned by the model: %s", c.name, cut(args, maxToolArgs))
-	for _, sql := range stmts {
-		cls := toolAnalyzer(o.x.up.cfg.ToolSQL).Analyze(&protocols.Command{Protocol: protocols.Protocol(o.x.up.cfg.ToolSQL), Text: sql})
+	for _, st := range stmts {
+		cls := toolAnalyzer(o.x.up.cfg.ToolSQL).Analyze(&protocols.Command{Protocol: protocols.Protocol(o.x.up.cfg.ToolSQL), Text: st.sql})
+		if !st.named && slices.Contains(cls.Rules, rule.ParseError) {
+			// Prose that starts like a statement ("select the best").
+			continue
+		}
 		dec := protocols.Decision{Action: protocols.Allow, Risk: cls.Risk, Rules: cls.Rules}
 		if s.Conn.Policy != nil {
 			dec = s.Conn.Policy.Decide(s.Info.Identity, cls)
@@ -277,14 +282,21 @@ var sqlKeywords = []string{"select", "insert", "update", "delete", "drop", "crea
 // sqlKeys are argument names that hold SQL whatever it starts with.
 var sqlKeys = []string{"sql", "query", "statement", "statements"}
 
+// sqlArg is a string of a tool call's arguments that may be SQL; named
+// when its key says so.
+type sqlArg struct {
+	sql   string
+	named bool
+}
+
 // sqlIn returns the SQL statements a tool call's JSON arguments carry: a
 // string under a key naming SQL, or one that starts with a SQL keyword.
-func sqlIn(args string) []string {
+func sqlIn(args string) []sqlArg {
 	var v any
 	if json.Unmarshal([]byte(args), &v) != nil {
 		return nil
 	}
-	var out []string
+	var out []sqlArg
 	var walk func(key string, v any)
 	walk = func(key string, v any) {
 		switch v := v.(type) {
@@ -302,8 +314,9 @@ func sqlIn(args string) []string {
 				walk(key, e)
 			}
 		case string:
-			if looksLikeSQL(key, v) {
-				out = append(out, v)
+			named := slices.Contains(sqlKeys, strings.ToLower(key))
+			if named || looksLikeSQL(v) {
+				out = append(out, sqlArg{sql: v, named: named})
 			}
 		}
 	}
@@ -311,14 +324,8 @@ func sqlIn(args string) []string {
 	return out
 }
 
-func looksLikeSQL(key, v string) bool {
+func looksLikeSQL(v string) bool {
 	t := strings.TrimSpace(v)
-	if t == "" {
-		return false
-	}
-	if slices.Contains(sqlKeys, strings.ToLower(key)) {
-		return true
-	}
 	first, _, _ := strings.Cut(strings.ToLower(t), " ")
 	return slices.Contains(sqlKeywords, first) && strings.Contains(t, " ")
 }
