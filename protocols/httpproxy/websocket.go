@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/session"
 	"github.com/airlock-gw/airlock/sqlrisk/httpreq"
 )
 
@@ -117,8 +118,9 @@ func (p *proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, x *exchan
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	errc := make(chan error, 2)
-	go func() { errc <- p.relay(ctx, x, cc, upc, "client") }()
-	go func() { errc <- p.relay(ctx, x, upc, cc, "upstream") }()
+	results := x.lease.s.Results(nil)
+	go func() { errc <- p.relay(ctx, x, results, cc, upc, "client") }()
+	go func() { errc <- p.relay(ctx, x, results, upc, cc, "upstream") }()
 	err = <-errc
 	cancel()
 	code, reason := websocket.StatusNormalClosure, ""
@@ -136,11 +138,11 @@ func (p *proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, x *exchan
 }
 
 // relay copies messages from src to dst until either side ends, masking
-// and recording each.
-func (p *proxy) relay(ctx context.Context, x *exchange, src, dst *websocket.Conn, from string) error {
+// and recording each; res is shared by both directions, which only record
+// replies through it.
+func (p *proxy) relay(ctx context.Context, x *exchange, res *session.Results, src, dst *websocket.Conn, from string) error {
 	s := x.lease.s
 	sc := newScrubber(x.up.cred.secrets())
-	res := s.Results(nil)
 	for {
 		typ, data, err := src.Read(ctx)
 		if err != nil {
