@@ -34,7 +34,20 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such endpoint; the API is described at /v1/openapi.json and MCP is served at /mcp")
 	}))
-	return mux
+	if len(s.mounts) == 0 {
+		return mux
+	}
+	// Engines' requests go to them before the mux, which would redirect
+	// paths it cleans: a proxied path is the upstream's to read.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range s.mounts {
+			if (m.Host != nil && m.Host(r.Host)) || (m.Prefix != "" && strings.HasPrefix(r.URL.Path, m.Prefix)) {
+				m.Handler.ServeHTTP(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // allow answers 405 with a problem for every method but method.
