@@ -462,7 +462,7 @@ func TestHTTPConnections(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) {
 		m := a.metrics(t)
 		for _, want := range []string{
-			`airlock_commands_total{action="allow",connection="api",protocol="http",risk="none"}`,
+			`airlock_commands_total{action="allow",connection="api",enforced="true",protocol="http",risk="none"}`,
 			`airlock_llm_tokens_total{connection="openai",identity="agent",kind="input",model="gpt-test",protocol="http"} 52`,
 			`airlock_llm_tool_calls_total{connection="openai",protocol="http",risk="high"}`,
 			`airlock_http_responses_total{code="2xx",connection="api",protocol="http"}`,
