@@ -48,42 +48,7 @@ func (p *proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, x *exchan
 	if !p.check(w, r, x, cmd) {
 		return
 	}
-	up := x.up
-	target := *up.base
-	target.Path = up.base.Path + mustUnescape(rest)
-	target.RawQuery = r.URL.RawQuery
-	out, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, target.String(), nil)
-	for k, vs := range r.Header {
-		out.Header[k] = vs
-	}
-	for _, k := range wsRequestHeaders {
-		out.Header.Del(k)
-	}
-	if up.cfg.CallerHeader != "" {
-		out.Header.Del(up.cfg.CallerHeader)
-	}
-	if err := up.cred.apply(out); err != nil {
-		x.credErr = err
-		p.upstreamFailed(w, r, x, err)
-		return
-	}
-	switch out.URL.Scheme {
-	case "https":
-		out.URL.Scheme = "wss"
-	default:
-		out.URL.Scheme = "ws"
-	}
-	var protos []string
-	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				protos = append(protos, s)
-			}
-		}
-	}
-	upc, res, err := websocket.Dial(r.Context(), out.URL.String(), &websocket.DialOptions{
-		HTTPClient: &http.Client{Transport: up.dial.http1}, HTTPHeader: out.Header, Subprotocols: protos,
-		CompressionMode: websocket.CompressionDisabled})
+	upc, res, err := p.dialWebSocket(r, x, rest)
 	if err != nil {
 		if res != nil && res.StatusCode != http.StatusSwitchingProtocols {
 			// The upstream refused the upgrade: its answer, masked.
@@ -108,20 +73,66 @@ func (p *proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, x *exchan
 	defer cc.CloseNow()
 	x.status = http.StatusSwitchingProtocols
 	if res != nil {
-		sc := newScrubber(up.cred.secrets())
+		sc := newScrubber(x.up.cred.secrets())
 		sc.header(res.Header)
 		x.resHdr = headers(res.Header)
 	}
-	limit := int64(up.cfg.Body.Mask)
+	p.relayBoth(r.Context(), x, cc, upc)
+	x.finish(http.StatusSwitchingProtocols, "")
+}
+
+// dialWebSocket opens the upstream side of a WebSocket with the held
+// credential, offering the caller's subprotocols. A credential that cannot
+// be applied is noted on x.
+func (p *proxy) dialWebSocket(r *http.Request, x *exchange, rest string) (*websocket.Conn, *http.Response, error) {
+	up := x.up
+	target := *up.base
+	target.Path = up.base.Path + mustUnescape(rest)
+	target.RawQuery = r.URL.RawQuery
+	out, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, target.String(), nil)
+	for k, vs := range r.Header {
+		out.Header[k] = vs
+	}
+	for _, k := range wsRequestHeaders {
+		out.Header.Del(k)
+	}
+	if up.cfg.CallerHeader != "" {
+		out.Header.Del(up.cfg.CallerHeader)
+	}
+	if err := up.cred.apply(out); err != nil {
+		x.credErr = err
+		return nil, nil, err
+	}
+	out.URL.Scheme = "ws"
+	if target.Scheme == "https" {
+		out.URL.Scheme = "wss"
+	}
+	var protos []string
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				protos = append(protos, s)
+			}
+		}
+	}
+	return websocket.Dial(r.Context(), out.URL.String(), &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: up.dial.http1}, HTTPHeader: out.Header, Subprotocols: protos,
+		CompressionMode: websocket.CompressionDisabled})
+}
+
+// relayBoth relays messages both ways until either side ends, then closes
+// both with the status the ending side gave.
+func (p *proxy) relayBoth(ctx context.Context, x *exchange, cc, upc *websocket.Conn) {
+	limit := int64(x.up.cfg.Body.Mask)
 	cc.SetReadLimit(limit)
 	upc.SetReadLimit(limit)
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
 	results := x.lease.s.Results(nil)
 	go func() { errc <- p.relay(ctx, x, results, cc, upc, "client") }()
 	go func() { errc <- p.relay(ctx, x, results, upc, cc, "upstream") }()
-	err = <-errc
+	err := <-errc
 	cancel()
 	code, reason := websocket.StatusNormalClosure, ""
 	if s := websocket.CloseStatus(err); s != -1 {
@@ -134,7 +145,6 @@ func (p *proxy) serveWebSocket(w http.ResponseWriter, r *http.Request, x *exchan
 	_ = cc.Close(code, reason)
 	_ = upc.Close(code, reason)
 	<-errc
-	x.finish(http.StatusSwitchingProtocols, "")
 }
 
 // relay copies messages from src to dst until either side ends, masking
