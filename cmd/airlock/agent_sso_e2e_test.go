@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -42,35 +43,61 @@ func ssoIdentity() protocols.Identity {
 	return protocols.Identity{Name: "alice@corp", Groups: []string{"developers"}}
 }
 
+// nonLoopback is an IPv4 address of this machine other than loopback, or
+// "" when it has none.
+func nonLoopback() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	return ""
+}
+
 // TestSSOCredentialOnMySQLAndAgents: a short-lived credential is accepted
-// by the mariadb client (over TLS, or on loopback through the RSA key
-// exchange: caching_sha2_password's fast path knows only static tokens'
-// hashes, so the client sends the credential in full) and by the query API as a bearer token; sessions name the person and
-// the provider; logging out refuses both at once.
+// by the mariadb client, over TLS and without it (caching_sha2_password's
+// fast path checks its proof against the SHA-256 the store keeps, so the
+// credential never crosses the network), by go-sql-driver, and by the
+// query API as a bearer token; sessions name the person and the provider;
+// logging out refuses new logins and an open session's next command. The
+// MySQL listener is on a non-loopback address when the machine has one, so
+// that no secret is accepted in clear and only the fast path admits
+// without TLS.
 func TestSSOCredentialOnMySQLAndAgents(t *testing.T) {
 	e := newSSOEnv(t)
 	pgDB := testenv.PostgresDB(t)
 	myDB := mariadbDatabase(t)
+	host := nonLoopback()
+	if host == "" {
+		t.Log("no non-loopback address: the MySQL listener is on loopback, where a secret may also come in full without TLS")
+		host = "127.0.0.1"
+	}
 	cfg := e.config(t, pgDB, "", "")
-	cfg = strings.Replace(cfg, "listen:\n  postgres: 127.0.0.1:0\n", "listen:\n  postgres: 127.0.0.1:0\n  mysql: 127.0.0.1:0\n  http: 127.0.0.1:0\n", 1)
+	cfg = strings.Replace(cfg, "listen:\n  postgres: 127.0.0.1:0\n", "listen:\n  postgres: 127.0.0.1:0\n  mysql: "+host+":0\n  http: 127.0.0.1:0\n", 1)
 	cfg = strings.Replace(cfg, "connections:\n", "connections:\n"+strings.Replace(mysqlConn(myDB, ""), "allow: [dev, agent]", "allow: [dev, group:developers]", 1), 1)
 	in := e.start(t, cfg)
 	my := &mysqlInstance{instance: in, addr: in.addr("mysql"), db: myDB}
 	api := &agentInstance{instance: in, base: "http://" + in.addr("http")}
 	cred := issueCredential(t, in)
 
-	out, err := my.mariadbCLI(t, "alice@corp", cred, "mysql", "", "--ssl", "-N", "-e", "SELECT 'sso over tls'")
-	if err != nil || !strings.Contains(out, "sso over tls") {
-		t.Fatalf("mariadb --ssl with the credential: %v\n%s", err, out)
+	for _, tls := range []string{"--ssl", "--skip-ssl"} {
+		out, err := my.mariadbCLI(t, "alice@corp", cred, "mysql", "", tls, "-N", "-e", "SELECT 'signed in'")
+		if err != nil || !strings.Contains(out, "signed in") {
+			t.Fatalf("mariadb %s with the credential: %v\n%s", tls, err, out)
+		}
 	}
-	// On loopback, full authentication without TLS goes through the RSA
-	// key exchange Airlock offers only there.
-	if out, err := my.mariadbCLI(t, "alice@corp", cred, "mysql", "", "--skip-ssl", "-N", "-e", "SELECT 'sso on loopback'"); err != nil ||
-		!strings.Contains(out, "sso on loopback") {
-		t.Fatalf("mariadb --skip-ssl on loopback with the credential: %v\n%s", err, out)
+	for _, tc := range []struct{ user, token string }{{"bob@corp", cred}, {"alice@corp", cred[:len(cred)-1] + "x"}} {
+		if out, _ := my.mariadbCLI(t, tc.user, tc.token, "mysql", "", "--skip-ssl", "-N", "-e", "SELECT 1"); !strings.Contains(out, "ERROR 1045") {
+			t.Fatalf("%s with a credential not theirs: %s", tc.user, out)
+		}
 	}
-	if out, _ := my.mariadbCLI(t, "bob@corp", cred, "mysql", "", "--ssl", "-N", "-e", "SELECT 1"); !strings.Contains(out, "ERROR 1045") {
-		t.Fatalf("the credential under another name: %s", out)
+	cfgDriver := my.driverConfig("alice@corp", cred, "mysql")
+	open := openDriver(t, cfgDriver)
+	open.SetMaxOpenConns(1)
+	var via string
+	if err := open.QueryRow("SELECT 'go-sql-driver'").Scan(&via); err != nil || via != "go-sql-driver" {
+		t.Fatalf("go-sql-driver without TLS: %v", err)
 	}
 
 	r := api.do(t, call{method: "GET", path: "/v1/connections", token: cred})
@@ -85,9 +112,9 @@ func TestSSOCredentialOnMySQLAndAgents(t *testing.T) {
 	listed := regexp.MustCompile(`"name":\s*"alice@corp",[^}]*"method":\s*"sso:okta"`)
 	if !pollUntil(10*time.Second, func() bool {
 		s, code := airlockCmd(t, in, "sessions", "list", "--config", "airlock.yaml", "--identity", "alice@corp", "--json")
-		return code == 0 && len(listed.FindAllString(s, -1)) >= 2
+		return code == 0 && len(listed.FindAllString(s, -1)) >= 4
 	}) {
-		t.Fatal("the sessions of the mariadb client and of the query API do not name alice@corp via sso:okta")
+		t.Fatal("the sessions of the mariadb client, go-sql-driver and the query API do not name alice@corp via sso:okta")
 	}
 	if strings.Contains(in.Logs(), cred) {
 		t.Fatal("the credential was logged")
@@ -106,7 +133,12 @@ func TestSSOCredentialOnMySQLAndAgents(t *testing.T) {
 	if r := api.do(t, q); r.status != 401 {
 		t.Fatalf("the query API after logout: %d %s", r.status, r.body)
 	}
-	if out, _ := my.mariadbCLI(t, "alice@corp", cred, "mysql", "", "--ssl", "-N", "-e", "SELECT 1"); !strings.Contains(out, "ERROR 1045") {
-		t.Fatalf("mariadb after logout: %s", out)
+	for _, tls := range []string{"--ssl", "--skip-ssl"} {
+		if out, _ := my.mariadbCLI(t, "alice@corp", cred, "mysql", "", tls, "-N", "-e", "SELECT 1"); !strings.Contains(out, "ERROR 1045") {
+			t.Fatalf("mariadb %s after logout: %s", tls, out)
+		}
+	}
+	if err := open.QueryRow("SELECT 1").Scan(&via); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("the open go-sql-driver session after logout: %v", err)
 	}
 }
