@@ -392,6 +392,12 @@ func agentEnginesMCP(t *testing.T, a *agentInstance, keys []string) {
 	if res.IsError || out["status"] != "completed" || !strings.Contains(resultText(res), "Ada") {
 		t.Fatalf("params on shop: %v %s", out, resultText(res))
 	}
+	// Numbers reach the database as the client wrote them, past 2^53 too.
+	big := json.Number("9007199254740993")
+	res, out = callTool(t, cs, "query", map[string]any{"connection": "main", "sql": "SELECT $1::numeric::text", "params": []any{big}})
+	if res.IsError || !strings.Contains(resultText(res), "9007199254740993") {
+		t.Fatalf("a large integer: %v %s", out, resultText(res))
+	}
 	res, _ = callTool(t, cs, "query", map[string]any{"connection": "cache", "sql": "SELECT 1"})
 	if !res.IsError || !strings.Contains(resultText(res), "command") {
 		t.Errorf("sql on Redis: %s", resultText(res))

@@ -145,7 +145,7 @@ func (s *Server) newMCPServer(conns []*protocols.Connection) *mcp.Server {
 	}
 	in := queryInputSchema(names, sqlConns, redisConns)
 	mcp.AddTool(srv, &mcp.Tool{Name: "query", Title: "Run a statement", InputSchema: in,
-		Description: "Runs one statement on a connection and returns its rows (masked) or its outcome. Policy decides what may run: " +
+		Description: "Runs one SQL statement, or one Redis command, on a connection and returns its rows or reply (masked) or its outcome. Policy decides what may run: " +
 			"reads usually do; destructive statements may need a human's approval (the answer is then pending_approval) or be refused.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: false, DestructiveHint: boolPtr(true), IdempotentHint: false, OpenWorldHint: boolPtr(false)},
 	}, s.toolQuery)
@@ -262,12 +262,16 @@ func (s *Server) toolQuery(ctx context.Context, req *mcp.CallToolRequest, in que
 		return nil, nil, err
 	}
 	q := queryRequest{SQL: in.SQL, Command: in.Command, MaxRows: in.MaxRows, MaxBytes: in.MaxBytes}
-	for _, p := range in.Params {
-		b, err := json.Marshal(p)
-		if err != nil {
+	if len(in.Params) > 0 {
+		// The params as the client wrote them: in is decoded from a map of
+		// any, whose numbers are float64s (an id past 2^53 would change).
+		var raw struct {
+			Params []json.RawMessage `json:"params"`
+		}
+		if err := json.Unmarshal(req.Params.Arguments, &raw); err != nil {
 			return nil, nil, err
 		}
-		q.Params = append(q.Params, b)
+		q.Params = raw.Params
 	}
 	cmd, l, msg := s.command(conn, q)
 	if msg != "" {
