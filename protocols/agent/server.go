@@ -118,6 +118,7 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	so := o.Session
+	so.Classifier = s.withParams(so.Classifier)
 	so.Approver = nil
 	if o.Approvals != nil {
 		so.Approver = o.Approvals.Retrying()
