@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-gw/airlock/protocols/mysql/wire"
 	"github.com/airlock-gw/airlock/protocols/testenv"
 )
 
@@ -333,4 +335,57 @@ func startDriverSuiteAirlock(t *testing.T, database string) *mysqlInstance {
 func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestMySQLClientResetKillsCommand: a client whose connection ends with a
+// reset (a driver that closes with a result still arriving, or a
+// cancelled context) has gone like one that closes cleanly: its running
+// command is killed upstream, and the session ends as disconnected, not
+// as a protocol violation.
+func TestMySQLClientResetKillsCommand(t *testing.T) {
+	m := startMySQL(t, "", "", "")
+	// The command waits for a row lock the test holds: a server notices a
+	// client gone during SLEEP() or GET_LOCK(), but not in InnoDB's lock
+	// wait, which only a KILL ends early.
+	m.exec(t, "CREATE TABLE locked (id INT PRIMARY KEY) ENGINE=InnoDB", "INSERT INTO locked VALUES (1)")
+	admin := m.admin(t)
+	ctx := context.Background()
+	holder, err := admin.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, "SELECT id FROM locked WHERE id = 1 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	up := m.rawClient(t)
+	if p, err := roundTrip(t, up, 0, wire.AppendQuery(nil, up.Capabilities, []byte("SET SESSION innodb_lock_wait_timeout = 25"))); err != nil || errCode(p) != 0 {
+		t.Fatalf("set the lock wait timeout: %v % x", err, p.Payload)
+	}
+	const marker = "airlock-reset-me"
+	query := wire.AppendQuery(nil, up.Capabilities, []byte("SELECT id FROM locked WHERE id = 1 FOR UPDATE /* "+marker+" */"))
+	if _, err := wire.WritePacket(up.Conn, 0, query); err != nil {
+		t.Fatal(err)
+	}
+	running := func() bool {
+		var n int
+		_ = admin.QueryRow("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE ? AND info NOT LIKE '%processlist%'", "%"+marker+"%").Scan(&n)
+		return n > 0
+	}
+	if !pollUntil(10*time.Second, running) {
+		t.Fatal("the query never ran upstream")
+	}
+	tcp, ok := up.Conn.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("the raw client's connection is a %T", up.Conn)
+	}
+	_ = tcp.SetLinger(0) // Close sends a reset
+	tcp.Close()
+	if !pollUntil(10*time.Second, func() bool { return !running() }) {
+		t.Fatal("the query of a client that reset its connection still runs upstream")
+	}
+	if !pollUntil(5*time.Second, func() bool { return strings.Contains(m.Logs(), `reason="client disconnected"`) }) ||
+		strings.Contains(m.Logs(), `reason="protocol violation"`) {
+		t.Fatalf("a reset connection did not end as a client gone:\n%s", m.Logs())
+	}
 }

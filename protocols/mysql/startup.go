@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -252,7 +253,11 @@ func recoverSession(log *slog.Logger) {
 	}
 }
 
+// isClosed reports whether err says the peer went away. A reset counts:
+// a client that closes its socket with a result still arriving (a driver
+// cancelling a query mid-rows) resets the connection rather than ending
+// it cleanly, and has gone all the same.
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, errDropped)
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, errDropped)
 }
