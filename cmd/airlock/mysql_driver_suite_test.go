@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,8 +15,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/airlock-gw/airlock/protocols/mysql/wire"
 	"github.com/airlock-gw/airlock/protocols/testenv"
@@ -387,5 +392,110 @@ func TestMySQLClientResetKillsCommand(t *testing.T) {
 	if !pollUntil(5*time.Second, func() bool { return strings.Contains(m.Logs(), `reason="client disconnected"`) }) ||
 		strings.Contains(m.Logs(), `reason="protocol violation"`) {
 		t.Fatalf("a reset connection did not end as a client gone:\n%s", m.Logs())
+	}
+}
+
+// TestMySQLUpstreamOutOfSlots: an upstream out of connection slots is
+// tried again for a moment, as the slots of sessions that just ended are
+// freed, and one that stays full answers error 1040, the server's own,
+// rather than "cannot connect".
+func TestMySQLUpstreamOutOfSlots(t *testing.T) {
+	// Each upstream serves its first login (Airlock's probe of its
+	// version), then refuses the next ones.
+	busy := startSlotsUpstream(t, 3)
+	full := startSlotsUpstream(t, 1<<20)
+	entry := func(name, addr string) string {
+		return fmt.Sprintf(`  - name: %s
+    protocol: mysql
+    upstream: {address: %s, database: any, user: root, tls: {mode: disable}}
+    allow: [dev]
+`, name, addr)
+	}
+	cfg := baseConfig("postgres", "", "\n"+entry("busy", busy.addr)+entry("full", full.addr))
+	cfg = strings.Replace(cfg, "listen:\n  postgres: 127.0.0.1:0\n", "listen:\n  postgres: 127.0.0.1:0\n  mysql: 127.0.0.1:0\n", 1)
+	in := startAirlock(t, cfg)
+	m := &mysqlInstance{instance: in, addr: in.addr("mysql")}
+	ctx := context.Background()
+
+	db := openDriver(t, m.driverConfig("dev", devToken, "busy"))
+	if _, err := db.ExecContext(ctx, "DO 1"); err != nil {
+		t.Fatalf("an upstream whose slots free up: %v", err)
+	}
+	if n := busy.refused.Load(); n != 3 {
+		t.Fatalf("the upstream refused %d logins, want 3", n)
+	}
+	db = openDriver(t, m.driverConfig("dev", devToken, "full"))
+	if _, err := db.ExecContext(ctx, "DO 1"); myCode(err) != 1040 || !strings.Contains(err.Error(), "Too many connections") {
+		t.Fatalf("an upstream that stays full: %v, want error 1040", err)
+	}
+}
+
+// slotsUpstream is a MySQL server whose first login is served and whose
+// next `full` are refused with error 1040 in place of the greeting, as
+// MariaDB and MySQL refuse a connection beyond max_connections. It answers
+// every command with OK.
+type slotsUpstream struct {
+	addr    string
+	logins  atomic.Int64
+	refused atomic.Int64
+}
+
+func startSlotsUpstream(t *testing.T, full int64) *slotsUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &slotsUpstream{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := f.logins.Add(1)
+			wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				if n > 1 && n <= 1+full {
+					f.refused.Add(1)
+					refusal := binary.LittleEndian.AppendUint16([]byte{mysql.ERR_HEADER}, mysql.ER_CON_COUNT_ERROR)
+					_, _ = wire.WritePacket(c, 0, append(refusal, "Too many connections"...))
+					return
+				}
+				f.serve(c)
+			})
+		}
+	})
+	return f
+}
+
+func (f *slotsUpstream) serve(c net.Conn) {
+	caps := wire.RelayCapabilities | mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_SECURE_CONNECTION |
+		mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_ATTRS
+	g := &wire.Greeting{ServerVersion: "8.0.36-fake", ConnectionID: 7, Nonce: bytes.Repeat([]byte{'n'}, 20),
+		Capabilities: caps, Charset: 45, Status: mysql.SERVER_STATUS_AUTOCOMMIT, AuthPlugin: wire.PluginNative}
+	if _, err := wire.WritePacket(c, 0, wire.AppendGreeting(nil, g)); err != nil {
+		return
+	}
+	p, err := wire.ReadPacket(c, 1<<20)
+	if err != nil {
+		return
+	}
+	resp, err := wire.ParseHandshakeResponse(p.Payload)
+	if err != nil {
+		return
+	}
+	ok := wire.AppendOK(nil, &wire.OK{Status: mysql.SERVER_STATUS_AUTOCOMMIT}, resp.Capabilities&caps)
+	for seq := uint8(2); ; seq = 1 {
+		if _, err := wire.WritePacket(c, seq, ok); err != nil {
+			return
+		}
+		p, err := wire.ReadPacket(c, 1<<24)
+		if err != nil || len(p.Payload) == 0 || p.Payload[0] == mysql.COM_QUIT {
+			return
+		}
 	}
 }
