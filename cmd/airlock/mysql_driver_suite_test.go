@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -497,5 +498,47 @@ func (f *slotsUpstream) serve(c net.Conn) {
 		if err != nil || len(p.Payload) == 0 || p.Payload[0] == mysql.COM_QUIT {
 			return
 		}
+	}
+}
+
+// TestMySQLSessionEndIsNotAnUpstreamError: clients that leave by closing
+// their connection end their sessions as disconnected; Airlock's closing
+// of the upstream side is not counted as an upstream error.
+func TestMySQLSessionEndIsNotAnUpstreamError(t *testing.T) {
+	m := startMySQL(t, "", "", "")
+	endSessions(t, m, 300, false)
+	if n := strings.Count(m.Logs(), `reason="client disconnected"`); n != 300 {
+		t.Errorf("%d of 300 sessions ended as disconnected", n)
+	}
+	if metrics := m.metrics(t); strings.Contains(metrics, `airlock_upstream_errors_total{connection="mysql"`) {
+		t.Errorf("a session's end counted as an upstream error:\n%s", grepLines(metrics, "airlock_upstream_errors_total"))
+	}
+}
+
+// endSessions opens n sessions, four at a time, and ends each at once,
+// with COM_QUIT or by closing the connection, then waits until Airlock
+// has logged their ends.
+func endSessions(t *testing.T, m *mysqlInstance, n int, quit bool) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range n / 4 {
+				up := m.rawClient(t)
+				if quit {
+					if _, err := wire.WritePacket(up.Conn, 0, []byte{mysql.COM_QUIT}); err != nil {
+						t.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, up.Conn) // until Airlock closes the session
+				}
+				up.Conn.Close()
+			}
+		})
+	}
+	wg.Wait()
+	ended := func() int { return strings.Count(m.Logs(), `msg="session ended"`) }
+	if !pollUntil(10*time.Second, func() bool { return ended() >= n }) {
+		t.Fatalf("%d of %d sessions ended", ended(), n)
 	}
 }

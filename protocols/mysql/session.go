@@ -154,17 +154,20 @@ func (s *relay) guard(loop func()) {
 }
 
 // terminate ends the session once: it sends e (if any) to the client, then
-// closes both sockets so both goroutines return.
+// closes both sockets so both goroutines return. The session is marked
+// ended first: a loop whose read fails on a socket closed here then knows
+// the session is over, and takes the failure for neither a lost upstream
+// nor a client gone.
 func (s *relay) terminate(e *mysql.MyError, reason string) {
 	s.endOnce.Do(func() {
 		s.endReason = reason
+		close(s.ended)
 		if e != nil {
 			s.sendFinal(e, s.pending.busy(), 0)
 		}
 		s.flow.Interrupt()
 		_ = s.up.Conn.Close()
 		_ = s.conn.Close()
-		close(s.ended)
 		s.pending.wake()
 	})
 }
