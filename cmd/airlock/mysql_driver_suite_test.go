@@ -515,6 +515,20 @@ func TestMySQLSessionEndIsNotAnUpstreamError(t *testing.T) {
 	}
 }
 
+// TestMySQLQuitIsNotAnUpstreamError: a client's COM_QUIT, relayed, makes
+// the upstream close its end; however soon that close is read, the
+// session ends as the client's quit, not as an upstream lost.
+func TestMySQLQuitIsNotAnUpstreamError(t *testing.T) {
+	m := startMySQL(t, "", "", "")
+	endSessions(t, m, 300, true)
+	if n := strings.Count(m.Logs(), `reason="client quit"`); n != 300 {
+		t.Errorf("%d of 300 sessions ended as the client's quit", n)
+	}
+	if metrics := m.metrics(t); strings.Contains(metrics, `airlock_upstream_errors_total{connection="mysql"`) {
+		t.Errorf("a quit counted as an upstream error:\n%s", grepLines(metrics, "airlock_upstream_errors_total"))
+	}
+}
+
 // endSessions opens n sessions, four at a time, and ends each at once,
 // with COM_QUIT or by closing the connection, then waits until Airlock
 // has logged their ends.

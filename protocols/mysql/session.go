@@ -50,6 +50,9 @@ type relay struct {
 	// Airlock's own OK packets (upstream reader writes, client reader
 	// reads).
 	status atomic.Uint32
+	// quitting says the client sent COM_QUIT, relayed upstream, which
+	// answers it by closing the connection.
+	quitting atomic.Bool
 
 	upMu  sync.Mutex // guards upOut: the client reader writes commands, the upstream reader refuses file requests
 	upOut *transport.Writer
