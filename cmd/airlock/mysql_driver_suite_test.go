@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -115,11 +116,32 @@ func TestMySQLDriverSuite(t *testing.T) {
 			t.Logf("%s passes through Airlock only (%s directly)", name, cmp.Or(direct.outcome[name], "not run"))
 		}
 	}
-	if t.Failed() {
-		t.Logf("Airlock's log:\n%s", lastLines(m.Logs(), 200))
-	}
 	m.stop()
+	logs := m.Logs()
+	if errs := grepLines(logs, "level=ERROR"); errs != "" {
+		t.Errorf("Airlock logged errors:\n%s", errs)
+	}
+	t.Logf("sessions ended: %s", endReasons(logs))
+	if t.Failed() {
+		t.Logf("Airlock's log:\n%s", lastLines(logs, 200))
+	}
 	verifyLargestRecordings(t, m, 3)
+}
+
+var endReasonRE = regexp.MustCompile(`msg="session ended" .*reason="([^"]*)"`)
+
+// endReasons counts the sessions in logs by the reason they ended.
+func endReasons(logs string) string {
+	counts := map[string]int{}
+	for _, m := range endReasonRE.FindAllStringSubmatch(logs, -1) {
+		counts[m[1]]++
+	}
+	var out []string
+	for reason, n := range counts {
+		out = append(out, fmt.Sprintf("%d %s", n, reason))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 // driverSuiteException returns the difference allowed for name or a test
