@@ -24,7 +24,7 @@ unit:
 	$(GO) test -race -count=1 -timeout 14m ./...
 
 # go-sql-driver/mysql's own test suite, directly and through Airlock
-# (about three minutes with -race); not part of `make test`.
+# (two to three minutes with -race); not part of `make test`.
 driver-suite:
 	AIRLOCK_DRIVER_SUITE=1 $(GO) test -race -count=1 -timeout 20m -run 'TestMySQLDriverSuite$$' -v ./cmd/airlock
 
