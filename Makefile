@@ -8,7 +8,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 60s
 CI_FUZZTIME ?= 4s
 
-.PHONY: build run test unit fuzz fuzz-brief lint bench microbench clean
+.PHONY: build run test unit driver-suite fuzz fuzz-brief lint bench microbench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/airlock
@@ -22,6 +22,11 @@ test: lint unit fuzz-brief
 
 unit:
 	$(GO) test -race -count=1 -timeout 14m ./...
+
+# go-sql-driver/mysql's own test suite, directly and through Airlock
+# (two to three minutes with -race); not part of `make test`.
+driver-suite:
+	AIRLOCK_DRIVER_SUITE=1 $(GO) test -race -count=1 -timeout 20m -run 'TestMySQLDriverSuite$$' -v ./cmd/airlock
 
 fuzz-brief:
 	@FUZZTIME=$(CI_FUZZTIME) ./.ci/fuzz

@@ -21,6 +21,9 @@ type Config struct {
 	// Columns mask whole columns by name or by table; the first matching
 	// rule wins and detection is not run on that column.
 	Columns []ColumnRule `yaml:"columns"`
+	// JSONPaths mask the values JSON paths select in JSON documents
+	// masked whole (HTTP bodies), before the detectors run.
+	JSONPaths []JSONPathRule `yaml:"json_paths"`
 	// Exempt callers see clear text: identity names and "group:NAME".
 	Exempt protocols.Principals `yaml:"exempt"`
 }
@@ -127,6 +130,16 @@ func (c *Config) Validate(path string) error {
 			}
 		case strings.TrimSpace(r.Name) != r.Name:
 			errs = append(errs, fmt.Errorf("%s.name: %q has surrounding spaces", p, r.Name))
+		}
+		errs = append(errs, validateStrategy(p, r.Strategy, r.Keep)...)
+		if r.Strategy == Hash {
+			hashUsers = append(hashUsers, p)
+		}
+	}
+	for i, r := range c.JSONPaths {
+		p := fmt.Sprintf("%s.json_paths[%d]", path, i)
+		if _, err := parseJSONPath(r.Path); err != nil {
+			errs = append(errs, fmt.Errorf("%s.path: %w", p, err))
 		}
 		errs = append(errs, validateStrategy(p, r.Strategy, r.Keep)...)
 		if r.Strategy == Hash {

@@ -27,7 +27,7 @@ func New(cfg Config, connection string, metrics *Metrics, dialect Dialect) (*Sou
 		return nil, fmt.Errorf("masking for connection %s: %w", connection, err)
 	}
 	src := &Source{exempt: cfg.Exempt}
-	if len(cfg.Detect) == 0 && len(cfg.Columns) == 0 {
+	if len(cfg.Detect) == 0 && len(cfg.Columns) == 0 && len(cfg.JSONPaths) == 0 {
 		return src, nil
 	}
 	e := &engine{key: []byte(cfg.HashKey.Reveal()), dialect: dialect}
@@ -58,13 +58,17 @@ func New(cfg Config, connection string, metrics *Metrics, dialect Dialect) (*Sou
 		}
 		e.cols = append(e.cols, c)
 	}
+	for _, r := range cfg.JSONPaths {
+		steps, _ := parseJSONPath(r.Path)
+		e.paths = append(e.paths, jsonPath{steps: steps, act: compileStrategy(r.Strategy, r.Keep)})
+	}
 	if metrics != nil {
 		for ent := range numEntities {
 			if on[ent] {
 				e.counters[ent] = metrics.Masked.WithLabelValues(connection, ent.String())
 			}
 		}
-		if len(e.cols) > 0 {
+		if len(e.cols) > 0 || len(e.paths) > 0 {
 			e.counters[entColumn] = metrics.Masked.WithLabelValues(connection, columnLabel)
 		}
 	}
@@ -92,6 +96,8 @@ type engine struct {
 	key         []byte
 	counters    [numEntities + 1]prometheus.Counter
 	pool        sync.Pool // *worker for Text
+	// paths are the JSON path rules, for Masker.JSON.
+	paths []jsonPath
 }
 
 // colRule is a compiled ColumnRule: a name glob, or a table pattern.

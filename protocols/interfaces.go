@@ -234,4 +234,8 @@ type Connection struct {
 	Upstream any
 	Policy   Policy
 	Masking  MaskerSource // may be nil: nothing masked
+	// Classifier is the connection's own classifier of its protocol's
+	// commands (an HTTP connection's route rules), used instead of the
+	// gateway's; nil for the gateway's.
+	Classifier Classifier
 }

@@ -66,7 +66,7 @@ func (s *Session) Check(ctx context.Context, cmd *protocols.Command) (protocols.
 }
 
 func (s *Session) classify(cmd *protocols.Command) *protocols.Classification {
-	c := s.g.opt.Classifier
+	c := s.classifier(cmd)
 	if c == nil {
 		return &protocols.Classification{Redacted: cmd.Text}
 	}
@@ -84,6 +84,16 @@ func (s *Session) decide(cls *protocols.Classification) protocols.Decision {
 		return s.decideGranted(cls, g)
 	}
 	return s.current.Policy.Decide(s.Info.Identity, cls)
+}
+
+// classifier is the classifier of cmd: the connection's own for its
+// protocol's commands, else the gateway's; nil when nothing is classified.
+func (s *Session) classifier(cmd *protocols.Command) protocols.Classifier {
+	c := s.g.opt.Classifier
+	if c != nil && s.Conn.Classifier != nil && cmd.Protocol == s.Conn.Protocol {
+		return s.Conn.Classifier
+	}
+	return c
 }
 
 // review resolves a review decision: refused without an approval channel,
@@ -175,10 +185,11 @@ func (s *Session) recordedText(redacted string) string {
 // classifier (a cache hit for a command Check saw) and masked for a caller
 // whose results are masked.
 func (s *Session) RecordedText(cmd *protocols.Command) string {
-	if s.g.opt.Classifier == nil {
+	c := s.classifier(cmd)
+	if c == nil {
 		return cmd.Text
 	}
-	return s.recordedText(s.g.opt.Classifier.Classify(cmd).Redacted)
+	return s.recordedText(c.Classify(cmd).Redacted)
 }
 
 // Record records a command that is not decided again, with its recorded

@@ -120,6 +120,13 @@ type ProofAuthenticator interface {
 	AuthenticateProof(name string, verify func(tokenSHA256 [32]byte) bool) (protocols.Identity, error)
 }
 
+// ProofLeaser is a ProofAuthenticator whose proofs may be of short-lived
+// credentials: it returns the lease of the session it admits (nil: the
+// session's credential never ends), as Leaser does for a secret.
+type ProofLeaser interface {
+	AuthenticateProofLease(ctx context.Context, name string, verify func(tokenSHA256 [32]byte) bool) (protocols.Identity, func() error, error)
+}
+
 // Errors of Admit, for engines to map to their protocol's own form. Each
 // is wrapped in an *AdmitError.
 var (
@@ -181,15 +188,12 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 	}
 	var (
 		id     protocols.Identity
+		lease  func() error
 		err    error
 		proven tokenSum // the token hash a Proof matched
 	)
 	if c.Proof != nil {
-		pa, ok := g.opt.Auth.(ProofAuthenticator)
-		if !ok {
-			return nil, &AdmitError{Err: ErrProofMismatch, Connection: c.Connection, Identity: user}
-		}
-		if id, err = pa.AuthenticateProof(user, keepProven(c.Proof, &proven)); err != nil {
+		if id, lease, err = g.authenticateProof(ctx, user, keepProven(c.Proof, &proven)); err != nil {
 			return nil, &AdmitError{Err: ErrProofMismatch, Connection: c.Connection, Identity: user}
 		}
 	} else {
@@ -210,10 +214,27 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 	s.keepToken(id, c, proven)
 	s.Info = protocols.SessionInfo{Protocol: c.Protocol, Identity: id, Connection: conn.Name, ClientAddr: c.Peer}
 	s.Log = g.log
-	if l, ok := g.opt.Auth.(Leaser); ok {
+	s.lease = lease
+	if l, ok := g.opt.Auth.(Leaser); ok && c.Proof == nil {
 		s.lease = l.Lease(c.Secret.Reveal())
 	}
 	return s, nil
+}
+
+// authenticateProof checks a Caller.Proof, with the lease of a short-lived
+// credential's proof when the authenticator can check one.
+func (g *Gateway) authenticateProof(ctx context.Context, user string, proof func([32]byte) bool) (protocols.Identity, func() error, error) {
+	if pl, ok := g.opt.Auth.(ProofLeaser); ok {
+		actx, cancel := context.WithTimeout(ctx, g.opt.AuthTimeout)
+		defer cancel()
+		return pl.AuthenticateProofLease(actx, user, proof)
+	}
+	pa, ok := g.opt.Auth.(ProofAuthenticator)
+	if !ok {
+		return protocols.Identity{}, nil, ErrProofMismatch
+	}
+	id, err := pa.AuthenticateProof(user, proof)
+	return id, nil, err
 }
 
 // AcceptsSecret refuses a caller that would send its secret in clear from

@@ -107,3 +107,48 @@ func TestLeaseEndsPreparedRuns(t *testing.T) {
 		t.Fatalf("recorded %q", got)
 	}
 }
+
+// proofLeasing checks proofs of its tokens and leases the sessions they
+// admit, as an authenticator does for a short-lived credential's proof.
+type proofLeasing struct{ *leasing }
+
+func (a proofLeasing) AuthenticateProofLease(_ context.Context, name string, verify func([32]byte) bool) (protocols.Identity, func() error, error) {
+	id, err := a.AuthenticateProof(name, verify)
+	if err != nil {
+		return id, nil, err
+	}
+	return id, a.Lease("proof of " + name), nil
+}
+
+// TestLeaseOfAProof: a session admitted by a proof holds the lease the
+// proof's authenticator gives, and is refused once it ends; the secret's
+// Leaser is not asked (there is no secret).
+func TestLeaseOfAProof(t *testing.T) {
+	a := &leasing{tokens: tokens{"alice": "alice-token"}}
+	e := newEnv(t, func(o *Options, _ *env) { o.Auth = proofLeasing{a} })
+	c := alice
+	c.Secret, c.Proof, c.Local = "", proves("alice-token"), false
+	s, err := e.g.Admit(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close("done")
+	if !slices.Equal(a.leased, []string{"proof of alice"}) {
+		t.Fatalf("leases %q, want the proof's only", a.leased)
+	}
+	ctx := context.Background()
+	if dec, err := s.Check(ctx, query("SELECT 1")); err != nil || dec.Action != protocols.Allow {
+		t.Fatalf("before the end: %+v, %v", dec, err)
+	}
+	a.ended.Store(true)
+	if dec, err := s.Check(ctx, query("SELECT 2")); err != nil || dec.Action != protocols.Deny || !strings.Contains(dec.Reason, "revoked") {
+		t.Fatalf("after the end: %+v, %v", dec, err)
+	}
+	c.Proof = proves("bob-token")
+	if _, err := e.g.Admit(context.Background(), c); !errors.Is(err, ErrProofMismatch) {
+		t.Fatalf("a wrong proof: %v", err)
+	}
+}

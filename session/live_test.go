@@ -99,7 +99,9 @@ func TestReloadRevokesAccess(t *testing.T) {
 
 // hashedTokens authenticates by the tokens' SHA-256, as the identities do;
 // a reload replaces them.
-type hashedTokens struct{ m atomic.Pointer[map[string]string] }
+type hashedTokens struct {
+	m atomic.Pointer[map[string]string]
+}
 
 func (a *hashedTokens) set(m map[string]string) { a.m.Store(&m) }
 

@@ -546,3 +546,23 @@ type plainAuth struct{}
 func (plainAuth) Authenticate(context.Context, string, string) (protocols.Identity, error) {
 	return protocols.Identity{Name: "alice"}, nil
 }
+
+// constant classifies every command alike.
+type constant struct{ rule string }
+
+func (c constant) Classify(cmd *protocols.Command) *protocols.Classification {
+	return &protocols.Classification{Risk: protocols.RiskHigh, Rules: []string{c.rule}, Redacted: cmd.Text}
+}
+
+func TestConnectionClassifier(t *testing.T) {
+	e := newEnv(t, func(o *Options, e *env) { e.conns["main"].Classifier = constant{"own.rule"} })
+	s := e.start(t)
+	dec, err := s.Check(context.Background(), query("SELECT 1"))
+	if err != nil || len(dec.Rules) != 1 || dec.Rules[0] != "own.rule" {
+		t.Fatalf("the connection's classifier was not used: %+v, %v", dec, err)
+	}
+	other := &protocols.Command{Protocol: protocols.HTTP, Text: "SELECT 1"}
+	if dec, _ := s.Check(context.Background(), other); slices.Contains(dec.Rules, "own.rule") {
+		t.Fatalf("the connection's classifier judged another protocol's command: %+v", dec)
+	}
+}

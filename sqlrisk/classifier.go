@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/sqlrisk/httpreq"
 	"github.com/airlock-gw/airlock/sqlrisk/mysql"
 	"github.com/airlock-gw/airlock/sqlrisk/postgres"
 	"github.com/airlock-gw/airlock/sqlrisk/redis"
@@ -77,12 +78,16 @@ var _ protocols.Classifier = (*Classifier)(nil)
 
 // New returns a classifier with the default analyzers (PostgreSQL through
 // pg_query, MySQL/MariaDB through the TiDB parser, Redis through Airlock's
-// command table) and a cache configured by cfg.
+// command table, HTTP requests by their method, and GraphQL operations on
+// paths ending in /graphql) and a cache configured by cfg. An HTTP
+// connection's own route rules are its classifier
+// (protocols.Connection.Classifier).
 func New(cfg Config) *Classifier {
 	return NewWith(cfg, map[protocols.Protocol]Analyzer{
 		protocols.Postgres: postgres.New(),
 		protocols.MySQL:    mysql.New(),
 		protocols.Redis:    redis.New(),
+		protocols.HTTP:     httpreq.Default(),
 	})
 }
 
@@ -106,6 +111,11 @@ func (c *Classifier) Classify(cmd *protocols.Command) *protocols.Classification 
 	a, ok := c.analyzers[cmd.Protocol]
 	if !ok {
 		return rule.Failure(rule.ProtocolUnsupported, "")
+	}
+	if cmd.Payload != nil {
+		// A request's body decides as much as its text, and may carry
+		// secrets: not cached.
+		return a.Analyze(cmd)
 	}
 	k := cacheKey{protocol: cmd.Protocol, text: cmd.Text}
 	if cmd.Protocol == protocols.Redis && len(cmd.Args) > 0 {

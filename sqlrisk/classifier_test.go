@@ -22,7 +22,7 @@ func TestClassifierDispatch(t *testing.T) {
 		{protocols.Command{Protocol: protocols.MySQL, Text: "SELECT LOAD_FILE('/etc/passwd')"}, protocols.RiskCritical, rule.ReachFile},
 		{protocols.Command{Protocol: protocols.Redis, Args: []string{"CONFIG", "SET", "dir", "/tmp"}}, protocols.RiskCritical, rule.ReachFile},
 		{protocols.Command{Protocol: protocols.Redis, Text: "FLUSHALL"}, protocols.RiskHigh, rule.AdminFlush},
-		{protocols.Command{Protocol: protocols.HTTP, Text: "GET /"}, protocols.RiskHigh, rule.ProtocolUnsupported},
+		{protocols.Command{Protocol: protocols.HTTP, Text: "DELETE /v1/users/7"}, protocols.RiskHigh, rule.HTTPDelete},
 		{protocols.Command{Protocol: "oracle", Text: "SELECT 1 FROM dual"}, protocols.RiskHigh, rule.ProtocolUnsupported},
 		{protocols.Command{Protocol: protocols.Postgres, Text: ""}, protocols.RiskNone, ""},
 	}

@@ -20,6 +20,9 @@ type jsonlInput struct {
 	Protocol string    `json:"protocol"`
 	Command  *string   `json:"command"`
 	Args     []string  `json:"args"`
+	Method   string    `json:"method"`
+	Path     string    `json:"path"`
+	Body     *string   `json:"body"`
 	Identity *identity `json:"identity"`
 }
 
@@ -44,6 +47,8 @@ type jsonlError struct {
 //
 //	{"protocol":"postgres"|"mysql"|"redis","command":"…"}
 //	{"protocol":"redis","args":["SET","k","v"]}
+//	{"protocol":"http","method":"DELETE","path":"/v1/users/7"}
+//	{"protocol":"http","method":"POST","path":"/graphql","body":"{\"query\":\"mutation { a }\"}"}
 //
 // (optionally with "identity":{"name":…,"groups":[…]} to evaluate the policy
 // for a caller) and writes one line per input line, in order:
@@ -161,10 +166,26 @@ func classifyLine(line []byte, c protocols.Classifier, p protocols.Policy) any {
 		default:
 			return jsonlError{Error: "missing \"command\" or \"args\""}
 		}
+	case protocols.HTTP:
+		switch {
+		case in.Method != "" || in.Path != "":
+			if in.Method == "" || in.Path == "" {
+				return jsonlError{Error: "http wants both \"method\" and \"path\""}
+			}
+			p := &protocols.Payload{Method: in.Method, Path: in.Path}
+			if in.Body != nil {
+				p.Body = []byte(*in.Body)
+			}
+			cmd.Payload, cmd.Text = p, in.Method+" "+in.Path
+		case in.Command != nil:
+			cmd.Text = *in.Command
+		default:
+			return jsonlError{Error: "missing \"method\" and \"path\" (or \"command\": \"METHOD /path\")"}
+		}
 	case "":
-		return jsonlError{Error: "missing \"protocol\" (want postgres, mysql or redis)"}
+		return jsonlError{Error: "missing \"protocol\" (want postgres, mysql, redis or http)"}
 	default:
-		return jsonlError{Error: fmt.Sprintf("unknown protocol %q (want postgres, mysql or redis)", in.Protocol)}
+		return jsonlError{Error: fmt.Sprintf("unknown protocol %q (want postgres, mysql, redis or http)", in.Protocol)}
 	}
 	var id protocols.Identity
 	if in.Identity != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/airlock-gw/airlock/protocols/engine"
+	"github.com/airlock-gw/airlock/protocols/httpproxy"
 	"github.com/airlock-gw/airlock/protocols/mysql"
 	"github.com/airlock-gw/airlock/protocols/postgres"
 	"github.com/airlock-gw/airlock/protocols/redis"
@@ -14,5 +15,6 @@ func engines() []engine.Engine {
 		postgres.New(),
 		mysql.New(),
 		redis.New(),
+		httpproxy.New(),
 	}
 }

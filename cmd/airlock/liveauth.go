@@ -46,6 +46,11 @@ func (l *liveAuth) AuthenticateProof(name string, verify func([32]byte) bool) (p
 	return l.cur.Load().AuthenticateProof(name, verify)
 }
 
+// AuthenticateProofLease implements session.ProofLeaser.
+func (l *liveAuth) AuthenticateProofLease(ctx context.Context, name string, verify func([32]byte) bool) (protocols.Identity, func() error, error) {
+	return l.cur.Load().AuthenticateProofLease(ctx, name, verify)
+}
+
 // Lease implements session.Leaser.
 func (l *liveAuth) Lease(secret string) func() error { return l.cur.Load().Lease(secret) }
 
@@ -67,4 +72,5 @@ var (
 	_ protocols.Authenticator    = (*liveAuth)(nil)
 	_ session.ProofAuthenticator = (*liveAuth)(nil)
 	_ session.Leaser             = (*liveAuth)(nil)
+	_ session.ProofLeaser        = (*liveAuth)(nil)
 )

@@ -216,6 +216,9 @@ func (s *server) connectionsOf(cfg *config.Config) (map[string]*protocols.Connec
 			return nil, fmt.Errorf("connections[%d].masking: %w", i, err)
 		}
 		pc.Masking = src
+		if cc, ok := pc.Upstream.(engine.ConnectionClassifier); ok {
+			pc.Classifier = cc.Classifier()
+		}
 		conns[cn.Name] = pc
 	}
 	return conns, nil
@@ -421,6 +424,13 @@ func (s *server) run(ctx context.Context) error {
 		}
 	}
 	for _, e := range s.engines {
+		if _, ok := e.(engine.HTTPHandler); ok {
+			// Served on the HTTP listener (serveAgents), whose key it shares.
+			if s.cfg.Listen["http"] == "" && len(s.gateway.Connections(e.Protocol())) > 0 {
+				s.log.Warn("connections not served: set listen.http", "protocol", string(e.Protocol()))
+			}
+			continue
+		}
 		name := string(e.Protocol())
 		addr := s.cfg.Listen[name]
 		if addr == "" {
@@ -504,7 +514,7 @@ func (s *server) serveAgents(ctx context.Context, listen func(name, addr string)
 	srv, err := agent.New(agent.Options{
 		Session: s.sessOpts, Approvals: s.approver, Engines: s.engines, AdminURL: s.cfg.Approvals.AdminURL,
 		AuthorizationServers: issuers, TLS: s.tls, Log: s.log, HandshakeTimeout: s.cfg.Handshake.Timeout,
-		MaxPending:   s.cfg.Handshake.MaxPending,
+		MaxPending: s.cfg.Handshake.MaxPending, Registerer: s.reg,
 		DrainTimeout: s.cfg.Shutdown.DrainTimeout, CancelTimeout: s.cfg.Shutdown.CancelTimeout,
 	})
 	if err != nil {

@@ -32,6 +32,10 @@ type Answer struct {
 	Returned  int    `json:"returned_rows"`
 	Truncated bool   `json:"truncated" jsonschema:"true when rows were left out to stay within max_rows or max_bytes"`
 	Tag       string `json:"command_tag,omitempty" jsonschema:"the database's completion tag, e.g. UPDATE 3"`
+	// Reply is a Redis command's reply, masked, with its types: strings,
+	// numbers, booleans, null, arrays, and maps as objects.
+	Reply     any    `json:"reply,omitempty" jsonschema:"a Redis command's reply with its types: string, number, boolean, null, array, or object for a map"`
+	ReplyType string `json:"reply_type,omitempty" jsonschema:"the Redis reply's type: bulk, simple, verbatim, integer, double, bignum, bool, null, array, set, push or map"`
 	// Decision is the policy's verdict for a refused or pending query.
 	Decision *DecisionInfo `json:"decision,omitempty"`
 	Approval *ApprovalInfo `json:"approval,omitempty"`
@@ -82,6 +86,9 @@ func typeName(t protocols.ValueType) string {
 // the observer of each statement's outcome.
 type collector struct {
 	maxRows, maxBytes int
+	// redis: the rows are a Redis reply's (tabulated as the Redis
+	// executor documents), rebuilt as Answer.Reply.
+	redis bool
 
 	cols      []ColumnInfo
 	rows      [][]*string
@@ -189,6 +196,10 @@ func (s *Server) answer(conn string, c *collector, dec protocols.Decision, err e
 		return a, nil
 	}
 	a.Status = statusCompleted
+	if c.redis {
+		redisAnswer(a, c)
+		return a, nil
+	}
 	a.Columns, a.Rows, a.Returned, a.Truncated, a.Tag, a.RowCount = c.cols, c.rows, len(c.rows), c.truncated, c.tag, c.count
 	if a.Rows == nil && a.Columns != nil {
 		a.Rows = [][]*string{}

@@ -34,7 +34,20 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such endpoint; the API is described at /v1/openapi.json and MCP is served at /mcp")
 	}))
-	return mux
+	if len(s.mounts) == 0 {
+		return mux
+	}
+	// Engines' requests go to them before the mux, which would redirect
+	// paths it cleans: a proxied path is the upstream's to read.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range s.mounts {
+			if (m.Host != nil && m.Host(r.Host)) || (m.Prefix != "" && strings.HasPrefix(r.URL.Path, m.Prefix)) {
+				m.Handler.ServeHTTP(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // allow answers 405 with a problem for every method but method.
@@ -67,8 +80,7 @@ type ConnectionList struct {
 func (s *Server) connectionList(id protocols.Identity) ConnectionList {
 	l := ConnectionList{Connections: []ConnectionInfo{}}
 	for _, c := range s.usable(id) {
-		_, describes := s.executors[c.Protocol].(engine.Describer)
-		l.Connections = append(l.Connections, ConnectionInfo{Name: c.Name, Protocol: string(c.Protocol), Description: c.Description, Schema: describes})
+		l.Connections = append(l.Connections, ConnectionInfo{Name: c.Name, Protocol: string(c.Protocol), Description: c.Description, Schema: s.describes(c.Protocol)})
 	}
 	return l
 }
@@ -98,7 +110,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &q) {
 		return
 	}
-	cmd, limits, msg := s.command(conn, q.SQL, q.Command, q.Params, q.MaxRows, q.MaxBytes)
+	cmd, limits, msg := s.command(conn, q)
 	if msg != "" {
 		writeProblem(w, http.StatusBadRequest, "invalid-query", "Invalid query", msg)
 		return
@@ -125,40 +137,55 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 // limits bound one answer's rows.
 type limits struct{ rows, bytes int }
 
+// maxParams is the most parameters a statement takes (PostgreSQL's and
+// MySQL's limit alike).
+const maxParams = 65535
+
 // command builds the command of a query on conn, or says why it cannot.
 // The statement is the command's text, classified as it would be on the
-// wire; the payload records the tool and its other arguments, never the
-// statement twice nor the limits (an approval must cover the same
-// statement whatever the limits of its retry).
-func (s *Server) command(conn *protocols.Connection, sql string, args []string, params []json.RawMessage, maxRows, maxBytes int) (*protocols.Command, limits, string) {
+// wire; the payload records the tool and its other arguments (the
+// connection, the parameters), never the statement twice nor the limits:
+// an approval covers the same statement with the same parameters whatever
+// the limits of its retry.
+func (s *Server) command(conn *protocols.Connection, q queryRequest) (*protocols.Command, limits, string) {
 	l := limits{rows: DefaultMaxRows, bytes: DefaultMaxBytes}
 	switch {
-	case maxRows < 0 || maxRows > maxRowsLimit:
+	case q.MaxRows < 0 || q.MaxRows > maxRowsLimit:
 		return nil, l, "max_rows must be from 1 to " + strconv.Itoa(maxRowsLimit)
-	case maxBytes < 0 || maxBytes > maxBytesLimit:
+	case q.MaxBytes < 0 || q.MaxBytes > maxBytesLimit:
 		return nil, l, "max_bytes must be from 1 to " + strconv.Itoa(maxBytesLimit)
-	case len(params) > 0:
-		return nil, l, "params are not supported yet: write the values into the statement as literals (the classifier reads them there)"
 	}
-	if maxRows > 0 {
-		l.rows = maxRows
+	if q.MaxRows > 0 {
+		l.rows = q.MaxRows
 	}
-	if maxBytes > 0 {
-		l.bytes = maxBytes
+	if q.MaxBytes > 0 {
+		l.bytes = q.MaxBytes
 	}
-	payload, _ := json.Marshal(map[string]string{"connection": conn.Name})
-	cmd := &protocols.Command{Protocol: conn.Protocol, Payload: &protocols.Payload{Tool: "query", Arguments: payload}}
+	fields := map[string]string{"connection": conn.Name}
+	cmd := &protocols.Command{Protocol: conn.Protocol}
 	if conn.Protocol == protocols.Redis {
-		if sql != "" || len(args) == 0 {
+		switch {
+		case q.SQL != "" || len(q.Command) == 0:
 			return nil, l, "connection " + conn.Name + " is Redis: send the command as an argument vector, {\"command\": [\"HGETALL\", \"user:1\"]}"
+		case len(q.Params) > 0:
+			return nil, l, "params apply to SQL statements; a Redis command's arguments are sent apart from each other already"
 		}
-		cmd.Args, cmd.Text = args, strings.Join(args, " ")
+		cmd.Args, cmd.Text = q.Command, strings.Join(q.Command, " ")
+		cmd.Payload = &protocols.Payload{Tool: "query", Arguments: engine.Arguments(fields, nil)}
 		return cmd, l, ""
 	}
-	if len(args) > 0 || strings.TrimSpace(sql) == "" {
+	if len(q.Command) > 0 || strings.TrimSpace(q.SQL) == "" {
 		return nil, l, "connection " + conn.Name + " speaks SQL: send {\"sql\": \"…\"}"
 	}
-	cmd.Text = sql
+	if len(q.Params) > maxParams {
+		return nil, l, "at most " + strconv.Itoa(maxParams) + " params"
+	}
+	params, err := engine.ParseParams(q.Params)
+	if err != nil {
+		return nil, l, err.Error()
+	}
+	cmd.Text = q.SQL
+	cmd.Payload = &protocols.Payload{Tool: "query", Arguments: engine.Arguments(fields, params)}
 	return cmd, l, ""
 }
 
@@ -174,7 +201,7 @@ func (s *Server) runOnce(ctx context.Context, c *caller, conn *protocols.Connect
 
 // run runs cmd on f and builds its answer.
 func (s *Server) run(ctx context.Context, f *flow, conn *protocols.Connection, cmd *protocols.Command, l limits, tool bool) (*Answer, error) {
-	col := &collector{maxRows: l.rows, maxBytes: l.bytes}
+	col := &collector{maxRows: l.rows, maxBytes: l.bytes, redis: conn.Protocol == protocols.Redis}
 	dec, err := f.execute(ctx, cmd, col, col.outcome)
 	if err != nil && !isUpstream(err) {
 		// The session cannot go on: its recording failed or its command
@@ -279,7 +306,7 @@ func (s *Server) approvalState(r *approvals.Request) *ApprovalState {
 	case approvals.StatusPending:
 		a.Message = "No decision yet: keep waiting, or ask a reviewer to look at " + a.ReviewURL + "."
 	case approvals.StatusApproved:
-		a.Message = "Approved: send the identical statement again (same connection, same text) before " + a.ValidUntil + "; it runs once."
+		a.Message = "Approved: send the identical statement again (same connection, same text, same params) before " + a.ValidUntil + "; it runs once."
 	case approvals.StatusDenied:
 		a.Message = "Denied by a reviewer"
 		if a.Reason != "" {

@@ -30,7 +30,9 @@ var ProtocolVersions = []string{"2026-07-28", "2025-11-25", "2025-06-18", "2025-
 const statelessVersion = "2026-07-28"
 
 const instructions = `Airlock gives you the databases this identity may use, through policy, masking and recording.
-Call list_connections, then describe_schema for a connection, then query with one SQL statement.
+Call list_connections, then describe_schema for a connection, then query with one SQL statement
+(values may go in params, with $1 placeholders on PostgreSQL and ? on MySQL) or, on a Redis
+connection, one command as its argument vector.
 Sensitive values in results are masked. Some statements need a human's approval: the query answers
 pending_approval with a request id; call wait_for_approval with it, and once it is approved send the
 identical statement again: it runs once. A refused statement will not run however often it is sent.`
@@ -96,6 +98,7 @@ type (
 	queryInput struct {
 		Connection string   `json:"connection" jsonschema:"the connection's name, from list_connections"`
 		SQL        string   `json:"sql,omitempty" jsonschema:"one SQL statement (several separated by semicolons run as one transaction and the answer describes the last)"`
+		Params     []any    `json:"params,omitempty" jsonschema:"values for the statement's placeholders ($1, $2 on PostgreSQL; ? on MySQL), sent apart from the SQL: strings, numbers, booleans or null"`
 		Command    []string `json:"command,omitempty" jsonschema:"a Redis command as its argument vector, e.g. [\"HGETALL\", \"user:1\"]"`
 		MaxRows    int      `json:"max_rows,omitempty" jsonschema:"most rows to return (default 200)"`
 		MaxBytes   int      `json:"max_bytes,omitempty" jsonschema:"most bytes of values to return (default 262144)"`
@@ -120,35 +123,29 @@ func (s *Server) newMCPServer(conns []*protocols.Connection) *mcp.Server {
 	if len(conns) == 0 {
 		return srv
 	}
-	var names, described []any
-	sql, redis := false, false
+	var names, described, sqlConns, redisConns []any
 	for _, c := range conns {
 		names = append(names, c.Name)
-		if _, ok := s.executors[c.Protocol].(engine.Describer); ok {
+		if s.describes(c.Protocol) {
 			described = append(described, c.Name)
 		}
 		if c.Protocol == protocols.Redis {
-			redis = true
+			redisConns = append(redisConns, c.Name)
 		} else {
-			sql = true
+			sqlConns = append(sqlConns, c.Name)
 		}
 	}
 	if len(described) > 0 {
 		in := inputSchema[describeInput](described)
 		mcp.AddTool(srv, &mcp.Tool{Name: "describe_schema", Title: "Describe a schema", InputSchema: in,
-			Description: "Describes a connection's database: its tables and views with their columns, types and comments, so that you can write correct SQL.",
+			Description: "Describes a connection's database: its tables and views with their columns, types and comments, so that you can write correct SQL; " +
+				"for a Redis connection, its key patterns and their types as its configuration describes them.",
 			Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: boolPtr(false), IdempotentHint: true, OpenWorldHint: boolPtr(false)},
 		}, s.toolDescribe)
 	}
-	in := inputSchema[queryInput](names)
-	if !redis {
-		delete(in.Properties, "command")
-	}
-	if !sql {
-		delete(in.Properties, "sql")
-	}
+	in := queryInputSchema(names, sqlConns, redisConns)
 	mcp.AddTool(srv, &mcp.Tool{Name: "query", Title: "Run a statement", InputSchema: in,
-		Description: "Runs one statement on a connection and returns its rows (masked) or its outcome. Policy decides what may run: " +
+		Description: "Runs one SQL statement, or one Redis command, on a connection and returns its rows or reply (masked) or its outcome. Policy decides what may run: " +
 			"reads usually do; destructive statements may need a human's approval (the answer is then pending_approval) or be refused.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: false, DestructiveHint: boolPtr(true), IdempotentHint: false, OpenWorldHint: boolPtr(false)},
 	}, s.toolQuery)
@@ -169,6 +166,41 @@ func inputSchema[In any](names []any) *jsonschema.Schema {
 	}
 	sc.Properties["connection"].Enum = names
 	return sc
+}
+
+// queryInputSchema is the query tool's input schema for connections of
+// each kind: sql (and params) for the SQL ones, command for the Redis ones,
+// each required on its own kind's connections, and the properties of a
+// kind the identity may not use left out.
+func queryInputSchema(names, sqlConns, redisConns []any) *jsonschema.Schema {
+	in := inputSchema[queryInput](names)
+	list := func(conns []any) string {
+		names := make([]string, len(conns))
+		for i, c := range conns {
+			names[i] = c.(string)
+		}
+		return strings.Join(names, ", ")
+	}
+	switch {
+	case len(redisConns) == 0:
+		delete(in.Properties, "command")
+		in.Required = append(in.Required, "sql")
+	case len(sqlConns) == 0:
+		delete(in.Properties, "sql")
+		delete(in.Properties, "params")
+		in.Required = append(in.Required, "command")
+	default:
+		in.Properties["sql"].Description += "; for the SQL connections (" + list(sqlConns) + ")"
+		in.Properties["params"].Description += "; SQL connections only"
+		in.Properties["command"].Description += "; for the Redis connections (" + list(redisConns) + ")"
+		in.AllOf = []*jsonschema.Schema{{
+			If: &jsonschema.Schema{Required: []string{"connection"},
+				Properties: map[string]*jsonschema.Schema{"connection": {Enum: redisConns}}},
+			Then: &jsonschema.Schema{Required: []string{"command"}},
+			Else: &jsonschema.Schema{Required: []string{"sql"}},
+		}}
+	}
+	return in
 }
 
 // callerOf returns the authenticated caller of a tool call.
@@ -203,6 +235,9 @@ func (s *Server) toolDescribe(ctx context.Context, req *mcp.CallToolRequest, in 
 	if err != nil {
 		return nil, nil, err
 	}
+	if a := s.configured(c, conn); a != nil {
+		return textResult(renderSchema(a), false), a, nil
+	}
 	f, err := s.flowFor(ctx, req.Session, c, conn)
 	if err != nil {
 		return nil, nil, toolError(err)
@@ -226,7 +261,19 @@ func (s *Server) toolQuery(ctx context.Context, req *mcp.CallToolRequest, in que
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd, l, msg := s.command(conn, in.SQL, in.Command, nil, in.MaxRows, in.MaxBytes)
+	q := queryRequest{SQL: in.SQL, Command: in.Command, MaxRows: in.MaxRows, MaxBytes: in.MaxBytes}
+	if len(in.Params) > 0 {
+		// The params as the client wrote them: in is decoded from a map of
+		// any, whose numbers are float64s (an id past 2^53 would change).
+		var raw struct {
+			Params []json.RawMessage `json:"params"`
+		}
+		if err := json.Unmarshal(req.Params.Arguments, &raw); err != nil {
+			return nil, nil, err
+		}
+		q.Params = raw.Params
+	}
+	cmd, l, msg := s.command(conn, q)
 	if msg != "" {
 		return nil, nil, errors.New(msg)
 	}
@@ -334,6 +381,11 @@ func textResult(text string, isError bool) *mcp.CallToolResult {
 func renderAnswer(a *Answer) string {
 	var b strings.Builder
 	b.WriteString(a.Message)
+	if r, ok := a.Reply.(json.RawMessage); ok {
+		b.WriteString("\n\n")
+		b.Write(r)
+		return b.String()
+	}
 	if len(a.Columns) == 0 {
 		return b.String()
 	}
@@ -364,6 +416,15 @@ func renderAnswer(a *Answer) string {
 func renderSchema(a *SchemaAnswer) string {
 	var b strings.Builder
 	b.WriteString(a.Message)
+	for _, k := range a.Keys {
+		fmt.Fprintf(&b, "\n\nkeys %s (%s)", k.Pattern, k.Type)
+		if k.Description != "" {
+			b.WriteString(" -- " + k.Description)
+		}
+		if len(k.Fields) > 0 {
+			b.WriteString("\n  fields: " + strings.Join(k.Fields, ", "))
+		}
+	}
 	for _, t := range a.Tables {
 		name := t.Name
 		if t.Schema != "" {

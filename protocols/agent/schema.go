@@ -16,12 +16,51 @@ import (
 type SchemaAnswer struct {
 	Connection string         `json:"connection"`
 	Tables     []engine.Table `json:"tables"`
-	Truncated  bool           `json:"truncated" jsonschema:"true when tables were left out to stay within the size limit"`
-	Message    string         `json:"message"`
+	// Keys are a Redis connection's key patterns, as its configuration
+	// describes them.
+	Keys      []engine.Key `json:"keys,omitempty" jsonschema:"a Redis connection's key patterns and their types, from its configuration"`
+	Truncated bool         `json:"truncated" jsonschema:"true when tables were left out to stay within the size limit"`
+	Message   string       `json:"message"`
 }
 
 // errNoSchema: the connection's engine cannot describe a schema.
 var errNoSchema = errors.New("this connection's engine cannot describe its schema")
+
+// describes reports whether p's engine describes its connections, by
+// querying them or from their configuration.
+func (s *Server) describes(p protocols.Protocol) bool {
+	switch s.executors[p].(type) {
+	case engine.Describer, engine.ConfigDescriber:
+		return true
+	}
+	return false
+}
+
+// configured is the schema of conn as its configuration describes it, or
+// nil when its engine reads schemas from the database. Nothing runs
+// upstream, so no session is opened; the read is logged.
+func (s *Server) configured(c *caller, conn *protocols.Connection) *SchemaAnswer {
+	d, ok := s.executors[conn.Protocol].(engine.ConfigDescriber)
+	if !ok {
+		return nil
+	}
+	s.log.Info("agent: schema from the configuration", "identity", c.id.Name, "connection", conn.Name)
+	schema := d.DescribeConfigured(conn)
+	a := &SchemaAnswer{Connection: conn.Name, Tables: schema.Tables, Keys: schema.Keys}
+	if a.Tables == nil {
+		a.Tables = []engine.Table{}
+	}
+	switch {
+	case len(a.Keys) > 0:
+		a.Message = fmt.Sprintf("%d key patterns, as the connection's configuration describes them (Airlock does not scan the keyspace).", len(a.Keys))
+	case len(a.Tables) == 0:
+		a.Message = "The connection's configuration describes no key patterns, and Airlock does not scan the keyspace to find them: " +
+			"ask an administrator to describe them (keys: in the connection's upstream block), or look with SCAN and a MATCH pattern where policy allows it."
+	default:
+		a.Message = fmt.Sprintf("%d tables and views.", len(a.Tables))
+	}
+	return a
+}
 
 // refusal is a catalog query the policy refused or sent to review.
 type refusal struct{ answer *Answer }
@@ -91,6 +130,10 @@ func (s *Server) schema(w http.ResponseWriter, r *http.Request) {
 	conn := s.connection(c.id, r.PathValue("name"))
 	if conn == nil {
 		notFound(w, r.PathValue("name"))
+		return
+	}
+	if a := s.configured(c, conn); a != nil {
+		writeJSON(w, http.StatusOK, a)
 		return
 	}
 	if _, ok := s.executors[conn.Protocol].(engine.Describer); !ok {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/airlock-gw/airlock/approvals"
 	"github.com/airlock-gw/airlock/protocols"
@@ -59,6 +60,8 @@ type Options struct {
 	// MaxPending caps connections that have not sent a byte yet (0: a
 	// quarter of the open-file limit); past it the oldest is dropped.
 	MaxPending int
+	// Registerer takes the metrics of engines served on this listener.
+	Registerer prometheus.Registerer
 	// SessionIdle closes an MCP session, and its sessions on connections,
 	// after this long without a request (default 30m).
 	SessionIdle time.Duration
@@ -82,6 +85,7 @@ type Server struct {
 	maxPending int
 	idle       time.Duration
 	handler    http.Handler
+	mounts     []engine.Mount   // engines served on this listener (HTTP connections)
 	drain      [2]time.Duration // DrainTimeout, CancelTimeout
 
 	mu       sync.Mutex
@@ -120,6 +124,7 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	so := o.Session
+	so.Classifier = s.withParams(so.Classifier)
 	so.Approver = nil
 	if o.Approvals != nil {
 		so.Approver = o.Approvals.Retrying()
@@ -129,6 +134,22 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	s.gateway = g
+	for _, e := range o.Engines {
+		h, ok := e.(engine.HTTPHandler)
+		if !ok {
+			continue
+		}
+		hold, err := session.New(o.Session)
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		m, err := h.Mount(engine.HTTPDeps{Retry: g, Hold: hold, Log: s.log, AdminURL: s.adminURL,
+			WaitPath: "/v1/approvals/", Registerer: o.Registerer})
+		if err != nil {
+			return nil, fmt.Errorf("%s engine: %w", e.Protocol(), err)
+		}
+		s.mounts = append(s.mounts, m)
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -162,13 +183,24 @@ func (s *Server) connection(id protocols.Identity, name string) *protocols.Conne
 }
 
 // Serve accepts clients on ln until ctx ends: TLS when the client starts
-// a handshake and a certificate is configured, plain HTTP otherwise. It
-// then drains: the listener closes, each session ends once its command in
-// flight is done (for up to DrainTimeout; then the requests still running
-// are cancelled, which cancels their commands upstream), and it returns
-// once the requests have ended.
+// a handshake and a certificate is configured, plain HTTP otherwise; HTTP/2
+// over TLS (ALPN) and over plain connections with prior knowledge (h2c,
+// as gRPC clients without TLS speak it), HTTP/1.1 on both. It then drains:
+// the listener closes, each session ends once its command in flight is
+// done (for up to DrainTimeout; then the requests still running are
+// cancelled, which cancels their commands upstream), and it returns once
+// the requests have ended.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	sl := transport.NewHTTPListener(ln, s.tls, transport.HTTPOptions{HandshakeTimeout: s.handshake, Log: s.log,
+	tlsConf := s.tls
+	if tlsConf != nil && len(tlsConf.NextProtos) == 0 {
+		tlsConf = tlsConf.Clone()
+		tlsConf.NextProtos = []string{"h2", "http/1.1"}
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	sl := transport.NewHTTPListener(ln, tlsConf, transport.HTTPOptions{HandshakeTimeout: s.handshake, Log: s.log,
 		MaxUnauthenticated: s.maxPending, OnDrop: func() { s.gateway.Metrics().HandshakeDropped("http") }})
 	defer sl.Wait()
 	// Requests outlive ctx by the drain: they get a context of their own.
@@ -179,6 +211,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: s.handshake,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		Protocols:         &protos,
 		BaseContext:       func(net.Listener) context.Context { return requests },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -191,6 +224,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.drainRequests(hs, stopRequests)
+	for _, m := range s.mounts {
+		if m.Close != nil {
+			m.Close()
+		}
+	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

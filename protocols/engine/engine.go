@@ -12,7 +12,10 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/session"
@@ -74,4 +77,53 @@ type Executor interface {
 	Engine
 	// Dial opens an upstream session of flow's connection.
 	Dial(ctx context.Context, flow *session.Session) (session.Runner, error)
+}
+
+// HTTPHandler is an engine whose clients speak HTTP (an HTTP connection's
+// reverse proxy): it is served on the gateway's HTTP listener
+// (listen.http) beside the agent frontends instead of on a listener of
+// its own, and its Serve is not called.
+type HTTPHandler interface {
+	Engine
+	// Mount returns the engine's handler and which requests are its.
+	Mount(deps HTTPDeps) (Mount, error)
+}
+
+// HTTPDeps are what the HTTP listener gives an HTTPHandler.
+type HTTPDeps struct {
+	// Retry's approver refuses a command that needs review until a
+	// reviewer approved it, after which the identical command runs once;
+	// Hold's resolves reviews as the approvals configuration says (hold by
+	// default), for callers that can wait. Both share the gateway's
+	// identities, connections, classifier, policies, masking, recordings
+	// and metrics.
+	Retry, Hold *session.Gateway
+	Log         *slog.Logger
+	// Registerer takes the engine's own metrics; nil counts nothing more.
+	Registerer prometheus.Registerer
+	// AdminURL is the admin listener's base URL, where reviewers approve.
+	AdminURL string
+	// WaitPath is the listener's path that long-polls an approval request
+	// for its decision, with the request's id appended.
+	WaitPath string
+}
+
+// Mount is where an HTTPHandler's requests are served on the listener.
+type Mount struct {
+	// Prefix is the path prefix of the engine's requests ("/proxy/").
+	Prefix string
+	// Host reports whether a request is the engine's by its Host header,
+	// whatever its path; nil claims none.
+	Host    func(host string) bool
+	Handler http.Handler
+	// Close ends what the engine keeps between requests (its sessions)
+	// once the listener has stopped; nil when it keeps nothing.
+	Close func()
+}
+
+// ConnectionClassifier is an engine's decoded upstream block that brings
+// the connection's own classifier of its commands
+// (protocols.Connection.Classifier): an HTTP connection's route rules.
+type ConnectionClassifier interface {
+	Classifier() protocols.Classifier
 }

@@ -30,6 +30,32 @@ type Query func(ctx context.Context, cmd *protocols.Command, row func(values [][
 // Schema is what a connection's database holds, as an agent needs it.
 type Schema struct {
 	Tables []Table `json:"tables"`
+	// Keys are the key patterns of a key-value store (Redis), as the
+	// connection's configuration describes them.
+	Keys []Key `json:"keys,omitempty"`
+}
+
+// Key is a pattern of keys that hold one type of value.
+type Key struct {
+	// Pattern is a glob as Redis's SCAN MATCH reads it (user:*).
+	Pattern string `json:"pattern"`
+	// Type is the type of the values (string, hash, list, set, zset,
+	// stream, json).
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+	// Fields name the fields of a hash's or a stream entry's values.
+	Fields []string `json:"fields,omitempty"`
+}
+
+// ConfigDescriber is an Executor whose connections' configuration
+// describes what they hold (a Redis connection's key patterns). A frontend
+// serves that description as the schema without running a command: the
+// store itself is never scanned.
+type ConfigDescriber interface {
+	Executor
+	// DescribeConfigured describes conn from its configuration; a Schema
+	// without tables or keys says the configuration describes nothing.
+	DescribeConfigured(conn *protocols.Connection) *Schema
 }
 
 // Table is one table, view or other relation of a schema.

@@ -207,6 +207,7 @@ func (s *relay) resolveLast(p wire.Packet) (wire.Packet, bool) {
 func (s *relay) onSimple(c *wire.Simple, p wire.Packet) error {
 	switch c.Command {
 	case mysql.COM_QUIT:
+		s.quitting.Store(true)
 		_ = s.writeUpstream(p.Raw, true)
 		s.terminate(nil, "client quit")
 		return errStop

@@ -14,6 +14,7 @@ import (
 // are the server's (or, for an upstream that cannot be reached, the client
 // library's) own codes, so clients classify them as they would a server's.
 const (
+	codeTooMany        = mysql.ER_CON_COUNT_ERROR       // 1040: the upstream has no free connection slot
 	codeBadDB          = mysql.ER_BAD_DB_ERROR          // 1049: unknown or forbidden connection
 	codeDBAccess       = mysql.ER_DBACCESS_DENIED_ERROR // 1044: USE outside the connection's scope
 	codeUnknownCommand = mysql.ER_UNKNOWN_COM_ERROR     // 1047

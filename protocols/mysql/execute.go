@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/protocols/mysql/wire"
 	"github.com/airlock-gw/airlock/session"
 )
@@ -20,7 +22,12 @@ import (
 func (e *Engine) Dial(ctx context.Context, flow *session.Session) (session.Runner, error) {
 	dctx, cancel := context.WithTimeout(ctx, e.set.ConnectTimeout)
 	defer cancel()
-	caps := wire.RelayCapabilities &^ (mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_QUERY_ATTRIBUTES)
+	// The flags of a plain client: CLIENT_NO_SCHEMA would make the server
+	// read information_schema.TABLES as a table of the current database,
+	// CLIENT_FOUND_ROWS count matched rows as affected, CLIENT_IGNORE_SPACE
+	// parse function names differently.
+	caps := wire.RelayCapabilities &^ (mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_QUERY_ATTRIBUTES | mysql.CLIENT_NO_SCHEMA |
+		mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_ODBC | mysql.CLIENT_INTERACTIVE)
 	attrs := map[string]string{"_client_name": "airlock", "program_name": "airlock agent", "airlock_identity": flow.Info.Identity.Name}
 	up, err := wire.Dial(dctx, dialConfig(flow.Conn, caps, 0, attrs))
 	if err != nil {
@@ -37,12 +44,29 @@ type runner struct {
 	up    *wire.Upstream
 	limit int
 	seq   uint8 // after the last packet read
+	// binary is set while a prepared statement's result is read: its rows
+	// are in the binary protocol, described by defs.
+	binary bool
+	defs   []binaryDef
+	types  []byte // of defs, made at the first row
 }
 
-// Run implements session.Runner.
+// Run implements session.Runner. A command with parameters runs as a
+// prepared statement (params.go).
 func (r *runner) Run(ctx context.Context, cmd *protocols.Command, res *session.Results) error {
 	stop := context.AfterFunc(ctx, func() { _ = r.up.Conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	params, err := engine.CommandParams(cmd)
+	if err != nil {
+		return err
+	}
+	if params != nil {
+		err := r.runParams(cmd.Text, params, res)
+		if ctx.Err() != nil && err != nil {
+			return ctx.Err()
+		}
+		return err
+	}
 	if _, err := wire.WritePacket(r.up.Conn, 0, wire.AppendQuery(nil, r.up.Capabilities, []byte(cmd.Text))); err != nil {
 		return r.lost(err)
 	}
@@ -95,6 +119,9 @@ func (r *runner) result(res *session.Results) (bool, error) {
 			return false, r.lost(err)
 		}
 		cols[i] = column(c, false)
+		if r.binary {
+			r.defs = append(r.defs, binaryDef{typ: c.Type, unsigned: c.Flags&mysql.UNSIGNED_FLAG != 0, decimals: c.Decimals})
+		}
 	}
 	if r.up.Capabilities&mysql.CLIENT_DEPRECATE_EOF == 0 {
 		if _, err := r.read(); err != nil {
@@ -126,7 +153,7 @@ func (r *runner) rows(res *session.Results, n int, start time.Time) (bool, error
 			}
 			return wire.MoreResults(status), res.End(protocols.Result{Tag: "SELECT", Rows: res.Rows()}, start)
 		}
-		if values, err = wire.DecodeTextRow(p, n, values); err != nil {
+		if values, err = r.decodeRow(p, n, values); err != nil {
 			return false, r.lost(err)
 		}
 		if err := res.Row(values); err != nil {
@@ -172,6 +199,15 @@ type UpstreamError struct {
 }
 
 func (e *UpstreamError) Error() string { return fmt.Sprintf("%d (%s): %s", e.Code, e.State, e.Message) }
+
+// UpstreamCode implements engine.UpstreamError: the MySQL error number,
+// which says more than its SQLSTATE (1146 rather than 42S02).
+func (e *UpstreamError) UpstreamCode() string { return strconv.Itoa(int(e.Code)) }
+
+// UpstreamMessage implements engine.UpstreamError.
+func (e *UpstreamError) UpstreamMessage() string { return e.Message }
+
+var _ engine.UpstreamError = (*UpstreamError)(nil)
 
 // Close implements session.Runner.
 func (r *runner) Close() error {

@@ -63,7 +63,13 @@ func (s *relay) upstreamLoop() {
 			s.progress.Add(1)
 		}
 		if err != nil {
-			if !s.isEnded() {
+			switch {
+			case s.isEnded():
+			case s.quitting.Load():
+				// The upstream's answer to the client's COM_QUIT, read
+				// before the client loop has ended the session.
+				s.terminate(nil, "client quit")
+			default:
 				s.flow.UpstreamError()
 				s.terminate(upstreamLost(s.flow.Conn.Name), "upstream closed")
 			}

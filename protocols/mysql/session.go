@@ -50,6 +50,9 @@ type relay struct {
 	// Airlock's own OK packets (upstream reader writes, client reader
 	// reads).
 	status atomic.Uint32
+	// quitting says the client sent COM_QUIT, relayed upstream, which
+	// answers it by closing the connection.
+	quitting atomic.Bool
 
 	upMu  sync.Mutex // guards upOut: the client reader writes commands, the upstream reader refuses file requests
 	upOut *transport.Writer
@@ -157,17 +160,20 @@ func (s *relay) guard(loop func()) {
 }
 
 // terminate ends the session once: it sends e (if any) to the client, then
-// closes both sockets so both goroutines return.
+// closes both sockets so both goroutines return. The session is marked
+// ended first: a loop whose read fails on a socket closed here then knows
+// the session is over, and takes the failure for neither a lost upstream
+// nor a client gone.
 func (s *relay) terminate(e *mysql.MyError, reason string) {
 	s.endOnce.Do(func() {
 		s.endReason = reason
+		close(s.ended)
 		if e != nil {
 			s.sendFinal(e, s.pending.busy(), 0)
 		}
 		s.flow.Interrupt()
 		_ = s.up.Conn.Close()
 		_ = s.conn.Close()
-		close(s.ended)
 		s.pending.wake()
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -212,7 +213,7 @@ func (l *loginState) open(ctx context.Context, flow *session.Session) (*relay, e
 		attrs["program_name"] = name
 	}
 	dctx, cancel := context.WithTimeout(ctx, e.set.ConnectTimeout)
-	up, err := wire.Dial(dctx, dialConfig(c, caps&wire.RelayCapabilities, resp.Charset, attrs))
+	up, err := dialUpstream(dctx, dialConfig(c, caps&wire.RelayCapabilities, resp.Charset, attrs))
 	cancel()
 	if err != nil {
 		f := fault(c.Name, err)
@@ -245,6 +246,31 @@ func (l *loginState) open(ctx context.Context, flow *session.Session) (*relay, e
 	return s, nil
 }
 
+// dialUpstream logs in to the upstream, trying again for a moment while it
+// is out of connection slots: a server frees the slot of a session that
+// ended only once its thread exits, so a pool that closes connections and
+// opens new ones at once (through Airlock, one hop later) can find the
+// slots of those just closed still taken.
+func dialUpstream(ctx context.Context, cfg wire.DialConfig) (*wire.Upstream, error) {
+	up, err := wire.Dial(ctx, cfg)
+	for i := 0; i < 5 && tooManyConnections(err); i++ {
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(25<<i) * time.Millisecond):
+		}
+		up, err = wire.Dial(ctx, cfg)
+	}
+	return up, err
+}
+
+// tooManyConnections reports whether err is the upstream refusing a login
+// because its connection slots are full.
+func tooManyConnections(err error) bool {
+	var me *mysql.MyError
+	return errors.As(err, &me) && me.Code == codeTooMany
+}
+
 // recoverSession keeps a bug that one client's input reaches from ending
 // every other session: the one session ends, with its stack logged.
 func recoverSession(log *slog.Logger) {
@@ -253,7 +279,11 @@ func recoverSession(log *slog.Logger) {
 	}
 }
 
+// isClosed reports whether err says the peer went away. A reset counts:
+// a client that closes its socket with a result still arriving (a driver
+// cancelling a query mid-rows) resets the connection rather than ending
+// it cleanly, and has gone all the same.
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, errDropped)
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, errDropped)
 }

@@ -42,8 +42,17 @@ type runner struct {
 	conn   *pgconn.PgConn
 }
 
-// Run implements session.Runner.
+// Run implements session.Runner. A command with parameters runs with the
+// extended protocol: one statement, its values sent in a Bind of their
+// own, never written into the text.
 func (r *runner) Run(ctx context.Context, cmd *protocols.Command, res *session.Results) error {
+	params, err := engine.CommandParams(cmd)
+	if err != nil {
+		return err
+	}
+	if params != nil {
+		return r.runParams(ctx, cmd.Text, params, res)
+	}
 	mrr := r.conn.Exec(ctx, cmd.Text)
 	for mrr.NextResult() {
 		if err := r.result(mrr.ResultReader(), res); err != nil {
@@ -55,6 +64,18 @@ func (r *runner) Run(ctx context.Context, cmd *protocols.Command, res *session.R
 		return r.failed(err, res)
 	}
 	return nil
+}
+
+// runParams runs one statement with its parameters in text format; the
+// server infers their types from the statement, as for an untyped literal.
+func (r *runner) runParams(ctx context.Context, sql string, params []engine.Param, res *session.Results) error {
+	values := make([][]byte, len(params))
+	for i, p := range params {
+		if p.Kind != engine.ParamNull {
+			values[i] = []byte(p.Text)
+		}
+	}
+	return r.result(r.conn.ExecParams(ctx, sql, values, nil, nil, nil), res)
 }
 
 // result takes one statement's result through res.

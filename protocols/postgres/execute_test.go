@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/engine"
 	"github.com/airlock-gw/airlock/protocols/testenv"
 	"github.com/airlock-gw/airlock/session"
 )
@@ -114,5 +115,57 @@ func TestFrontendExecutes(t *testing.T) {
 		if !strings.Contains(events, want) {
 			t.Errorf("the recording lacks %q:\n%s", want, events)
 		}
+	}
+}
+
+// TestFrontendParams: a command with parameters runs with the extended
+// protocol, its values never part of the text: a value that reads as SQL
+// stays a value, a wrong type is the database's error, and the session
+// goes on.
+func TestFrontendParams(t *testing.T) {
+	testenv.Need(t, "PostgreSQL", testenv.PostgresAddr)
+	conn := &protocols.Connection{Name: "main", Protocol: protocols.Postgres, Allow: protocols.Principals{"alice"},
+		Upstream: &Upstream{Address: testenv.PostgresAddr, Database: testenv.PostgresDB(t), User: "postgres", TLS: UpstreamTLS{Mode: "disable"}}}
+	gw, err := session.New(session.Options{Auth: testAuth{"alice": "alice-token"}, Classifier: keywordClassifier{},
+		Connections: map[string]*protocols.Connection{"main": conn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	flow, err := gw.Admit(ctx, session.Caller{Protocol: protocols.Postgres, User: "alice", Secret: "alice-token", Connection: "main", TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := flow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer flow.Close("done")
+	r, err := New().Dial(ctx, flow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	run := func(sql string, params ...engine.Param) (*rowsSink, error) {
+		sink := &rowsSink{}
+		cmd := &protocols.Command{Protocol: protocols.Postgres, Kind: "query", Text: sql,
+			Payload: &protocols.Payload{Tool: "query", Arguments: engine.Arguments(map[string]string{"connection": "main"}, params)}}
+		_, err := flow.Execute(ctx, r, cmd, sink)
+		return sink, err
+	}
+	sink, err := run("SELECT $1::int + 1 AS n, $2::text AS s, $3::bool AS b, $4::text IS NULL AS missing",
+		engine.Param{Kind: engine.ParamNumber, Text: "41"}, engine.Param{Kind: engine.ParamString, Text: "'); DROP TABLE x; --"},
+		engine.Param{Kind: engine.ParamBool, Text: "false"}, engine.Param{Kind: engine.ParamNull})
+	if err != nil || !slices.Equal(sink.rows, []string{`["42" "'); DROP TABLE x; --" "f" "t"]`}) {
+		t.Fatalf("rows %q, %v", sink.rows, err)
+	}
+	var ue *UpstreamError
+	if _, err := run("SELECT $1::int", engine.Param{Kind: engine.ParamString, Text: "1 OR 1=1"}); !errors.As(err, &ue) || ue.Code != "22P02" {
+		t.Fatalf("a value that is not an integer: %v", err)
+	}
+	if _, err := run("SELECT $1, $2", engine.Param{Kind: engine.ParamString, Text: "a"}); !errors.As(err, &ue) || ue.Code != "08P01" {
+		t.Fatalf("too few params: %v", err)
+	}
+	if sink, err := run("SELECT 'still here'"); err != nil || len(sink.rows) != 1 {
+		t.Fatalf("after the errors: %q %v", sink.rows, err)
 	}
 }

@@ -102,6 +102,8 @@ type Upstream struct {
 	// other databases; by default only Database is reachable.
 	AllowSelect bool        `yaml:"allow_select"`
 	TLS         UpstreamTLS `yaml:"tls"`
+	// Keys describe the database's key patterns to agents (schema.go).
+	Keys []Key `yaml:"keys"`
 }
 
 // UpstreamTLS says how Airlock secures its connection to the upstream.
@@ -166,6 +168,7 @@ func (u *Upstream) validate() error {
 			add("tls.ca_file", "%v", err)
 		}
 	}
+	errs = append(errs, validateKeys(u.Keys)...)
 	return errors.Join(errs...)
 }
 

@@ -96,7 +96,7 @@ func (r *runner) Run(ctx context.Context, cmd *protocols.Command, res *session.R
 		}
 		return &UpstreamError{Code: code, Message: msg}
 	}
-	cols, rows := tabulate(v, shapeOf(name, args, resp.RESP3))
+	cols, rows, kind := tabulate(v, shapeOf(name, args, resp.RESP3))
 	if err := res.Begin(cols, start); err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (r *runner) Run(ctx context.Context, cmd *protocols.Command, res *session.R
 			return err
 		}
 	}
-	return res.End(protocols.Result{Rows: int64(len(rows))}, start)
+	return res.End(protocols.Result{Tag: kind, Rows: int64(len(rows))}, start)
 }
 
 // commandArgs is the command's argument vector; a command given as text is
@@ -145,8 +145,20 @@ func (r *runner) unsupported(name string, args [][]byte) string {
 // Close implements session.Runner.
 func (r *runner) Close() error { return r.up.conn.Close() }
 
-// tabulate turns a reply into a result set.
-func tabulate(v *value, sh shape) ([]protocols.Column, [][][]byte) {
+// tabulate turns a reply into a result set, and names how the result set
+// holds it (the result's tag, which a frontend reads to rebuild the reply
+// with its types):
+//
+//   - "map": one row, a column per key;
+//   - "array", "set" or "push": a column "value" with a row per element, or
+//     one row with a column per element when the command named them (HMGET);
+//   - a scalar's type (bulk, simple, verbatim, integer, double, bignum,
+//     bool, null): one row of one column.
+//
+// Columns keep the values' types: numbers and booleans are TypeNumber and
+// TypeBool, nested aggregates TypeJSON (each value its JSON), and a column
+// of elements whose types differ TypeJSON too.
+func tabulate(v *value, sh shape) ([]protocols.Column, [][][]byte, string) {
 	column := func(name string, e *value) protocols.Column {
 		return protocols.Column{Name: name, Table: sh.table, Type: columnType(e)}
 	}
@@ -159,16 +171,16 @@ func tabulate(v *value, sh shape) ([]protocols.Column, [][][]byte) {
 			cols = append(cols, column(string(cell(k)), val))
 			row = append(row, cell(val))
 		}
-		return cols, [][][]byte{row}
+		return cols, [][][]byte{row}, "map"
 	case sh.names != nil && sh.namesAt == 0 && !v.kind.Aggregate():
-		return []protocols.Column{column(sh.names[0], v)}, [][][]byte{{cell(v)}}
+		return []protocols.Column{column(sh.names[0], v)}, [][][]byte{{cell(v)}}, kindOf(v)
 	case sh.names != nil && sh.namesAt == 1 && v.kind == resp.Array && len(v.elems) == len(sh.names):
 		cols := make([]protocols.Column, len(v.elems))
 		row := make([][]byte, len(v.elems))
 		for i, e := range v.elems {
 			cols[i], row[i] = column(sh.names[i], e), cell(e)
 		}
-		return cols, [][][]byte{row}
+		return cols, [][][]byte{row}, kindOf(v)
 	case sh.pairs == 2 && v.kind == resp.Array && pairsOnly(v):
 		m := &value{kind: resp.Map}
 		for _, p := range v.elems {
@@ -176,12 +188,7 @@ func tabulate(v *value, sh shape) ([]protocols.Column, [][][]byte) {
 		}
 		return tabulate(m, shape{table: sh.table})
 	case v.kind.Aggregate() && !v.null:
-		col := protocols.Column{Name: "value", Table: sh.table, Type: protocols.TypeText}
-		for _, e := range v.elems {
-			if e.kind.Aggregate() {
-				col.Type = protocols.TypeJSON
-			}
-		}
+		col := protocols.Column{Name: "value", Table: sh.table, Type: elementsType(v.elems)}
 		rows := make([][][]byte, len(v.elems))
 		for i, e := range v.elems {
 			if col.Type == protocols.TypeJSON {
@@ -190,9 +197,37 @@ func tabulate(v *value, sh shape) ([]protocols.Column, [][][]byte) {
 				rows[i] = [][]byte{cell(e)}
 			}
 		}
-		return []protocols.Column{col}, rows
+		return []protocols.Column{col}, rows, kindOf(v)
 	}
-	return []protocols.Column{column("value", v)}, [][][]byte{{cell(v)}}
+	return []protocols.Column{column("value", v)}, [][][]byte{{cell(v)}}, kindOf(v)
+}
+
+// kindOf names a reply's type as the recording does.
+func kindOf(v *value) string {
+	if v.null {
+		return "null"
+	}
+	return replyKind(resp.Token{Kind: v.kind})
+}
+
+// elementsType is the one column type of an aggregate's elements: their
+// common type, nulls aside, or TypeJSON when they differ, so that no
+// element's type is lost.
+func elementsType(elems []*value) protocols.ValueType {
+	t, seen := protocols.TypeText, false
+	for _, e := range elems {
+		if e.null {
+			continue
+		}
+		et := columnType(e)
+		switch {
+		case !seen:
+			t, seen = et, true
+		case et != t:
+			return protocols.TypeJSON
+		}
+	}
+	return t
 }
 
 func pairsOnly(v *value) bool {

@@ -18,7 +18,8 @@
 //   - a short-lived credential (ShortLivedPrefix) that single sign-on issued
 //     (package sso), checked by the CredentialStore set with SetCredentials;
 //     its lease (Lease, session.Leaser) ends the sessions it opened when it
-//     expires or is revoked.
+//     expires or is revoked. A store that is a CredentialProver also checks
+//     proofs of knowing one (AuthenticateProofLease, MySQL's scramble).
 //
 // A secret shaped like a compact JWS (three base64url segments, the first a
 // JSON header) is tried only as an OIDC token when OIDC is configured; any

@@ -35,6 +35,46 @@ type CredentialStore interface {
 	Lease(secret string) func() error
 }
 
+// CredentialProver is a CredentialStore that can check a proof of knowing
+// a short-lived credential without the credential itself (MySQL's
+// caching_sha2_password scramble), against the SHA-256 it stores.
+type CredentialProver interface {
+	// Prove returns the identity and lease of the live credential of name
+	// that verify accepts; ErrUnknownCredential when none does. It calls
+	// verify at least once whether or not name has credentials.
+	Prove(ctx context.Context, name string, verify func(tokenSHA256 [32]byte) bool) (protocols.Identity, func() error, error)
+}
+
+// AuthenticateProofLease is AuthenticateProof that also accepts a proof of
+// one of name's short-lived credentials, when the credential store can
+// check one, and returns the lease of the session it admits (nil for a
+// static token). The store is asked whenever no static token matches,
+// whatever the name, so that the time taken does not tell a static
+// identity's name from another. It implements session.ProofLeaser.
+func (a *Authenticator) AuthenticateProofLease(ctx context.Context, name string, verify func(tokenSHA256 [32]byte) bool) (protocols.Identity, func() error, error) {
+	if id, ok := a.tokens.prove(name, verify); ok {
+		return id, nil, nil
+	}
+	p, ok := a.creds.(CredentialProver)
+	if !ok || name == "" {
+		_, err := a.refuse(ctx, "static token proof does not match", "")
+		return protocols.Identity{}, nil, err
+	}
+	id, lease, err := p.Prove(ctx, name, verify)
+	switch {
+	case errors.Is(err, ErrUnknownCredential):
+		_, err = a.refuse(ctx, "proof matches no static token or short-lived credential", "")
+		return protocols.Identity{}, nil, err
+	case err != nil:
+		a.log.DebugContext(ctx, "authentication refused", "method", "short-lived proof", "reason", err.Error())
+		return protocols.Identity{}, nil, protocols.ErrAuthFailed
+	case a.tokens.has(id.Name) || id.Name != name:
+		_, err = a.refuse(ctx, "short-lived credential's name does not match", id.Name)
+		return protocols.Identity{}, nil, err
+	}
+	return id, lease, nil
+}
+
 // SetCredentials makes a accept the short-lived credentials of store, on
 // every listener. Call it before a is used.
 func (a *Authenticator) SetCredentials(store CredentialStore) { a.creds = store }

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"testing"
@@ -116,5 +117,67 @@ func TestClaimMapping(t *testing.T) {
 	}
 	if err := (ClaimMapping{NameClaim: "a..b", GroupPrefix: " x"}).Validate("sso.providers[0]", "name_claim", "groups_claim"); err == nil {
 		t.Fatal("a bad mapping validated")
+	}
+}
+
+// fakeProver adds proofs to fakeCreds: a proof knows a secret when it
+// accepts the secret's SHA-256.
+type fakeProver struct {
+	*fakeCreds
+	asked []string
+}
+
+func (f *fakeProver) Prove(ctx context.Context, name string, verify func([32]byte) bool) (protocols.Identity, func() error, error) {
+	f.asked = append(f.asked, name)
+	for secret, id := range f.ids {
+		if id.Name == name && verify(sha256.Sum256([]byte(secret))) {
+			return f.Check(ctx, secret)
+		}
+	}
+	verify([32]byte{})
+	return protocols.Identity{}, nil, ErrUnknownCredential
+}
+
+// TestAuthenticateProofLease: a proof of a short-lived credential admits
+// with its lease; a static token's proof admits without one and without
+// asking the store; the store is asked for every other name, static or
+// not, so that timing does not tell them apart.
+func TestAuthenticateProofLease(t *testing.T) {
+	a, err := New(staticConfig(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	knows := func(token string) func([32]byte) bool {
+		return func(h [32]byte) bool { return h == sha256.Sum256([]byte(token)) }
+	}
+	ctx := context.Background()
+	if _, _, err := a.AuthenticateProofLease(ctx, "alice@corp", knows(ShortLivedPrefix+"alice")); !errors.Is(err, protocols.ErrAuthFailed) {
+		t.Fatal("a short-lived proof passed without a store")
+	}
+	p := &fakeProver{fakeCreds: &fakeCreds{ids: map[string]protocols.Identity{
+		ShortLivedPrefix + "alice": {Name: "alice@corp", Method: "sso:okta"},
+		ShortLivedPrefix + "dev":   {Name: "dev", Method: "sso:okta"}}}}
+	a.SetCredentials(p)
+	id, lease, err := a.AuthenticateProofLease(ctx, "alice@corp", knows(ShortLivedPrefix+"alice"))
+	if err != nil || id.Name != "alice@corp" || lease == nil {
+		t.Fatalf("a short-lived proof: %+v %v", id, err)
+	}
+	id, lease, err = a.AuthenticateProofLease(ctx, "dev", knows("dev-token"))
+	if err != nil || id.Name != "dev" || lease != nil {
+		t.Fatalf("a static token's proof: %+v %v", id, err)
+	}
+	p.asked = nil
+	for _, tc := range []struct{ name, secret string }{
+		{"alice@corp", ShortLivedPrefix + "bob"},
+		{"bob@corp", ShortLivedPrefix + "alice"},
+		{"dev", ShortLivedPrefix + "dev"}, // a store's credential under a static name
+		{"dev", "ci-token"},
+	} {
+		if _, _, err := a.AuthenticateProofLease(ctx, tc.name, knows(tc.secret)); !errors.Is(err, protocols.ErrAuthFailed) {
+			t.Errorf("AuthenticateProofLease(%s, %s) = %v, want ErrAuthFailed", tc.name, tc.secret, err)
+		}
+	}
+	if !slices.Equal(p.asked, []string{"alice@corp", "bob@corp", "dev", "dev"}) {
+		t.Errorf("the store was asked about %q", p.asked)
 	}
 }

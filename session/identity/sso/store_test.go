@@ -2,6 +2,7 @@ package sso
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,7 @@ func TestStore(t *testing.T) {
 			t.Run("expiry and grace", func(t *testing.T) { testExpiry(t, db) })
 			t.Run("revocation across replicas", func(t *testing.T) { testRevocation(t, db) })
 			t.Run("state taken once", func(t *testing.T) { testPending(t, db) })
+			t.Run("proof", func(t *testing.T) { testProve(t, db) })
 		})
 	}
 }
@@ -220,4 +222,55 @@ func tamper(s string) string {
 		return s[:len(s)-1] + "B"
 	}
 	return s[:len(s)-1] + "A"
+}
+
+// testProve: a proof of a live credential (its SHA-256, as a MySQL
+// scramble is checked) admits with the credential's lease; a revoked or
+// expired one, another name's or a wrong proof does not, and verify is
+// called even for a name without credentials.
+func testProve(t *testing.T, db *sqldb.DB) {
+	ctx := context.Background()
+	clock := clockwork.NewFakeClock()
+	st := openStore(t, db, clock)
+	knows := func(secret string) func([32]byte) bool {
+		return func(h [32]byte) bool { return h == sha256.Sum256([]byte(secret)) }
+	}
+	old, _ := issue(t, st, time.Minute)
+	secret, c := issue(t, st, time.Hour)
+	id, valid, err := st.Prove(ctx, alice.Name, knows(secret))
+	if err != nil || id.Name != alice.Name || id.Method != "sso:okta" || valid == nil || valid() != nil {
+		t.Fatalf("Prove = %+v, %v", id, err)
+	}
+	if _, _, err := st.Prove(ctx, alice.Name, knows(old)); err != nil {
+		t.Fatalf("the older live credential: %v", err)
+	}
+	calls := 0
+	for _, tc := range []struct {
+		name   string
+		verify func([32]byte) bool
+	}{
+		{alice.Name, knows(tamper(secret))},
+		{"bob@corp", knows(secret)},
+		{"nobody", func(h [32]byte) bool { calls++; return false }},
+	} {
+		if _, _, err := st.Prove(ctx, tc.name, tc.verify); !errors.Is(err, identity.ErrUnknownCredential) {
+			t.Errorf("Prove(%s) = %v, want ErrUnknownCredential", tc.name, err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("verify called %d times for a name without credentials, want 1", calls)
+	}
+	clock.Advance(2 * time.Minute)
+	if _, _, err := st.Prove(ctx, alice.Name, knows(old)); !errors.Is(err, identity.ErrUnknownCredential) {
+		t.Errorf("an expired credential: %v", err)
+	}
+	if _, err := st.Revoke(ctx, c.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if valid() == nil {
+		t.Error("the lease of a proved credential outlived its revocation")
+	}
+	if _, _, err := st.Prove(ctx, alice.Name, knows(secret)); !errors.Is(err, identity.ErrUnknownCredential) {
+		t.Errorf("a revoked credential: %v", err)
+	}
 }

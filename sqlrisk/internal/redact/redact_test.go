@@ -39,3 +39,39 @@ func TestSecretLiteral(t *testing.T) {
 		}
 	}
 }
+
+// TestQuickPassAgrees: the quick pass never rules out what the regular
+// expression matches.
+func TestQuickPassAgrees(t *testing.T) {
+	for _, s := range []string{
+		"password=x", "PWD=1", "Secret = y", "x://u:p@h", `{"PassWd": 1}`, "pass=", "a pwd= b",
+		"nothing here", "user@example.com", "https://example.com/a@b", "ftp://h/p", "", "p", "s", ":", "@",
+	} {
+		if secretContent.MatchString(s) && !mayHoldSecret(s) {
+			t.Errorf("the quick pass rules out %q, which the expression matches", s)
+		}
+	}
+}
+
+func FuzzQuickPass(f *testing.F) {
+	for _, s := range []string{"password=x", "x://u:p@h", `"pass": 1`, "plain text"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if secretContent.MatchString(s) && !mayHoldSecret(s) {
+			t.Fatalf("the quick pass rules out %q, which the expression matches", s)
+		}
+	})
+}
+
+func BenchmarkSecretLiteralLarge(b *testing.B) {
+	blob := make([]byte, 1<<20)
+	for i := range blob {
+		blob[i] = "abcdefghijklmnoqrtuvwxyz0123456789 ,.;"[i%38]
+	}
+	s := string(blob)
+	b.SetBytes(int64(len(s)))
+	for range b.N {
+		SecretLiteral(s)
+	}
+}
