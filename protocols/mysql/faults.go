@@ -43,7 +43,8 @@ func faultError(f *engine.UpstreamFault) *mysql.MyError {
 	code := uint16(codeCantConnect)
 	switch f.Fault {
 	case engine.FaultFull:
-		code = mysql.ER_CON_COUNT_ERROR
+		// The server's own words first, which pools know to wait on.
+		return myError(mysql.ER_CON_COUNT_ERROR, "Too many connections: %s", f.Message())
 	case engine.FaultLogin:
 		code = mysql.ER_ACCESS_DENIED_ERROR
 	case engine.FaultUnavailable:
