@@ -464,7 +464,11 @@ func (s *server) run(ctx context.Context) error {
 			return err
 		}
 	}
-	go s.ready.run(bg)
+	readyDone := make(chan struct{})
+	go func() {
+		defer close(readyDone)
+		s.ready.run(bg)
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -476,6 +480,9 @@ func (s *server) run(ctx context.Context) error {
 	stopServing()
 	wg.Wait()
 	s.log.Info("sessions drained", "took", time.Since(start).Round(time.Millisecond))
+	// The checks read the store and the recordings, which close next.
+	stopBackground()
+	<-readyDone
 	return err
 }
 

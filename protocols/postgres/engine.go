@@ -77,7 +77,10 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 	}
 	if e.set.Pool.maxIdle() > 0 {
 		m := e.gateway.Metrics()
-		e.pool = newUpstreamPool(e.set.Pool.maxIdle(), e.set.Pool.IdleTimeout, func(n int) { m.UpstreamIdleSessions(protocols.Postgres, n) })
+		pool := newUpstreamPool(e.set.Pool.maxIdle(), e.set.Pool.IdleTimeout, func(n int) { m.UpstreamIdleSessions(protocols.Postgres, n) })
+		e.mu.Lock() // a reload may look for it from another goroutine
+		e.pool = pool
+		e.mu.Unlock()
 	}
 	srv := &transport.Server{
 		Handler:            e.handle,

@@ -80,13 +80,13 @@ func (e *Engine) Probe(ctx context.Context, c *protocols.Connection) error {
 // catalogs of the old connections are let go.
 func (e *Engine) Reloaded() {
 	e.reloads.Add(1)
-	if e.pool != nil {
-		e.pool.drain()
-	}
 	e.mu.Lock()
-	cats := e.catalogs
+	pool, cats := e.pool, e.catalogs
 	e.catalogs = nil
 	e.mu.Unlock()
+	if pool != nil {
+		pool.drain()
+	}
 	for _, k := range cats {
 		k.close()
 	}
