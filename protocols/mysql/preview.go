@@ -79,6 +79,12 @@ func (e *Engine) Preview(ctx context.Context, conn *protocols.Connection, cmd *p
 			return done(e.previewDialFailure(ctx, conn, err))
 		}
 		defer pc.close()
+		if err := pc.begin(ctx); err != nil {
+			if timedOut(ctx, err) {
+				return done(&protocols.Preview{Status: protocols.PreviewTimeout, Note: "could not start a read-only transaction: timed out"})
+			}
+			return done(&protocols.Preview{Status: protocols.PreviewFailed, Note: "could not start a read-only transaction: " + previewErrText(err)})
+		}
 	}
 	p := &protocols.Preview{}
 	ok, failed := 0, 0
@@ -100,6 +106,13 @@ func (e *Engine) Preview(ctx context.Context, conn *protocols.Connection, cmd *p
 			break
 		}
 	}
+	settle(ctx, p, ok, failed, last, start)
+	return done(p)
+}
+
+// settle gives a preview its status from how many statements could be
+// estimated, and the last error.
+func settle(ctx context.Context, p *protocols.Preview, ok, failed int, last error, start time.Time) {
 	switch {
 	case last != nil && timedOut(ctx, last):
 		p.Status = protocols.PreviewTimeout
@@ -118,7 +131,6 @@ func (e *Engine) Preview(ctx context.Context, conn *protocols.Connection, cmd *p
 			p.Note = p.Effects[0].Note
 		}
 	}
-	return done(p)
 }
 
 // needsServer reports whether any target asks the server something (an

@@ -39,20 +39,15 @@ type previewConn struct {
 	broken   bool
 }
 
-// dialPreview opens and prepares the session of one preview.
+// dialPreview opens the session of one preview; begin prepares it.
 func (e *Engine) dialPreview(ctx context.Context, c *protocols.Connection) (*previewConn, error) {
 	attrs := map[string]string{"_client_name": "airlock", "program_name": "airlock preview"}
 	up, err := wire.Dial(ctx, dialConfig(c, previewCaps, 0, attrs))
 	if err != nil {
 		return nil, err
 	}
-	pc := &previewConn{up: up, limit: int(e.set.MaxPacketSize), mariadb: strings.Contains(up.ServerVersion, "MariaDB"),
-		database: upstreamOf(c).Database}
-	if err := pc.begin(ctx); err != nil {
-		pc.close()
-		return nil, err
-	}
-	return pc, nil
+	return &previewConn{up: up, limit: int(e.set.MaxPacketSize), mariadb: strings.Contains(up.ServerVersion, "MariaDB"),
+		database: upstreamOf(c).Database}, nil
 }
 
 // begin sets the session's limits and opens the read-only transaction
