@@ -80,8 +80,8 @@ const (
 type PreviewEffect struct {
 	// Statement is the statement's position in the command, from 1.
 	Statement int `json:"statement"`
-	// Kind is the statement's kind: update, delete, insert, merge, drop,
-	// truncate or alter.
+	// Kind is the statement's kind: update, delete, insert, replace, merge,
+	// drop, truncate, alter or rename.
 	Kind string `json:"kind"`
 	// Object is the table (or other object) affected, as the server names it.
 	Object string `json:"object,omitempty"`
@@ -111,7 +111,7 @@ type PreviewOptions struct {
 }
 
 // Previewer makes blast-radius previews for one protocol's connections
-// (the PostgreSQL engine does; MySQL can through the same interface).
+// (the PostgreSQL and MySQL engines do).
 type Previewer interface {
 	// Preview estimates what cmd would touch on conn without running it.
 	// It returns nil for a command it has nothing to say about (a read),

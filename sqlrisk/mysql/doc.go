@@ -21,5 +21,11 @@
 // Optimizer hints are read for SET_VAR, which changes a variable for one
 // statement (SET_VAR(foreign_key_checks=OFF)).
 //
+// Previews (preview.go, preview_write.go) derive, from a held write's own
+// parse tree, the read-only SELECT a reviewer's blast-radius preview plans
+// and counts (same FROM, joins and WHERE), and name the objects a DDL
+// statement touches; CheckRead refuses anything derived that is not one
+// plain read before it is sent.
+//
 // See sqlrisk/RULES.md for the rule catalogue.
 package mysql
