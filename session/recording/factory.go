@@ -251,22 +251,7 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 	if info.Start.IsZero() {
 		info.Start = time.Now()
 	}
-	h := Header{
-		SessionID:      info.ID,
-		Identity:       info.Identity,
-		Connection:     info.Connection,
-		Protocol:       info.Protocol,
-		ClientAddr:     info.ClientAddr,
-		AirlockVersion: f.version,
-		Node:           f.node,
-		Start:          info.Start,
-		Rows:           f.cfg.Rows,
-		KeyID:          f.keyID,
-		Compression:    f.cfg.Compression,
-	}
-	if h.Rows == RowsFirst {
-		h.FirstRows = f.cfg.FirstRows
-	}
+	h := f.header(info)
 	hb, err := encodeHeader(&h)
 	if err != nil {
 		return nil, fmt.Errorf("open recording %s: %w", path, err)
@@ -302,26 +287,56 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 		return nil, f.openFailed(log, fmt.Errorf("reserve space for recording %s: %w", path, err))
 	}
 	f.metrics.wrote(len(hb), nil)
-	// A deferred start joins the index's next batch, and a refusal ends
-	// the session; otherwise the session waits for its entry.
-	d, ok := f.index.(DeferredIndex)
-	if deferred := ok && d.StartedLater(r.entry, r.indexRefused); !deferred && f.index != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
-		err := f.index.Started(ctx, r.entry)
-		cancel()
-		if err != nil {
-			_ = out.Close()
-			_ = os.Remove(path)
-			f.metrics.writeError(reasonIndex)
-			log.Error("session index refused the recording; refusing the session", "err", err)
-			return nil, fmt.Errorf("register recording in the session index: %w", err)
-		}
+	if err := f.register(r, log); err != nil {
+		_ = out.Close()
+		_ = os.Remove(path)
+		return nil, err
 	}
 	f.mu.Lock()
 	f.active[r] = struct{}{}
 	f.mu.Unlock()
 	f.metrics.active(1)
 	return r, nil
+}
+
+// header is the recording header of a session.
+func (f *Factory) header(info protocols.SessionInfo) Header {
+	h := Header{
+		SessionID:      info.ID,
+		Identity:       info.Identity,
+		Connection:     info.Connection,
+		Protocol:       info.Protocol,
+		ClientAddr:     info.ClientAddr,
+		AirlockVersion: f.version,
+		Node:           f.node,
+		Start:          info.Start,
+		Rows:           f.cfg.Rows,
+		KeyID:          f.keyID,
+		Compression:    f.cfg.Compression,
+	}
+	if h.Rows == RowsFirst {
+		h.FirstRows = f.cfg.FirstRows
+	}
+	return h
+}
+
+// register enters r's recording in the session index. A deferred start
+// joins the index's next batch, and a refusal ends the session later;
+// otherwise the session waits for its entry, and a refusal refuses it.
+func (f *Factory) register(r *recorder, log *slog.Logger) error {
+	d, ok := f.index.(DeferredIndex)
+	if deferred := ok && d.StartedLater(r.entry, r.indexRefused); deferred || f.index == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
+	err := f.index.Started(ctx, r.entry)
+	cancel()
+	if err != nil {
+		f.metrics.writeError(reasonIndex)
+		log.Error("session index refused the recording; refusing the session", "err", err)
+		return fmt.Errorf("register recording in the session index: %w", err)
+	}
+	return nil
 }
 
 func (f *Factory) openFailed(log *slog.Logger, err error) error {
