@@ -391,76 +391,20 @@ func (s *server) run(ctx context.Context) error {
 	defer stopBackground()
 	serving, stopServing := context.WithCancel(ctx)
 	defer stopServing()
-	if s.index != nil {
-		go s.index.Run(bg, s.cfg.Recording.Retention)
-	}
-	if s.sso != nil {
-		go s.sso.Run(bg)
-	}
-	if s.cfg.OIDC != nil {
-		go func() {
-			if err := s.auth.Discover(bg); err != nil {
-				s.log.Warn("OIDC issuer not reachable yet; will retry on first use", "err", err)
-			}
-		}()
-	}
+	s.startBackground(bg)
 	s.ready = newReadiness(s)
 	var wg sync.WaitGroup
 	errc := make(chan error, len(s.engines)+2)
-	listen := func(name, addr string) (net.Listener, error) {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
-		}
-		s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
-		if s.sso != nil {
-			s.sso.Listening(name, ln.Addr().String())
-		}
-		return ln, nil
-	}
 	if admin := s.cfg.Listen["admin"]; admin != "" {
-		if err := s.serveAdmin(listen, admin, errc); err != nil {
+		if err := s.serveAdmin(s.listen, admin, errc); err != nil {
 			return err
 		}
 	}
-	for _, e := range s.engines {
-		if _, ok := e.(engine.HTTPHandler); ok {
-			// Served on the HTTP listener (serveAgents), whose key it shares.
-			if s.cfg.Listen["http"] == "" && len(s.gateway.Connections(e.Protocol())) > 0 {
-				s.log.Warn("connections not served: set listen.http", "protocol", string(e.Protocol()))
-			}
-			continue
-		}
-		name := string(e.Protocol())
-		addr := s.cfg.Listen[name]
-		if addr == "" {
-			continue
-		}
-		if len(s.gateway.Connections(e.Protocol())) == 0 {
-			s.log.Info("listener not opened: no connection uses its protocol", "listener", name)
-			continue
-		}
-		ln, err := listen(name, addr)
-		if err != nil {
-			return err
-		}
-		s.reloadMu.Lock() // a reload reads which listeners are open
-		s.listening[name] = true
-		s.reloadMu.Unlock()
-		deps := engine.Deps{Gateway: s.gateway, TLS: s.tls, Log: s.log,
-			RecordParameters: s.cfg.Recording.Parameters && !s.cfg.Recording.Disabled,
-			HandshakeTimeout: s.cfg.Handshake.Timeout, MaxUnauthenticated: s.cfg.Handshake.MaxPending,
-			DrainTimeout: s.cfg.Shutdown.DrainTimeout, CancelTimeout: s.cfg.Shutdown.CancelTimeout}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := e.Serve(serving, ln, deps); err != nil {
-				errc <- fmt.Errorf("%s listener: %w", name, err)
-			}
-		}()
+	if err := s.serveEngines(serving, &wg, errc); err != nil {
+		return err
 	}
 	if addr := s.cfg.Listen["http"]; addr != "" {
-		if err := s.serveAgents(serving, listen, addr, &wg, errc); err != nil {
+		if err := s.serveAgents(serving, s.listen, addr, &wg, errc); err != nil {
 			return err
 		}
 	}
@@ -484,6 +428,80 @@ func (s *server) run(ctx context.Context) error {
 	stopBackground()
 	<-readyDone
 	return err
+}
+
+// startBackground starts the process's own work (retention, sign-in, OIDC
+// discovery), which runs until bg ends.
+func (s *server) startBackground(bg context.Context) {
+	if s.index != nil {
+		go s.index.Run(bg, s.cfg.Recording.Retention)
+	}
+	if s.sso != nil {
+		go s.sso.Run(bg)
+	}
+	if s.cfg.OIDC != nil {
+		go func() {
+			if err := s.auth.Discover(bg); err != nil {
+				s.log.Warn("OIDC issuer not reachable yet; will retry on first use", "err", err)
+			}
+		}()
+	}
+}
+
+// listen opens a listener and announces it.
+func (s *server) listen(name, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
+	}
+	s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+	if s.sso != nil {
+		s.sso.Listening(name, ln.Addr().String())
+	}
+	return ln, nil
+}
+
+// serveEngines opens the listener of each wire engine that a connection
+// uses and serves it until serving ends; HTTP engines are served on the
+// HTTP listener instead.
+func (s *server) serveEngines(serving context.Context, wg *sync.WaitGroup, errc chan<- error) error {
+	for _, e := range s.engines {
+		if _, ok := e.(engine.HTTPHandler); ok {
+			// Served on the HTTP listener (serveAgents), whose key it shares.
+			if s.cfg.Listen["http"] == "" && len(s.gateway.Connections(e.Protocol())) > 0 {
+				s.log.Warn("connections not served: set listen.http", "protocol", string(e.Protocol()))
+			}
+			continue
+		}
+		name := string(e.Protocol())
+		addr := s.cfg.Listen[name]
+		if addr == "" {
+			continue
+		}
+		if len(s.gateway.Connections(e.Protocol())) == 0 {
+			s.log.Info("listener not opened: no connection uses its protocol", "listener", name)
+			continue
+		}
+		ln, err := s.listen(name, addr)
+		if err != nil {
+			return err
+		}
+		s.reloadMu.Lock() // a reload reads which listeners are open
+		s.listening[name] = true
+		s.reloadMu.Unlock()
+		deps := engine.Deps{Gateway: s.gateway, TLS: s.tls, Log: s.log,
+			RecordParameters: s.cfg.Recording.Parameters && !s.cfg.Recording.Disabled,
+			HandshakeTimeout: s.cfg.Handshake.Timeout, MaxUnauthenticated: s.cfg.Handshake.MaxPending,
+			DrainTimeout: s.cfg.Shutdown.DrainTimeout, CancelTimeout: s.cfg.Shutdown.CancelTimeout}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.Serve(serving, ln, deps); err != nil {
+				errc <- fmt.Errorf("%s listener: %w", name, err)
+			}
+		}()
+	}
+	return nil
 }
 
 // serveAdmin opens the admin listener; it closes last, after the drain,
