@@ -21,7 +21,7 @@ run: build
 test: lint unit fuzz-brief
 
 unit:
-	$(GO) test -race -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -parallel 4 -timeout 14m ./...
 
 # go-sql-driver/mysql's own test suite, directly and through Airlock
 # (two to three minutes with -race); not part of `make test`.

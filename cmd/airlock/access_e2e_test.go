@@ -73,6 +73,7 @@ func grantAccess(t *testing.T, in *instance, callerToken string, d time.Duration
 // run for its window, never lifts reach.*, ends on time (the statement is
 // held again), and a revocation applies to the session's next command.
 func TestAccessGrantWindowAndRevoke(t *testing.T) {
+	t.Parallel()
 	needPsql(t)
 	db := testenv.PostgresDB(t)
 	in := startAirlock(t, baseConfig(db, fmt.Sprintf(accessConfig, "30s"), ""))
@@ -82,7 +83,8 @@ func TestAccessGrantWindowAndRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	const update = "UPDATE t_acc SET v = v + 1"
-	id := grantAccess(t, in, devToken, 3*time.Second)
+	// Long enough for the three commands below on a loaded machine.
+	id := grantAccess(t, in, devToken, 10*time.Second)
 	dev := pgxConnect(t, in.url("dev", devToken, "main", "default_query_exec_mode=simple_protocol"))
 	if _, err := dev.Exec(ctx, update); err != nil {
 		t.Fatalf("unbounded update under the grant: %v", err)
@@ -97,7 +99,7 @@ func TestAccessGrantWindowAndRevoke(t *testing.T) {
 		t.Errorf("metrics lack the lifted commands:\n%s", grep(m, "airlock_granted_commands_total"))
 	}
 	// The grant's window passes: the same statement is held again.
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(25 * time.Second)
 	for !strings.Contains(mustCLI(t, in, devToken, "access", "show", id), "ended") {
 		if time.Now().After(deadline) {
 			t.Fatal("the grant did not end")
@@ -159,6 +161,7 @@ func TestAccessGrantWindowAndRevoke(t *testing.T) {
 // PostgreSQL store; a grant approved through one applies on the other, and
 // on a process started after it was made.
 func TestAccessGrantAcrossReplicasAndRestart(t *testing.T) {
+	t.Parallel()
 	db := testenv.PostgresDB(t)
 	storeDB := testenv.PostgresDB(t)
 	store := fmt.Sprintf("store: {driver: postgres, dsn: %q}\n", testenv.PostgresURL(t, storeDB))
@@ -209,6 +212,7 @@ func TestAccessGrantAcrossReplicasAndRestart(t *testing.T) {
 // of a statement on a locked table times out without delaying the
 // request past its timeout.
 func TestPreviewOfHeldCommands(t *testing.T) {
+	t.Parallel()
 	db := testenv.PostgresDB(t)
 	extra := fmt.Sprintf(holdConfig, "30s") + "  preview: {timeout: 1s, exact_count: true}\npolicy:\n  rules: {write.delete: review}\n"
 	in := startAirlock(t, baseConfig(db, extra, ""))
@@ -298,6 +302,7 @@ func TestPreviewOfHeldCommands(t *testing.T) {
 // session against a stricter policy lists exactly the statements whose
 // decision changes.
 func TestAuditModeAndPolicyDiff(t *testing.T) {
+	t.Parallel()
 	db := testenv.PostgresDB(t)
 	policyBlock := "policy:\n  identities:\n    - principals: [dev]\n      enforce: false\n"
 	cfg := baseConfig(db, fmt.Sprintf(holdConfig, "30s")+policyBlock, "")

@@ -169,6 +169,7 @@ func (a *agentInstance) approveAndRetry(t *testing.T, held, other call) engineAn
 // connections, and statements with parameters on PostgreSQL and MySQL,
 // through one running Airlock.
 func TestAgentEngines(t *testing.T) {
+	t.Parallel()
 	pgDB := testenv.PostgresDB(t)
 	seedShop(t, pgDB)
 	myDB := mariadbDatabase(t)

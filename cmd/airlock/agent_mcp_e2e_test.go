@@ -40,6 +40,7 @@ func toolNames(t *testing.T, cs *mcp.ClientSession) (names []string, conns []any
 // reviewer approves with the CLI while wait_for_approval streams progress.
 // The recording of the MCP session then replays every call.
 func TestMCPEndpoint(t *testing.T) {
+	t.Parallel()
 	db := testenv.PostgresDB(t)
 	seedShop(t, db)
 	a := startAgents(t, db, "")

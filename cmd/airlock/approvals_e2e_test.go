@@ -172,6 +172,7 @@ func grep(s, sub string) string {
 }
 
 func TestApprovalHoldApproveDenyTimeoutCancel(t *testing.T) {
+	t.Parallel()
 	db := testenv.PostgresDB(t)
 	in := startAirlock(t, baseConfig(db, fmt.Sprintf(holdConfig, "4s"), ""))
 	dsn := in.dsn("dev", devToken, "main", "sslmode=disable")

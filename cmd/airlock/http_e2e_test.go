@@ -32,6 +32,7 @@ import (
 // never leaked, masking, approvals, GraphQL, LLM presets, gRPC, streaming
 // and WebSocket pass-through, and bad input.
 func TestHTTPConnections(t *testing.T) {
+	t.Parallel()
 	testenv.Need(t, "PostgreSQL", testenv.PostgresAddr)
 	api, llm := apiStandIn(t), llmStandIn(t)
 	grpcAddr, descriptors, hs := grpcStandIn(t)

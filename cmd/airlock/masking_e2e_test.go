@@ -72,6 +72,7 @@ func assertNoPII(t *testing.T, where, out string) {
 }
 
 func TestMaskingEndToEnd(t *testing.T) {
+	t.Parallel()
 	needPsql(t)
 	db := testenv.PostgresDB(t)
 	seedCustomers(t, db)

@@ -345,6 +345,7 @@ func TestMySQLKillQuery(t *testing.T) {
 // once approved from the CLI; an agent in retry mode gets the request id at
 // once; a denial names the request.
 func TestMySQLHoldApprove(t *testing.T) {
+	t.Parallel()
 	m := startMySQL(t, fmt.Sprintf(holdConfig, "20s"), "", "")
 	m.exec(t, "CREATE TABLE doomed (id INT)", "CREATE TABLE kept (id INT)")
 	ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 // connection shows the optimizer's estimate and the exact count in
 // approvals show and in the recording, and the preview runs nothing.
 func TestMySQLPreviewOfHeldDelete(t *testing.T) {
+	t.Parallel()
 	extra := fmt.Sprintf(holdConfig, "30s") + "  preview: {timeout: 3s, exact_count: true}\npolicy:\n  rules: {write.delete: review}\n"
 	m := startMySQL(t, extra, "", "")
 	m.exec(t, "CREATE TABLE t_pv (id INT PRIMARY KEY, v VARCHAR(10))",

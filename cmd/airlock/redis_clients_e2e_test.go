@@ -71,6 +71,7 @@ func TestRedisRueidisClientSideCaching(t *testing.T) {
 // TestRedisNodeClient runs node-redis (npm package redis) in RESP3 through
 // Airlock.
 func TestRedisNodeClient(t *testing.T) {
+	t.Parallel()
 	needTool(t, "node")
 	needTool(t, "npm")
 	_, addr := startRedisMain(t)

@@ -111,6 +111,7 @@ func TestRedisDatabaseFixed(t *testing.T) {
 // reviewer approves it from the CLI while the client waits; a denied one
 // fails with an error that names its request.
 func TestRedisFlushDBHeldForApproval(t *testing.T) {
+	t.Parallel()
 	testenv.Need(t, "Redis", testenv.RedisAddr)
 	in := startAirlock(t, redisConfig(fmt.Sprintf(holdConfig, "1m"), fmt.Sprintf(`
   - name: scratch

@@ -28,6 +28,7 @@ var (
 // credential too; recordings and approval requests name the person and the
 // provider; logout revokes it, on the next command of an open session too.
 func TestSSOLoginOIDC(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t)
 	db := testenv.PostgresDB(t)
 	in := e.start(t, e.config(t, db, "", "approvals:\n  mode: retry\n  reviewers: [dev]\n"))
@@ -131,6 +132,7 @@ func TestSSOLoginOIDC(t *testing.T) {
 // a browser; the credential's expiry refuses new logins at once and an
 // open session's commands after the grace.
 func TestSSODeviceLoginExpires(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t)
 	db := testenv.PostgresDB(t)
 	in := e.start(t, e.config(t, db, "  lifetime: 6s\n  grace: 3s\n", ""))
