@@ -33,7 +33,8 @@ type ThrottleConfig struct {
 	LogInterval time.Duration
 }
 
-func (c *ThrottleConfig) applyDefaults() {
+// ApplyDefaults sets the defaults of the fields left zero.
+func (c *ThrottleConfig) ApplyDefaults() {
 	if c.Free == 0 {
 		c.Free = 3
 	}
@@ -95,7 +96,7 @@ type failures struct {
 // NewThrottle returns a Throttle that logs to log and registers
 // airlock_auth_throttled_total with reg (nil: not registered).
 func NewThrottle(cfg ThrottleConfig, log *slog.Logger, reg prometheus.Registerer) *Throttle {
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -268,7 +268,7 @@ func (s *server) serveReload(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	id, err := s.auth.Authenticate(ctx, "", token)
+	id, err := s.adminAuth.Authenticate(ctx, "", token)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="airlock", error="invalid_token"`)
 		http.Error(w, "the token was not accepted", http.StatusUnauthorized)

@@ -108,21 +108,23 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // server is one Airlock process: its listeners and what they share.
 type server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	metrics  *session.Metrics
-	auth     *liveAuth
-	engines  []engine.Engine
-	gateway  *session.Gateway
-	sessOpts session.Options // the gateway's, for the agent frontend's own
-	tls      *tls.Config
-	db       *sqldb.DB
-	store    *approvals.SQLStore
-	approver *approvals.Service
-	index    *index.Store
-	recorder *recording.Factory
-	sso      *sso.Service // nil without an sso block
+	cfg     *config.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *session.Metrics
+	auth    *liveAuth
+	// adminAuth is auth as the admin API uses it, throttled (adminauth.go).
+	adminAuth *adminAuth
+	engines   []engine.Engine
+	gateway   *session.Gateway
+	sessOpts  session.Options // the gateway's, for the agent frontend's own
+	tls       *tls.Config
+	db        *sqldb.DB
+	store     *approvals.SQLStore
+	approver  *approvals.Service
+	index     *index.Store
+	recorder  *recording.Factory
+	sso       *sso.Service // nil without an sso block
 
 	ready   *readiness
 	closers []func() error
@@ -152,6 +154,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 		return nil, fmt.Errorf("identities: %w", err)
 	}
 	s.auth = newLiveAuth(auth)
+	s.adminAuth = s.newAdminAuth()
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -178,7 +181,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
 		Grants: s.approver.Grants(), Previewers: previewers(engs),
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
-		Live: session.NewLive(conns),
+		Live: session.NewLive(conns), Throttle: s.adminAuth.throttle,
 	}
 	s.gateway, err = session.New(s.sessOpts)
 	if err != nil {
@@ -546,14 +549,14 @@ func (s *server) adminHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	switch {
 	case s.approver != nil && s.sso != nil:
-		s.approver.MountWithSignIn(mux, s.auth, s.reviewerSignIn())
+		s.approver.MountWithSignIn(mux, s.adminAuth, s.reviewerSignIn())
 	case s.approver != nil:
-		s.approver.Mount(mux, s.auth)
+		s.approver.Mount(mux, s.adminAuth)
 	}
 	if s.sso != nil {
 		s.sso.Mount(mux)
 	}
-	if s.cfg.Debug.Pprof {
+	if s.servesPprof() {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -566,5 +569,5 @@ func (s *server) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready.serveReady)
 	mux.HandleFunc("POST /admin/reload", s.serveReload)
-	return mux
+	return withPeer(mux)
 }
