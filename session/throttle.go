@@ -42,7 +42,7 @@ func (c *ThrottleConfig) ApplyDefaults() {
 		c.Base = 100 * time.Millisecond
 	}
 	if c.Max == 0 {
-		c.Max = 5 * time.Second
+		c.Max = max(5*time.Second, c.Base)
 	}
 	if c.Forget == 0 {
 		c.Forget = 10 * time.Minute

@@ -52,7 +52,7 @@ var _ protocols.Authenticator = (*adminAuth)(nil)
 func (s *server) newAdminAuth() *adminAuth {
 	a := &adminAuth{auth: s.auth, metrics: s.metrics}
 	if !s.cfg.AuthThrottle.Disabled {
-		a.throttle = session.NewThrottle(s.cfg.AuthThrottle.Throttle(), s.log.With("component", "auth"), s.reg)
+		a.throttle = session.NewThrottle(s.cfg.Throttle(), s.log.With("component", "auth"), s.reg)
 	}
 	return a
 }

@@ -19,9 +19,9 @@ type AuthThrottle struct {
 	// FreeFailures (default 3) are answered at once.
 	FreeFailures int `yaml:"free_failures"`
 	// BaseDelay (default 100ms) is the first delay; each failure doubles
-	// it, up to MaxDelay (default 5s), which must be shorter than
-	// handshake.timeout so that the answer arrives before the connection
-	// is closed.
+	// it, up to MaxDelay (default 5s, or half of handshake.timeout when
+	// that is shorter), which must be shorter than handshake.timeout so
+	// that the answer arrives before the connection is closed.
 	BaseDelay time.Duration `yaml:"base_delay"`
 	MaxDelay  time.Duration `yaml:"max_delay"`
 	// ForgetAfter (default 10m) is the quiet period after which a source's
@@ -36,13 +36,25 @@ type AuthThrottle struct {
 	LogInterval time.Duration `yaml:"log_interval"`
 }
 
-// Throttle is the gateway's throttle configuration, defaults applied.
-func (a AuthThrottle) Throttle() session.ThrottleConfig {
-	c := session.ThrottleConfig{Free: a.FreeFailures, Base: a.BaseDelay, Max: a.MaxDelay, Forget: a.ForgetAfter,
+// Throttle is the gateway's throttle configuration, defaults applied:
+// max_delay's default is 5s, or half of handshake.timeout when that is
+// shorter, and base_delay's is 100ms or max_delay when that is shorter.
+func (c *Config) Throttle() session.ThrottleConfig {
+	a := c.AuthThrottle
+	t := session.ThrottleConfig{Free: a.FreeFailures, Base: a.BaseDelay, Max: a.MaxDelay, Forget: a.ForgetAfter,
 		Tracked: a.MaxTracked, LogBurst: a.LogBurst, LogInterval: a.LogInterval}
-	c.ApplyDefaults()
-	return c
+	if hs := c.Handshake.Timeout; t.Max == 0 && hs > 0 && hs/2 < defaultMaxDelay {
+		t.Max = hs / 2
+	}
+	t.ApplyDefaults()
+	if a.BaseDelay == 0 {
+		t.Base = min(t.Base, t.Max)
+	}
+	return t
 }
+
+// defaultMaxDelay is auth_throttle.max_delay's default.
+const defaultMaxDelay = 5 * time.Second
 
 // validateThrottle checks auth_throttle and debug.
 func (c *Config) validateThrottle() []error {
@@ -75,7 +87,7 @@ func (c *Config) validateThrottle() []error {
 	if negative || a.Disabled {
 		return errs
 	}
-	t := a.Throttle()
+	t := c.Throttle()
 	if t.Base > t.Max {
 		bad("auth_throttle.base_delay", "%s is longer than max_delay (%s)", t.Base, t.Max)
 	}
