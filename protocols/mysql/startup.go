@@ -147,9 +147,12 @@ func (l *loginState) authenticate(ctx context.Context, out []byte) (*session.Ses
 			}
 			return flow, nil
 		case wire.AuthRefused:
-			if mismatched {
+			switch {
+			case mismatched:
 				g.RejectedToken(ctx, l.caller(nil))
-			} else {
+			case errors.Is(step.Err, wire.ErrClearWithoutTLS):
+				g.Rejected(protocols.MySQL, "tls")
+			default:
 				g.Rejected(protocols.MySQL, "protocol")
 			}
 			_ = l.write(out)
