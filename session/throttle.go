@@ -211,12 +211,16 @@ func (t *Throttle) logFailure(p protocols.Protocol, peer, identity string, n int
 	t.scheduled = true
 	t.logMu.Unlock()
 	if schedule {
-		t.after(t.cfg.LogInterval, t.flush)
+		t.after(t.cfg.LogInterval, t.Flush)
 	}
 }
 
-// flush logs the summary of the failures not logged one by one.
-func (t *Throttle) flush() {
+// Flush logs the summary of the failures not logged one by one so far
+// (the process calls it as it stops).
+func (t *Throttle) Flush() {
+	if t == nil {
+		return
+	}
 	t.logMu.Lock()
 	defer t.logMu.Unlock()
 	t.flushLocked()

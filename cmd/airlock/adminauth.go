@@ -53,6 +53,7 @@ func (s *server) newAdminAuth() *adminAuth {
 	a := &adminAuth{auth: s.auth, metrics: s.metrics}
 	if !s.cfg.AuthThrottle.Disabled {
 		a.throttle = session.NewThrottle(s.cfg.Throttle(), s.log.With("component", "auth"), s.reg)
+		s.closers = append(s.closers, func() error { a.throttle.Flush(); return nil })
 	}
 	return a
 }

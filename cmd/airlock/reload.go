@@ -167,6 +167,7 @@ func restartChanges(start, cur *config.Config, before, after map[string]*protoco
 		{"classifier", start.Classifier, cur.Classifier}, {"recording", start.Recording, cur.Recording},
 		{"handshake", start.Handshake, cur.Handshake}, {"shutdown", start.Shutdown, cur.Shutdown},
 		{"readiness", start.Readiness, cur.Readiness},
+		{"auth_throttle", start.AuthThrottle, cur.AuthThrottle},
 	} {
 		if !sameYAML(d.old, d.new) {
 			out = append(out, d.name)
