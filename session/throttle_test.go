@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -140,4 +141,51 @@ func TestThrottleWaitEndsWithContext(t *testing.T) {
 	th.Fail(ctx, protocols.Postgres, "192.0.2.1:1", "x") // returns, not after an hour
 	var nilThrottle *Throttle
 	nilThrottle.Fail(context.Background(), protocols.Postgres, "192.0.2.1:1", "x")
+}
+
+// TestAdmitThrottles: Admit counts a wrong token against the caller's
+// source and identity and waits the delay it earned (here an hour, cut
+// short by the caller's context); a right token from the same source is
+// admitted without waiting, and a proof mismatch is not counted.
+func TestAdmitThrottles(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{Free: 1, Base: time.Hour, Max: time.Hour}, nil, nil)
+	e := newEnv(t, func(o *Options, _ *env) { o.Throttle = th })
+	if e.g.Throttle() != th {
+		t.Fatal("Gateway.Throttle is not the configured throttle")
+	}
+	wrong := alice
+	wrong.Secret = "guess"
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := e.g.Admit(ctx, wrong)
+		cancel()
+		if !errors.Is(err, ErrAuthFailed) {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	var m dto.Metric
+	_ = th.throttled.WithLabelValues("postgres").Write(&m)
+	if n := m.GetCounter().GetValue(); n != 1 {
+		t.Fatalf("throttled %v, want 1 (the second guess)", n)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.g.Admit(context.Background(), alice)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a right token waited behind the source's failures")
+	}
+	if _, err := e.g.Admit(context.Background(), Caller{Protocol: protocols.Postgres, User: "alice", Connection: "main",
+		Peer: "192.0.2.99:5555", Proof: proves("guess")}); !errors.Is(err, ErrProofMismatch) {
+		t.Fatalf("proof mismatch: %v", err)
+	}
+	if n := th.Tracked(); n != 2 {
+		t.Fatalf("tracked %d keys, want 2 (the source and alice)", n)
+	}
 }
