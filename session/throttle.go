@@ -3,6 +3,8 @@ package session
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -144,7 +146,7 @@ func (t *Throttle) record(peer, identity string) (time.Duration, int) {
 	n := t.count("a:"+sourceOf(peer), now)
 	worst := n
 	if identity != "" {
-		worst = max(worst, t.count("i:"+identity, now))
+		worst = max(worst, t.count(identityKey(identity), now))
 	}
 	return t.delay(worst), n
 }
@@ -202,6 +204,9 @@ func (t *Throttle) logFailure(p protocols.Protocol, peer, identity string, n int
 	if t.logged < t.cfg.LogBurst {
 		t.logged++
 		t.logMu.Unlock()
+		if len(identity) > maxNameInKey {
+			identity = identity[:maxNameInKey] + "…"
+		}
 		t.log.Warn("authentication failed", "protocol", string(p), "client", peer, "identity", identity,
 			"source_failures", n, "delay", d)
 		return
@@ -233,6 +238,19 @@ func (t *Throttle) flushLocked() {
 			"interval", t.cfg.LogInterval)
 		delete(t.suppressed, p)
 	}
+}
+
+// maxNameInKey bounds the identity names kept as they are in keys and
+// logs; a longer one (any name a client sends) is kept by its hash.
+const maxNameInKey = 128
+
+// identityKey is the key of an identity's failures.
+func identityKey(name string) string {
+	if len(name) <= maxNameInKey {
+		return "i:" + name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "i#" + hex.EncodeToString(sum[:16])
 }
 
 // sourceOf is the part of a peer address a throttle counts failures by:

@@ -189,3 +189,18 @@ func TestAdmitThrottles(t *testing.T) {
 		t.Fatalf("tracked %d keys, want 2 (the source and alice)", n)
 	}
 }
+
+// TestThrottleLongNames: a long identity name is kept by its hash, so a
+// tracked key stays small, and is cut short in the log.
+func TestThrottleLongNames(t *testing.T) {
+	long := strings.Repeat("n", 1<<20)
+	if k := identityKey(long); len(k) > 40 || k != identityKey(long) || k == identityKey(long+"x") {
+		t.Fatalf("key of a long name: %d bytes", len(k))
+	}
+	var buf bytes.Buffer
+	th, _, _ := newTestThrottle(ThrottleConfig{Free: 5}, slog.New(slog.NewTextHandler(&buf, nil)))
+	th.Fail(context.Background(), protocols.MySQL, "192.0.2.1:1", long)
+	if buf.Len() > 1024 {
+		t.Fatalf("a long name made a %d-byte log line", buf.Len())
+	}
+}
