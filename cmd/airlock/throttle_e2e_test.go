@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-gw/airlock/protocols/redis/resp"
 	"github.com/airlock-gw/airlock/protocols/testenv"
 	"github.com/airlock-gw/airlock/session/identity"
 )
@@ -55,49 +58,30 @@ func metricValue(exposition, series string) float64 {
 	return 0
 }
 
-// TestAuthThrottle: 10,000 wrong tokens guessed at one identity over eight
-// concurrent connections get far fewer answers than guesses in the test's
-// window, because each failure past the free ones is answered later;
+// TestAuthThrottle: a client that tries 10,000 wrong tokens at one
+// identity over eight concurrent connections gets far fewer answered in
+// the test's window, because each failure past the free ones is answered
+// later (with the throttle off, the same flood gets thousands answered);
 // meanwhile another identity with its right token logs in promptly; the
 // log holds a bounded number of lines for the flood, and the metrics
 // count the failures and the throttled answers. The admin API's wrong
 // tokens are counted and throttled the same way.
 func TestAuthThrottle(t *testing.T) {
 	testenv.Need(t, "Redis", testenv.RedisAddr)
+	t.Run("disabled", func(t *testing.T) {
+		off := startAirlock(t, strings.Replace(throttleConfig(), "auth_throttle:\n", "auth_throttle:\n  disabled: true\n", 1))
+		sent, n, _ := flood(t, off.addr("redis"), 5*time.Second)
+		t.Logf("throttle off: %d guesses sent, %d answered", sent, n)
+		if n < 2000 {
+			t.Fatalf("only %d wrong tokens answered without the throttle: the comparison says nothing", n)
+		}
+		off.stop()
+	})
 	in := startAirlock(t, throttleConfig())
 	addr := in.addr("redis")
 	logsBefore := strings.Count(in.Logs(), "\n")
-
-	const guesses, workers = 10000, 8
-	var sent, answered atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			guess(t, addr, &sent, &answered, guesses, stop)
-		}()
-	}
-	// The right token of another identity gets in promptly throughout.
-	var slowest time.Duration
-	for range 10 {
-		time.Sleep(500 * time.Millisecond)
-		start := time.Now()
-		c := dialRaw(t, addr)
-		if got := c.do("AUTH", "dev", devToken); got != "+OK" {
-			t.Fatalf("AUTH dev during the flood: %s", got)
-		}
-		if got := c.do("PING"); got != "+PONG" {
-			t.Fatalf("PING: %s", got)
-		}
-		slowest = max(slowest, time.Since(start))
-		c.conn.Close()
-	}
-	close(stop)
-	wg.Wait()
-	n := answered.Load()
-	t.Logf("%d guesses sent, %d answered in 5 s; slowest right login %s", sent.Load(), n, slowest)
+	sent, n, slowest := flood(t, addr, 5*time.Second)
+	t.Logf("%d guesses sent, %d answered in 5 s; slowest right login %s", sent, n, slowest)
 	if n >= 1000 {
 		t.Fatalf("%d wrong tokens answered in 5 s: the rate was not held", n)
 	}
@@ -133,12 +117,51 @@ func TestAuthThrottle(t *testing.T) {
 	testAdminThrottle(t, in)
 }
 
+// flood sends up to 10,000 wrong tokens for identity agent over eight
+// connections for window, while identity dev logs in every half second;
+// it returns the guesses sent and answered and the slowest right login.
+func flood(t *testing.T, addr string, window time.Duration) (sent, answered int64, slowest time.Duration) {
+	const guesses, workers = 10000, 8
+	var sentN, answeredN atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			guess(t, addr, &sentN, &answeredN, guesses, stop)
+		}()
+	}
+	for range int(window / (500 * time.Millisecond)) {
+		time.Sleep(500 * time.Millisecond)
+		start := time.Now()
+		c := dialRaw(t, addr)
+		if got := c.do("AUTH", "dev", devToken); got != "+OK" {
+			t.Fatalf("AUTH dev during the flood: %s", got)
+		}
+		if got := c.do("PING"); got != "+PONG" {
+			t.Fatalf("PING: %s", got)
+		}
+		slowest = max(slowest, time.Since(start))
+		c.conn.Close()
+	}
+	close(stop)
+	wg.Wait()
+	return min(sentN.Load(), guesses), answeredN.Load(), slowest
+}
+
 // guess sends wrong tokens for identity agent, three per connection (the
 // Redis listener closes a connection after three), until stop or until
 // total guesses were sent.
 func guess(t *testing.T, addr string, sent, answered *atomic.Int64, total int64, stop <-chan struct{}) {
 	for {
-		c := dialRaw(t, addr)
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Errorf("dial: %v", err)
+			return
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		c := &redisConn{t: t, conn: conn, dec: resp.NewReplyDecoder(bufio.NewReader(conn), resp.ReplyOptions{})}
 		for range 3 {
 			select {
 			case <-stop:
@@ -151,7 +174,9 @@ func guess(t *testing.T, addr string, sent, answered *atomic.Int64, total int64,
 				c.conn.Close()
 				return
 			}
-			c.send("AUTH", "agent", fmt.Sprintf("wrong-token-%d", i))
+			if _, err := conn.Write(resp.AppendCommand(nil, "AUTH", "agent", fmt.Sprintf("wrong-token-%d", i))); err != nil {
+				break
+			}
 			got, err := c.readErr()
 			if err != nil {
 				break
