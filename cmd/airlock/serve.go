@@ -108,23 +108,21 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // server is one Airlock process: its listeners and what they share.
 type server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	metrics *session.Metrics
-	auth    *liveAuth
-	// adminAuth is auth as the admin API uses it, throttled (adminauth.go).
-	adminAuth *adminAuth
-	engines   []engine.Engine
-	gateway   *session.Gateway
-	sessOpts  session.Options // the gateway's, for the agent frontend's own
-	tls       *tls.Config
-	db        *sqldb.DB
-	store     *approvals.SQLStore
-	approver  *approvals.Service
-	index     *index.Store
-	recorder  *recording.Factory
-	sso       *sso.Service // nil without an sso block
+	cfg      *config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	metrics  *session.Metrics
+	auth     *liveAuth
+	engines  []engine.Engine
+	gateway  *session.Gateway
+	sessOpts session.Options // the gateway's, for the agent frontend's own
+	tls      *tls.Config
+	db       *sqldb.DB
+	store    *approvals.SQLStore
+	approver *approvals.Service
+	index    *index.Store
+	recorder *recording.Factory
+	sso      *sso.Service // nil without an sso block
 
 	ready   *readiness
 	closers []func() error
@@ -140,6 +138,9 @@ type server struct {
 	maskMetrics *masking.Metrics
 	// listening are the protocols whose listeners opened.
 	listening map[string]bool
+
+	// adminAuth is auth as the admin API uses it, throttled (adminauth.go).
+	adminAuth *adminAuth
 }
 
 func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv *server, err error) {
