@@ -40,6 +40,9 @@ type Options struct {
 	// Live is shared by the gateways that a reload or a drain must reach
 	// together; nil: New makes one serving Connections.
 	Live *Live
+	// Throttle answers repeated failed authentications late (throttle.go);
+	// nil: none.
+	Throttle *Throttle
 }
 
 // Gateway admits callers into sessions. It is safe for concurrent use.
@@ -204,6 +207,7 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 		id, err = g.opt.Auth.Authenticate(actx, user, c.Secret.Reveal())
 		cancel()
 		if err != nil {
+			g.opt.Throttle.Fail(ctx, c.Protocol, c.Peer, user)
 			return refuse("token", &AdmitError{Err: ErrAuthFailed, Connection: c.Connection, Identity: user})
 		}
 	}

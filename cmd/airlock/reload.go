@@ -167,6 +167,7 @@ func restartChanges(start, cur *config.Config, before, after map[string]*protoco
 		{"classifier", start.Classifier, cur.Classifier}, {"recording", start.Recording, cur.Recording},
 		{"handshake", start.Handshake, cur.Handshake}, {"shutdown", start.Shutdown, cur.Shutdown},
 		{"readiness", start.Readiness, cur.Readiness},
+		{"auth_throttle", start.AuthThrottle, cur.AuthThrottle},
 	} {
 		if !sameYAML(d.old, d.new) {
 			out = append(out, d.name)
@@ -268,7 +269,7 @@ func (s *server) serveReload(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	id, err := s.auth.Authenticate(ctx, "", token)
+	id, err := s.adminAuth.Authenticate(ctx, "", token)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="airlock", error="invalid_token"`)
 		http.Error(w, "the token was not accepted", http.StatusUnauthorized)

@@ -138,6 +138,9 @@ type server struct {
 	maskMetrics *masking.Metrics
 	// listening are the protocols whose listeners opened.
 	listening map[string]bool
+
+	// adminAuth is auth as the admin API uses it, throttled (adminauth.go).
+	adminAuth *adminAuth
 }
 
 func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv *server, err error) {
@@ -152,6 +155,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 		return nil, fmt.Errorf("identities: %w", err)
 	}
 	s.auth = newLiveAuth(auth)
+	s.adminAuth = s.newAdminAuth()
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -178,7 +182,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
 		Grants: s.approver.Grants(), Previewers: previewers(engs),
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
-		Live: session.NewLive(conns),
+		Live: session.NewLive(conns), Throttle: s.adminAuth.throttle,
 	}
 	s.gateway, err = session.New(s.sessOpts)
 	if err != nil {
@@ -564,14 +568,14 @@ func (s *server) adminHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	switch {
 	case s.approver != nil && s.sso != nil:
-		s.approver.MountWithSignIn(mux, s.auth, s.reviewerSignIn())
+		s.approver.MountWithSignIn(mux, s.adminAuth, s.reviewerSignIn())
 	case s.approver != nil:
-		s.approver.Mount(mux, s.auth)
+		s.approver.Mount(mux, s.adminAuth)
 	}
 	if s.sso != nil {
 		s.sso.Mount(mux)
 	}
-	if s.cfg.Debug.Pprof {
+	if s.servesPprof() {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -584,5 +588,5 @@ func (s *server) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready.serveReady)
 	mux.HandleFunc("POST /admin/reload", s.serveReload)
-	return mux
+	return withPeer(mux)
 }

@@ -23,7 +23,7 @@ func (s *server) openSSO(conns map[string]*protocols.Connection) error {
 	if err != nil {
 		return fmt.Errorf("sso store: %w", err)
 	}
-	o := sso.Options{Config: cfg, Store: st, Auth: s.auth, IsStatic: s.auth.IsStatic,
+	o := sso.Options{Config: cfg, Store: st, Auth: s.adminAuth, IsStatic: s.auth.IsStatic,
 		Connections: conns, Listeners: s.cfg.Listen, Log: log, Metrics: m}
 	if s.approver != nil {
 		o.SignIn = s.approver.SignedIn

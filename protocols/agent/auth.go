@@ -61,7 +61,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 					"the OIDC issuer could not be reached to verify the token; try again shortly")
 				return
 			}
-			s.gateway.Rejected(protocols.HTTP, "token")
+			s.gateway.RejectedToken(r.Context(), session.Caller{Protocol: protocols.HTTP, Peer: c.peer})
 			s.challenge(w, r, "invalid_token", "the token was not accepted")
 			return
 		}

@@ -31,7 +31,12 @@ func (e *Engine) handle(ctx context.Context, conn net.Conn, a *transport.Admissi
 	defer recoverSession(log)
 	s, err := e.login(ctx, conn, a, log)
 	if err != nil {
-		if !isClosed(err) {
+		var me *mysql.MyError
+		switch {
+		case errors.As(err, &me) && me.Code == wire.CodeAccessDenied:
+			// The gateway's throttle logs wrong tokens at a bounded rate.
+			log.Debug("session refused", "err", err)
+		case !isClosed(err):
 			log.Info("session refused", "err", err)
 		}
 		return
@@ -121,7 +126,7 @@ func (l *loginState) authenticate(ctx context.Context, out []byte) (*session.Ses
 				// secret may come in full only over TLS or on loopback.
 				mismatched = true
 				if !l.auth.Secure() && !l.local {
-					g.Rejected(protocols.MySQL, "token")
+					g.RejectedToken(ctx, l.caller(nil))
 					resp := l.auth.Response()
 					return nil, l.deny(myError(wire.CodeAccessDenied, "Access denied for user '%s' (using password: YES): "+
 						"the token does not match, and any other secret (a JWT) is accepted only over TLS", resp.User))
@@ -142,11 +147,14 @@ func (l *loginState) authenticate(ctx context.Context, out []byte) (*session.Ses
 			}
 			return flow, nil
 		case wire.AuthRefused:
-			reason := "protocol"
-			if mismatched {
-				reason = "token"
+			switch {
+			case mismatched:
+				g.RejectedToken(ctx, l.caller(nil))
+			case errors.Is(step.Err, wire.ErrClearWithoutTLS):
+				g.Rejected(protocols.MySQL, "tls")
+			default:
+				g.Rejected(protocols.MySQL, "protocol")
 			}
-			g.Rejected(protocols.MySQL, reason)
 			_ = l.write(out)
 			return nil, step.Err
 		default:

@@ -78,7 +78,11 @@ func (e *Engine) handle(ctx context.Context, conn net.Conn, a *transport.Admissi
 		if errors.As(err, &pe) {
 			writeFatal(conn, pe)
 		}
-		if !isClosed(err) {
+		switch {
+		case pe != nil && pe.Code == codeInvalidPassword:
+			// The gateway's throttle logs wrong tokens at a bounded rate.
+			log.Debug("session refused", "err", err)
+		case !isClosed(err):
 			log.Info("session refused", "err", err)
 		}
 		return

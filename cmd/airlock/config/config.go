@@ -56,6 +56,10 @@ type Config struct {
 	// Engines holds each protocol engine's own section (postgres: …), by
 	// protocol name, for the engine to decode.
 	Engines map[string]yaml.Node `yaml:",inline"`
+
+	// AuthThrottle slows down failed authentications (throttle.go).
+	AuthThrottle AuthThrottle `yaml:"auth_throttle"`
+
 	// Handshake bounds clients that have connected but not yet
 	// authenticated, on every listener.
 	Handshake Handshake `yaml:"handshake"`
@@ -106,8 +110,12 @@ type Log struct {
 
 // Debug holds switches for investigating Airlock itself.
 type Debug struct {
-	// Pprof serves net/http/pprof under /debug/pprof/ on the admin listener.
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin
+	// listener when it listens on loopback only.
 	Pprof bool `yaml:"pprof"`
+	// PprofAnyAddress serves it also when the admin listener listens on
+	// another address, where anyone who reaches it could profile Airlock.
+	PprofAnyAddress bool `yaml:"pprof_any_address"`
 }
 
 // Runtime tunes how the Go runtime schedules Airlock's work.

@@ -83,5 +83,5 @@ func (c *Config) validateLifecycle() []error {
 			bad(fmt.Sprintf("reload.allow[%d]", i), "empty entry (write an identity name, group:NAME or \"*\")")
 		}
 	}
-	return errs
+	return append(errs, c.validateThrottle()...)
 }

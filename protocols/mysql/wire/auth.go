@@ -8,6 +8,10 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
+// ErrClearWithoutTLS is why a client that offered mysql_clear_password
+// without TLS from another machine was refused.
+var ErrClearWithoutTLS = errors.New("clear password offered without TLS")
+
 // The caller-facing authentication is a state machine of its own rather
 // than go-mysql's server.Conn: that one owns the socket, verifies only
 // against clear passwords it holds (Airlock holds SHA-256 hashes of tokens,
@@ -209,7 +213,7 @@ func (a *ServerAuth) handshakeResponse(payload []byte) AuthStep {
 	case resp.AuthPlugin == PluginClear:
 		if !a.secure && !a.cfg.Loopback {
 			return a.refuse(CodeAccessDenied, "mysql_clear_password is accepted only over TLS",
-				errors.New("clear password offered without TLS"))
+				ErrClearWithoutTLS)
 		}
 		return a.passwordReceived(trimNul(resp.AuthResponse))
 	}
