@@ -63,7 +63,9 @@ func (c *ThrottleConfig) ApplyDefaults() {
 // Throttle slows down guessing: each failed authentication is counted
 // against its source address and against the identity it named, and once
 // either has had more than Free failures, the answer to each further one
-// waits Base × 2^n, up to Max. The wait is spent by the goroutine that
+// waits Base × 2^n, up to Max, after the previous late answer to the same
+// source or identity (so concurrent guesses queue; at most queueDepth × Max
+// ahead). The wait is spent by the goroutine that
 // already serves the connection or request, so pending guesses cost no
 // goroutine of their own. Successful logins are never delayed, nor are
 // other sources' or identities' failures. Memory is bounded by Tracked,
@@ -93,7 +95,16 @@ type failures struct {
 	key   string
 	count int
 	last  time.Time
+	// next is when the next late answer to this key may go out: late
+	// answers to one source or identity are spaced by their delays, so
+	// that guessing over more connections at once does not guess faster.
+	next time.Time
 }
+
+// queueDepth bounds, in Max delays, how far ahead late answers are
+// scheduled; a guess that would be answered later than that waits that
+// long (or until its caller's context ends) without taking a slot.
+const queueDepth = 4
 
 // NewThrottle returns a Throttle that logs to log and registers
 // airlock_auth_throttled_total with reg (nil: not registered).
@@ -138,21 +149,42 @@ func (t *Throttle) Fail(ctx context.Context, p protocols.Protocol, peer, identit
 }
 
 // record counts one failure of peer's source and of identity, and returns
-// the delay it earned (the larger of the two) and the source's count.
+// how long its answer waits and the source's count. The delay earned is
+// the larger of the two keys'; the answer goes out that long after the
+// later of now and the keys' previous late answers.
 func (t *Throttle) record(peer, identity string) (time.Duration, int) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := t.count("a:"+sourceOf(peer), now)
-	worst := n
+	keys := []*failures{t.count("a:"+sourceOf(peer), now)}
 	if identity != "" {
-		worst = max(worst, t.count(identityKey(identity), now))
+		keys = append(keys, t.count(identityKey(identity), now))
 	}
-	return t.delay(worst), n
+	worst, at := 0, now
+	for _, f := range keys {
+		worst = max(worst, f.count)
+		if f.next.After(at) {
+			at = f.next
+		}
+	}
+	d := t.delay(worst)
+	if d <= 0 {
+		return 0, keys[0].count
+	}
+	at = at.Add(d)
+	horizon := time.Duration(queueDepth) * t.cfg.Max
+	if at.Sub(now) > horizon {
+		return horizon, keys[0].count
+	}
+	for _, f := range keys {
+		f.next = at
+	}
+	return at.Sub(now), keys[0].count
 }
 
-// count adds one failure to key and returns its count. t.mu is held.
-func (t *Throttle) count(key string, now time.Time) int {
+// count adds one failure to key and returns what it remembers of it.
+// t.mu is held.
+func (t *Throttle) count(key string, now time.Time) *failures {
 	if el, ok := t.keys[key]; ok {
 		f := el.Value.(*failures)
 		if now.Sub(f.last) >= t.cfg.Forget {
@@ -161,15 +193,16 @@ func (t *Throttle) count(key string, now time.Time) int {
 		f.count++
 		f.last = now
 		t.order.MoveToFront(el)
-		return f.count
+		return f
 	}
 	for t.order.Len() >= t.cfg.Tracked {
 		old := t.order.Back()
 		delete(t.keys, old.Value.(*failures).key)
 		t.order.Remove(old)
 	}
-	t.keys[key] = t.order.PushFront(&failures{key: key, count: 1, last: now})
-	return 1
+	f := &failures{key: key, count: 1, last: now}
+	t.keys[key] = t.order.PushFront(f)
+	return f
 }
 
 // delay is the wait earned by the n-th failure.

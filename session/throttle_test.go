@@ -65,11 +65,33 @@ func TestThrottleIdentity(t *testing.T) {
 	for i := range 5 {
 		last, _ = th.record(fmt.Sprintf("198.51.100.%d:1", i), "alice")
 	}
-	if last != 8*time.Second {
-		t.Fatalf("fifth failure on alice: delay %s, want 8s", last)
+	// At the same instant, each late answer queues behind the one before:
+	// 1s, then 2s after it, then 4s, then 8s.
+	if last != 15*time.Second {
+		t.Fatalf("fifth failure on alice: answered in %s, want 15s (1+2+4+8)", last)
 	}
 	if d, _ := th.record("198.51.100.200:1", "carol"); d != 0 {
 		t.Fatalf("another identity from a new address: delay %s", d)
+	}
+}
+
+// TestThrottleQueuesConcurrentGuesses: guesses from one source over many
+// connections at once are answered one delay apart, so more connections
+// do not guess faster; past queueDepth × Max ahead, a guess waits that
+// long without pushing the queue further.
+func TestThrottleQueuesConcurrentGuesses(t *testing.T) {
+	th, clock, _ := newTestThrottle(ThrottleConfig{Free: 1, Base: time.Second, Max: time.Second}, nil)
+	th.record("192.0.2.30:1", "")
+	for i, want := range []time.Duration{1, 2, 3, 4, 4, 4} {
+		if d, _ := th.record(fmt.Sprintf("192.0.2.30:%d", i+2), ""); d != want*time.Second {
+			t.Fatalf("concurrent guess %d: answered in %s, want %s", i+2, d, want*time.Second)
+		}
+	}
+	// A second later the queue has moved by a second: the next slot is
+	// 4s after the last one taken, 3s from now, plus its delay.
+	clock.advance(time.Second)
+	if d, _ := th.record("192.0.2.30:9", ""); d != 4*time.Second {
+		t.Fatalf("a second later: answered in %s, want 4s", d)
 	}
 }
 

@@ -82,8 +82,11 @@ func TestAuthThrottle(t *testing.T) {
 	logsBefore := strings.Count(in.Logs(), "\n")
 	sent, n, slowest := flood(t, addr, 5*time.Second)
 	t.Logf("%d guesses sent, %d answered in 5 s; slowest right login %s", sent, n, slowest)
-	if n >= 1000 {
-		t.Fatalf("%d wrong tokens answered in 5 s: the rate was not held", n)
+	// Late answers to one source queue one delay apart whatever the number
+	// of connections: about 5 s / max_delay (25) once the delays have
+	// grown, plus the free failures and the short early delays.
+	if n >= 100 {
+		t.Fatalf("%d wrong tokens answered in 5 s over 8 connections: the rate was not held", n)
 	}
 	if slowest > time.Second {
 		t.Fatalf("a right token took %s to log in during the flood", slowest)
