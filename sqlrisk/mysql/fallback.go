@@ -13,33 +13,9 @@ import (
 // recognised. It only adds rules: the statement already counts as
 // parse.error. It reports whether the statement carries secrets.
 func (w *walker) fallback(text string, s stmtRange) bool {
-	var words []string
-	var markers []string
-	for _, t := range s.tokens {
-		switch t.kind {
-		case tokWord:
-			word := strings.ToUpper(text[t.start:t.end])
-			if len(words) < 16 {
-				words = append(words, word)
-			}
-			markers = append(markers, word)
-		case tokVariable:
-			if len(words) < 16 {
-				words = append(words, strings.ToUpper(text[t.start:t.end]))
-			}
-		}
-	}
+	words, markers := fallbackWords(text, s)
 	if w.top {
-		kind := "unknown"
-		if len(words) > 0 {
-			kind = strings.ToLower(words[0])
-			if obj := objectWord(words); obj != "" {
-				kind += "_" + strings.ToLower(obj)
-			} else if len(words) > 1 && headWords[words[0]] && isAlpha(words[1]) {
-				kind += "_" + strings.ToLower(words[1])
-			}
-		}
-		w.b.Statement(kind)
+		w.b.Statement(fallbackKind(words))
 	}
 	for _, m := range markers {
 		switch m {
@@ -54,132 +30,191 @@ func (w *walker) fallback(text string, s stmtRange) bool {
 	if len(words) == 0 {
 		return false
 	}
-	has := func(ws ...string) bool {
-		for _, x := range words {
-			for _, y := range ws {
-				if x == y {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	second := ""
-	if len(words) > 1 {
-		second = words[1]
-	}
+	f := fallbackWordList(words)
 	switch words[0] {
 	case "CREATE", "ALTER":
-		if has("TRIGGER", "EVENT", "FUNCTION", "PROCEDURE", "PACKAGE") {
-			w.body(text, s)
-		}
-	}
-	switch words[0] {
-	case "INSTALL":
-		w.hit(rule.ReachPlugin)
-	case "UNINSTALL":
-		w.hit(rule.AdminConfig)
-	case "CREATE", "ALTER":
-		switch {
-		case has("TRIGGER", "EVENT", "FUNCTION", "PROCEDURE", "PACKAGE"):
-			w.hit(rule.CodeDefine)
-		case has("SERVER"):
-			w.hit(rule.ReachNetwork)
-		case has("USER", "ROLE"):
-			w.hit(rule.PrivilegeRole)
-		case has("TABLESPACE", "LOGFILE"):
-			w.hit(rule.ReachFile)
-		case words[0] == "ALTER" && has("INSTANCE"):
-			w.hit(rule.AdminConfig)
-		case words[0] == "ALTER":
-			w.hit(rule.DDLAlter)
-		default:
-			w.hit(rule.DDLCreate)
-		}
-	case "DROP":
-		switch {
-		case has("USER", "ROLE"):
-			w.hit(rule.PrivilegeRole)
-		default:
-			w.hit(rule.SchemaDrop)
-		}
-	case "TRUNCATE":
-		w.hit(rule.SchemaTruncate)
-	case "RENAME":
-		if has("USER") {
-			w.hit(rule.PrivilegeRole)
-		} else {
-			w.hit(rule.SchemaRename)
-		}
-	case "GRANT", "REVOKE":
-		w.hit(rule.PrivilegeGrant)
-	case "CHANGE", "PURGE":
-		w.hit(rule.AdminReplication)
-	case "START", "STOP":
-		if has("SLAVE", "REPLICA", "GROUP_REPLICATION", "ALL") {
-			w.hit(rule.AdminReplication)
-		}
-	case "RESET":
-		if has("MASTER", "SLAVE", "REPLICA", "BINARY") {
-			w.hit(rule.AdminReplication)
-		} else {
-			w.hit(rule.AdminFlush)
-		}
-	case "FLUSH":
-		w.hit(rule.AdminFlush)
-	case "KILL":
-		w.hit(rule.AdminKill)
-	case "SHUTDOWN", "RESTART":
-		w.hit(rule.AdminShutdown)
-	case "CLONE":
-		w.hit(rule.ReachNetwork)
-	case "LOCK":
-		if has("INSTANCE") {
-			w.hit(rule.AdminBlocking)
-		} else {
-			w.hit(rule.LockTable)
-		}
-	case "BACKUP":
-		w.hit(rule.AdminMaintenance)
-	case "LOAD":
-		if has("INDEX") {
-			w.hit(rule.AdminMaintenance)
-		} else {
-			w.hit(rule.ReachFile) // LOAD DATA, LOAD XML
-		}
-	case "CALL":
-		w.hit(rule.CodeCall)
-	case "BINLOG", "PREPARE":
-		w.hit(rule.CodeDynamic)
+		w.fallbackDefine(text, s, f)
+	case "SET":
+		w.fallbackSet(f)
 	case "EXECUTE":
-		if second == "IMMEDIATE" {
+		if f.second() == "IMMEDIATE" {
 			w.hit(rule.CodeDynamic)
 			return w.immediate(text, s)
 		}
 		w.hit(rule.CodeExecute)
-	case "SET":
-		switch {
-		case has("PASSWORD"):
-			w.hit(rule.PrivilegeRole)
-		case has("ROLE"):
-			w.hit(rule.PrivilegeSetRole)
-		case has("GLOBAL", "PERSIST", "PERSIST_ONLY") || strings.HasPrefix(second, "@@GLOBAL.") ||
-			strings.HasPrefix(second, "@@PERSIST"):
-			w.hit(rule.AdminConfig)
-			for _, x := range words[1:] {
-				if id := globalReach(strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(x, "@@GLOBAL."), "@@PERSIST."), "@@PERSIST_ONLY."))); id != "" {
-					w.hit(id)
-				}
-			}
-		default:
-			w.hit(rule.SessionSet)
+	default:
+		if id := f.rule(); id != "" {
+			w.hit(id)
 		}
-	case "DELETE", "UPDATE":
-		w.hit(rule.WriteUnbounded) // unknown shape: assume the worst of its kind
-	case "INSERT", "REPLACE":
-		w.hit(rule.WriteInsert)
 	}
 	return false
+}
+
+// fallbackWords are a rejected statement's first words (and variables),
+// upper-cased, and every word in it, where the markers are looked for.
+func fallbackWords(text string, s stmtRange) (words, markers []string) {
+	for _, t := range s.tokens {
+		switch t.kind {
+		case tokWord:
+			word := strings.ToUpper(text[t.start:t.end])
+			if len(words) < 16 {
+				words = append(words, word)
+			}
+			markers = append(markers, word)
+		case tokVariable:
+			if len(words) < 16 {
+				words = append(words, strings.ToUpper(text[t.start:t.end]))
+			}
+		}
+	}
+	return words, markers
+}
+
+// fallbackKind is the statement kind of a rejected statement: its first
+// word, with the object it acts on when one is plain.
+func fallbackKind(words []string) string {
+	if len(words) == 0 {
+		return "unknown"
+	}
+	kind := strings.ToLower(words[0])
+	if obj := objectWord(words); obj != "" {
+		kind += "_" + strings.ToLower(obj)
+	} else if len(words) > 1 && headWords[words[0]] && isAlpha(words[1]) {
+		kind += "_" + strings.ToLower(words[1])
+	}
+	return kind
+}
+
+// fallbackWordList is a rejected statement's first words.
+type fallbackWordList []string
+
+// has reports whether any of ws is among the words.
+func (f fallbackWordList) has(ws ...string) bool {
+	for _, x := range f {
+		for _, y := range ws {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (f fallbackWordList) second() string {
+	if len(f) > 1 {
+		return f[1]
+	}
+	return ""
+}
+
+// fallbackDefine classifies CREATE and ALTER by the object they name; the
+// body of a routine, trigger or event is classified too.
+func (w *walker) fallbackDefine(text string, s stmtRange, f fallbackWordList) {
+	alter := f[0] == "ALTER"
+	switch {
+	case f.has("TRIGGER", "EVENT", "FUNCTION", "PROCEDURE", "PACKAGE"):
+		w.body(text, s)
+		w.hit(rule.CodeDefine)
+	case f.has("SERVER"):
+		w.hit(rule.ReachNetwork)
+	case f.has("USER", "ROLE"):
+		w.hit(rule.PrivilegeRole)
+	case f.has("TABLESPACE", "LOGFILE"):
+		w.hit(rule.ReachFile)
+	case alter && f.has("INSTANCE"):
+		w.hit(rule.AdminConfig)
+	case alter:
+		w.hit(rule.DDLAlter)
+	default:
+		w.hit(rule.DDLCreate)
+	}
+}
+
+// fallbackSet classifies SET: passwords, roles, global and persisted
+// variables (with what the variable reaches), or the session's own.
+func (w *walker) fallbackSet(f fallbackWordList) {
+	second := f.second()
+	switch {
+	case f.has("PASSWORD"):
+		w.hit(rule.PrivilegeRole)
+	case f.has("ROLE"):
+		w.hit(rule.PrivilegeSetRole)
+	case f.has("GLOBAL", "PERSIST", "PERSIST_ONLY") || strings.HasPrefix(second, "@@GLOBAL.") ||
+		strings.HasPrefix(second, "@@PERSIST"):
+		w.hit(rule.AdminConfig)
+		for _, x := range f[1:] {
+			if id := globalReach(strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(x, "@@GLOBAL."), "@@PERSIST."), "@@PERSIST_ONLY."))); id != "" {
+				w.hit(id)
+			}
+		}
+	default:
+		w.hit(rule.SessionSet)
+	}
+}
+
+// rule is the rule of a rejected statement whose first word says enough
+// (empty: none).
+func (f fallbackWordList) rule() string {
+	switch f[0] {
+	case "INSTALL":
+		return rule.ReachPlugin
+	case "UNINSTALL":
+		return rule.AdminConfig
+	case "DROP":
+		if f.has("USER", "ROLE") {
+			return rule.PrivilegeRole
+		}
+		return rule.SchemaDrop
+	case "TRUNCATE":
+		return rule.SchemaTruncate
+	case "RENAME":
+		if f.has("USER") {
+			return rule.PrivilegeRole
+		}
+		return rule.SchemaRename
+	case "GRANT", "REVOKE":
+		return rule.PrivilegeGrant
+	case "CHANGE", "PURGE":
+		return rule.AdminReplication
+	case "START", "STOP":
+		if f.has("SLAVE", "REPLICA", "GROUP_REPLICATION", "ALL") {
+			return rule.AdminReplication
+		}
+	case "RESET":
+		if f.has("MASTER", "SLAVE", "REPLICA", "BINARY") {
+			return rule.AdminReplication
+		}
+		return rule.AdminFlush
+	case "FLUSH":
+		return rule.AdminFlush
+	case "KILL":
+		return rule.AdminKill
+	case "SHUTDOWN", "RESTART":
+		return rule.AdminShutdown
+	case "CLONE":
+		return rule.ReachNetwork
+	case "LOCK":
+		if f.has("INSTANCE") {
+			return rule.AdminBlocking
+		}
+		return rule.LockTable
+	case "BACKUP":
+		return rule.AdminMaintenance
+	case "LOAD":
+		if f.has("INDEX") {
+			return rule.AdminMaintenance
+		}
+		return rule.ReachFile // LOAD DATA, LOAD XML
+	case "CALL":
+		return rule.CodeCall
+	case "BINLOG", "PREPARE":
+		return rule.CodeDynamic
+	case "DELETE", "UPDATE":
+		return rule.WriteUnbounded // unknown shape: assume the worst of its kind
+	case "INSERT", "REPLACE":
+		return rule.WriteInsert
+	}
+	return ""
 }
 
 // knownSimple recognises a few statement families the TiDB grammar lacks
