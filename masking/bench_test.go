@@ -301,3 +301,16 @@ func BenchmarkMaskPageQuickstart(b *testing.B) {
 		{Entity: "email", Strategy: Partial}, {Entity: "payment_card", Strategy: Partial}}}
 	b.Run("oltp-contact", func(b *testing.B) { benchPage(b, contact, oltpCols, oltpRow) })
 }
+
+// BenchmarkSecretFilter is the secret detectors' prefilter alone on
+// ordinary prose that it rules out.
+func BenchmarkSecretFilter(b *testing.B) {
+	d := newDetectors(quickstartSet())
+	in := []byte(sentences[0] + " " + sentences[2])
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if d.pre.secrets.mayHold(in) {
+			b.Fatal("prose not ruled out")
+		}
+	}
+}

@@ -35,6 +35,7 @@ func newPrefilter(on [numEntities]bool) prefilter {
 		return prefilter{}
 	}
 	p := prefilter{on: true, secrets: newSecretFilter(on)}
+	defer p.secrets.absorbTriggers(&p)
 	digits := func(e entity, n int) {
 		if on[e] && (p.minDigits == 0 || n < p.minDigits) {
 			p.minDigits = n
@@ -109,13 +110,13 @@ func digitsAtLeast(b []byte, min int) bool {
 //	jwt                "eyJ"                                  'J'
 //	aws_access_key     "AKIA", "ASIA"                         'I'
 //	aws_secret_key     after an access key id, or as credential
-//	private_key        "-----BEGIN "                          '-'
+//	private_key        "-----BEGIN "                          '-' and 'G'
 //	github_token       "gh" ("ghp_" …), "github_pat_"         '_'
-//	slack_token        "xox", "xapp-"                         '-'
+//	slack_token        "xox-", "xapp-" ("xoxb-" …)           '-' and 'x'
 //	slack_webhook      "hooks.slack.com/"                     '/'
 //	stripe_key         "k_live_", "k_test_", "whsec_"         '_'
-//	bearer_token       "bearer", any case                     'b', 'B'
-//	basic_auth         "basic", any case                      'b', 'B'
+//	bearer_token       the word "bearer", any case            'b', 'B'
+//	basic_auth         the word "basic", any case             'b', 'B'
 //	credential         a key word (password, token, …, any case) and
 //	                   '=' or ':'; "password" and a single quote; '@' (a URL's
 //	                   user:password@)
@@ -134,7 +135,9 @@ type secretFilter struct {
 // Flags of secretFilter's table: what a byte calls for.
 const (
 	sfAlways uint16 = 1 << iota // '@', '\\': scan
-	sfDash                      // '-': "-----BEGIN ", "xox", "xapp-"
+	sfDash                      // '-': with 'G', "-----BEGIN "; with 'x', "xox", "xapp-"
+	sfG                         // 'G': with '-', "-----BEGIN "
+	sfX                         // 'x': with '-', "xox", "xapp-"
 	sfUnder                     // '_': "gh", "github_pat_", Stripe's
 	sfSlash                     // '/': "hooks.slack.com/"
 	sfAssign                    // '=', ':': a credential key word
@@ -177,7 +180,9 @@ func newSecretFilter(on [numEntities]bool) secretFilter {
 		}
 	}
 	set(pemOn, sfDash, "-")
+	set(pemOn, sfG, "G")
 	set(slackOn, sfDash, "-")
+	set(slackOn, sfX, "x")
 	set(githubOn, sfUnder, "_")
 	set(stripeOn, sfUnder, "_")
 	set(webhookOn, sfSlash, "/")
@@ -199,7 +204,8 @@ func newSecretFilter(on [numEntities]bool) secretFilter {
 var (
 	jwtStrings     = [][]byte{[]byte("eyJ")}
 	awsStrings     = [][]byte{[]byte("AKIA"), []byte("ASIA")}
-	dashStrings    = [][]byte{[]byte("-----BEGIN "), []byte("xox"), []byte("xapp-")}
+	pemStrings     = [][]byte{[]byte("-----BEGIN ")}
+	slackStrings   = [][]byte{[]byte("xox"), []byte("xapp-")}
 	underStrings   = [][]byte{[]byte("gh"), []byte("github_pat_"), []byte("k_live_"), []byte("k_test_"), []byte("whsec_")}
 	webhookStrings = [][]byte{[]byte("hooks.slack.com/")}
 )
@@ -209,9 +215,10 @@ func (f *secretFilter) mayHold(b []byte) bool {
 	t := &f.flags
 	var f0, f1 uint16
 	v := b
-	for len(v) >= 8 { // two accumulators: the ORs need not wait on each other
-		f0 |= t[v[0]] | t[v[2]] | t[v[4]] | t[v[6]]
-		f1 |= t[v[1]] | t[v[3]] | t[v[5]] | t[v[7]]
+	for len(v) >= 8 { // one load; two accumulators, so the ORs need not wait on each other
+		x := binary.LittleEndian.Uint64(v)
+		f0 |= t[byte(x)] | t[byte(x>>16)] | t[byte(x>>32)] | t[byte(x>>48)]
+		f1 |= t[byte(x>>8)] | t[byte(x>>24)] | t[byte(x>>40)] | t[byte(x>>56)]
 		v = v[8:]
 	}
 	fl := f0 | f1
@@ -224,7 +231,7 @@ func (f *secretFilter) mayHold(b []byte) bool {
 // confirm looks for the strings of the flags that b's bytes raised.
 func (f *secretFilter) confirm(b []byte, fl uint16) bool {
 	contains := func(flag uint16, strs [][]byte) bool {
-		if fl&flag == 0 {
+		if fl&flag != flag {
 			return false
 		}
 		for _, x := range strs {
@@ -236,13 +243,51 @@ func (f *secretFilter) confirm(b []byte, fl uint16) bool {
 	}
 	switch {
 	case fl&sfAlways != 0,
-		contains(sfJ, jwtStrings), contains(sfI, awsStrings), contains(sfDash, dashStrings),
+		contains(sfJ, jwtStrings), contains(sfI, awsStrings), contains(sfDash|sfG, pemStrings), contains(sfDash|sfX, slackStrings),
 		contains(sfUnder, underStrings), contains(sfSlash, webhookStrings),
-		fl&sfB != 0 && (containsFold(b, "bearer") || containsFold(b, "basic")),
+		fl&sfB != 0 && hasAuthWord(b),
 		fl&sfQuote != 0 && containsFold(b, "password"):
 		return true
 	}
 	return fl&sfAssign != 0 && hasCredWord(b)
+}
+
+// absorbTriggers moves p's trigger bytes into f's table, so that the
+// table's pass finds them too instead of a search of their own.
+func (f *secretFilter) absorbTriggers(p *prefilter) {
+	if !f.on {
+		return
+	}
+	for _, c := range p.trig[:p.ntrig] {
+		f.flags[c] |= sfAlways
+	}
+	p.ntrig = 0
+}
+
+// hasAuthWord reports whether b holds the word "bearer" or "basic" in any
+// case, as authWord takes them: a whole word, so one that starts after a
+// byte that is not a word byte (or at the start; a word right after
+// another detector's match is only examined when that detector's strings
+// are in b, and then b is scanned anyway).
+func hasAuthWord(b []byte) bool {
+	for _, c := range [2]byte{'b', 'B'} {
+		for k := 0; ; {
+			j := bytes.IndexByte(b[k:], c)
+			if j < 0 {
+				break
+			}
+			k += j
+			if k == 0 || !isWord(b[k-1]) {
+				for _, w := range [...]string{"bearer", "basic"} {
+					if foldPrefix(b[k:], w) && (len(b) == k+len(w) || !isWord(b[k+len(w)])) {
+						return true
+					}
+				}
+			}
+			k++
+		}
+	}
+	return false
 }
 
 // containsFold reports whether b contains w (lower-case ASCII letters) in
