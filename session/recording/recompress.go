@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/airlock-gw/airlock/protocols"
 )
 
 // Recompression rewrites a finished recording with another block codec:
@@ -88,6 +90,11 @@ func Recompress(path string, to Compression, key []byte) (Recompressed, error) {
 			return res, fmt.Errorf("%w (signed with key %s, not the given key %s)", ErrNeedsKey, h.KeyID, KeyID(key))
 		}
 		return res, fmt.Errorf("%w (key %s)", ErrNeedsKey, h.KeyID)
+	}
+	if h.Protocol == "" && h.Version < 3 {
+		// Versions 1 and 2 define native type ids as PostgreSQL's; the
+		// copy's version follows from its protocol and codec.
+		h.Protocol = protocols.Postgres
 	}
 	h.Compression = to
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".recompress-*")
