@@ -100,6 +100,11 @@ connections:
 	if err != nil || s.Bytes != st.Size() {
 		t.Fatalf("index has %d bytes (%v), file %d", s.Bytes, err, st.Size())
 	}
+	out.Reset()
+	if code := runSessions([]string{"recompress", "--config", cfgPath, "rc-ended"}, nil, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "rc-ended.alrec: already zstd") {
+		t.Fatalf("second run: exit %d: %s %s", code, &out, &errOut)
+	}
 	if now, _ := os.ReadFile(runningPath); !bytes.Equal(now, runningBefore) {
 		t.Fatal("the running session's recording was changed")
 	}
