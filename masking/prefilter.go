@@ -107,8 +107,8 @@ func digitsAtLeast(b []byte, min int) bool {
 // occurs, and each of those strings holds a byte that ordinary text
 // rarely has, or a capital or 'b' that leads to a short comparison:
 //
-//	jwt                "eyJ"                                  'J'
-//	aws_access_key     "AKIA", "ASIA"                         'I'
+//	jwt                "eyJ" and two '.'                      'J' and '.'
+//	aws_access_key     "AKIA", "ASIA"                         'I' and 'K' or 'S'
 //	aws_secret_key     after an access key id, or as credential
 //	private_key        "-----BEGIN "                          '-' and 'G'
 //	github_token       "gh" ("ghp_" …), "github_pat_"         '_'
@@ -142,8 +142,11 @@ const (
 	sfSlash                     // '/': "hooks.slack.com/"
 	sfAssign                    // '=', ':': a credential key word
 	sfQuote                     // '\'': "password"
-	sfJ                         // 'J': "eyJ"
-	sfI                         // 'I': "AKIA", "ASIA"
+	sfJ                         // 'J': with '.', "eyJ"
+	sfDot                       // '.': with 'J', "eyJ"
+	sfI                         // 'I': with 'K', "AKIA"; with 'S', "ASIA"
+	sfK                         // 'K': with 'I', "AKIA"
+	sfS                         // 'S': with 'I', "ASIA"
 	sfB                         // 'b', 'B': "bearer", "basic"
 )
 
@@ -190,7 +193,10 @@ func newSecretFilter(on [numEntities]bool) secretFilter {
 	set(credOn, sfAlways, "@")
 	set([]entity{entCredential}, sfQuote, "'")
 	set(jwtOn, sfJ, "J")
+	set(jwtOn, sfDot, ".")
 	set(awsOn, sfI, "I")
+	set(awsOn, sfK, "K")
+	set(awsOn, sfS, "S")
 	set(authOn, sfB, "bB")
 	if f.on {
 		f.flags['\\'] |= sfAlways
@@ -203,7 +209,8 @@ func newSecretFilter(on [numEntities]bool) secretFilter {
 // it serves is on).
 var (
 	jwtStrings     = [][]byte{[]byte("eyJ")}
-	awsStrings     = [][]byte{[]byte("AKIA"), []byte("ASIA")}
+	akiaStrings    = [][]byte{[]byte("AKIA")}
+	asiaStrings    = [][]byte{[]byte("ASIA")}
 	pemStrings     = [][]byte{[]byte("-----BEGIN ")}
 	slackStrings   = [][]byte{[]byte("xox"), []byte("xapp-")}
 	underStrings   = [][]byte{[]byte("gh"), []byte("github_pat_"), []byte("k_live_"), []byte("k_test_"), []byte("whsec_")}
@@ -243,7 +250,7 @@ func (f *secretFilter) confirm(b []byte, fl uint16) bool {
 	}
 	switch {
 	case fl&sfAlways != 0,
-		contains(sfJ, jwtStrings), contains(sfI, awsStrings), contains(sfDash|sfG, pemStrings), contains(sfDash|sfX, slackStrings),
+		contains(sfJ|sfDot, jwtStrings), contains(sfI|sfK, akiaStrings), contains(sfI|sfS, asiaStrings), contains(sfDash|sfG, pemStrings), contains(sfDash|sfX, slackStrings),
 		contains(sfUnder, underStrings), contains(sfSlash, webhookStrings),
 		fl&sfB != 0 && hasAuthWord(b),
 		fl&sfQuote != 0 && containsFold(b, "password"):

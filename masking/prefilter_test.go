@@ -240,7 +240,7 @@ func TestPrefilterRulesOutOrdinaryText(t *testing.T) {
 		}
 	}
 	for _, v := range []string{
-		"x eyJhbG", "id AKIAIOSFODNN7EXAMPLE", "ASIA", "-----BEGIN RSA", "a ghp_x", "github_pat_1", "xoxb-1", "xapp-1",
+		"x eyJhbG.e.x", "id AKIAIOSFODNN7EXAMPLE", "ASIA", "-----BEGIN RSA", "a ghp_x", "github_pat_1", "xoxb-1", "xapp-1",
 		"hooks.slack.com/services/x", "sk_live_x", "rk_test_x", "whsec_x", "BEARER abc", "bAsIc x",
 		"PassWord 'x'", "x API_KEY=1", "Token: x", "pwd=x", "{\"secret\":1}", "u://a:b@h", "e\\yJ",
 	} {
