@@ -250,3 +250,67 @@ func catalogRow(r *rand.Rand) [][]byte {
 
 // BenchmarkMaskRowCatalog is catalogue rows with every detector on.
 func BenchmarkMaskRowCatalog(b *testing.B) { benchRows(b, catalogCols, catalogRow) }
+
+// quickstartConfig is the quickstart's detect rules (airlock.yaml):
+// contact and payment data partially masked, every secret detector on.
+func quickstartConfig() Config {
+	return Config{HashKey: "0123456789abcdef0123", Detect: []DetectRule{
+		{Entity: "email", Strategy: Partial},
+		{Entity: "payment_card", Strategy: Partial},
+		{Entity: "secrets", Strategy: Redact},
+	}}
+}
+
+// benchPage masks pages of 100 rows, as a client's fetch returns them; one
+// op is one page.
+func benchPage(b *testing.B, cfg Config, cols []protocols.Column, gen func(*rand.Rand) [][]byte) {
+	m := newMasker(b, cfg)
+	r := rand.New(rand.NewPCG(1, 2))
+	pages := make([][][][]byte, 8)
+	var total int64
+	for p := range pages {
+		for range 100 {
+			pages[p] = append(pages[p], gen(r))
+		}
+		total += rowBytes(pages[p])
+	}
+	rm := m.Plan(cols)
+	work := make([][]byte, len(cols))
+	b.SetBytes(total / int64(len(pages)))
+	b.ReportAllocs()
+	start := cpuTime()
+	for i := 0; b.Loop(); i++ {
+		for _, row := range pages[i%len(pages)] {
+			copy(work, row)
+			rm.MaskRow(work)
+		}
+	}
+	reportCPU(b, start, total/int64(len(pages)))
+}
+
+// BenchmarkMaskPageQuickstart is a page of 100 ordinary rows (OLTP, then
+// catalogue) with the quickstart's detectors: nothing to mask, so the cost
+// is what the scanner spends ruling values out.
+func BenchmarkMaskPageQuickstart(b *testing.B) {
+	b.Run("oltp", func(b *testing.B) { benchPage(b, quickstartConfig(), oltpCols, oltpRow) })
+	b.Run("catalog", func(b *testing.B) { benchPage(b, quickstartConfig(), catalogCols, catalogRow) })
+	b.Run("dense", func(b *testing.B) { benchPage(b, quickstartConfig(), denseCols, denseRow) })
+	// The same OLTP page with the contact detectors alone: the bound a
+	// prefilter for the secret detectors approaches.
+	contact := Config{HashKey: "0123456789abcdef0123", Detect: []DetectRule{
+		{Entity: "email", Strategy: Partial}, {Entity: "payment_card", Strategy: Partial}}}
+	b.Run("oltp-contact", func(b *testing.B) { benchPage(b, contact, oltpCols, oltpRow) })
+}
+
+// BenchmarkSecretFilter is the secret detectors' prefilter alone on
+// ordinary prose that it rules out.
+func BenchmarkSecretFilter(b *testing.B) {
+	d := newDetectors(quickstartSet())
+	in := []byte(sentences[0] + " " + sentences[2])
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if d.pre.secrets.mayHold(in) {
+			b.Fatal("prose not ruled out")
+		}
+	}
+}

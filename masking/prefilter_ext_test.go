@@ -56,3 +56,43 @@ func TestPrefilterJSONAndArrays(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefilterJSONAndArraysSecrets is TestPrefilterJSONAndArrays with the
+// quickstart's detectors, secrets included: credential keys in JSON
+// documents, escapes that join a secret's string, and arrays.
+func TestPrefilterJSONAndArraysSecrets(t *testing.T) {
+	cols := []protocols.Column{{Name: "doc", Type: protocols.TypeJSON}, {Name: "tags", Type: protocols.TypeArray}, {Name: "note", Type: protocols.TypeText}}
+	var values []string
+	for _, l := range masking.CorpusLines(t) {
+		j, _ := json.Marshal(map[string]any{"v": l, "n": 12})
+		k, _ := json.Marshal(map[string]any{"Pass Word": l, "api_key": l, "x": []string{l}})
+		values = append(values, string(j), string(k), `{"a":[`+strconv.Quote(l)+`]}`, `{`+strconv.Quote(l)+`}`, `{x,"`+l+`"}`)
+	}
+	values = append(values,
+		`{"password" : "hunter2x"}`, `{"TOKEN":"c2VjcmV0LXZhbHVlLTEyMzQ1Njc4"}`, `{"t":"\u0065yJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"}`,
+		`{"e\yJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"}`, `{"AK\IAIOSFODNN7EXAMPLE"}`, `{"gh\p_R2d2C3poBb8LukeLeiaHanSolo1234567890"}`,
+		`{"secret":12345678901234}`, `{"aws_secret_access_key":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}`)
+	cfg := masking.Config{Detect: []masking.DetectRule{{Entity: "email", Strategy: masking.Partial},
+		{Entity: "payment_card", Strategy: masking.Partial}, {Entity: "secrets", Strategy: masking.Redact}}}
+	for _, dialect := range []masking.Dialect{nil, pgcodec.Dialect{}} {
+		with, without, on, err := masking.NewPrefiltered(cfg, dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !on {
+			t.Fatal("prefilter off for the quickstart's detectors")
+		}
+		rw, rwo := with.Plan(cols), without.Plan(cols)
+		for _, v := range values {
+			a := [][]byte{[]byte(v), []byte(v), []byte(v)}
+			b := [][]byte{[]byte(v), []byte(v), []byte(v)}
+			rw.MaskRow(a)
+			rwo.MaskRow(b)
+			for i := range a {
+				if !bytes.Equal(a[i], b[i]) || (a[i] == nil) != (b[i] == nil) {
+					t.Fatalf("%T, %s column, %q: prefiltered %q, full %q", dialect, cols[i].Name, v, a[i], b[i])
+				}
+			}
+		}
+	}
+}

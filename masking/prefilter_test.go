@@ -47,7 +47,7 @@ func detectorSets() [][numEntities]bool {
 			secrets[e] = true
 		}
 	}
-	sets = append(sets, all, pii, secrets)
+	sets = append(sets, all, pii, secrets, quickstartSet())
 	r := rand.New(rand.NewPCG(17, 19))
 	for range 40 {
 		var on [numEntities]bool
@@ -146,13 +146,16 @@ func TestPrefilterNeverHidesAMatch(t *testing.T) {
 			sameScan(t, with, without, v)
 		}
 	}
-	const alphabet = "0123456789012345678901234567890123456789 -.+()@:/aZé\x00\xff_='AKISJxbBpPeghswr"
+	const alphabet = "0123456789012345678901234567890123456789 -.+()@:/aZé\x00\xff_='AKISJxbBpPeghswrEeAaRrCcTtkKyYoO\\\""
 	pieces := []string{"AKIA", "ASIA", "eyJ", "bearer ", "Basic ", "password '", "PASSWORD '", "xoxb-", "xapp-",
 		"-----BEGIN ", "RSA PRIVATE KEY-----", "hooks.slack.com/services/", "https://hooks.slack.com/services/",
 		"ghp_", "github_pat_", "sk_live_", "rk_test_", "whsec_", "DE89", "de89", "GB82WEST",
 		"password=", "secret: ", "://user:", "@example.com", "4111 1111 1111 1111", "+44 20 7946 0958",
 		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2ln", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-		"abcdefghijklmnopqrstuvwxyz0123456789ABCD", "ordinary words ", "fe80::1", "10.0.0.1", "AKIAIOSFODNN7EXAMPLE"}
+		"abcdefghijklmnopqrstuvwxyz0123456789ABCD", "ordinary words ", "fe80::1", "10.0.0.1", "AKIAIOSFODNN7EXAMPLE",
+		"BeArEr ", "BASIC ", "bEaReR dGhpcyBpcyBhIHRva2VuIHZhbHVl", "Basic dXNlcjpwYXNzd29yZA==", "PassWord '", "API_KEY=",
+		"x-api-key: ", "AccessKey=", "Private_Key: ", "CREDENTIAL=", "passphrase:", "Pwd=", "\"token\":\"", "O'Brien",
+		"aws_secret_access_key = ", "gho_", "ghs_", "xoxp-", "e\\yJ", "AK\\IA", "\\", "http://u:", "@h.io"}
 	for range 20000 {
 		var b []byte
 		for range r.IntN(6) {
@@ -198,13 +201,51 @@ func TestPrefilterDigitCount(t *testing.T) {
 	}
 }
 
-func TestPrefilterOffWithLetterDetectors(t *testing.T) {
-	for _, e := range []entity{entIBAN, entJWT, entAWSKeyID, entAWSSecret, entPrivateKey, entGitHub,
-		entSlack, entSlackWebhook, entStripe, entBearer, entBasicAuth, entCredential} {
-		var on [numEntities]bool
-		on[e], on[entEmail] = true, true
-		if newDetectors(on).pre.on {
-			t.Errorf("%s on: the prefilter would skip values its matches start in", entityNames[e])
+func TestPrefilterOffWithIBAN(t *testing.T) {
+	var on [numEntities]bool
+	on[entIBAN], on[entEmail] = true, true
+	if newDetectors(on).pre.on {
+		t.Error("iban on: the prefilter would skip values its matches start in")
+	}
+}
+
+// quickstartSet is the quickstart's detectors (airlock.yaml): e-mail,
+// payment cards and every secret detector.
+func quickstartSet() [numEntities]bool {
+	var on [numEntities]bool
+	on[entEmail], on[entCard] = true, true
+	for _, e := range groupSecrets {
+		on[e] = true
+	}
+	return on
+}
+
+// TestPrefilterRulesOutOrdinaryText checks that the prefilter does its job
+// with the quickstart's detectors: ordinary values are not scanned, while
+// each secret detector's strings, in any case where the detector ignores
+// case, are.
+func TestPrefilterRulesOutOrdinaryText(t *testing.T) {
+	d := newDetectors(quickstartSet())
+	if !d.pre.on || !d.pre.secrets.on {
+		t.Fatal("prefilter off for the quickstart's detectors")
+	}
+	for _, v := range []string{
+		"A sturdy oak dining table with six matching chairs, finished in a warm walnut stain.",
+		"Ships flat-packed in 3 boxes (total 48.5 kg). Assembly takes about 45 minutes.",
+		"Replacement part #A-1042 sent on 2024-03-18, tracking updated in the portal.",
+		"Jane O'Brien", "Bob's bike and a cab", "Basically a table, bearers and a basics-free tab", "ORD-2024-004211", "shipped", "Hauptstraße 12, Berlin 10115",
+	} {
+		if d.pre.needsScan([]byte(v)) {
+			t.Errorf("%q is scanned", v)
+		}
+	}
+	for _, v := range []string{
+		"x eyJhbG.e.x", "id AKIAIOSFODNN7EXAMPLE", "ASIA", "-----BEGIN RSA", "a ghp_x", "github_pat_1", "xoxb-1", "xapp-1",
+		"hooks.slack.com/services/x", "sk_live_x", "rk_test_x", "whsec_x", "BEARER abc", "bAsIc x",
+		"PassWord 'x'", "x API_KEY=1", "Token: x", "pwd=x", "{\"secret\":1}", "u://a:b@h", "e\\yJ",
+	} {
+		if !d.pre.needsScan([]byte(v)) {
+			t.Errorf("%q is ruled out", v)
 		}
 	}
 }
@@ -212,7 +253,8 @@ func TestPrefilterOffWithLetterDetectors(t *testing.T) {
 // FuzzPrefilter checks on arbitrary bytes that the prefilter never hides a
 // match from any subset of the detectors it applies to.
 func FuzzPrefilter(f *testing.F) {
-	for _, l := range []string{"jane@example.com", "4111 1111 1111 1111", "+44 20 7946 0958", "078-05-1120", "10.0.0.1", "fe80::1", "ordinary words 12"} {
+	for _, l := range []string{"jane@example.com", "4111 1111 1111 1111", "+44 20 7946 0958", "078-05-1120", "10.0.0.1", "fe80::1", "ordinary words 12",
+		"bEaReR dGhpcyBpcyBhIHRva2Vu", "PASSWORD 'x1'", "api_key: c2VjcmV0LXZhbHVl", "id AKIAIOSFODNN7EXAMPLE", "e\\yJhbGciOiJ9.e.e", "xoxb-1-2"} {
 		f.Add([]byte(l))
 	}
 	with, without := prefilterSets()

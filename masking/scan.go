@@ -1,11 +1,5 @@
 package masking
 
-import (
-	"bytes"
-	"encoding/binary"
-	"math/bits"
-)
-
 // The scanner is the detection fast path: one forward pass over a value's
 // bytes. It is written by hand rather than with regular expressions because
 // Go's RE2 engine runs one pass per pattern (twenty patterns, twenty passes)
@@ -117,98 +111,6 @@ type detectors struct {
 // triggered match.
 func (d *detectors) pairOK(c, c1 byte) bool {
 	return d.pairsOff || d.pairs[c][c1>>6]&(1<<(c1&63)) != 0
-}
-
-// prefilter rules a value out before the scanning pass when every enabled
-// detector needs either a trigger byte or a minimum count of digits: an
-// e-mail needs '@', a phone 8 digits, an SSN 9, a card 13, an IPv4 address
-// 4 and an IPv6 address ':'. Letter triggered detectors (tokens, keys,
-// IBANs, credentials) start at common letters, so with any of them on every
-// value is scanned.
-type prefilter struct {
-	on        bool
-	minDigits int // 0: no digit detector is on
-	trig      [2]byte
-	ntrig     int
-}
-
-// Lower bounds on the digits of each digit detector's shortest match.
-const (
-	minCardDigits  = 13
-	minSSNDigits   = 9
-	minPhoneDigits = 8
-	minIPv4Digits  = 4
-)
-
-func newPrefilter(on [numEntities]bool) prefilter {
-	p := prefilter{on: true}
-	for e, v := range on {
-		switch entity(e) {
-		case entEmail, entCard, entPhone, entSSN, entIP:
-		default:
-			if v {
-				return prefilter{}
-			}
-		}
-	}
-	digits := func(e entity, n int) {
-		if on[e] && (p.minDigits == 0 || n < p.minDigits) {
-			p.minDigits = n
-		}
-	}
-	digits(entCard, minCardDigits)
-	digits(entSSN, minSSNDigits)
-	digits(entPhone, minPhoneDigits)
-	digits(entIP, minIPv4Digits)
-	trig := func(e entity, c byte) {
-		if on[e] {
-			p.trig[p.ntrig] = c
-			p.ntrig++
-		}
-	}
-	trig(entEmail, '@')
-	// A phone's '+' or '(' needs no trigger: every phone number has
-	// minPhoneDigits digits, which the count covers.
-	trig(entIP, ':')
-	return p
-}
-
-// needsScan reports whether b may hold a match. It looks for the trigger
-// bytes with bytes.IndexByte (vectorised) and counts digits eight bytes at a
-// time (SWAR, in place of a byte loop: this runs over every text value of
-// every row), stopping as soon as the answer is yes.
-func (p *prefilter) needsScan(b []byte) bool {
-	if !p.on {
-		return true
-	}
-	for _, c := range p.trig[:p.ntrig] {
-		if bytes.IndexByte(b, c) >= 0 {
-			return true
-		}
-	}
-	if p.minDigits == 0 || len(b) < p.minDigits {
-		return false
-	}
-	const ones, high = 0x0101010101010101, 0x8080808080808080
-	n := 0
-	for len(b) >= 8 {
-		x := binary.LittleEndian.Uint64(b)
-		x7 := x &^ high
-		// A lane's high bit ends up set when its byte is below 0x80, at
-		// least '0' and not at least ':'; no lane carries into the next.
-		d := ((x7 + (0x80-'0')*ones) &^ (x7 + (0x80-':')*ones)) & high &^ x
-		n += bits.OnesCount64(d)
-		if n >= p.minDigits {
-			return true
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if isDigit(c) {
-			n++
-		}
-	}
-	return n >= p.minDigits
 }
 
 func newDetectors(on [numEntities]bool) *detectors {

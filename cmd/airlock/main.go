@@ -29,7 +29,7 @@ func commands() map[string]command {
 		"version":      {"print the version", runVersion},
 		"approvals":    {"list, show, approve or deny approval requests (airlock approvals --help)", runApprovals},
 		"access":       {"request, list, show, approve, deny or revoke time-bounded access (airlock access --help)", runAccess},
-		"sessions":     {"list recorded sessions: airlock sessions list [--identity] [--connection] [--since]", runSessions},
+		"sessions":     {"list recorded sessions: airlock sessions list [--identity] [--connection] [--since]; rewrite ended ones with zstd: airlock sessions recompress DIR", runSessions},
 		"replay":       {"print a recorded session as a transcript (or --json): airlock replay ID|FILE", runReplay},
 		"verify":       {"check a recording's hash chain and signature: airlock verify ID|FILE", runVerify},
 		"reload":       {"make the running gateway read its configuration again (as SIGHUP does): airlock reload [--server URL]", runReload},

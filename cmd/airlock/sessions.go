@@ -20,11 +20,20 @@ import (
 )
 
 // runSessions is `airlock sessions list`: the session index, newest first.
+// `airlock sessions recompress` rewrites recordings (recompress.go).
 func runSessions(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "list" {
-		fmt.Fprintln(stderr, "usage: airlock sessions list [--config FILE] [--identity NAME] [--connection NAME] [--since DURATION|TIME] [--active] [--grant ID] [--limit N] [--json]")
-		return 2
+	switch {
+	case len(args) > 0 && args[0] == "recompress":
+		return runRecompress(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "list":
+		return runSessionsList(args, stdout, stderr)
 	}
+	fmt.Fprintln(stderr, "usage: airlock sessions list [--config FILE] [--identity NAME] [--connection NAME] [--since DURATION|TIME] [--active] [--grant ID] [--limit N] [--json]")
+	fmt.Fprintln(stderr, "       "+strings.TrimPrefix(recompressUsage, "usage: "))
+	return 2
+}
+
+func runSessionsList(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sessions list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "airlock.yaml", "configuration file (for the store)")

@@ -275,3 +275,18 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Session, error) {
 	}
 	return out, nil
 }
+
+// Resized records the new size of a finished session's recording once it
+// has been rewritten (airlock sessions recompress), so that retention's
+// byte bound counts what is on disk. A session still recording is left
+// alone; ErrNotFound when no finished session has id.
+func (s *Store) Resized(ctx context.Context, id string, bytes int64) error {
+	res, err := s.db.ExecContext(ctx, s.d.Rebind(`UPDATE airlock_sessions SET bytes = ? WHERE id = ? AND ended_us IS NOT NULL`), bytes, id)
+	if err != nil {
+		return fmt.Errorf("resize session %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	return nil
+}

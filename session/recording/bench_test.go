@@ -225,3 +225,82 @@ func BenchmarkRecorderOLTP(b *testing.B) {
 	cpu.report(b)
 	must(b, rec.Close("done"))
 }
+
+// codecBlocks returns the raw (decompressed) blocks of a recording of the
+// mix with every row kept, in the default block size.
+func codecBlocks(b *testing.B) (blocks [][]byte, total int64) {
+	f := newFactory(b, Config{Rows: RowsAll}, Options{Key: testKey})
+	rec := open(b, f, "codec")
+	r := newBenchResult()
+	for range 2000 {
+		r.record(b, rec)
+	}
+	must(b, rec.Close("done"))
+	fh, err := os.Open(recordingPath(b, f, "codec"))
+	must(b, err)
+	defer fh.Close()
+	rd, err := NewReader(fh, testKey)
+	must(b, err)
+	for {
+		if _, err := rd.Next(); err != nil {
+			break
+		}
+		if rd.pos >= len(rd.raw) {
+			blocks = append(blocks, append([]byte(nil), rd.raw...))
+			total += int64(len(rd.raw))
+		}
+	}
+	return blocks, total
+}
+
+// BenchmarkCodec is the cost of compressing recorded blocks (the mix, all
+// rows kept) with each codec, as the drain goroutine does on the session's
+// behalf: MB/s of raw block, and the compression ratio (raw/compressed).
+func BenchmarkCodec(b *testing.B) {
+	blocks, total := codecBlocks(b)
+	for _, c := range []Compression{CompressS2, CompressZstd} {
+		b.Run(string(c), func(b *testing.B) {
+			enc, err := newBlockEncoder(c)
+			must(b, err)
+			dst := make([]byte, 0, maxBlockComp)
+			var comp int64
+			b.SetBytes(total)
+			b.ReportAllocs()
+			for b.Loop() {
+				comp = 0
+				for _, raw := range blocks {
+					dst = enc(dst[:0], raw)
+					comp += int64(len(dst))
+				}
+			}
+			b.ReportMetric(float64(total)/float64(comp), "ratio")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(blocks)), "ns/block")
+		})
+	}
+}
+
+// BenchmarkRecompress rewrites a finished, signed s2 recording of the mix
+// (all rows) with zstd: the cost of `airlock sessions recompress` per MB of
+// recording, verification of the copy included.
+func BenchmarkRecompress(b *testing.B) {
+	f := newFactory(b, Config{Rows: RowsAll, Compression: CompressS2}, Options{Key: testKey})
+	rec := open(b, f, "recompress")
+	r := newBenchResult()
+	for range 2000 {
+		r.record(b, rec)
+	}
+	must(b, rec.Close("done"))
+	path := recordingPath(b, f, "recompress")
+	orig, err := os.ReadFile(path)
+	must(b, err)
+	b.SetBytes(int64(len(orig)))
+	var res Recompressed
+	for b.Loop() {
+		b.StopTimer()
+		must(b, os.WriteFile(path, orig, 0o600))
+		b.StartTimer()
+		res, err = Recompress(path, CompressZstd, testKey)
+		must(b, err)
+	}
+	b.ReportMetric(float64(res.Before)/float64(res.After), "ratio")
+}

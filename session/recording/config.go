@@ -60,9 +60,10 @@ type Config struct {
 	// session's end does not wait for the disk; or "session_end", each file
 	// on its own before its end is written to the index.
 	Sync SyncMode `yaml:"sync"`
-	// Compression is the blocks' codec: zstd (default, the smallest
-	// files) or s2 (about a third of zstd's CPU, files 1.3 to 1.8 times as
-	// large).
+	// Compression is the blocks' codec: s2 (default: about a third of
+	// zstd's CPU on the session's path) or zstd (files 1.3 to 1.8 times
+	// smaller). `airlock sessions recompress --codec zstd` rewrites finished
+	// recordings to zstd for long retention.
 	Compression Compression `yaml:"compression"`
 	// BlockSize is the uncompressed size at which a block is written.
 	BlockSize ByteSize  `yaml:"block_size"`
@@ -98,7 +99,7 @@ func (c Config) WithDefaults() Config {
 		c.Sync = SyncBatched
 	}
 	if c.Compression == "" {
-		c.Compression = CompressZstd
+		c.Compression = CompressS2
 	}
 	if c.BlockSize == 0 {
 		c.BlockSize = DefaultBlockSize

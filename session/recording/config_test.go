@@ -47,7 +47,7 @@ func TestConfigExample(t *testing.T) {
 	if err != nil || len(key) != 40 {
 		t.Errorf("Key = %d bytes, %v", len(key), err)
 	}
-	if d := (Config{Dir: DefaultDir}).WithDefaults(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != DefaultFirstRows || d.BlockSize != DefaultBlockSize || d.Compression != CompressZstd || d.Validate("recording") != nil {
+	if d := (Config{Dir: DefaultDir}).WithDefaults(); d.Dir != DefaultDir || d.Rows != RowsFirst || d.FirstRows != DefaultFirstRows || d.BlockSize != DefaultBlockSize || d.Compression != CompressS2 || d.Validate("recording") != nil {
 		t.Errorf("defaults = %+v", d)
 	}
 	var out bytes.Buffer

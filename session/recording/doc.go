@@ -19,8 +19,8 @@
 // the upstream; a mutex per session orders them. Frames are appended to a
 // pooled in-memory block, sealed when it reaches the block size, when the
 // factory's single ticker fires, or at Close, and handed to a short-lived
-// per-session drain goroutine that compresses it with one shared zstd
-// encoder and writes it (at most a few blocks wait per session, so a slow
+// per-session drain goroutine that compresses it with the factory's codec
+// (S2 by default, or one shared zstd encoder) and writes it (at most a few blocks wait per session, so a slow
 // disk slows its session instead of growing memory). An idle session holds
 // no buffer, no goroutine and no encoder. Any write error is sticky: every
 // later call fails with ErrRecordingFailed and the engine ends the session,
@@ -31,6 +31,10 @@
 // flush interval's frames and the few queued blocks); a power loss may also
 // lose what the kernel had not yet written within about one interval of the
 // end; either leaves whole, verifiable blocks before the loss.
+//
+// Recompress rewrites a finished recording with another codec (zstd, for
+// long retention), re-chaining and re-sealing it, since the chain covers the
+// header that names the codec.
 //
 // Reading: NewReader streams frames and checks the chain as it goes; Verify
 // and VerifyFile summarise a file in a Report; Replay writes a readable

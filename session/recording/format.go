@@ -27,11 +27,13 @@ type Compression string
 
 // Codecs, both from github.com/klauspost/compress.
 const (
-	// CompressZstd (the default) makes the smallest files.
+	// CompressZstd makes the smallest files: for recordings kept long,
+	// rewritten by Recompress once their sessions have ended.
 	CompressZstd Compression = "zstd"
-	// CompressS2 compresses about three times faster, into files 1.3 to
-	// 1.8 times as large, depending on the data (BenchmarkRecorderMix): for
-	// hosts where the gateway's CPU is dearer than disk.
+	// CompressS2 (the default) compresses about three times faster, into
+	// files 1.3 to 1.8 times as large, depending on the data
+	// (BenchmarkRecorderMix, BenchmarkCodec): recording runs on the
+	// session's path, where the gateway's CPU is dearer than disk.
 	CompressS2 Compression = "s2"
 )
 

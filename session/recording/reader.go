@@ -71,6 +71,10 @@ type Reader struct {
 	// Frame is reused.
 	lazy    bool
 	scratch Frame
+	// stored is the last frame as stored (length prefix and body, without
+	// its link), valid until the next block is read: Recompress copies
+	// frames through unchanged.
+	stored []byte
 }
 
 // NewReader reads and checks the header. key, when given and matching the
@@ -322,6 +326,7 @@ func (r *Reader) frame() (*Frame, error) {
 	}
 	r.h.Write(fr)
 	r.link = link
+	r.stored = fr
 	r.pos += k + int(n) + tagSize
 	dt, k2 := binary.Uvarint(body[1:])
 	if k2 <= 0 || dt > uint64(1<<62) || r.ts+time.Duration(dt) < r.ts {

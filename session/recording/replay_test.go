@@ -18,7 +18,7 @@ import (
 // 1.5 ms per frame from a fixed start, so transcripts are repeatable.
 func goldenRecording(t *testing.T) []byte {
 	t.Helper()
-	return recordRepeatably(t, Config{Rows: RowsFirst, FirstRows: 2}, testInfo("01JGOLDEN"), func(rec protocols.Recorder) {
+	return recordRepeatably(t, Config{Rows: RowsFirst, FirstRows: 2, Compression: CompressZstd}, testInfo("01JGOLDEN"), func(rec protocols.Recorder) {
 		sampleSession(t, rec)
 		must(t, rec.Command(&protocols.Command{Kind: "query"}, "SELECT\n  name\nFROM\n  plans"))
 		must(t, rec.Decision(protocols.Decision{Action: protocols.Allow}))

@@ -53,7 +53,7 @@ func redisSession(t testing.TB, rec protocols.Recorder) {
 // TestReplyRoundTrip records a Redis session, reads it back, verifies it
 // and compares both replays with their golden files.
 func TestReplyRoundTrip(t *testing.T) {
-	b := recordRepeatably(t, Config{Rows: RowsFirst, FirstRows: 3}, redisInfo("01JREDIS"), func(rec protocols.Recorder) { redisSession(t, rec) })
+	b := recordRepeatably(t, Config{Rows: RowsFirst, FirstRows: 3, Compression: CompressZstd}, redisInfo("01JREDIS"), func(rec protocols.Recorder) { redisSession(t, rec) })
 	res := readBytes(t, b, testKey)
 	if res.err != io.EOF {
 		t.Fatalf("read ended with %v", res.err)
