@@ -136,10 +136,13 @@ type procSample struct {
 	goroutines int
 	fds        int
 	rssKiB     int
+	// heapKiB is the heap in use right after a collection.
+	heapKiB int
 }
 
 func (s procSample) String() string {
-	return fmt.Sprintf("goroutines %d, open files %d, RSS %.1f MiB", s.goroutines, s.fds, float64(s.rssKiB)/1024)
+	return fmt.Sprintf("goroutines %d, open files %d, RSS %.1f MiB, heap in use %.1f MiB", s.goroutines, s.fds,
+		float64(s.rssKiB)/1024, float64(s.heapKiB)/1024)
 }
 
 // sample reads the process's goroutines (from pprof on the admin
@@ -151,8 +154,36 @@ func sample(t *testing.T, in *instance) procSample {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return procSample{goroutines: goroutines(t, in), fds: len(fds), rssKiB: statusKiB(t, pid, "VmRSS:")}
+	return procSample{goroutines: goroutines(t, in), fds: len(fds), rssKiB: statusKiB(t, pid, "VmRSS:"),
+		heapKiB: heapInUseKiB(t, in)}
 }
+
+// heapInUseKiB has the process collect its garbage (pprof's heap profile
+// with gc=1) and reads go_memstats_heap_inuse_bytes.
+func heapInUseKiB(t *testing.T, in *instance) int {
+	t.Helper()
+	resp, err := http.Get("http://" + in.admin + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	for _, line := range strings.Split(in.metrics(t), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("go_memstats_heap_inuse_bytes: %q", v)
+			}
+			return int(f / 1024)
+		}
+	}
+	t.Fatal("no go_memstats_heap_inuse_bytes in /metrics")
+	return 0
+}
+
+// raceBuild reports whether Airlock runs with the race detector, whose
+// shadow memory is never given back: RSS is then only reported.
+func raceBuild() bool { return slices.Contains(buildFlags, "-race") }
 
 // goroutines is the total of /debug/pprof/goroutine?debug=1.
 func goroutines(t *testing.T, in *instance) int {
