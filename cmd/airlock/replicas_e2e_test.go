@@ -18,6 +18,7 @@ import (
 
 	"github.com/airlock-gw/airlock/protocols/testenv"
 	"github.com/airlock-gw/airlock/session/identity"
+	"github.com/airlock-gw/airlock/session/recording"
 )
 
 // replicaConfig is replica name's configuration: the PostgreSQL store in
@@ -306,6 +307,13 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 	}
 	if n, m := countRows(t, dataDB, "held"), countRows(t, dataDB, retryNote); n != 1 || m != 1 {
 		t.Errorf("rows: %d held, %d retried; want one each", n, m)
+	}
+	// The killed replica's recordings end early but are not damaged.
+	for _, f := range recordings(t, doomed) {
+		if rep, err := recording.VerifyFile(f, nil); err != nil ||
+			(rep.Status != recording.Intact && rep.Status != recording.Unfinished) {
+			t.Errorf("recording %s of the killed replica: %v %s", filepath.Base(f), err, rep)
+		}
 	}
 }
 

@@ -76,13 +76,14 @@ func TestSoak(t *testing.T) {
   idle:     %s  (%d sessions open)
   peak RSS during load: %.1f MiB
   after:    %s
-  memory per idle session:   %.1f KiB (RSS delta / %d)
+  memory per idle session:   %.1f KiB (RSS delta / %d), %.1f KiB of heap in use
   memory per active session: %.1f KiB (peak RSS delta / %d)
   recordings verified: %d
 `, p.sessions, plan, p.duration, p.think,
 		s.reads.Load(), s.writes.Load(), s.refused.Load(), s.held.Load(), s.approved.Load(), s.denied.Load(), s.unexpected.Load(),
 		s.lat.report(), base, idle, opened, float64(peak)/1024, after,
-		kib(idle.rssKiB-base.rssKiB, opened), opened, kib(peak-base.rssKiB, p.sessions), p.sessions, n)
+		kib(idle.rssKiB-base.rssKiB, opened), opened, kib(idle.heapKiB-base.heapKiB, opened),
+		kib(peak-base.rssKiB, p.sessions), p.sessions, n)
 	t.Log("\n" + report)
 	if s.unexpected.Load() > 0 {
 		t.Errorf("%d unexpected errors, the first ones:\n%s", s.unexpected.Load(), strings.Join(s.firstErrors(), "\n"))
