@@ -21,7 +21,7 @@ import (
 
 // Tolerances after a soak, against the baseline taken before it: every
 // session's goroutines and sockets are gone (pooled PostgreSQL upstreams
-// included: the soak's pool idles out in 3s), the heap in use after a
+// included: the soak's pool idles out in 3s), the live heap after a
 // collection is back within a few MiB, and RSS within a margin, since
 // the Go runtime returns freed memory to the system gradually (not
 // checked under the race detector, whose shadow memory stays).
@@ -76,7 +76,7 @@ func TestSoak(t *testing.T) {
   idle:     %s  (%d sessions open)
   peak RSS during load: %.1f MiB
   after:    %s
-  memory per idle session:   %.1f KiB (RSS delta / %d), %.1f KiB of heap in use
+  memory per idle session:   %.1f KiB (RSS delta / %d), %.1f KiB of live heap
   memory per active session: %.1f KiB (peak RSS delta / %d)
   recordings verified: %d
 `, p.sessions, plan, p.duration, p.think,
@@ -326,11 +326,12 @@ func (s *soak) settle(base procSample) procSample {
 	}
 	if last.fds > base.fds+soakFDSlack {
 		out, _ := exec.Command("ss", "-tanp").CombinedOutput()
-		t.Errorf("open files: %d after the soak, %d before (slack %d); sockets:\n%s", last.fds, base.fds, soakFDSlack,
-			grepLines(string(out), fmt.Sprintf("pid=%d,", s.in.cmd.Process.Pid)))
+		t.Errorf("open files: %d after the soak, %d before (slack %d):\n%s\nsockets:\n%s", last.fds, base.fds, soakFDSlack,
+			openFiles(s.in), grepLines(string(out), fmt.Sprintf("pid=%d,", s.in.cmd.Process.Pid)))
 	}
 	if last.heapKiB > base.heapKiB+soakHeapSlackKiB {
-		t.Errorf("heap in use: %d KiB after the soak, %d KiB before (slack %d KiB)", last.heapKiB, base.heapKiB, soakHeapSlackKiB)
+		t.Errorf("live heap: %d KiB after the soak, %d KiB before (slack %d KiB); profile: %s", last.heapKiB,
+			base.heapKiB, soakHeapSlackKiB, saveHeapProfile(s.in))
 	}
 	if !raceBuild() && last.rssKiB > base.rssKiB+soakRSSSlackKiB {
 		t.Errorf("RSS: %d KiB after the soak, %d KiB before (slack %d KiB)", last.rssKiB, base.rssKiB, soakRSSSlackKiB)
