@@ -274,7 +274,7 @@ func (s *soak) review(ctx context.Context) {
 // admin calls the admin API as the reviewer dev and decodes the answer
 // into v when v is not nil.
 func (s *soak) admin(c *http.Client, method, path string, v any) error {
-	var body *strings.Reader = strings.NewReader("")
+	body := strings.NewReader("")
 	if method == "POST" {
 		body = strings.NewReader(`{"reason":"soak"}`)
 	}
@@ -371,7 +371,6 @@ func (s *soak) openMySQL(i int) (soakClient, error) {
 	cfg := driver.NewConfig()
 	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, cfg.DBName = "tcp", s.in.addr("mysql"), "agent", agentToken, "my"
 	cfg.Timeout, cfg.InterpolateParams = 20*time.Second, true
-	cfg.AllowCleartextPasswords = false
 	connector, err := driver.NewConnector(cfg)
 	if err != nil {
 		return nil, err
