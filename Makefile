@@ -8,7 +8,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 60s
 CI_FUZZTIME ?= 4s
 
-.PHONY: build run test unit driver-suite fuzz fuzz-brief lint bench microbench clean
+.PHONY: build run test unit driver-suite soak fuzz fuzz-brief lint bench microbench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/airlock
@@ -27,6 +27,16 @@ unit:
 # (two to three minutes with -race); not part of `make test`.
 driver-suite:
 	AIRLOCK_DRIVER_SUITE=1 $(GO) test -race -count=1 -timeout 20m -run 'TestMySQLDriverSuite$$' -v ./cmd/airlock
+
+# Many concurrent sessions on every engine through one Airlock (without the
+# race detector, so that the memory figures are the release build's); the
+# test suite runs the same test briefly (100 sessions, 10 s).
+SOAK_SESSIONS ?= 1000
+SOAK_DURATION ?= 10m
+SOAK_THINK    ?= 200ms
+soak:
+	SOAK_SESSIONS=$(SOAK_SESSIONS) SOAK_DURATION=$(SOAK_DURATION) SOAK_THINK=$(SOAK_THINK) \
+		$(GO) test -count=1 -timeout 0 -run 'TestSoak$$' -v ./cmd/airlock
 
 fuzz-brief:
 	@FUZZTIME=$(CI_FUZZTIME) ./.ci/fuzz

@@ -181,6 +181,21 @@ func (s *Service) changed(id string) {
 // Replica returns the name this process records on its requests.
 func (s *Service) Replica() string { return s.replica }
 
+// ExpireReplica expires the hold-mode requests another replica left
+// pending or approved and unused: one that stopped heartbeating in the
+// shared store, whose held sessions ended with it. The callers may ask
+// again; retry-mode requests belong to no replica and stay.
+func (s *Service) ExpireReplica(ctx context.Context, replica string) (int, error) {
+	left, err := s.store.ExpireReplica(ctx, replica, s.now())
+	if err != nil {
+		return 0, fmt.Errorf("expire requests of replica %s: %w", replica, err)
+	}
+	for _, r := range left {
+		s.finished(r, "expired", "the replica holding the session stopped")
+	}
+	return len(left), nil
+}
+
 func (s *Service) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(s.sweep)
 	defer t.Stop()

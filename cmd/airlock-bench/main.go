@@ -180,7 +180,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(b.repo, path)
 		}
-		if err := os.WriteFile(path, md, 0o644); err != nil {
+		if err := os.WriteFile(path, withKeptTail(path, md), 0o644); err != nil {
 			log.Error("write report", "err", err)
 			return 1
 		}

@@ -412,11 +412,7 @@ func (s *server) run(ctx context.Context) error {
 			return err
 		}
 	}
-	readyDone := make(chan struct{})
-	go func() {
-		defer close(readyDone)
-		s.ready.run(bg)
-	}()
+	checksDone := s.runChecks(bg)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -430,7 +426,7 @@ func (s *server) run(ctx context.Context) error {
 	s.log.Info("sessions drained", "took", time.Since(start).Round(time.Millisecond))
 	// The checks read the store and the recordings, which close next.
 	stopBackground()
-	<-readyDone
+	checksDone.Wait()
 	return err
 }
 
@@ -506,6 +502,18 @@ func (s *server) serveEngines(serving context.Context, wg *sync.WaitGroup, errc 
 		}()
 	}
 	return nil
+}
+
+// runChecks starts the readiness checks and, on a shared PostgreSQL store,
+// the replica heartbeat, until ctx ends; both read the store and the
+// recordings, so the returned group is waited for before they close.
+func (s *server) runChecks(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.ready.run(ctx) })
+	if s.index != nil && s.db.Dialect == sqldb.Postgres {
+		wg.Go(func() { s.watchReplicas(ctx) })
+	}
+	return &wg
 }
 
 // serveAdmin opens the admin listener; it closes last, after the drain,

@@ -12,7 +12,9 @@
 // Each Airlock instance (node) writes recordings to its
 // own disk, so retention and crash recovery only touch the calling node's
 // rows, and only delete files inside its recording directory. A row whose
-// session is still recording (no end time) is never pruned.
+// session is still recording (no end time) is never pruned. Replicas on a
+// shared store heartbeat in it (Heartbeat), and close the entries of a
+// replica that stopped beating as abandoned (StaleNodes, AbandonNode).
 //
 // Times are stored as microseconds since the Unix epoch (BIGINT), as in the
 // approvals tables, so both dialects compare and sort them the same way.

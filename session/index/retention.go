@@ -188,45 +188,11 @@ func (s *Store) Run(ctx context.Context, r recording.Retention) {
 // entry gets its file's size and last write time, and an end reason saying
 // the recording is unfinished, so retention can reclaim it in time.
 func (s *Store) Abandon(ctx context.Context, before time.Time) (int, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.Rebind(`SELECT id, path FROM airlock_sessions
-		WHERE node = ? AND ended_us IS NULL AND started_us < ?`), s.node, micros(before))
-	if err != nil {
-		return 0, fmt.Errorf("close abandoned sessions: %w", err)
-	}
-	type orphan struct{ id, path string }
-	var orphans []orphan
-	for rows.Next() {
-		var o orphan
-		if err := rows.Scan(&o.id, &o.path); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("close abandoned sessions: %w", err)
-		}
-		orphans = append(orphans, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("close abandoned sessions: %w", err)
-	}
-	n := 0
-	for _, o := range orphans {
-		end, size := before, int64(0)
-		if st, err := os.Stat(o.path); err == nil {
-			end, size = st.ModTime(), st.Size()
-		}
-		res, err := s.db.ExecContext(ctx, s.d.Rebind(`UPDATE airlock_sessions SET ended_us = ?, end_reason = ?, bytes = ?
-			WHERE id = ? AND ended_us IS NULL`),
-			micros(end), "abandoned: Airlock stopped while recording (the recording is unfinished)", size, o.id)
-		if err != nil {
-			return n, fmt.Errorf("close abandoned session %s: %w", o.id, err)
-		}
-		if k, _ := res.RowsAffected(); k > 0 {
-			n++
-		}
-	}
+	n, err := s.closeOpen(ctx, s.node, before, "abandoned: Airlock stopped while recording (the recording is unfinished)")
 	if n > 0 {
 		s.log.Warn("closed index entries of sessions abandoned by an earlier run", "sessions", n)
 	}
-	return n, nil
+	return n, err
 }
 
 // adoptMargin is how far before this node's newest entry Adopt looks for

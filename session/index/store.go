@@ -99,6 +99,7 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS airlock_sessions_identity ON airlock_sessions (identity, started_us)`,
 	`CREATE INDEX IF NOT EXISTS airlock_sessions_connection ON airlock_sessions (connection, started_us)`,
 	`CREATE INDEX IF NOT EXISTS airlock_sessions_node_ended ON airlock_sessions (node, ended_us)`,
+	replicasSchema,
 }
 
 // Open creates the index tables if they do not exist (idempotent, safe when

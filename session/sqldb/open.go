@@ -31,6 +31,31 @@ type Config struct {
 	// keyword/value string for postgres. It may hold a password, so it never
 	// prints.
 	DSN protocols.Secret `yaml:"dsn"`
+	// Heartbeat (default 5s) is how often a replica on a shared PostgreSQL
+	// store records that it is alive, and looks for replicas that stopped.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// StaleAfter (default 30s) is how long a replica may go without a
+	// heartbeat before the others take it for gone: its held approval
+	// requests are withdrawn and its open sessions closed in the index as
+	// abandoned. Keep it well above Heartbeat.
+	StaleAfter time.Duration `yaml:"stale_after"`
+}
+
+// Default heartbeat settings of replicas sharing a PostgreSQL store.
+const (
+	DefaultHeartbeat  = 5 * time.Second
+	DefaultStaleAfter = 30 * time.Second
+)
+
+// WithDefaults returns c with the heartbeat defaults applied.
+func (c Config) WithDefaults() Config {
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = DefaultStaleAfter
+	}
+	return c
 }
 
 // Validate reports every problem in the block at path (e.g. "store").
@@ -50,6 +75,15 @@ func (c *Config) Validate(path string) error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("%s.driver: unknown driver %q (want sqlite or postgres)", path, c.Driver))
+	}
+	if c.Heartbeat < 0 {
+		errs = append(errs, fmt.Errorf("%s.heartbeat: must not be negative", path))
+	}
+	if c.StaleAfter < 0 {
+		errs = append(errs, fmt.Errorf("%s.stale_after: must not be negative", path))
+	}
+	if d := c.WithDefaults(); c.Heartbeat >= 0 && c.StaleAfter >= 0 && d.StaleAfter < 2*d.Heartbeat {
+		errs = append(errs, fmt.Errorf("%s.stale_after: %v is less than twice the heartbeat (%v): raise it, or a slow beat takes a live replica for gone", path, d.StaleAfter, d.Heartbeat))
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 )
@@ -43,5 +44,30 @@ func TestMigrate(t *testing.T) {
 	s.Version = 1
 	if err := Migrate(ctx, db, SQLite, s); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
 		t.Fatalf("an older binary must refuse a newer schema, got %v", err)
+	}
+}
+
+// TestValidateHeartbeat: the replica heartbeat settings are checked, and
+// a stale limit under two heartbeats is refused.
+func TestValidateHeartbeat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"defaults", Config{Driver: "postgres", DSN: "postgres://a@b/c"}, ""},
+		{"set", Config{Driver: "postgres", DSN: "postgres://a@b/c", Heartbeat: time.Second, StaleAfter: 3 * time.Second}, ""},
+		{"negative", Config{Heartbeat: -time.Second}, "store.heartbeat: must not be negative"},
+		{"too close", Config{Heartbeat: 20 * time.Second}, "store.stale_after: 30s is less than twice the heartbeat (20s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate("store")
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if d := (Config{}).WithDefaults(); d.Heartbeat != DefaultHeartbeat || d.StaleAfter != DefaultStaleAfter {
+		t.Errorf("WithDefaults = %+v", d)
 	}
 }

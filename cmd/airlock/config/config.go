@@ -220,6 +220,7 @@ func (c *Config) applyDefaults() {
 	if c.Store.Driver == "sqlite" && c.Store.DSN == "" {
 		c.Store.DSN = protocols.Secret(sqldb.DefaultSQLitePath)
 	}
+	c.Store = c.Store.WithDefaults()
 	if c.TLS.Dir == "" {
 		c.TLS.Dir = DefaultTLSDir
 	}
