@@ -40,6 +40,9 @@ type Options struct {
 	// Live is shared by the gateways that a reload or a drain must reach
 	// together; nil: New makes one serving Connections.
 	Live *Live
+	// Limiter caps sessions (limits.go), shared by every gateway of the
+	// process; nil caps nothing.
+	Limiter *Limiter
 }
 
 // Gateway admits callers into sessions. It is safe for concurrent use.
@@ -111,6 +114,10 @@ type Caller struct {
 	// scramble): it reports whether the proof matches the token whose
 	// SHA-256 it is given. A proof travels safely without TLS.
 	Proof func(tokenSHA256 [32]byte) bool
+	// Renewal is set when the caller of a running session proves its
+	// identity again (a Redis AUTH inside a session): its session takes no
+	// slot of the session limits.
+	Renewal bool
 }
 
 // ProofAuthenticator is an authenticator that can check a Caller.Proof
@@ -210,7 +217,11 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 	if conn == nil || conn.Protocol != c.Protocol || !conn.Allow.Match(id) {
 		return refuse("connection", &AdmitError{Err: ErrNoConnection, Connection: c.Connection, Identity: id.Name})
 	}
-	s := &Session{g: g, Conn: conn, recorder: NopRecorder{}, current: conn, gen: gen}
+	release, lerr := g.reserve(c, id, conn)
+	if lerr != nil {
+		return nil, lerr
+	}
+	s := &Session{g: g, Conn: conn, recorder: NopRecorder{}, current: conn, gen: gen, release: release}
 	s.keepToken(id, c, proven)
 	s.Info = protocols.SessionInfo{Protocol: c.Protocol, Identity: id, Connection: conn.Name, ClientAddr: c.Peer}
 	s.Log = g.log
