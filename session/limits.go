@@ -84,8 +84,15 @@ func NewLimiter(l Limits, reg prometheus.Registerer) *Limiter {
 			Name: "airlock_sessions_limited_total",
 			Help: "Sessions refused because a cap was reached, by limit (global, identity, connection).",
 		}, []string{"protocol", "limit"})}
+	used := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "airlock_session_slots",
+		Help: "Sessions holding a slot of the session limits: admitted and not yet ended.",
+	}, func() float64 {
+		total, _, _ := lm.InUse("", "")
+		return float64(total)
+	})
 	if reg != nil {
-		reg.MustRegister(lm.refused)
+		reg.MustRegister(lm.refused, used)
 	}
 	return lm
 }
