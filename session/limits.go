@@ -73,13 +73,17 @@ type Limiter struct {
 	total       int
 	identities  map[string]int
 	connections map[string]int
-	refused     *prometheus.CounterVec // protocol, limit
+	// learned are the caps engines read from their servers, by connection
+	// (Gateway.LearnSessionCap); they lower a default cap, never a
+	// configured one.
+	learned map[string]int
+	refused *prometheus.CounterVec // protocol, limit
 }
 
 // NewLimiter returns a Limiter with the caps l; it registers its counter
 // of refused sessions with reg when reg is not nil.
 func NewLimiter(l Limits, reg prometheus.Registerer) *Limiter {
-	lm := &Limiter{limits: l, identities: map[string]int{}, connections: map[string]int{},
+	lm := &Limiter{limits: l, identities: map[string]int{}, connections: map[string]int{}, learned: map[string]int{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "airlock_sessions_limited_total",
 			Help: "Sessions refused because a cap was reached, by limit (global, identity, connection).",
@@ -140,8 +144,11 @@ func (l *Limiter) acquire(identity string, conn *protocols.Connection) (func(), 
 	if l == nil {
 		return func() {}, nil
 	}
-	connCap := ConnectionCap(conn)
 	l.mu.Lock()
+	connCap := ConnectionCap(conn)
+	if n := l.learned[conn.Name]; n > 0 && conn.MaxSessions == 0 && (connCap == 0 || n < connCap) {
+		connCap = n
+	}
 	var refused *LimitError
 	switch {
 	case l.limits.Sessions > 0 && l.total >= l.limits.Sessions:
@@ -175,6 +182,20 @@ func (l *Limiter) put(identity, connection string) {
 	if l.connections[connection]--; l.connections[connection] <= 0 {
 		delete(l.connections, connection)
 	}
+}
+
+// LearnSessionCap gives connection's sessions a cap read from its server
+// (the connection slots it leaves to clients that are not superusers, less
+// what the engine keeps idle): it lowers the default cap of a connection
+// without max_sessions, and does nothing to a configured one.
+func (g *Gateway) LearnSessionCap(connection string, n int) {
+	l := g.opt.Limiter
+	if l == nil || n <= 0 {
+		return
+	}
+	l.mu.Lock()
+	l.learned[connection] = n
+	l.mu.Unlock()
 }
 
 // reserve takes the slot of an admitted caller's session, counting a

@@ -175,3 +175,34 @@ func TestNoLimiterCapsNothing(t *testing.T) {
 		}
 	}
 }
+
+// A cap learned from the server lowers a connection's default cap, and
+// leaves a configured one alone.
+func TestLearnedSessionCap(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		maxMain        int
+		learned, admit int
+	}{
+		{"lowers the default", 0, 2, 2},
+		{"never raises the default", 0, DefaultMaxSessions + 10, DefaultMaxSessions},
+		{"leaves a configured cap", 3, 1, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, withLimits(Limits{}, tc.maxMain))
+			e.g.LearnSessionCap("main", tc.learned)
+			n := 0
+			for ; n < DefaultMaxSessions+20; n++ {
+				if _, err := e.g.Admit(context.Background(), alice); err != nil {
+					if !errors.Is(err, ErrTooManySessions) {
+						t.Fatal(err)
+					}
+					break
+				}
+			}
+			if n != tc.admit {
+				t.Fatalf("admitted %d, want %d", n, tc.admit)
+			}
+		})
+	}
+}

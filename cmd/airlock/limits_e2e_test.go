@@ -50,6 +50,10 @@ connections:
     upstream: {address: %[3]s, database: %[4]s, user: postgres, password: "${TEST_UPSTREAM_PASSWORD}", tls: {mode: disable}}
     allow: [dev, agent]
     max_sessions: 2
+  - name: pg_default
+    protocol: postgres
+    upstream: {address: %[3]s, database: %[4]s, user: postgres, password: "${TEST_UPSTREAM_PASSWORD}", tls: {mode: disable}}
+    allow: [dev]
   - name: my
     protocol: mysql
     upstream: {address: %[5]s, database: %[6]s, user: root, password: "", tls: {mode: disable}}
@@ -157,6 +161,18 @@ func limitsPostgres(t *testing.T, in *instance) {
 	var super bool
 	if err := dba.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || !super {
 		t.Fatalf("the DBA's session is not a superuser's: %v %v", super, err)
+	}
+	// A connection without max_sessions reads the server's slots for
+	// ordinary clients at its first login and caps itself below them.
+	var slots int
+	if err := dba.QueryRow(ctx, serverSlotsSQL).Scan(&slots); err != nil {
+		t.Fatal(err)
+	}
+	pgxConnect(t, in.url("dev", devToken, "pg_default", "")).Close(ctx)
+	want := fmt.Sprintf(`msg="session cap from the upstream's connection slots" protocol=postgres connection=pg_default slots=%d cap=%d`,
+		slots, min(slots-16, 64))
+	if !strings.Contains(in.Logs(), want) {
+		t.Errorf("the log lacks %s:\n%s", want, grepLines(in.Logs(), "session cap"))
 	}
 	dba.Close(ctx)
 	first.Close(ctx)
@@ -313,6 +329,12 @@ func limitsAgent(t *testing.T, in *instance) {
 		t.Fatal("no query got in after the sessions left")
 	}
 }
+
+// serverSlotsSQL reads the connection slots PostgreSQL leaves to clients
+// that are not superusers.
+const serverSlotsSQL = `SELECT current_setting('max_connections')::int
+	- current_setting('superuser_reserved_connections')::int
+	- coalesce(current_setting('reserved_connections', true)::int, 0)`
 
 var activeRE = regexp.MustCompile(`(?m)^airlock_active_sessions\{[^}]*\} (\S+)$`)
 
