@@ -312,6 +312,12 @@ func limitsAgent(t *testing.T, in *instance) {
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "too-many-sessions") {
 		t.Fatalf("query at the connection's cap: %d %v %s", r.status, r.header, r.body)
 	}
+	cs := a.mcpConnect(t, agentToken, "2025-11-25", nil)
+	res, _ := callTool(t, cs, "query", map[string]any{"connection": "pg", "sql": "SELECT 1"})
+	if text := resultText(res); !res.IsError || !strings.Contains(text, "connection limit of 2 sessions is reached") {
+		t.Fatalf("MCP query at the connection's cap: error %v: %s", res.IsError, text)
+	}
+	_ = cs.Close()
 	kv := dialRaw(t, in.addr("redis"))
 	if got := kv.do("AUTH", "dev@kv", devToken); got != "+OK" {
 		t.Fatalf("AUTH: %s", got)
