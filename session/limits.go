@@ -49,7 +49,8 @@ func (e *LimitError) Unwrap() error { return ErrTooManySessions }
 // default max_connections (100 and 151), so that the slots a server
 // reserves for its superusers (superuser_reserved_connections, MySQL's
 // extra SUPER/CONNECTION_ADMIN slot) and the postgres engine's idle pool
-// (pool.max_idle, 16) stay clear of Airlock's clients. Other protocols have
+// (pool.max_idle, 16) stay clear of Airlock's clients. The engines lower it
+// to what the server has (Gateway.LearnSessionCap). Other protocols have
 // no default cap.
 const DefaultMaxSessions = 64
 

@@ -59,6 +59,10 @@ connections:
     upstream: {address: %[5]s, database: %[6]s, user: root, password: "", tls: {mode: disable}}
     allow: [dev, agent]
     max_sessions: 2
+  - name: my_default
+    protocol: mysql
+    upstream: {address: %[5]s, database: %[6]s, user: root, password: "", tls: {mode: disable}}
+    allow: [dev]
   - name: kv
     protocol: redis
     upstream: {address: %[7]s, database: %[8]d}
@@ -188,9 +192,12 @@ func limitsPostgres(t *testing.T, in *instance) {
 
 func limitsMySQL(t *testing.T, in *instance) {
 	ctx := context.Background()
-	connect := func(user, token string) (driver.Conn, error) {
+	connect := func(user, token string, conn ...string) (driver.Conn, error) {
 		cfg := mysqldriver.NewConfig()
 		cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, cfg.DBName = "tcp", in.addr("mysql"), user, token, "my"
+		if len(conn) > 0 {
+			cfg.DBName = conn[0]
+		}
 		cfg.Timeout = 10 * time.Second
 		c, err := mysqldriver.NewConnector(cfg)
 		if err != nil {
@@ -219,6 +226,22 @@ func limitsMySQL(t *testing.T, in *instance) {
 	}
 	p1.Close(ctx)
 	p2.Close(ctx)
+	// A connection without max_sessions reads the server's max_connections
+	// at its first login and caps itself one below.
+	var slots int
+	if err := mariadbAdmin(t, "").QueryRow("SELECT @@max_connections").Scan(&slots); err != nil {
+		t.Fatal(err)
+	}
+	c, err := connect("dev", devToken, "my_default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	want := fmt.Sprintf(`msg="session cap from the upstream's connection slots" protocol=mysql connection=my_default slots=%d cap=%d`,
+		slots, min(slots-1, 64))
+	if !pollUntil(5*time.Second, func() bool { return strings.Contains(in.Logs(), want) }) {
+		t.Errorf("the log lacks %s:\n%s", want, grepLines(in.Logs(), "session cap"))
+	}
 	a.Close()
 	if !pollUntil(5*time.Second, func() bool {
 		c, err := connect("dev", devToken)

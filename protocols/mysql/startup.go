@@ -225,6 +225,7 @@ func (l *loginState) open(ctx context.Context, flow *session.Session) (*relay, e
 		return nil, l.deny(faultError(f))
 	}
 	e.learn(c.Name, up)
+	e.learnSessionCap(c)
 	if err := wire.CheckRelay(caps, up.Capabilities); err != nil {
 		flow.Abort(err)
 		quit(up.Conn)
