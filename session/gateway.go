@@ -34,15 +34,15 @@ type Options struct {
 	Log       *slog.Logger
 	// AuthTimeout bounds one authentication (an OIDC key fetch). Default 30s.
 	AuthTimeout time.Duration
+	// Limiter caps sessions (limits.go), shared by every gateway of the
+	// process; nil caps nothing.
+	Limiter *Limiter
 	// Active, if set, is called when a session starts and the function it
 	// returns when the session closes.
 	Active func() (done func())
 	// Live is shared by the gateways that a reload or a drain must reach
 	// together; nil: New makes one serving Connections.
 	Live *Live
-	// Limiter caps sessions (limits.go), shared by every gateway of the
-	// process; nil caps nothing.
-	Limiter *Limiter
 }
 
 // Gateway admits callers into sessions. It is safe for concurrent use.

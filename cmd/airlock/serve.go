@@ -178,8 +178,9 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 		Auth: s.auth, Connections: conns, Classifier: sqlrisk.New(cfg.Classifier), Approver: s.approver,
 		Grants: s.approver.Grants(), Previewers: previewers(engs),
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
-		Live: session.NewLive(conns), Limiter: session.NewLimiter(limitsOf(cfg), s.reg),
+		Live: session.NewLive(conns),
 	}
+	s.sessOpts.Limiter = session.NewLimiter(limitsOf(cfg), s.reg)
 	s.gateway, err = session.New(s.sessOpts)
 	if err != nil {
 		return nil, err

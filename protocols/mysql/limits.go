@@ -33,8 +33,8 @@ func tooManySessions(err error, user string) (_ *mysql.MyError, ok bool) {
 // server keeps one slot beyond max_connections for SUPER (MariaDB) or
 // CONNECTION_ADMIN (MySQL), which Airlock's clients then never take even
 // when Airlock's upstream user holds that privilege, and one more stays for
-// Airlock's own readiness checks and previews. A failure keeps the default
-// cap and is tried again at the next login.
+// Airlock's own readiness checks and previews. A failure is logged once
+// and keeps the default cap.
 func (e *Engine) learnSessionCap(c *protocols.Connection) {
 	if c.MaxSessions != 0 {
 		return
@@ -49,8 +49,7 @@ func (e *Engine) learnSessionCap(c *protocols.Connection) {
 		defer cancel()
 		n, err := e.maxConnections(ctx, c)
 		if err != nil {
-			e.learned.Delete(c.Name)
-			e.log.Warn("could not read the upstream's max_connections; the connection keeps the default session cap",
+				e.log.Warn("could not read the upstream's max_connections; the connection keeps the default session cap",
 				"connection", c.Name, "err", err)
 			return
 		}

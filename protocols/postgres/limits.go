@@ -46,8 +46,7 @@ const serverHeadroomSQL = `SELECT current_setting('max_connections')::int
 // and caps the connection's sessions below them, less the idle sessions
 // the pool may keep: a client that fills Airlock's cap then leaves the
 // slots reserved for superusers free, even when Airlock's upstream user is
-// one. A failure to read them keeps the default cap and is tried again at
-// the next login.
+// one. A failure to read them is logged once and keeps the default cap.
 func (e *Engine) learnSessionCap(ctx context.Context, pc *pgconn.PgConn, c *protocols.Connection) {
 	if c.MaxSessions != 0 || e.gateway == nil {
 		return
@@ -63,7 +62,6 @@ func (e *Engine) learnSessionCap(ctx context.Context, pc *pgconn.PgConn, c *prot
 		err = errors.New("unexpected reply")
 	}
 	if err != nil {
-		e.learned.Delete(c.Name)
 		e.log.Warn("could not read the upstream's connection slots; the connection keeps the default session cap",
 			"connection", c.Name, "err", err)
 		return
