@@ -54,6 +54,11 @@ connections:
     protocol: postgres
     upstream: {address: %[3]s, database: %[4]s, user: postgres, password: "${TEST_UPSTREAM_PASSWORD}", tls: {mode: disable}}
     allow: [dev]
+  - name: pg_down
+    protocol: postgres
+    upstream: {address: "127.0.0.1:1", database: nope, user: postgres, tls: {mode: disable}}
+    allow: [dev]
+    max_sessions: 1
   - name: my
     protocol: mysql
     upstream: {address: %[5]s, database: %[6]s, user: root, password: "", tls: {mode: disable}}
@@ -188,6 +193,15 @@ func limitsPostgres(t *testing.T, in *instance) {
 		t.Fatal("no client got in after one left")
 	}
 	second.Close(ctx)
+	// A session whose upstream cannot be reached gives its slot back: the
+	// next client of a connection capped at one gets the same upstream
+	// error, not 53300.
+	for i := range 3 {
+		_, err := pgxConnectErr(in.url("dev", devToken, "pg_down", ""))
+		if !errors.As(err, &pge) || pge.Code == "53300" {
+			t.Fatalf("client %d of a connection whose upstream is down: %v", i, err)
+		}
+	}
 }
 
 func limitsMySQL(t *testing.T, in *instance) {
