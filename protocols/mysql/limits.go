@@ -49,7 +49,7 @@ func (e *Engine) learnSessionCap(c *protocols.Connection) {
 		defer cancel()
 		n, err := e.maxConnections(ctx, c)
 		if err != nil {
-				e.log.Warn("could not read the upstream's max_connections; the connection keeps the default session cap",
+			e.log.Warn("could not read the upstream's max_connections; the connection keeps the default session cap",
 				"connection", c.Name, "err", err)
 			return
 		}
