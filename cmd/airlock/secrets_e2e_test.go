@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	driver "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
@@ -37,6 +40,10 @@ type secretsEnv struct {
 	pgDB    string
 	myDB    string
 	api     *standIn
+	// jwks serves the key of jwt, a JWT for jwt-user; forged is signed with
+	// a key it does not publish.
+	jwks        *standIn
+	jwt, forged string
 
 	mu     sync.Mutex
 	client map[string]*bytes.Buffer // what each client saw, by client
@@ -182,6 +189,45 @@ func (e *secretsEnv) httpUpstream(t *testing.T) {
 	}))
 }
 
+// jwtIssuer publishes a signing key and signs a JWT with it, and another
+// with a key it does not publish.
+func (e *secretsEnv) jwtIssuer(t *testing.T) {
+	var keys [2]*rsa.PrivateKey
+	for i := range keys {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+	}
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: keys[0].Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	e.jwks = serveStandIn(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(set)
+	}))
+	claims, _ := json.Marshal(map[string]any{"iss": "https://idp.secrets.test", "aud": "airlock", "sub": "u-" + e.suffix,
+		"preferred_username": "jwt-user", "groups": []string{"developers"},
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	sign := func(k *rsa.PrivateKey) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k, KeyID: "k1"}},
+			(&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := signer.Sign(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := jws.CompactSerialize()
+		return out
+	}
+	e.jwt, e.forged = sign(keys[0]), sign(keys[1])
+	for _, tok := range []struct{ jwt, what string }{{e.jwt, "jwt-user's JWT"}, {e.forged, "a forged JWT"}} {
+		e.watched[tok.jwt] = tok.what
+		e.watched[tok.jwt[strings.LastIndexByte(tok.jwt, '.')+1:]] = tok.what + "'s signature"
+	}
+}
+
 func (e *secretsEnv) config() string {
 	pgUp := func(user, password, db string) string {
 		return fmt.Sprintf("{address: %s, database: %s, user: %s, password: \"${%s}\", tls: {mode: disable}}",
@@ -200,21 +246,22 @@ log: {level: debug}
 identities:
   - {name: dev, groups: [developers], token_sha256: %s}
   - {name: agent, groups: [agents], token_sha256: %s}
+oidc: {issuer: "https://idp.secrets.test", audience: airlock, jwks_url: "http://%s/keys"}
 masking:
   detect:
     - {entity: email, strategy: partial}
     - {entity: payment_card, strategy: redact}
 connections:
-  - {name: pg, protocol: postgres, allow: [dev, agent], upstream: %s}
+  - {name: pg, protocol: postgres, allow: [dev, agent, jwt-user], upstream: %s}
   # PostgreSQL here trusts local logins: the wrong password is never
   # checked, so the login fails on a database that does not exist.
   - {name: pg_bad, protocol: postgres, allow: [dev], upstream: %s}
   - {name: my, protocol: mysql, allow: [dev, agent], upstream: %s}
   - {name: my_bad, protocol: mysql, allow: [dev], upstream: %s}
-  - {name: kv, protocol: redis, allow: [dev, agent], upstream: %s}
+  - {name: kv, protocol: redis, allow: [dev, agent, jwt-user], upstream: %s}
   - {name: kv_bad, protocol: redis, allow: [dev], upstream: %s}
   - {name: api, protocol: http, allow: [dev, agent], upstream: {url: "http://%s", credential: {bearer: "${HTTP_BEARER}"}}}
-`, devTokenHash, identity.HashToken(agentToken),
+`, devTokenHash, identity.HashToken(agentToken), e.jwks.addr,
 		pgUp(e.user(), "SEC_PG_PASSWORD", e.pgDB), pgUp(e.user(), "SEC_PG_WRONG", "nope_"+e.suffix),
 		myUp("SEC_MY_PASSWORD"), myUp("SEC_MY_WRONG"), kvUp("SEC_KV_PASSWORD"), kvUp("SEC_KV_WRONG"), e.api.addr)
 }
@@ -234,6 +281,7 @@ func TestSecretsEverywhere(t *testing.T) {
 	e := newSecretsEnv(t)
 	e.upstreams(t)
 	e.httpUpstream(t)
+	e.jwtIssuer(t)
 	in := startAirlock(t, e.config(), e.env...)
 
 	e.postgres(t, in)
@@ -342,7 +390,14 @@ func (e *secretsEnv) postgres(t *testing.T, in *instance) {
 		e.saw("postgres", "%s: %v", q, err)
 	}
 	c.Close(ctx)
+	j := pgxConnect(t, in.url("jwt-user", e.jwt, "pg", ""))
+	if err := j.QueryRow(ctx, "SELECT id, email, card FROM people").Scan(&id, &email, &card); err != nil {
+		t.Fatalf("postgres with a JWT: %v", err)
+	}
+	e.saw("postgres", "jwt: %d %s %s", id, email, card)
+	j.Close(ctx)
 	for _, url := range []string{
+		in.url("jwt-user", e.forged, "pg", ""),
 		in.url("dev", e.wrongToken(), "pg", ""),
 		in.url("dev", devToken, "pg_bad", ""),
 		in.url("dev", devToken, "no_such_connection", ""),
@@ -386,6 +441,8 @@ func (e *secretsEnv) redis(t *testing.T, in *instance) {
 	c := dialRaw(t, in.addr("redis"))
 	for _, cmd := range [][]string{
 		{"AUTH", "dev@kv", e.wrongToken()},
+		{"AUTH", "jwt-user@kv", e.forged},
+		{"AUTH", "jwt-user@kv", e.jwt},
 		{"AUTH", "dev@kv", devToken},
 		{"GET", e.redisKey()},
 		{"HGETALL", e.redisKey()},
@@ -428,16 +485,18 @@ func (e *secretsEnv) http(t *testing.T, in *instance) {
 
 func (e *secretsEnv) agents(t *testing.T, in *instance) {
 	a := &agentInstance{instance: in, base: "http://" + in.addr("http")}
-	asDev := func(c call) call {
-		c.token = devToken
+	as := func(token string, c call) call {
+		c.token = token
 		return c
 	}
 	for _, c := range []call{
 		queryCall("pg", "SELECT id, email, card FROM people"),
 		queryCall("my", "SELECT id, email, card FROM people"),
 		queryCall("pg", "SELECT 1/0"),
-		asDev(queryCall("pg_bad", "SELECT 1")),
-		asDev(queryCall("my_bad", "SELECT 1")),
+		as(devToken, queryCall("pg_bad", "SELECT 1")),
+		as(devToken, queryCall("my_bad", "SELECT 1")),
+		as(e.jwt, queryCall("pg", "SELECT id, email, card FROM people")),
+		as(e.forged, queryCall("pg", "SELECT 1")),
 	} {
 		r := a.do(t, c)
 		e.saw("the agent API's client", "%s %d %v %s", c.path, r.status, r.header, r.body)
@@ -446,8 +505,9 @@ func (e *secretsEnv) agents(t *testing.T, in *instance) {
 	wrong.token = e.wrongToken()
 	r := a.do(t, wrong)
 	e.saw("the agent API's client", "wrong token: %d %v %s", r.status, r.header, r.body)
-	if got := e.client["the agent API's client"].String(); !strings.Contains(got, "4242") {
-		t.Fatalf("agent API: no rows:\n%s", got)
+	// Rows for the agent's token on pg and my, and for the JWT on pg.
+	if got := e.client["the agent API's client"].String(); strings.Count(got, `"4242"`) != 3 {
+		t.Fatalf("agent API: want three answers with rows:\n%s", got)
 	}
 	cs := a.mcpConnect(t, agentToken, "2025-11-25", nil)
 	for _, args := range []map[string]any{
