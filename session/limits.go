@@ -82,7 +82,8 @@ type Limiter struct {
 }
 
 // NewLimiter returns a Limiter with the caps l; it registers its counter
-// of refused sessions with reg when reg is not nil.
+// of refused sessions and its gauge of slots held with reg when reg is not
+// nil.
 func NewLimiter(l Limits, reg prometheus.Registerer) *Limiter {
 	lm := &Limiter{limits: l, identities: map[string]int{}, connections: map[string]int{}, learned: map[string]int{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{

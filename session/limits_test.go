@@ -206,3 +206,26 @@ func TestLearnedSessionCap(t *testing.T) {
 		})
 	}
 }
+
+// A reload's caps apply to the next sessions; open ones stay open.
+func TestSetLimitsAppliesToNewSessions(t *testing.T) {
+	e := newEnv(t, withLimits(Limits{Sessions: 3}, 0))
+	var open []*Session
+	for range 3 {
+		s, err := e.g.Admit(context.Background(), alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, s)
+	}
+	e.g.opt.Limiter.SetLimits(Limits{Sessions: 1})
+	open[0].Release()
+	if _, err := e.g.Admit(context.Background(), alice); !errors.Is(err, ErrTooManySessions) {
+		t.Fatalf("two open past a lowered cap of one: %v", err)
+	}
+	open[1].Release()
+	open[2].Release()
+	if _, err := e.g.Admit(context.Background(), alice); err != nil {
+		t.Fatalf("under the lowered cap: %v", err)
+	}
+}
