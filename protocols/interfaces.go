@@ -238,4 +238,8 @@ type Connection struct {
 	// commands (an HTTP connection's route rules), used instead of the
 	// gateway's; nil for the gateway's.
 	Classifier Classifier
+	// MaxSessions caps the connection's sessions at once, each of which
+	// holds one upstream session: 0 is the protocol's default
+	// (session.ConnectionCap), negative no cap.
+	MaxSessions int
 }

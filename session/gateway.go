@@ -34,6 +34,9 @@ type Options struct {
 	Log       *slog.Logger
 	// AuthTimeout bounds one authentication (an OIDC key fetch). Default 30s.
 	AuthTimeout time.Duration
+	// Limiter caps sessions (limits.go), shared by every gateway of the
+	// process; nil caps nothing.
+	Limiter *Limiter
 	// Active, if set, is called when a session starts and the function it
 	// returns when the session closes.
 	Active func() (done func())
@@ -114,6 +117,10 @@ type Caller struct {
 	// scramble): it reports whether the proof matches the token whose
 	// SHA-256 it is given. A proof travels safely without TLS.
 	Proof func(tokenSHA256 [32]byte) bool
+	// Renewal is set when the caller of a running session proves its
+	// identity again (a Redis AUTH inside a session): its session takes no
+	// slot of the session limits.
+	Renewal bool
 }
 
 // ProofAuthenticator is an authenticator that can check a Caller.Proof
@@ -214,7 +221,11 @@ func (g *Gateway) Admit(ctx context.Context, c Caller) (*Session, error) {
 	if conn == nil || conn.Protocol != c.Protocol || !conn.Allow.Match(id) {
 		return refuse("connection", &AdmitError{Err: ErrNoConnection, Connection: c.Connection, Identity: id.Name})
 	}
-	s := &Session{g: g, Conn: conn, recorder: NopRecorder{}, current: conn, gen: gen}
+	release, lerr := g.reserve(c, id, conn)
+	if lerr != nil {
+		return nil, lerr
+	}
+	s := &Session{g: g, Conn: conn, recorder: NopRecorder{}, current: conn, gen: gen, release: release}
 	s.keepToken(id, c, proven)
 	s.Info = protocols.SessionInfo{Protocol: c.Protocol, Identity: id, Connection: conn.Name, ClientAddr: c.Peer}
 	s.Log = g.log

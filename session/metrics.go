@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Connections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "airlock_connections_total",
-			Help: "Client connections by outcome (accepted, rejected, error).",
+			Help: "Client connections by outcome (accepted, rejected, limited, error).",
 		}, []string{"protocol", "connection", "outcome"}),
 		Active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "airlock_active_sessions",

@@ -48,6 +48,8 @@ type Session struct {
 
 	// lease is the credential's check from a Leaser; nil never ends.
 	lease func() error
+	// release gives back the session's slot of the limits (Release).
+	release func()
 
 	// Client reader only: the reload generation last seen, the connection
 	// as that reload left it (its policy and masking), and, once a reload
@@ -94,6 +96,7 @@ func (s *Session) Start() error {
 		rec, err := g.opt.Recorders.Open(s.Info)
 		if err != nil {
 			s.Log.Error("recording unavailable, session refused", "err", err)
+			s.Release()
 			m.Connection(s.Info.Protocol, s.Conn.Name, "error")
 			return &AdmitError{Err: ErrRecordingUnavailable, Identity: s.Info.Identity.Name, Connection: s.Conn.Name}
 		}
@@ -123,6 +126,7 @@ func (s *Session) Start() error {
 // before Start. err is logged, never shown to the client: it may name
 // the upstream.
 func (s *Session) Abort(err error) {
+	s.Release()
 	m := s.g.opt.Metrics
 	m.UpstreamError(s.Info.Protocol, s.Conn.Name)
 	m.Connection(s.Info.Protocol, s.Conn.Name, "error")
@@ -140,6 +144,7 @@ func (s *Session) UpstreamError() { s.g.opt.Metrics.UpstreamError(s.Info.Protoco
 func (s *Session) Close(reason string) {
 	s.closeOnce.Do(func() {
 		s.Interrupt()
+		s.Release()
 		if !s.started {
 			return
 		}

@@ -47,6 +47,9 @@ connections:
       tls:
         mode: disable
     allow: [{{.Identity}}]
+    # The harness sizes its clients to the server's headroom itself, and
+    # the memory run opens 1,000 through pgbouncer: no session cap.
+    max_sessions: 0
 {{- range .Conn}}
 {{indent 4 .}}
 {{- end}}

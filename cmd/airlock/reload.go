@@ -105,6 +105,7 @@ func (s *server) tryReload() (reloadResult, error) {
 		}()
 	}
 	s.gateway.Live().Reload(conns)
+	s.sessOpts.Limiter.SetLimits(limitsOf(cfg))
 	for _, e := range s.engines {
 		if r, ok := e.(engine.Reloader); ok {
 			r.Reloaded()
@@ -130,6 +131,9 @@ func appliedChanges(old, cur *config.Config) []string {
 	}
 	if !sameYAML(old.Reload, cur.Reload) {
 		out = append(out, "reload.allow")
+	}
+	if !sameYAML(old.Limits, cur.Limits) {
+		out = append(out, "limits")
 	}
 	names := map[string]bool{}
 	for _, c := range old.Connections {

@@ -184,6 +184,7 @@ func newServer(cfg *config.Config, engs []engine.Engine, log *slog.Logger) (srv 
 		Recorders: s.recorders(), Metrics: s.metrics, Log: log, Active: s.activeHook(),
 		Live: session.NewLive(conns), Throttle: s.adminAuth.throttle,
 	}
+	s.sessOpts.Limiter = session.NewLimiter(limitsOf(cfg), s.reg)
 	s.gateway, err = session.New(s.sessOpts)
 	if err != nil {
 		return nil, err

@@ -218,6 +218,9 @@ func isUpstream(err error) bool {
 
 // fail answers an error that is not a query's outcome.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if writeLimited(w, err) {
+		return
+	}
 	switch {
 	case errors.Is(err, session.ErrNoConnection):
 		notFound(w, r.PathValue("name"))

@@ -352,6 +352,9 @@ func (s *Server) toolConnection(req *mcp.CallToolRequest, name string) (*caller,
 // toolError words an error that is not a query's outcome for the model,
 // without what it may not see (an upstream's address, a file's path).
 func toolError(err error) error {
+	if le := (*session.LimitError)(nil); errors.As(err, &le) {
+		return errors.New(limitDetail(le))
+	}
 	switch {
 	case errors.Is(err, errUnreachable):
 		if _, _, _, detail, ok := upstreamProblem(err); ok {

@@ -110,7 +110,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if up.cfg.Review == "hold" || prefersWait(r) {
 		g = p.deps.Hold
 	}
-	sess, err := g.Admit(r.Context(), session.Caller{Protocol: protocols.HTTP, Secret: token, Connection: name,
+	sess, err := p.admit(r, g, session.Caller{Protocol: protocols.HTTP, Secret: token, Connection: name,
 		Peer: r.RemoteAddr, TLS: r.TLS != nil, Local: isLoopback(r.RemoteAddr)})
 	if err != nil {
 		p.refuseAdmission(w, r, name, err)
@@ -455,6 +455,9 @@ func (p *proxy) challenge(w http.ResponseWriter, r *http.Request, detail string)
 
 // refuseAdmission answers a caller Admit refused.
 func (p *proxy) refuseAdmission(w http.ResponseWriter, r *http.Request, name string, err error) {
+	if refuseLimited(w, err) {
+		return
+	}
 	switch {
 	case errors.Is(err, session.ErrTLSRequired):
 		newProblem(http.StatusForbidden, "tls-required", "TLS required",

@@ -87,6 +87,7 @@ func (p *pools) acquire(g *session.Gateway, admitted *session.Session) (*lease, 
 			delete(p.idle, key)
 		}
 		p.mu.Unlock()
+		admitted.Release() // the kept session holds the caller's slot
 		return got, nil
 	}
 	p.mu.Unlock()

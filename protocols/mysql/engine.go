@@ -52,6 +52,9 @@ type Engine struct {
 	// probeMu makes one probe of an unknown upstream at a time.
 	probeMu sync.Mutex
 	wg      sync.WaitGroup
+	// learned holds the connections whose session cap was read from
+	// their server (learnSessionCap).
+	learned sync.Map
 }
 
 var (

@@ -74,6 +74,7 @@ func (e *Engine) Reloaded() {
 	e.mu.Lock()
 	clear(e.upstreams)
 	e.mu.Unlock()
+	e.learned.Clear() // a connection's upstream may have changed: read its slots again
 }
 
 var (

@@ -73,6 +73,7 @@ func (e *Engine) login(ctx context.Context, conn net.Conn, a *transport.Admissio
 		return nil, err
 	}
 	if !a.Authenticated() {
+		flow.Release()
 		return nil, errDropped // dropped to make room while authenticating
 	}
 	return l.open(ctx, flow)
@@ -183,6 +184,9 @@ func (l *loginState) caller(secret *protocols.Secret) session.Caller {
 // used is 1049 either way, so that no caller learns which exist.
 func (l *loginState) refused(err error) error {
 	resp := l.auth.Response()
+	if me, ok := tooManySessions(err, resp.User); ok {
+		return l.deny(me)
+	}
 	var ae *session.AdmitError
 	switch {
 	case errors.Is(err, session.ErrNoConnection) && errors.As(err, &ae):
@@ -229,6 +233,7 @@ func (l *loginState) open(ctx context.Context, flow *session.Session) (*relay, e
 		return nil, l.deny(faultError(f))
 	}
 	e.learn(c.Name, up)
+	e.learnSessionCap(c)
 	if err := wire.CheckRelay(caps, up.Capabilities); err != nil {
 		flow.Abort(err)
 		quit(up.Conn)

@@ -44,6 +44,9 @@ type Engine struct {
 	catalogs map[string]*catalog // by connection name
 	wg       sync.WaitGroup
 	pool     *upstreamPool // nil when upstream sessions are not reused
+	// learned holds the connections whose session cap was read from
+	// their server (learnSessionCap).
+	learned sync.Map
 }
 
 var _ engine.Engine = (*Engine)(nil)

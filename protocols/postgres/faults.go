@@ -80,6 +80,7 @@ func (e *Engine) Probe(ctx context.Context, c *protocols.Connection) error {
 // catalogs of the old connections are let go.
 func (e *Engine) Reloaded() {
 	e.reloads.Add(1)
+	e.learned.Clear() // a connection's upstream may have changed: read its slots again
 	e.mu.Lock()
 	pool, cats := e.pool, e.catalogs
 	e.catalogs = nil

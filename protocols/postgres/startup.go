@@ -272,6 +272,9 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, a
 	caller.Secret = protocols.Secret(password)
 	flow, err := e.gateway.Admit(ctx, caller)
 	if err != nil {
+		if pe, ok := tooManySessions(err, st.user, st.database); ok {
+			return nil, pe
+		}
 		var ae *session.AdmitError
 		switch {
 		case errors.Is(err, session.ErrNoConnection) && errors.As(err, &ae):
@@ -284,6 +287,7 @@ func (e *Engine) authenticate(ctx context.Context, conn net.Conn, st *startup, a
 		}
 	}
 	if !a.Authenticated() {
+		flow.Release()
 		return nil, errHandled // dropped to make room while authenticating
 	}
 	c := flow.Conn

@@ -106,6 +106,7 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 	if err != nil {
 		return nil, err
 	}
+	e.learnSessionCap(dctx, pc, c)
 	h, err := pc.Hijack()
 	if err != nil {
 		pc.Close(context.Background())

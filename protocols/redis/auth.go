@@ -182,6 +182,7 @@ func (c *clientConn) admit(ctx context.Context, a *transport.Admission, user, se
 		return nil, c.refused(err, connection)
 	}
 	if !a.Authenticated() {
+		flow.Release()
 		return nil, errHandled // dropped to make room while authenticating
 	}
 	chunk := 0
@@ -221,6 +222,8 @@ func admitError(err error, connection string) string {
 	switch {
 	case errors.Is(err, session.ErrTLSRequired):
 		return msgTLS
+	case errors.Is(err, session.ErrTooManySessions):
+		return msgTooMany
 	case errors.Is(err, session.ErrNoConnection) && errors.As(err, &ae):
 		// One message for both cases: a caller cannot probe which exist.
 		return fmt.Sprintf("NOPERM connection %q does not exist or identity %q may not use it", connection, ae.Identity)

@@ -217,7 +217,7 @@ func databaseGuard(c *protocols.Connection, name string, args [][]byte) string {
 func (s *relay) reauth(ctx context.Context, user, secret string) []byte {
 	identity, connection := s.engine.route(user)
 	caller := session.Caller{Protocol: protocols.Redis, User: identity, Secret: protocols.Secret(secret),
-		Connection: connection, Peer: s.flow.Info.ClientAddr, TLS: s.tls, Local: transport.IsLocal(s.conn.RemoteAddr())}
+		Connection: connection, Peer: s.flow.Info.ClientAddr, TLS: s.tls, Local: transport.IsLocal(s.conn.RemoteAddr()), Renewal: true}
 	flow, err := s.engine.gateway.Admit(ctx, caller)
 	switch {
 	case err != nil:

@@ -18,6 +18,9 @@ const (
 	msgExecAbort = "EXECABORT Transaction discarded because of previous errors."
 	msgTLS       = "ERR Airlock accepts tokens only over TLS from a non-local address: connect with TLS (redis-cli --tls)"
 	msgBadName   = "ERR Client names cannot contain spaces, newlines or special characters."
+	// msgTooMany answers a session past one of Airlock's limits, as Redis
+	// answers a client past maxclients, before closing the connection.
+	msgTooMany = "ERR max number of clients reached"
 )
 
 // wrongArgs is Redis's error for a command with the wrong number of

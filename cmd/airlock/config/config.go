@@ -68,6 +68,8 @@ type Config struct {
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	Readiness Readiness `yaml:"readiness"`
 	Reload    Reload    `yaml:"reload"`
+	// Limits caps the sessions run at once (limits.go).
+	Limits Limits `yaml:"limits"`
 
 	// keyOptional is set by LoadForTools: the recording key's variable may
 	// be unset.
@@ -151,6 +153,10 @@ type Connection struct {
 	Masking *masking.Config `yaml:"masking"`
 	// Approvals overrides the global approvals block for this connection.
 	Approvals *approvals.ConnectionConfig `yaml:"approvals"`
+	// MaxSessions caps the connection's sessions at once, each holding one
+	// upstream session; left out, PostgreSQL and MySQL connections take
+	// session.DefaultMaxSessions and others none; 0 is no cap.
+	MaxSessions *int `yaml:"max_sessions"`
 
 	// upstream is the engine's decoded Upstream.
 	upstream any
@@ -284,6 +290,7 @@ func (c *Config) validate(engines []engine.Engine) error {
 		add("handshake.max_pending", "must not be negative (0 sizes it from the open-file limit)")
 	}
 	errs = append(errs, c.validateLifecycle()...)
+	errs = append(errs, c.Limits.validate()...)
 	for _, e := range engines {
 		name := string(e.Protocol())
 		node, ok := c.Engines[name]
@@ -417,6 +424,7 @@ func (cn *Connection) validate(path string, names map[string]int, i int, engines
 		}
 		names[cn.Name] = i
 	}
+	errs = append(errs, cn.validateMaxSessions(path)...)
 	e := engines[cn.Protocol]
 	switch {
 	case e != nil:
@@ -525,5 +533,6 @@ func (cn *Connection) ProtocolConnection() *protocols.Connection {
 		Allow:           protocols.Principals(cn.Allow),
 		DefaultIdentity: cn.DefaultIdentity,
 		Upstream:        cn.upstream,
+		MaxSessions:     cn.sessionCap(),
 	}
 }
