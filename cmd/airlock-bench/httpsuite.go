@@ -179,7 +179,7 @@ func (b *bench) httpTargets(ctx context.Context, suite *ProtoSuite, up int) ([]*
 	} {
 		c := protoAirlock{Name: m.name, Listener: "http", Connection: conn, Top: []string{"recording: {disabled: true}"}}
 		if m.full {
-			rec, err := b.recordingSection(m.name)
+			rec, err := b.recordingSection("http", m.name)
 			if err != nil {
 				return nil, err
 			}

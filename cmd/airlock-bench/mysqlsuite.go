@@ -205,7 +205,7 @@ func (b *bench) airlockTargets(ctx context.Context, suite *ProtoSuite, listener,
 	} {
 		c := protoAirlock{Name: m.name, Listener: listener, Mode: m.mode, Connection: conn}
 		if m.mode == "" {
-			rec, err := b.recordingSection(m.name)
+			rec, err := b.recordingSection(listener, m.name)
 			if err != nil {
 				return nil, err
 			}

@@ -36,7 +36,7 @@ var protoAirlockTmpl = template.Must(template.New("proto").Funcs(template.FuncMa
 
 // protoAirlock is one protocol suite's Airlock process.
 type protoAirlock struct {
-	Name      string // the target
+	Name      string // the target; its process, files and logs are <Listener>-<Name>
 	Listener  string // mysql, redis or http
 	Port      int
 	AdminPort int
@@ -61,15 +61,15 @@ const (
 	protoRelay  = "airlock-relay"
 	protoDecode = "airlock-decode"
 	protoFull   = "airlock-full"
-	protoPlain  = "airlock"
+	protoPlain  = "airlock-plain"
 )
 
 // recordingSection is the full targets' recording, one directory per
 // target.
-func (b *bench) recordingSection(target string) (string, error) {
-	dir := b.recordingDir(target)
+func (b *bench) recordingSection(listener, target string) (string, error) {
+	dir := b.recordingDir(listener + "-" + target)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("%s recordings dir: %w", target, err)
+		return "", fmt.Errorf("%s-%s recordings dir: %w", listener, target, err)
 	}
 	return fmt.Sprintf("recording: {dir: %s, hmac_key_env: %s}", dir, recordingKeyEnv), nil
 }
@@ -89,11 +89,11 @@ func (b *bench) startProtoAirlock(ctx context.Context, c protoAirlock, user, db 
 	if err != nil {
 		return nil, err
 	}
-	svc, _, err := b.serveAirlock(ctx, c.Name, y, c.AdminPort)
+	svc, _, err := b.serveAirlock(ctx, c.Listener+"-"+c.Name, y, c.AdminPort)
 	if err != nil {
 		return nil, err
 	}
-	b.log.Info("target ready", "target", c.Name, "port", c.Port, "pid", svc.pid())
+	b.log.Info("target ready", "suite", c.Listener, "target", c.Name, "port", c.Port, "pid", svc.pid())
 	return &protoTarget{name: c.Name, host: "127.0.0.1", port: c.Port, user: user, password: b.token, db: db, svc: svc}, nil
 }
 

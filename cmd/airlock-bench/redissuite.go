@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -126,12 +127,13 @@ func (b *bench) redisTargets(ctx context.Context, suite *ProtoSuite) ([]*protoTa
 	}
 	port, _ := strconv.Atoi(portS)
 	targets := []*protoTarget{{name: targetDirect, desc: "Redis itself", host: host, port: port, db: strconv.Itoa(redisBenchDB)}}
-	np, err := freePort()
-	if err != nil {
+	np, err1 := freePort()
+	stats, err2 := freePort()
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
 	svc, err := b.startTCPRelay(ctx, "nutcracker", np, nutcrackerConfig(np, b.opt.redisAddr, redisBenchDB), func(p string) *exec.Cmd {
-		return exec.Command("nutcracker", "-c", p, "-s", "0", "-v", "4")
+		return exec.Command("nutcracker", "-c", p, "-a", "127.0.0.1", "-s", strconv.Itoa(stats), "-v", "4")
 	})
 	if err != nil {
 		suite.Notes = append(suite.Notes, "nutcracker not run: "+oneLineErr(err))
