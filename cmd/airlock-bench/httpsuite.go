@@ -197,8 +197,35 @@ func (b *bench) httpTargets(ctx context.Context, suite *ProtoSuite, up int) ([]*
 		}
 		t.desc = m.desc
 		targets = append(targets, t)
+		if m.full {
+			suite.Notes = append(suite.Notes, checkHTTPMasking(ctx, t))
+		}
 	}
 	return targets, nil
+}
+
+// checkHTTPMasking fetches one item through t and says whether its e-mail
+// address came back masked, for the report.
+func checkHTTPMasking(ctx context.Context, t *protoTarget) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.addr()+t.db+"/items/1", nil)
+	if err != nil {
+		return "masking not checked: " + err.Error()
+	}
+	req.Header.Set("Authorization", "Bearer "+t.password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "masking not checked: " + oneLineErr(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Sprintf("**masking not checked: %s answered %d**", t.name, resp.StatusCode)
+	case strings.Contains(string(body), "owner1@example.com"):
+		return fmt.Sprintf("**%s returned the e-mail address unmasked: its figures do not include masking.**", t.name)
+	default:
+		return fmt.Sprintf("%s masks: GET /items/1 came back as `%s`.", t.name, strings.TrimSpace(string(body)))
+	}
 }
 
 // runHTTPSuite runs the HTTP workloads against the harness's upstream,

@@ -284,6 +284,18 @@ func (b *bench) runSuite(ctx context.Context, suite *ProtoSuite, start func() ([
 	}
 	if err := b.runProto(ctx, suite, targets, ws); err != nil {
 		suite.Err = oneLineErr(err)
+		return suite
+	}
+	for _, t := range targets {
+		if t.name != protoFull {
+			continue
+		}
+		n, size := countRecordings(b.recordingDir(suite.Name + "-" + t.name))
+		if n == 0 {
+			suite.Notes = append(suite.Notes, "**airlock-full wrote no recording file: its figures do not include recording.**")
+		} else {
+			suite.Notes = append(suite.Notes, "airlock-full recorded "+recordingSummary(n, size)+".")
+		}
 	}
 	return suite
 }

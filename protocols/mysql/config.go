@@ -95,6 +95,9 @@ func (e *Engine) Configure(section engine.Decode) error {
 	return nil
 }
 
+// Settings returns the engine's settings, defaults applied.
+func (e *Engine) Settings() Settings { return e.set }
+
 // Upstream is a MySQL connection's upstream block: the server and the
 // credentials Airlock holds for it.
 type Upstream struct {
