@@ -81,6 +81,16 @@ func httpLoad(ctx context.Context, t *protoTarget, path string, clients int, dur
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	return closedLoop(ctx, clients, dur, func(ctx context.Context, n int) error {
+		return httpGet(ctx, client, t, strings.Replace(path, "<1..1000>", strconv.Itoa(n%1000+1), 1))
+	})
+}
+
+// closedLoop runs op from clients goroutines for dur, each starting its
+// next operation (numbered n) when the last one has ended, and measures
+// every operation's latency. An operation still running at the end is not
+// counted; any failed one fails the run.
+func closedLoop(ctx context.Context, clients int, dur time.Duration, op func(ctx context.Context, n int) error) (protoRun, error) {
 	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
 	lat := make([][]int64, clients)
@@ -93,11 +103,10 @@ func httpLoad(ctx context.Context, t *protoTarget, path string, clients int, dur
 		go func() {
 			defer wg.Done()
 			for n := i; ctx.Err() == nil; n += clients {
-				p := strings.Replace(path, "<1..1000>", strconv.Itoa(n%1000+1), 1)
 				t0 := time.Now()
-				err := httpGet(ctx, client, t, p)
+				err := op(ctx, n)
 				if ctx.Err() != nil {
-					return // the run ended inside this request
+					return // the run ended inside this operation
 				}
 				if err != nil {
 					failed.Add(1)
@@ -111,7 +120,7 @@ func httpLoad(ctx context.Context, t *protoTarget, path string, clients int, dur
 	wg.Wait()
 	elapsed := time.Since(start)
 	if err, _ := firstErr.Load().(error); err != nil {
-		return protoRun{}, fmt.Errorf("%d requests failed, the first: %w", failed.Load(), err)
+		return protoRun{}, fmt.Errorf("%d operations failed, the first: %w", failed.Load(), err)
 	}
 	return latencyRun(slices.Concat(lat...), elapsed)
 }

@@ -44,6 +44,7 @@ func (b *bench) mysqlWorkloads() []protoWorkload {
 		mk("point-select-c16", "oltp_point_select"),
 		mk("read-only-c16", "oltp_read_only"),
 		mk("point-select-c16-noprep", "oltp_point_select", "--db-ps-mode=disable"),
+		mysqlConnectWorkload(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/airlock-gw/airlock/protocols/httpproxy"
 	"github.com/airlock-gw/airlock/protocols/mysql"
 	"github.com/airlock-gw/airlock/protocols/redis"
+	"github.com/airlock-gw/airlock/protocols/testenv"
 )
 
 func TestParseSuites(t *testing.T) {
@@ -243,5 +245,25 @@ func TestRenderProto(t *testing.T) {
 	var sum strings.Builder
 	if n := printProtoSummary(&sum, []*ProtoSuite{s, down}); n != 2 {
 		t.Errorf("failed runs counted %d, want 2 (one run and one suite)", n)
+	}
+}
+
+// TestMySQLConnectWorkload runs the connect-heavy load against the local
+// MariaDB for a moment.
+func TestMySQLConnectWorkload(t *testing.T) {
+	testenv.Need(t, "MariaDB", testenv.MariaDBAddr)
+	host, port, _ := net.SplitHostPort(testenv.MariaDBAddr)
+	p, _ := strconv.Atoi(port)
+	tgt := &protoTarget{name: targetDirect, host: host, port: p, user: "root"}
+	r, err := mysqlConnectWorkload().run(context.Background(), tgt, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops < 1 || r.P50us <= 0 || r.P50us > r.P99us {
+		t.Fatalf("%+v", r)
+	}
+	tgt.password = "wrong"
+	if _, err := mysqlConnectWorkload().run(context.Background(), tgt, 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Fatalf("a refused login: %v", err)
 	}
 }
