@@ -98,6 +98,7 @@ func closedLoop(ctx context.Context, clients int, dur time.Duration, op func(ctx
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
+	end := start.Add(dur)
 	for i := range clients {
 		wg.Add(1)
 		go func() {
@@ -105,8 +106,10 @@ func closedLoop(ctx context.Context, clients int, dur time.Duration, op func(ctx
 			for n := i; ctx.Err() == nil; n += clients {
 				t0 := time.Now()
 				err := op(ctx, n)
-				if ctx.Err() != nil {
-					return // the run ended inside this operation
+				if ctx.Err() != nil || !time.Now().Before(end) {
+					// The run ended inside this operation (a dial's
+					// deadline may expire just before ctx says so).
+					return
 				}
 				if err != nil {
 					failed.Add(1)

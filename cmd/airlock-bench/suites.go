@@ -138,7 +138,7 @@ func (b *bench) runProto(ctx context.Context, suite *ProtoSuite, targets []*prot
 				}
 				s := b.measure(ctx, w, t, round)
 				attrs := []any{"suite", suite.Name, "round", round, "workload", w.Key, "target", t.name,
-					"ops_per_s", int(s.PerSec), "p50_us", s.P50us, "p99_us", s.P99us}
+					"ops_per_s", dash(s.PerSec, "%.0f"), "p50_us", dash(s.P50us, "%.0f"), "p99_us", dash(s.P99us, "%.0f")}
 				if !math.IsNaN(s.CPUus) {
 					attrs = append(attrs, "cpu_us_per_op", fmt.Sprintf("%.1f", s.CPUus))
 				}
