@@ -291,12 +291,7 @@ func (b *bench) runSuite(ctx context.Context, suite *ProtoSuite, start func() ([
 		if t.name != protoFull {
 			continue
 		}
-		n, size := countRecordings(b.recordingDir(suite.Name + "-" + t.name))
-		if n == 0 {
-			suite.Notes = append(suite.Notes, "**airlock-full wrote no recording file: its figures do not include recording.**")
-		} else {
-			suite.Notes = append(suite.Notes, "airlock-full recorded "+recordingSummary(n, size)+".")
-		}
+		suite.Notes = append(suite.Notes, recordingNote(suite, b.recordingDir(suite.Name+"-"+t.name)))
 	}
 	return suite
 }
@@ -309,4 +304,20 @@ func firstLineOf(bin string, args ...string) string {
 	}
 	line, _, _ := bufio.NewReader(bytes.NewReader(out)).ReadLine()
 	return strings.TrimSpace(string(line))
+}
+
+// recordingNote says how many recording files airlock-full wrote for how
+// many operations (the warm-up-free total of its runs).
+func recordingNote(suite *ProtoSuite, dir string) string {
+	n, size := countRecordings(dir)
+	if n == 0 {
+		return "**airlock-full wrote no recording file: its figures do not include recording.**"
+	}
+	var ops int64
+	for _, s := range suite.Samples {
+		if s.Target == protoFull {
+			ops += s.Ops
+		}
+	}
+	return fmt.Sprintf("airlock-full: %s, for %d operations.", recordingSummary(n, size), ops)
 }

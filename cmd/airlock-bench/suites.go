@@ -93,6 +93,7 @@ type protoWorkload struct {
 type ProtoSample struct {
 	Workload, Target string
 	Round            int
+	Ops              int64 // operations measured
 	PerSec           float64
 	P50us, P99us     float64
 	CPUus            float64 // the target process's CPU per operation; NaN for direct
@@ -173,7 +174,7 @@ func (b *bench) measure(ctx context.Context, w protoWorkload, t *protoTarget, ro
 			s.CPUus = float64(after-before) / float64(b.clkTck) * 1e6 / float64(r.Ops)
 		}
 	}
-	s.PerSec, s.P50us, s.P99us = r.PerSec, r.P50us, r.P99us
+	s.Ops, s.PerSec, s.P50us, s.P99us = r.Ops, r.PerSec, r.P50us, r.P99us
 	return s
 }
 

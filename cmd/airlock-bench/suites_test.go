@@ -267,3 +267,19 @@ func TestMySQLConnectWorkload(t *testing.T) {
 		t.Fatalf("a refused login: %v", err)
 	}
 }
+
+func TestRecordingNote(t *testing.T) {
+	dir := t.TempDir()
+	suite := &ProtoSuite{Samples: []ProtoSample{{Target: protoFull, Ops: 300}, {Target: protoFull, Ops: 200}, {Target: targetDirect, Ops: 900}}}
+	if got := recordingNote(suite, dir); !strings.Contains(got, "no recording file") {
+		t.Errorf("empty dir: %s", got)
+	}
+	for _, f := range []string{"a.alrec", "b.alrec"} {
+		if err := os.WriteFile(dir+"/"+f, make([]byte, 1<<19), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := recordingNote(suite, dir); got != "airlock-full: 2 recording files, 1.0 MiB written during the run, for 500 operations." {
+		t.Errorf("note = %q", got)
+	}
+}
