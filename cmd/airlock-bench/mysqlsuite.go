@@ -252,6 +252,10 @@ func (b *bench) mysqlCLI(ctx context.Context, sql string) error {
 func (b *bench) runMySQLSuite(ctx context.Context) *ProtoSuite {
 	suite := &ProtoSuite{Name: suiteMySQL, Title: "MySQL (MariaDB) with sysbench",
 		Tool: fmt.Sprintf("%s logs in to Airlock as the bench identity with its token as the password, to MariaDB and HAProxy as root; tables in database `%s`, prepared before and dropped after the suite.", firstLineOf("sysbench", "--version"), mysqlBenchDB)}
+	if err := needTools("sysbench", "mariadb|mysql"); err != nil {
+		suite.Err = err.Error()
+		return suite
+	}
 	if err := b.mysqlCLI(ctx, "DROP DATABASE IF EXISTS "+mysqlBenchDB+"; CREATE DATABASE "+mysqlBenchDB); err != nil {
 		suite.Err = oneLineErr(err)
 		return suite
@@ -320,4 +324,22 @@ func recordingNote(suite *ProtoSuite, dir string) string {
 		}
 	}
 	return fmt.Sprintf("airlock-full: %s, for %d operations.", recordingSummary(n, size), ops)
+}
+
+// needTools checks that the tools a suite runs are installed; a|b accepts
+// either name.
+func needTools(names ...string) error {
+	for _, n := range names {
+		found := false
+		for _, alt := range strings.Split(n, "|") {
+			if _, err := exec.LookPath(alt); err == nil {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("%s is not installed", strings.ReplaceAll(n, "|", " (or ")+strings.Repeat(")", strings.Count(n, "|")))
+		}
+	}
+	return nil
 }

@@ -153,6 +153,10 @@ func (b *bench) runRedisSuite(ctx context.Context) *ProtoSuite {
 	suite := &ProtoSuite{Name: suiteRedis, Title: "Redis with redis-benchmark",
 		Tool: fmt.Sprintf("%s logs in to Airlock with `--user %s -a <token>` (AUTH), to Redis and nutcracker without AUTH; database %d, whose key `%s` is deleted after the suite.",
 			firstLineOf("redis-benchmark", "--version"), benchIdentity, redisBenchDB, redisBenchKey)}
+	if err := needTools("redis-benchmark", "redis-cli"); err != nil {
+		suite.Err = err.Error()
+		return suite
+	}
 	defer func() {
 		host, port, _ := net.SplitHostPort(b.opt.redisAddr)
 		cmd := exec.Command("redis-cli", "-h", host, "-p", port, "-n", strconv.Itoa(redisBenchDB), "DEL", redisBenchKey)

@@ -283,3 +283,13 @@ func TestRecordingNote(t *testing.T) {
 		t.Errorf("note = %q", got)
 	}
 }
+
+func TestNeedTools(t *testing.T) {
+	if err := needTools("go", "airlock-no-such-tool|go"); err != nil {
+		t.Fatal(err)
+	}
+	err := needTools("go", "airlock-no-such-a|airlock-no-such-b")
+	if err == nil || err.Error() != "airlock-no-such-a (or airlock-no-such-b) is not installed" {
+		t.Fatalf("%v", err)
+	}
+}
