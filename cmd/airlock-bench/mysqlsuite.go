@@ -268,6 +268,7 @@ func (b *bench) runMySQLSuite(ctx context.Context) *ProtoSuite {
 	direct := &protoTarget{host: strings.Split(b.opt.mysqlAddr, ":")[0], user: "root", db: mysqlBenchDB}
 	direct.port, _ = strconv.Atoi(strings.Split(b.opt.mysqlAddr, ":")[1])
 	prep := exec.Command("sysbench", append([]string{"oltp_read_only"}, append(sysbenchConn(direct), "prepare")...)...)
+	suite.Notes = append(suite.Notes, "sysbench's rows hold no e-mail addresses: airlock-full's masking reads every value and finds nothing to mask.")
 	b.log.Info("preparing sysbench tables", "db", mysqlBenchDB)
 	if out, err := runCmd(ctx, prep); err != nil {
 		suite.Err = oneLineErr(fmt.Errorf("sysbench prepare: %w: %s", err, tail(out, 300)))
