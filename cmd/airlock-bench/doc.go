@@ -32,7 +32,8 @@
 //     Airlock modes, in database 9;
 //   - http: a Go load generator (16 keep-alive clients) against a small
 //     JSON API the harness serves, directly and through Airlock's HTTP
-//     proxy without and with masking and recording.
+//     proxy in mode decode, and in mode inspect without and with masking
+//     and recording.
 //
 // Usage (from the repository root):
 //

@@ -183,13 +183,14 @@ func (b *bench) httpTargets(ctx context.Context, suite *ProtoSuite, up int) ([]*
   upstream: {url: "http://127.0.0.1:%d"}
   allow: [%s]`, up, benchIdentity)
 	for _, m := range []struct {
-		name, desc string
-		full       bool
+		name, mode, desc string
+		full             bool
 	}{
-		{protoPlain, "the HTTP proxy (`/proxy/api/…`) with the default policy, no masking and `recording: {disabled: true}`", false},
-		{protoFull, "the same with masking (e-mail addresses in JSON bodies) and every exchange recorded", true},
+		{protoDecode, "decode", "`http: {mode: decode}`: the HTTP proxy (`/proxy/api/…`) authenticating and forwarding, nothing classified, masked or recorded", false},
+		{protoPlain, "", "the HTTP proxy in its default mode, inspect, with the default policy, no masking and `recording: {disabled: true}`", false},
+		{protoFull, "", "the same with masking (e-mail addresses in JSON bodies) and every exchange recorded", true},
 	} {
-		c := protoAirlock{Name: m.name, Listener: "http", Connection: conn, Top: []string{"recording: {disabled: true}"}}
+		c := protoAirlock{Name: m.name, Listener: "http", Mode: m.mode, Connection: conn, Top: []string{"recording: {disabled: true}"}}
 		if m.full {
 			rec, err := b.recordingSection("http", m.name)
 			if err != nil {

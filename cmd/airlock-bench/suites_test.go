@@ -136,7 +136,9 @@ func TestProtoConfigsLoad(t *testing.T) {
 		{"redis", "", "- name: r\n  protocol: redis\n  upstream: {address: \"127.0.0.1:6379\", database: 9}\n  allow: [bench]", true, rd,
 			func() string { return rd.Settings().Mode }},
 		{"http", "", "- name: api\n  protocol: http\n  upstream: {url: \"http://127.0.0.1:8080\"}\n  allow: [bench]", true, hp,
-			func() string { return "inspect" }},
+			func() string { return hp.Settings().Mode }},
+		{"http", "decode", "- name: api\n  protocol: http\n  upstream: {url: \"http://127.0.0.1:8080\"}\n  allow: [bench]", false, hp,
+			func() string { return hp.Settings().Mode }},
 	} {
 		c := protoAirlock{Name: protoFull, Listener: tc.listener, Port: 1, AdminPort: 2, Identity: benchIdentity,
 			TokenHash: strings.Repeat("ab", 32), Mode: tc.mode, Connection: tc.conn}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +90,74 @@ func TestRedisMeasurementModes(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			if warned := strings.Contains(in.Logs(), "redis.mode is for measurement only"); warned != measured {
+				t.Errorf("measurement-mode warning logged: %v, want %v", warned, measured)
+			}
+		})
+	}
+}
+
+// TestHTTPMeasurementMode: in http.mode decode the proxy still forwards
+// with its credential, but the route the policy denies runs and the
+// e-mail address masking hides in mode inspect comes back as it is.
+func TestHTTPMeasurementMode(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer upstream-cred" {
+			http.Error(w, "no credential", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"method":%q,"email":"ada@example.com"}`, r.Method)
+	}))
+	defer up.Close()
+	for _, mode := range []string{"inspect", "decode"} {
+		t.Run(mode, func(t *testing.T) {
+			in := startHTTP(t, fmt.Sprintf(`
+listen:
+  admin: 127.0.0.1:0
+  http: 127.0.0.1:0
+log:
+  level: debug
+identities:
+  - name: dev
+    token_sha256: %s
+http:
+  mode: %s
+policy:
+  rules: {http.admin: deny}
+connections:
+  - name: api
+    protocol: http
+    upstream:
+      url: %s
+      credential: {bearer: upstream-cred}
+      routes:
+        - {methods: [DELETE], path: /admin/**, rule: http.admin}
+    allow: [dev]
+    masking:
+      detect:
+        - {entity: email, strategy: redact}
+`, devTokenHash, mode, up.URL))
+			do := func(method, path string) (int, string) {
+				req, _ := http.NewRequest(method, in.base+"/proxy/api"+path, nil)
+				req.Header.Set("Authorization", "Bearer "+devToken)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+			measured := mode == "decode"
+			code, body := do("GET", "/users/1")
+			if code != http.StatusOK || strings.Contains(body, "ada@example.com") == !measured {
+				t.Errorf("GET in mode %s: %d %s", mode, code, body)
+			}
+			code, body = do("DELETE", "/admin/users/1")
+			if (code == http.StatusOK) != measured {
+				t.Errorf("DELETE of a denied route in mode %s: %d %s", mode, code, body)
+			}
+			if warned := strings.Contains(in.Logs(), "http.mode is for measurement only"); warned != measured {
 				t.Errorf("measurement-mode warning logged: %v, want %v", warned, measured)
 			}
 		})
