@@ -25,8 +25,10 @@
 //
 //   - mysql: sysbench oltp_point_select (prepared and not) and
 //     oltp_read_only on tables it prepares in database airlock_bench_mysql
-//     (dropped afterwards), against MariaDB, HAProxy in TCP mode and Airlock
-//     in mode relay, decode and inspect with masking and recording (full);
+//     (dropped afterwards), and a connection per operation through the
+//     harness's own load generator, against MariaDB, HAProxy in TCP mode and
+//     Airlock in mode relay, decode and inspect with masking and recording
+//     (full);
 //   - redis: redis-benchmark GET and SET from 50 clients, pipelined 16 deep
 //     and not, against Redis, nutcracker (twemproxy) and the same three
 //     Airlock modes, in database 9;
