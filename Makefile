@@ -48,8 +48,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Airlock side by side with direct access and a relay peer of each protocol;
+# writes BENCHMARKS.md. BENCH_FLAGS passes flags: -suites postgres,mysql,redis,http
+# picks suites (default all), -quick a smoke run, -rounds N -duration 10s the length.
+BENCH_FLAGS ?=
 bench:
-	$(GO) run ./cmd/airlock-bench
+	$(GO) run ./cmd/airlock-bench $(BENCH_FLAGS)
 
 # The hot paths' Go benchmarks; with BASE=<commit>, compared with benchstat.
 microbench:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,6 +32,11 @@ type options struct {
 	workloads string
 	targets   string
 	keepTmp   bool
+	// The protocol suites: which run, and what they reach.
+	suites        []string
+	mysqlAddr     string
+	redisAddr     string
+	redisRequests int
 }
 
 // bench is the state of one harness run.
@@ -71,6 +77,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run (default all)")
 	fs.StringVar(&o.targets, "targets", "", "comma-separated targets besides direct (default all)")
 	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary directory (configs, logs) for inspection")
+	suites := fs.String("suites", "", "comma-separated suites to run, of postgres (pgbench), mysql (sysbench), redis (redis-benchmark), http (Go load generator); default all")
+	fs.StringVar(&o.mysqlAddr, "mysql", "127.0.0.1:3306", "MariaDB/MySQL address (user root, empty password) for the mysql suite")
+	fs.StringVar(&o.redisAddr, "redis", "127.0.0.1:6379", "Redis address (no AUTH) for the redis suite")
+	fs.IntVar(&o.redisRequests, "redis-requests", 100000, "requests per unpipelined redis-benchmark run (pipelined runs make 16 times as many)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,8 +100,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		def("warmup", func() { o.warmup = time.Second })
 		def("idle", func() { o.idle = 200 })
 		def("out", func() { o.out = "-" })
+		def("redis-requests", func() { o.redisRequests = 20000 })
 	}
 	var errs []error
+	var err error
+	if o.suites, err = parseSuites(*suites); err != nil {
+		errs = append(errs, err)
+	}
+	if o.redisRequests < 1000 {
+		errs = append(errs, errors.New("-redis-requests: at least 1000"))
+	}
+	for flag, addr := range map[string]string{"-mysql": o.mysqlAddr, "-redis": o.redisAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: host:port, such as 127.0.0.1:3306: %w", flag, err))
+		}
+	}
 	if o.rounds < 1 {
 		errs = append(errs, errors.New("-rounds: at least 1"))
 	}
@@ -159,7 +182,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		_ = os.RemoveAll(b.tmp)
 	}()
 
-	rep, err := b.benchmark(ctx, ws, targets, args)
+	rep, protos, err := b.benchmarkSuites(ctx, ws, targets, args)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Error("interrupted; everything started was stopped")
@@ -168,7 +191,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("benchmark failed", "err", err)
 		return 1
 	}
-	md, err := rep.render()
+	md, err := renderAll(rep, protos, contains(opt.suites, suitePostgres))
 	if err != nil {
 		log.Error("render report", "err", err)
 		return 1
@@ -187,7 +210,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Info("report written", "path", path)
 	}
 	printSummary(stdout, rep)
-	failed := 0
+	failed := printProtoSummary(stdout, protos)
 	for _, s := range rep.Samples {
 		if !s.ok() {
 			failed++
@@ -461,6 +484,9 @@ func isNaN(f float64) bool { return f != f }
 
 // printSummary prints the goals and headline ratios to the terminal.
 func printSummary(w io.Writer, r *Report) {
+	if len(r.Goals) == 0 {
+		return
+	}
 	fmt.Fprintln(w, "\nGoals:")
 	for _, g := range r.Goals {
 		fmt.Fprintf(w, "  [%s] %s: %s\n", g.Outcome, g.Goal, g.Measured)

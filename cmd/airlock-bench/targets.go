@@ -154,6 +154,11 @@ func (b *bench) checkConfig(ctx context.Context, cfg airlockConfig) error {
 	if err != nil {
 		return err
 	}
+	return b.checkConfigYAML(ctx, y)
+}
+
+// checkConfigYAML runs `airlock check-config` on the configuration y.
+func (b *bench) checkConfigYAML(ctx context.Context, y []byte) error {
 	f, err := os.CreateTemp(b.tmp, "check-*.yaml")
 	if err != nil {
 		return fmt.Errorf("write config to check: %w", err)
@@ -256,32 +261,43 @@ func (b *bench) startAirlock(ctx context.Context, name string, cfg airlockConfig
 	if err := os.MkdirAll(cfg.Data.RecordingDir, 0o700); err != nil {
 		return nil, fmt.Errorf("%s recordings dir: %w", name, err)
 	}
-	if err := b.checkConfig(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
 	y, err := cfg.render()
 	if err != nil {
 		return nil, err
 	}
+	svc, work, err := b.serveAirlock(ctx, name, y, cfg.AdminPort)
+	if err != nil {
+		return nil, err
+	}
+	return &target{name: name, host: "127.0.0.1", port: cfg.Port, user: benchIdentity,
+		db: cfg.Connection, password: b.token, svc: svc, admin: cfg.AdminPort, work: work}, nil
+}
+
+// serveAirlock checks the configuration y, starts Airlock on it as name and
+// waits until its admin port says it is ready.
+func (b *bench) serveAirlock(ctx context.Context, name string, y []byte, adminPort int) (*service, string, error) {
+	if err := b.checkConfigYAML(ctx, y); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
 	path := filepath.Join(b.tmp, name+".yaml")
 	if err := os.WriteFile(path, y, 0o600); err != nil {
-		return nil, fmt.Errorf("write %s config: %w", name, err)
+		return nil, "", fmt.Errorf("write %s config: %w", name, err)
 	}
 	// Each process gets its own working directory: defaults such as the
 	// embedded approvals store are relative paths, and processes must not
 	// share them.
 	work := filepath.Join(b.tmp, name)
 	if err := os.MkdirAll(work, 0o700); err != nil {
-		return nil, fmt.Errorf("%s working dir: %w", name, err)
+		return nil, "", fmt.Errorf("%s working dir: %w", name, err)
 	}
 	cmd := exec.Command(b.airlockBin, "serve", "--config", path)
 	cmd.Env = b.airlockEnv()
 	cmd.Dir = work
 	svc, err := b.sv.start(name, cmd, filepath.Join(b.tmp, name+".log"))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", cfg.AdminPort)
+	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)
 	if err := waitReady(ctx, svc, 30*time.Second, func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -291,10 +307,9 @@ func (b *bench) startAirlock(ctx context.Context, name string, cfg airlockConfig
 		return resp.StatusCode == http.StatusOK
 	}); err != nil {
 		b.sv.remove(svc)
-		return nil, err
+		return nil, "", err
 	}
-	return &target{name: name, host: "127.0.0.1", port: cfg.Port, user: benchIdentity,
-		db: cfg.Connection, password: b.token, svc: svc, admin: cfg.AdminPort, work: work}, nil
+	return svc, work, nil
 }
 
 // recordingDir is where the Airlock process name records when its

@@ -15,6 +15,11 @@ import (
 
 // Settings are the engine's own section (`http:` in airlock.yaml).
 type Settings struct {
+	// Mode is "inspect" (default: every request through the session flow)
+	// or "decode" (the proxy forwards with the credential injected, but
+	// classifies, masks and records nothing and allows everything; for
+	// measurement only).
+	Mode string `yaml:"mode"`
 	// Domain, when set, also serves connection NAME at the host
 	// NAME.<domain>, for applications that need their own root.
 	Domain string `yaml:"domain"`
@@ -34,6 +39,9 @@ type Settings struct {
 }
 
 func (s *Settings) defaults() {
+	if s.Mode == "" {
+		s.Mode = "inspect"
+	}
 	if s.SessionIdle == 0 {
 		s.SessionIdle = time.Minute
 	}
@@ -53,6 +61,13 @@ func (s *Settings) defaults() {
 
 func (s *Settings) validate() error {
 	var errs []error
+	switch s.Mode {
+	case "inspect", "decode":
+	case "relay":
+		errs = append(errs, errors.New(`mode: relay is not offered for http (the proxy reads every request to route it and inject its credential); use decode`))
+	default:
+		errs = append(errs, fmt.Errorf("mode: unknown mode %q (want inspect or decode)", s.Mode))
+	}
 	if s.Domain != "" && (strings.ContainsAny(s.Domain, "/:@ ") || strings.HasPrefix(s.Domain, ".")) {
 		errs = append(errs, fmt.Errorf("domain: %q is not a host name (want e.g. gw.example.com)", s.Domain))
 	}

@@ -71,6 +71,17 @@ func TestSettings(t *testing.T) {
 	if e.settings.Domain != "gw.example.com" || e.settings.SessionRequests != 1000 {
 		t.Errorf("settings: %+v", e.settings)
 	}
+	if e.settings.Mode != "inspect" {
+		t.Errorf("default mode %q", e.settings.Mode)
+	}
+	if err := e.Configure(decodeYAML("mode: decode")); err != nil || e.settings.Mode != "decode" {
+		t.Errorf("mode decode: %q, %v", e.settings.Mode, err)
+	}
+	for _, bad := range []string{"mode: relay", "mode: fast"} {
+		if err := e.Configure(decodeYAML(bad)); err == nil || !strings.Contains(err.Error(), "mode:") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
 	if err := e.Configure(decodeYAML("domain: 'http://x'")); err == nil {
 		t.Error("a URL was accepted as a domain")
 	}

@@ -30,6 +30,9 @@ func New() *Engine {
 	return e
 }
 
+// Settings returns the engine's settings, defaults applied.
+func (e *Engine) Settings() Settings { return e.settings }
+
 // Protocol implements engine.Engine.
 func (e *Engine) Protocol() protocols.Protocol { return protocols.HTTP }
 

@@ -36,12 +36,18 @@ func (e *Engine) Mount(deps engine.HTTPDeps) (engine.Mount, error) {
 	if deps.Retry == nil || deps.Hold == nil {
 		return engine.Mount{}, errors.New("http engine: no gateway")
 	}
+	if e.settings.Mode == "decode" {
+		deps.Retry, deps.Hold = deps.Retry.WithoutInspection(), deps.Hold.WithoutInspection()
+	}
 	p := &proxy{settings: e.settings, deps: deps, log: deps.Log, pools: newPools(e.settings.SessionIdle, e.settings.SessionRequests),
 		metrics: newMetrics(deps.Registerer)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.log = p.log.With("engine", "http")
+	if e.settings.Mode == "decode" {
+		p.log.Warn("http.mode is for measurement only: requests are not classified, refused, masked or recorded", "mode", e.settings.Mode)
+	}
 	m := engine.Mount{Prefix: Prefix, Handler: p, Close: p.pools.close}
 	if e.settings.Domain != "" {
 		m.Host = p.hostConnection

@@ -20,6 +20,12 @@ import (
 
 // Settings are the engine's section of the configuration (mysql:).
 type Settings struct {
+	// Mode is "inspect" (default: every command through the session
+	// flow), "decode" (protocol-aware relay that classifies, masks and
+	// records nothing and allows everything; for measurement only) or
+	// "relay" (authenticate, then pass bytes untouched; for measurement
+	// only).
+	Mode string `yaml:"mode"`
 	// MaxPacketSize bounds one packet's payload in either direction, as
 	// the server's max_allowed_packet does (default 64 MiB). A client
 	// packet over it is refused with error 1153 and the session ends.
@@ -38,6 +44,9 @@ type Settings struct {
 }
 
 func (s Settings) withDefaults() Settings {
+	if s.Mode == "" {
+		s.Mode = "inspect"
+	}
 	if s.MaxPacketSize == 0 {
 		s.MaxPacketSize = 64 << 20
 	}
@@ -52,6 +61,11 @@ func (s Settings) withDefaults() Settings {
 
 func (s Settings) validate() error {
 	var errs []error
+	switch s.Mode {
+	case "inspect", "decode", "relay":
+	default:
+		errs = append(errs, fmt.Errorf("mode: unknown mode %q (want inspect, decode or relay)", s.Mode))
+	}
 	if s.MaxPacketSize < 1<<10 || s.MaxPacketSize > 1<<30 {
 		errs = append(errs, errors.New("max_packet_size: must be between 1KiB and 1GiB"))
 	}
@@ -80,6 +94,9 @@ func (e *Engine) Configure(section engine.Decode) error {
 	e.set = s
 	return nil
 }
+
+// Settings returns the engine's settings, defaults applied.
+func (e *Engine) Settings() Settings { return e.set }
 
 // Upstream is a MySQL connection's upstream block: the server and the
 // credentials Airlock holds for it.

@@ -85,6 +85,15 @@ func TestSettings(t *testing.T) {
 	if err := e.Configure(decodeYAML("max_packet_size: 10\n")); err == nil || !strings.Contains(err.Error(), "max_packet_size") {
 		t.Fatalf("a tiny max_packet_size: %v", err)
 	}
+	if e.set.Mode != "inspect" {
+		t.Fatalf("default mode %q", e.set.Mode)
+	}
+	if err := e.Configure(decodeYAML("mode: relay\n")); err != nil || e.set.Mode != "relay" {
+		t.Fatalf("mode relay: %q, %v", e.set.Mode, err)
+	}
+	if err := e.Configure(decodeYAML("mode: passthrough\n")); err == nil || !strings.Contains(err.Error(), `unknown mode "passthrough"`) {
+		t.Fatalf("an unknown mode: %v", err)
+	}
 }
 
 // TestDialConfigHoldsTheSecret: the upstream password reaches the dial

@@ -32,6 +32,7 @@ type Engine struct {
 	tls          *tls.Config
 	log          *slog.Logger
 	recordParams bool
+	relayOnly    bool // mode relay: bytes pass untouched after the login
 	// key serves caching_sha2_password's RSA exchange to local clients
 	// that ask for it without TLS.
 	key *wire.ServerKey
@@ -88,6 +89,12 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 		e.log = slog.New(slog.DiscardHandler)
 	}
 	e.log = e.log.With("protocol", "mysql")
+	switch e.set.Mode {
+	case "decode", "relay":
+		e.log.Warn("mysql.mode is for measurement only: commands are not classified or refused", "mode", e.set.Mode)
+		e.gateway = e.gateway.WithoutInspection()
+		e.relayOnly = e.set.Mode == "relay"
+	}
 	key, err := wire.GenerateServerKey()
 	if err != nil {
 		return err

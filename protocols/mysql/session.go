@@ -125,13 +125,18 @@ func (s *relay) run(ctx context.Context) {
 	defer s.engine.unregister(s)
 	stop := context.AfterFunc(ctx, func() { s.terminate(shutdownError(), "airlock shutdown") })
 	defer stop()
+	upstream, client := s.upstreamLoop, func() { s.clientLoop(ctx) }
+	if s.engine.relayOnly {
+		upstream = func() { s.pipe(s.conn, s.up.Conn, "upstream closed") }
+		client = func() { s.pipe(s.up.Conn, s.conn, "client disconnected") }
+	}
 	upDone := make(chan struct{})
 	go func() {
 		defer close(upDone)
 		protocols.GrowStack()
-		s.guard(s.upstreamLoop)
+		s.guard(upstream)
 	}()
-	s.guard(func() { s.clientLoop(ctx) })
+	s.guard(client)
 	s.flow.Interrupt()
 	<-upDone
 	s.clientR.Release()
@@ -327,4 +332,30 @@ func (s *relay) killInBackground(query bool) {
 			s.log.Warn("killing the upstream's command failed", "err", err)
 		}
 	}()
+}
+
+// pipeBuffer is the size of each direction's buffer in mode relay.
+const pipeBuffer = 32 << 10
+
+// pipe copies bytes from src to dst untouched until either side ends, then
+// ends the session with reason (mode relay: nothing is decoded after the
+// login, so a drain ends the session at once).
+func (s *relay) pipe(dst io.Writer, src io.Reader, reason string) {
+	buf := make([]byte, pipeBuffer)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				s.terminate(nil, reason)
+				return
+			}
+		}
+		if err != nil {
+			if isTimeout(err) && s.engine.draining.Load() {
+				reason = "airlock shutdown"
+			}
+			s.terminate(nil, reason)
+			return
+		}
+	}
 }

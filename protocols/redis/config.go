@@ -14,6 +14,12 @@ import (
 
 // Settings are the engine's section of the configuration (redis:).
 type Settings struct {
+	// Mode is "inspect" (default: every command through the session
+	// flow), "decode" (protocol-aware relay that classifies, masks and
+	// records nothing and allows everything; for measurement only) or
+	// "relay" (authenticate, then pass bytes untouched; for measurement
+	// only).
+	Mode string `yaml:"mode"`
 	// MaxBulk is the longest argument a client may send, like Redis's
 	// proto-max-bulk-len (default 64 MiB).
 	MaxBulk protocols.ByteSize `yaml:"max_bulk"`
@@ -35,6 +41,9 @@ type Settings struct {
 
 // withDefaults fills what the section left out.
 func (s Settings) withDefaults() Settings {
+	if s.Mode == "" {
+		s.Mode = "inspect"
+	}
 	if s.MaxBulk == 0 {
 		s.MaxBulk = 64 << 20
 	}
@@ -52,6 +61,11 @@ func (s Settings) withDefaults() Settings {
 
 func (s Settings) validate() error {
 	var errs []error
+	switch s.Mode {
+	case "inspect", "decode", "relay":
+	default:
+		errs = append(errs, fmt.Errorf("mode: unknown mode %q (want inspect, decode or relay)", s.Mode))
+	}
 	if s.MaxBulk < 1<<10 {
 		errs = append(errs, errors.New("max_bulk: must be at least 1KiB"))
 	}

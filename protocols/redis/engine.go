@@ -22,9 +22,10 @@ type Engine struct {
 	set Settings
 
 	// Set by Serve, read by every session.
-	gateway *session.Gateway
-	tls     *tls.Config
-	log     *slog.Logger
+	gateway   *session.Gateway
+	tls       *tls.Config
+	log       *slog.Logger
+	relayOnly bool // mode relay: bytes pass untouched after the login
 
 	// draining is set once Serve's context has ended (drain.go).
 	draining atomic.Bool
@@ -62,6 +63,12 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 		e.log = deps.Log
 	}
 	e.log = e.log.With("protocol", "redis")
+	switch e.set.Mode {
+	case "decode", "relay":
+		e.log.Warn("redis.mode is for measurement only: commands are not classified or refused", "mode", e.set.Mode)
+		e.gateway = e.gateway.WithoutInspection()
+		e.relayOnly = e.set.Mode == "relay"
+	}
 	srv := &transport.Server{
 		Handler:            e.handle,
 		Log:                e.log,

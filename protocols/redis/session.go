@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -84,13 +85,18 @@ func (s *relay) run(ctx context.Context) {
 	defer s.engine.unregister(s)
 	stop := context.AfterFunc(ctx, func() { s.end("airlock shutdown") })
 	defer stop()
+	upstream, client := s.upstreamLoop, func() { s.clientLoop(ctx) }
+	if s.engine.relayOnly && s.startPipe() {
+		upstream = func() { s.pipe(s.conn, s.up.r, "upstream closed") }
+		client = func() { s.pipe(s.up.conn, s.in, "client disconnected") }
+	}
 	upDone := make(chan struct{})
 	go func() {
 		defer close(upDone)
 		protocols.GrowStack()
-		s.upstreamLoop()
+		upstream()
 	}()
-	s.clientLoop(ctx)
+	client()
 	s.flow.Interrupt()
 	<-upDone
 	s.close(s.endReason)
@@ -186,3 +192,45 @@ func (s *relay) answer(b []byte) error {
 }
 
 func (s *relay) answerError(msg string) error { return s.answer(resp.AppendError(nil, msg)) }
+
+// pipeBuffer is the size of each direction's buffer in mode relay.
+const pipeBuffer = 32 << 10
+
+// startPipe flushes what the login left buffered either way before mode
+// relay copies bytes untouched; false ends the session.
+func (s *relay) startPipe() bool {
+	s.outMu.Lock()
+	err := s.out.Flush()
+	s.outMu.Unlock()
+	if err == nil {
+		err = s.up.w.Flush()
+	}
+	if err != nil {
+		s.end("client disconnected")
+		return false
+	}
+	return true
+}
+
+// pipe copies bytes from src to dst untouched until either side ends, then
+// ends the session with reason (mode relay: nothing is decoded after the
+// login, so a drain ends the session at once).
+func (s *relay) pipe(dst io.Writer, src io.Reader, reason string) {
+	buf := make([]byte, pipeBuffer)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				s.end(reason)
+				return
+			}
+		}
+		if err != nil {
+			if isTimeout(err) && s.engine.draining.Load() {
+				reason = "airlock shutdown"
+			}
+			s.end(reason)
+			return
+		}
+	}
+}
