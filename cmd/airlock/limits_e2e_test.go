@@ -180,7 +180,7 @@ func limitsPostgres(t *testing.T, in *instance) {
 	pgxConnect(t, in.url("dev", devToken, "pg_default", "")).Close(ctx)
 	want := fmt.Sprintf(`msg="session cap from the upstream's connection slots" protocol=postgres connection=pg_default slots=%d cap=%d`,
 		slots, min(slots-16, 64))
-	if !strings.Contains(in.Logs(), want) {
+	if !pollUntil(5*time.Second, func() bool { return strings.Contains(in.Logs(), want) }) {
 		t.Errorf("the log lacks %s:\n%s", want, grepLines(in.Logs(), "session cap"))
 	}
 	dba.Close(ctx)

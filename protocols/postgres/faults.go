@@ -66,7 +66,7 @@ func faultError(f *engine.UpstreamFault) *pgError {
 
 // Probe implements engine.Prober: a login to c's upstream and a Terminate.
 func (e *Engine) Probe(ctx context.Context, c *protocols.Connection) error {
-	up, err := e.dialUpstream(ctx, c, map[string]string{"application_name": "airlock readiness"})
+	up, err := e.dial(ctx, c, map[string]string{"application_name": "airlock readiness"}, false)
 	if err != nil {
 		return fault(c.Name, err)
 	}

@@ -96,6 +96,13 @@ func (e *Engine) upstreamConfig(c *protocols.Connection, params map[string]strin
 // Errors never carry the password: pgconn does not put it in messages, and
 // the caller logs them only server-side.
 func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, params map[string]string) (*upstream, error) {
+	return e.dial(ctx, c, params, true)
+}
+
+// dial is dialUpstream; learn says whether a first login reads the
+// server's connection slots (a session's login does; a readiness probe,
+// which may run before Serve has set the engine up, does not).
+func (e *Engine) dial(ctx context.Context, c *protocols.Connection, params map[string]string, learn bool) (*upstream, error) {
 	cfg, err := e.upstreamConfig(c, params)
 	if err != nil {
 		return nil, err
@@ -106,7 +113,9 @@ func (e *Engine) dialUpstream(ctx context.Context, c *protocols.Connection, para
 	if err != nil {
 		return nil, err
 	}
-	e.learnSessionCap(dctx, pc, c)
+	if learn {
+		e.learnSessionCap(dctx, pc, c)
+	}
 	h, err := pc.Hijack()
 	if err != nil {
 		pc.Close(context.Background())
