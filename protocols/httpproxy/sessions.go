@@ -23,9 +23,11 @@ import (
 // The idle sessions are reused last in, first out: a caller with N
 // requests in flight keeps cycling through about N sessions, and opens a
 // new one only when all of its sessions are busy, so the sessions kept are
-// bounded by its peak concurrency over the last Settings.SessionIdle. The
-// sessions a burst opened beyond the caller's steady concurrency stay at
-// the bottom of the idle stack, unused, and are closed once idle for
+// bounded by its peak concurrency over the last Settings.SessionIdle (a
+// response reaches the caller just before its session is given back, so
+// a caller's next request may briefly need one more). The sessions a
+// burst left beyond the caller's steady concurrency sink to the bottom of
+// the idle stack, unused, and are closed once idle for
 // Settings.SessionIdle; a session past Settings.SessionRequests requests
 // is closed too. Idle sessions hold slots of the session limits and give
 // them up to a request that would otherwise be refused (limits.go).
