@@ -28,6 +28,12 @@ type Settings struct {
 	// requests (default 1000), so that one recording stays readable.
 	SessionIdle     time.Duration `yaml:"session_idle"`
 	SessionRequests int           `yaml:"session_requests"`
+	// SessionMaxIdlePerCaller bounds the idle sessions kept for one caller
+	// (default 32): a caller with N requests in flight keeps about N
+	// sessions and reuses them, instead of opening a session (and its
+	// recording) for most requests. Sessions a burst leaves beyond the
+	// caller's steady concurrency close after SessionIdle.
+	SessionMaxIdlePerCaller int `yaml:"session_max_idle_per_caller"`
 	// BodyTimeout bounds the reading of a request body Airlock inspects
 	// before deciding (default 30s): a client that trickles it is cut.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
@@ -47,6 +53,9 @@ func (s *Settings) defaults() {
 	}
 	if s.SessionRequests == 0 {
 		s.SessionRequests = 1000
+	}
+	if s.SessionMaxIdlePerCaller == 0 {
+		s.SessionMaxIdlePerCaller = 32
 	}
 	if s.BodyTimeout == 0 {
 		s.BodyTimeout = 30 * time.Second
@@ -79,6 +88,9 @@ func (s *Settings) validate() error {
 	}
 	if s.SessionRequests < 0 {
 		errs = append(errs, errors.New("session_requests: must not be negative"))
+	}
+	if s.SessionMaxIdlePerCaller < 0 || s.SessionMaxIdlePerCaller > maxIdleCeiling {
+		errs = append(errs, fmt.Errorf("session_max_idle_per_caller: must be between 1 and %d", maxIdleCeiling))
 	}
 	return errors.Join(errs...)
 }

@@ -68,7 +68,7 @@ func TestSettings(t *testing.T) {
 	if err := e.Configure(decodeYAML("domain: gw.example.com\nsession_idle: 30s")); err != nil {
 		t.Fatal(err)
 	}
-	if e.settings.Domain != "gw.example.com" || e.settings.SessionRequests != 1000 {
+	if e.settings.Domain != "gw.example.com" || e.settings.SessionRequests != 1000 || e.settings.SessionMaxIdlePerCaller != 32 {
 		t.Errorf("settings: %+v", e.settings)
 	}
 	if e.settings.Mode != "inspect" {
@@ -79,6 +79,14 @@ func TestSettings(t *testing.T) {
 	}
 	for _, bad := range []string{"mode: relay", "mode: fast"} {
 		if err := e.Configure(decodeYAML(bad)); err == nil || !strings.Contains(err.Error(), "mode:") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if err := e.Configure(decodeYAML("session_max_idle_per_caller: 8")); err != nil || e.settings.SessionMaxIdlePerCaller != 8 {
+		t.Errorf("session_max_idle_per_caller: %d, %v", e.settings.SessionMaxIdlePerCaller, err)
+	}
+	for _, bad := range []string{"session_max_idle_per_caller: -1", "session_max_idle_per_caller: 100000"} {
+		if err := e.Configure(decodeYAML(bad)); err == nil || !strings.Contains(err.Error(), "session_max_idle_per_caller: must be between 1 and 4096") {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}

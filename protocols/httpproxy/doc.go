@@ -29,7 +29,9 @@
 //
 // An Airlock session is a caller's use of a connection (sessions.go):
 // sequential requests of one identity from one host share a session and
-// its recording; concurrent requests take further sessions.
+// its recording; concurrent requests take further sessions, which are kept
+// idle between requests up to the caller's concurrency (bounded by
+// Settings.SessionMaxIdlePerCaller) and reused rather than reopened.
 //
 // Concurrency: net/http runs each request on its own goroutine, which
 // owns that request's session for the request's life (check, forward,

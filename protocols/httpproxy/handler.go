@@ -39,7 +39,7 @@ func (e *Engine) Mount(deps engine.HTTPDeps) (engine.Mount, error) {
 	if e.settings.Mode == "decode" {
 		deps.Retry, deps.Hold = deps.Retry.WithoutInspection(), deps.Hold.WithoutInspection()
 	}
-	p := &proxy{settings: e.settings, deps: deps, log: deps.Log, pools: newPools(e.settings.SessionIdle, e.settings.SessionRequests),
+	p := &proxy{settings: e.settings, deps: deps, log: deps.Log, pools: newPools(e.settings.SessionIdle, e.settings.SessionRequests, e.settings.SessionMaxIdlePerCaller),
 		metrics: newMetrics(deps.Registerer)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

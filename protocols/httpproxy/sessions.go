@@ -15,9 +15,22 @@ import (
 // one session, so that its recording reads as a conversation and a
 // session is not opened (with its recording file and index entry) for
 // every request. A session serves one request at a time, as the session
-// flow expects; concurrent requests take further sessions. A session
-// idle for Settings.SessionIdle, or past Settings.SessionRequests
-// requests, is closed.
+// flow expects (its commands, decisions and recorded exchanges follow one
+// another); concurrent requests take further sessions.
+//
+// A session given back after its request waits idle for the caller's next
+// one, up to Settings.SessionMaxIdlePerCaller idle sessions per caller.
+// The idle sessions are reused last in, first out: a caller with N
+// requests in flight keeps cycling through about N sessions, and opens a
+// new one only when all of its sessions are busy, so the sessions kept are
+// bounded by its peak concurrency over the last Settings.SessionIdle (a
+// response reaches the caller just before its session is given back, so
+// a caller's next request may briefly need one more). The sessions a
+// burst left beyond the caller's steady concurrency sink to the bottom of
+// the idle stack, unused, and are closed once idle for
+// Settings.SessionIdle; a session past Settings.SessionRequests requests
+// is closed too. Idle sessions hold slots of the session limits and give
+// them up to a request that would otherwise be refused (limits.go).
 
 // poolKey says which requests may share a session: the same gateway
 // (retry or hold), connection, identity with the same groups, and client
@@ -53,13 +66,13 @@ type lease struct {
 	broken atomic.Bool
 }
 
-// maxIdlePerKey bounds the idle sessions kept for one caller: a burst of
-// concurrent requests does not leave as many sessions open after it.
-const maxIdlePerKey = 4
+// maxIdleCeiling bounds Settings.SessionMaxIdlePerCaller.
+const maxIdleCeiling = 4096
 
 type pools struct {
 	idleAfter time.Duration
 	maxUses   int
+	maxIdle   int // idle sessions kept per caller
 
 	mu     sync.Mutex
 	idle   map[poolKey][]*lease
@@ -68,14 +81,14 @@ type pools struct {
 	done   chan struct{}
 }
 
-func newPools(idleAfter time.Duration, maxUses int) *pools {
-	p := &pools{idleAfter: idleAfter, maxUses: maxUses, idle: map[poolKey][]*lease{},
+func newPools(idleAfter time.Duration, maxUses, maxIdle int) *pools {
+	p := &pools{idleAfter: idleAfter, maxUses: maxUses, maxIdle: maxIdle, idle: map[poolKey][]*lease{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go p.sweep()
 	return p
 }
 
-// acquire returns an idle session of the admitted caller's, or starts
+// acquire returns the caller's most recently used idle session, or starts
 // admitted. An error is Start's: the recording could not be opened.
 func (p *pools) acquire(g *session.Gateway, admitted *session.Session) (*lease, error) {
 	key := keyOf(g, admitted)
@@ -109,7 +122,7 @@ func (p *pools) release(l *lease) {
 		reason = "gateway shutting down"
 	case p.maxUses > 0 && l.uses >= p.maxUses:
 		reason = "request limit reached"
-	case len(p.idle[l.key]) >= maxIdlePerKey:
+	case len(p.idle[l.key]) >= p.maxIdle:
 		reason = "idle"
 	default:
 		l.idle = time.Now()
