@@ -713,6 +713,7 @@ func TestMySQLUnsolicitedFileRequest(t *testing.T) {
     protocol: mysql
     upstream: {address: %s, database: any, user: root, tls: {mode: disable}}
     allow: [dev]
+    max_sessions: 4 # no login of Airlock's own to read max_connections, which the fake would also ask for a file
 `, fake.addr)
 	cfg := baseConfig("postgres", "policy:\n  rules: {reach.file: allow}\n", "\n"+mysqlConn(mariadbDatabase(t), "")+evil)
 	cfg = strings.Replace(cfg, "listen:\n  postgres: 127.0.0.1:0\n", "listen:\n  postgres: 127.0.0.1:0\n  mysql: 127.0.0.1:0\n", 1)
