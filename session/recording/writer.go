@@ -21,7 +21,7 @@ type recorder struct {
 	f         *Factory
 	log       *slog.Logger
 	entry     Entry
-	start     time.Time
+	start     time.Time // the session's start, with a monotonic reading
 	mode      RowsMode
 	firstN    int
 	blockSize int
