@@ -28,7 +28,7 @@ import (
 // in a temporary directory keeping the first 10 rows of each result. With
 // plain set it is the same session in the decode mode: no policy, no
 // masking, no recording. Its sockets are in memory.
-func inspectedSession(b *testing.B, plain bool) *relay {
+func inspectedSession(b testing.TB, plain bool) *relay {
 	reg := prometheus.NewRegistry()
 	pol, err := policy.New(policy.Config{Rules: map[string]string{"reach.*": "deny"}}, policy.Config{})
 	if err != nil {
@@ -74,7 +74,7 @@ func inspectedSession(b *testing.B, plain bool) *relay {
 }
 
 // feed passes a stream of messages to handle, one frame at a time.
-func feed(b *testing.B, stream []byte, handle func(typ byte, frame, body []byte) error) {
+func feed(b testing.TB, stream []byte, handle func(typ byte, frame, body []byte) error) {
 	for len(stream) > 0 {
 		n := 1 + int(uint32(stream[1])<<24|uint32(stream[2])<<16|uint32(stream[3])<<8|uint32(stream[4]))
 		if err := handle(stream[0], stream[:n], stream[5:n]); err != nil {
@@ -84,7 +84,7 @@ func feed(b *testing.B, stream []byte, handle func(typ byte, frame, body []byte)
 	}
 }
 
-func encode(b *testing.B, msgs ...interface{ Encode([]byte) ([]byte, error) }) []byte {
+func encode(b testing.TB, msgs ...interface{ Encode([]byte) ([]byte, error) }) []byte {
 	var out []byte
 	for _, m := range msgs {
 		var err error
@@ -109,7 +109,29 @@ func BenchmarkInspectPrepared(b *testing.B) {
 }
 
 func benchInspectPrepared(b *testing.B, plain bool) {
-	s := inspectedSession(b, plain)
+	cycle := preparedCycle(b, inspectedSession(b, plain))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuNow()
+	for range b.N {
+		cycle()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuNow()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// TestInspectPreparedAllocs: a cached prepared statement's run with full
+// inspection allocates nothing, in the client's messages or the result.
+func TestInspectPreparedAllocs(t *testing.T) {
+	cycle := preparedCycle(t, inspectedSession(t, false))
+	if n := testing.AllocsPerRun(2000, cycle); n > 0 {
+		t.Fatalf("%v allocations per prepared transaction, want 0", n)
+	}
+}
+
+// preparedCycle prepares a statement in s and returns one run of it: the
+// client's Bind, Describe, Execute, Sync and the server's answer.
+func preparedCycle(b testing.TB, s *relay) func() {
 	ctx := context.Background()
 	client := func(typ byte, frame, body []byte) error { return s.clientMessage(ctx, typ, frame, body) }
 	feed(b, encode(b, &pgproto3.Parse{Name: "P0_1", Query: "SELECT abalance FROM pgbench_accounts WHERE aid = $1"}), client)
@@ -120,17 +142,12 @@ func benchInspectPrepared(b *testing.B, plain bool) {
 		&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("abalance"), TableOID: 16397, TableAttributeNumber: 3, DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1}}},
 		&pgproto3.DataRow{Values: [][]byte{[]byte("-2811")}},
 		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")}, &pgproto3.ReadyForQuery{TxStatus: 'I'})
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cpuNow()
-	for range b.N {
+	return func() {
 		feed(b, request, client)
 		feed(b, reply, s.upstreamMessage)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(cpuNow()-cpu)/float64(b.N), "cpu-ns/op")
-	if !s.pending.empty() {
-		b.Fatal("replies left pending")
+		if !s.pending.empty() {
+			b.Fatal("replies left pending")
+		}
 	}
 }
 

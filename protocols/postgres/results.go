@@ -61,6 +61,18 @@ type resultState struct {
 	planFields []field
 	planCols   []protocols.Column
 	derived    map[string]derivedFields
+	// lastTag is the last CommandComplete's tag, which the next one
+	// usually repeats ("SELECT 1").
+	lastTag string
+}
+
+// tag returns b as a string, the last tag's string when it repeats: the
+// copy would be the only allocation of a cached statement's run.
+func (r *resultState) tag(b []byte) string {
+	if string(b) != r.lastTag {
+		r.lastTag = string(b)
+	}
+	return r.lastTag
 }
 
 // derivedFields are a statement's columns with the formats of a Bind.
@@ -472,7 +484,7 @@ func (s *relay) commandComplete(frame, body []byte) error {
 		}
 		return s.forward(pe.encode(nil))
 	}
-	tag := string(cstring(body))
+	tag := r.tag(cstring(body))
 	rows := s.results.Rows()
 	if !s.results.Active() || rows == 0 || r.copyOut {
 		rows = tagRows(tag)
