@@ -111,10 +111,23 @@ func (r *Results) Text(b []byte) []byte { return r.s.Text(b) }
 // open, with its duration since start (zero: unknown), and closes the
 // result set.
 func (r *Results) End(res protocols.Result, start time.Time) error {
-	r.active, r.mask = false, nil
 	if !start.IsZero() {
 		res.Duration = time.Since(start)
 	}
+	return r.end(res)
+}
+
+// EndAt is End for an engine that has read the clock already: now is when
+// the command's end arrived.
+func (r *Results) EndAt(res protocols.Result, start, now time.Time) error {
+	if !start.IsZero() {
+		res.Duration = now.Sub(start)
+	}
+	return r.end(res)
+}
+
+func (r *Results) end(res protocols.Result) error {
+	r.active, r.mask = false, nil
 	if err := r.s.recorder.Result(res); err != nil {
 		return r.s.recordFailed("result", err)
 	}
@@ -145,6 +158,10 @@ func (r *Results) Exchange(x protocols.Exchange) error {
 // Done counts a command complete after d in the command duration metric:
 // the time from its arrival to the end of its result, as Airlock saw it.
 func (r *Results) Done(start time.Time) { r.s.g.opt.Metrics.observeCommand(r.s, time.Since(start)) }
+
+// DoneAt is Done for an engine that has read the clock already: now is
+// when the command's result ended.
+func (r *Results) DoneAt(start, now time.Time) { r.s.g.opt.Metrics.observeCommand(r.s, now.Sub(start)) }
 
 // ColumnSink is a RowSink that is told each result set's columns, after
 // they are recorded: a frontend that builds its own answer (the agent API's

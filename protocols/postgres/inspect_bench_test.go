@@ -143,7 +143,10 @@ func preparedCycle(b testing.TB, s *relay) func() {
 		&pgproto3.DataRow{Values: [][]byte{[]byte("-2811")}},
 		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")}, &pgproto3.ReadyForQuery{TxStatus: 'I'})
 	return func() {
+		// Each side's messages come in one read, as the loops see them.
+		s.clientAt = time.Time{}
 		feed(b, request, client)
+		s.upstreamAt = time.Time{}
 		feed(b, reply, s.upstreamMessage)
 		if !s.pending.empty() {
 			b.Fatal("replies left pending")

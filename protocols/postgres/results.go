@@ -85,6 +85,9 @@ type derivedFields struct {
 // socket's read side.
 func (s *relay) upstreamLoop() {
 	for {
+		if !s.up.r.buffered() {
+			s.upstreamAt = time.Time{} // the next message comes from a new read
+		}
 		typ, frame, body, err := s.up.r.next()
 		if s.engine.set.QueryTimeout > 0 {
 			s.progress.Add(1)
@@ -254,7 +257,7 @@ func (s *relay) readyForQuery(frame []byte) error {
 			break
 		}
 		if p.kind == pkSync || p.kind == pkQuery {
-			s.results.Done(p.start)
+			s.results.DoneAt(p.start, s.upstreamNow())
 			break
 		}
 	}
@@ -498,7 +501,7 @@ func (s *relay) commandComplete(frame, body []byte) error {
 
 // finish records the end of one statement's result.
 func (s *relay) finish(res protocols.Result, start time.Time) error {
-	return s.resultErr(s.results.End(res, start))
+	return s.resultErr(s.results.EndAt(res, start, s.upstreamNow()))
 }
 
 // tagRows reads the row count at the end of a command tag ("UPDATE 3").
