@@ -350,7 +350,7 @@ func (s *relay) begin(fields []field, start time.Time) error {
 		r.planCols = s.columns(nil, fields)
 		r.planFields = fields
 	}
-	return s.resultErr(s.results.Begin(r.planCols, start))
+	return s.resultErr(s.results.BeginAt(r.planCols, start, s.upstreamNow()))
 }
 
 // resultErr maps an error of the flow's Results: a recording that failed
