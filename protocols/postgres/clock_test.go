@@ -39,3 +39,17 @@ func TestArrivalClock(t *testing.T) {
 		t.Fatalf("a Query checked after the read started at %v, the read's reading %v", p.start, at)
 	}
 }
+
+// TestMonotonicNow: the engine's readings carry a monotonic reading and
+// measure durations as time.Now's do.
+func TestMonotonicNow(t *testing.T) {
+	before := time.Now()
+	m := monotonicNow()
+	after := time.Now()
+	if m.Sub(before) < 0 || after.Sub(m) < 0 {
+		t.Fatalf("monotonicNow %v not between %v and %v", m, before, after)
+	}
+	if d := time.Since(m); d < 0 || d > time.Second {
+		t.Fatalf("time since monotonicNow = %v", d)
+	}
+}

@@ -89,7 +89,7 @@ type relay struct {
 // clientNow is when the client's current messages arrived.
 func (s *relay) clientNow() time.Time {
 	if s.clientAt.IsZero() {
-		s.clientAt = time.Now()
+		s.clientAt = monotonicNow()
 	}
 	return s.clientAt
 }
@@ -97,10 +97,19 @@ func (s *relay) clientNow() time.Time {
 // upstreamNow is when the upstream's current messages arrived.
 func (s *relay) upstreamNow() time.Time {
 	if s.upstreamAt.IsZero() {
-		s.upstreamAt = time.Now()
+		s.upstreamAt = monotonicNow()
 	}
 	return s.upstreamAt
 }
+
+// clockBase anchors monotonicNow.
+var clockBase = time.Now()
+
+// monotonicNow is the time now for measuring durations: it reads only the
+// monotonic clock, where time.Now reads the wall clock too. Its wall-clock
+// part is clockBase's advanced by the monotonic time since, so it is never
+// to be shown as the time of day.
+func monotonicNow() time.Time { return clockBase.Add(time.Since(clockBase)) }
 
 func newRelay(e *Engine, conn net.Conn, up *upstream, flow *session.Session) *relay {
 	var n [6]byte
