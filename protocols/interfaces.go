@@ -146,6 +146,17 @@ type Recorder interface {
 	Close(reason string) error
 }
 
+// ClockedRecorder is a Recorder that takes the time of a command, a result
+// set's start and a result from a caller that has read the clock already
+// (an engine reads it once per read from its socket). at is from
+// time.Now; zero means now.
+type ClockedRecorder interface {
+	Recorder
+	CommandAt(cmd *Command, redacted string, at time.Time) error
+	ColumnsAt(cols []Column, at time.Time) error
+	ResultAt(r Result, at time.Time) error
+}
+
 // Param is one bound parameter value as recorded. Value nil is NULL.
 // Binary marks a value in the protocol's binary format. Withheld marks one
 // that is not recorded (only its length, Omitted, is): a binary value of a

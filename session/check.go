@@ -196,7 +196,19 @@ func (s *Session) RecordedText(cmd *protocols.Command) string {
 // text (RecordedText): each run of a prepared statement, so a recording
 // shows every run and not only the statement's preparation.
 func (s *Session) Record(cmd *protocols.Command, recorded string) error {
-	if err := s.recorder.Command(cmd, recorded); err != nil {
+	return s.RecordAt(cmd, recorded, time.Time{})
+}
+
+// RecordAt is Record for an engine that has read the clock already: at
+// (from time.Now) is when the command arrived; zero is now.
+func (s *Session) RecordAt(cmd *protocols.Command, recorded string, at time.Time) error {
+	var err error
+	if s.clocked != nil && !at.IsZero() {
+		err = s.clocked.CommandAt(cmd, recorded, at)
+	} else {
+		err = s.recorder.Command(cmd, recorded)
+	}
+	if err != nil {
 		return s.recordFailed("command", err)
 	}
 	return s.credentialEnded()

@@ -48,6 +48,12 @@ func (s *Session) Results(sink RowSink) *Results {
 // Begin starts a result set of cols whose command started at start: it
 // plans masking and records the columns.
 func (r *Results) Begin(cols []protocols.Column, start time.Time) error {
+	return r.BeginAt(cols, start, time.Time{})
+}
+
+// BeginAt is Begin for an engine that has read the clock already: now
+// (from time.Now) is when the columns arrived; zero is now.
+func (r *Results) BeginAt(cols []protocols.Column, start, now time.Time) error {
 	r.active, r.rows, r.start = true, 0, start
 	ref := r.s.maskRef.Load()
 	if !sameColumns(cols, r.planCols) || ref != r.planFrom {
@@ -58,7 +64,13 @@ func (r *Results) Begin(cols []protocols.Column, start time.Time) error {
 		r.planCols, r.planFrom = cols, ref
 	}
 	r.mask = r.planMask
-	if err := r.s.recorder.Columns(cols); err != nil {
+	var err error
+	if r.s.clocked != nil && !now.IsZero() {
+		err = r.s.clocked.ColumnsAt(cols, now)
+	} else {
+		err = r.s.recorder.Columns(cols)
+	}
+	if err != nil {
 		return r.s.recordFailed("columns", err)
 	}
 	if cs, ok := r.sink.(ColumnSink); ok {
@@ -111,11 +123,30 @@ func (r *Results) Text(b []byte) []byte { return r.s.Text(b) }
 // open, with its duration since start (zero: unknown), and closes the
 // result set.
 func (r *Results) End(res protocols.Result, start time.Time) error {
-	r.active, r.mask = false, nil
 	if !start.IsZero() {
 		res.Duration = time.Since(start)
 	}
-	if err := r.s.recorder.Result(res); err != nil {
+	return r.end(res, time.Time{})
+}
+
+// EndAt is End for an engine that has read the clock already: now is when
+// the command's end arrived.
+func (r *Results) EndAt(res protocols.Result, start, now time.Time) error {
+	if !start.IsZero() {
+		res.Duration = now.Sub(start)
+	}
+	return r.end(res, now)
+}
+
+func (r *Results) end(res protocols.Result, now time.Time) error {
+	r.active, r.mask = false, nil
+	var err error
+	if r.s.clocked != nil && !now.IsZero() {
+		err = r.s.clocked.ResultAt(res, now)
+	} else {
+		err = r.s.recorder.Result(res)
+	}
+	if err != nil {
 		return r.s.recordFailed("result", err)
 	}
 	if rs, ok := r.sink.(ResultSink); ok {
@@ -145,6 +176,10 @@ func (r *Results) Exchange(x protocols.Exchange) error {
 // Done counts a command complete after d in the command duration metric:
 // the time from its arrival to the end of its result, as Airlock saw it.
 func (r *Results) Done(start time.Time) { r.s.g.opt.Metrics.observeCommand(r.s, time.Since(start)) }
+
+// DoneAt is Done for an engine that has read the clock already: now is
+// when the command's result ended.
+func (r *Results) DoneAt(start, now time.Time) { r.s.g.opt.Metrics.observeCommand(r.s, now.Sub(start)) }
 
 // ColumnSink is a RowSink that is told each result set's columns, after
 // they are recorded: a frontend that builds its own answer (the agent API's

@@ -27,6 +27,8 @@ type Session struct {
 	Log *slog.Logger
 
 	recorder protocols.Recorder
+	// clocked is recorder when it takes times from the engine, else nil.
+	clocked protocols.ClockedRecorder
 	// maskRef holds the caller's masker (see masker): a reload may replace
 	// it while the upstream reader masks.
 	maskRef atomic.Pointer[maskerRef]
@@ -101,6 +103,7 @@ func (s *Session) Start() error {
 			return &AdmitError{Err: ErrRecordingUnavailable, Identity: s.Info.Identity.Name, Connection: s.Conn.Name}
 		}
 		s.recorder = rec
+		s.clocked, _ = rec.(protocols.ClockedRecorder)
 	}
 	if s.current == nil {
 		s.current = s.Conn

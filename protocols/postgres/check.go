@@ -37,6 +37,9 @@ func (s *relay) check(ctx context.Context, cmd *protocols.Command) (verdict, err
 // failed ends the session with an error; a client that went away, or a
 // session ending meanwhile, ends it quietly.
 func (s *relay) verdict(dec protocols.Decision, err error) (verdict, error) {
+	// A check may have held the command for review: what follows it
+	// reads the clock again.
+	s.clientAt = time.Time{}
 	switch {
 	case err == nil:
 		return verdictOf(dec), nil
@@ -126,7 +129,7 @@ func (s *relay) refuse(kind pendKind, stmt string, refusal *pgError) error {
 	var out []byte
 	if kind == pkQuery {
 		out, _ = (&pgproto3.Query{String: tok}).Encode(nil)
-		s.pending.push(pending{kind: pkQuery, start: time.Now(), refusal: refusal})
+		s.pending.push(pending{kind: pkQuery, start: s.clientNow(), refusal: refusal})
 	} else {
 		out, _ = (&pgproto3.Parse{Name: stmt, Query: tok}).Encode(nil)
 		s.pending.push(pending{kind: pkParse, name: stmt, refusal: refusal})

@@ -18,6 +18,9 @@ import (
 // client socket's read side and the upstream socket's write side.
 func (s *relay) clientLoop(ctx context.Context) {
 	for {
+		if !s.clientIn.buffered() {
+			s.clientAt = time.Time{} // the next message comes from a new read
+		}
 		typ, frame, body, err := s.clientIn.next()
 		if err != nil {
 			if handled, ended := s.woken(err); handled {
@@ -164,7 +167,7 @@ func (s *relay) clientMessage(ctx context.Context, typ byte, frame, body []byte)
 		return s.onClose(&m, frame)
 	case 'S':
 		_, err := s.up.w.Write(frame)
-		s.pending.push(pending{kind: pkSync, start: time.Now()})
+		s.pending.push(pending{kind: pkSync, start: s.clientNow()})
 		return err
 	case 'H':
 		if _, err := s.up.w.Write(frame); err != nil {
@@ -202,7 +205,7 @@ func (s *relay) onQuery(ctx context.Context, m *clientMsg, frame []byte) error {
 	if !v.allowed {
 		return s.refuse(pkQuery, "", v.refusal)
 	}
-	p := pending{kind: pkQuery, start: time.Now()}
+	p := pending{kind: pkQuery, start: s.clientNow()}
 	if s.flow.Masker() != nil {
 		// Masking COPY output needs to know what each COPY sends.
 		p.copies = copiesOf(m.text)
@@ -262,7 +265,7 @@ func (s *relay) onParse(ctx context.Context, m *clientMsg, frame []byte) error {
 		s.setParamTypes(name, m.ptypes)
 	}
 	_, err = s.up.w.Write(frame)
-	s.pending.push(pending{kind: pkParse, name: name, start: time.Now(),
+	s.pending.push(pending{kind: pkParse, name: name, start: s.clientNow(),
 		undo: func() { s.undoParse(name, sc, prev, prevCopies, a) }})
 	return err
 }
@@ -327,7 +330,7 @@ func (s *relay) onDescribe(m *clientMsg, frame []byte) error {
 
 // onExecute records the run of a portal's statement and forwards it.
 func (s *relay) onExecute(m *clientMsg, frame []byte) error {
-	p := pending{kind: pkExecute, name: s.intern(m.name), start: time.Now()}
+	p := pending{kind: pkExecute, name: s.intern(m.name), start: s.clientNow()}
 	t := s.track()
 	stmt, bound := t.portalStmt[p.name]
 	if s.flow.Masker() != nil {

@@ -61,6 +61,18 @@ type resultState struct {
 	planFields []field
 	planCols   []protocols.Column
 	derived    map[string]derivedFields
+	// lastTag is the last CommandComplete's tag, which the next one
+	// usually repeats ("SELECT 1").
+	lastTag string
+}
+
+// tag returns b as a string, the last tag's string when it repeats: the
+// copy would be the only allocation of a cached statement's run.
+func (r *resultState) tag(b []byte) string {
+	if string(b) != r.lastTag {
+		r.lastTag = string(b)
+	}
+	return r.lastTag
 }
 
 // derivedFields are a statement's columns with the formats of a Bind.
@@ -73,6 +85,9 @@ type derivedFields struct {
 // socket's read side.
 func (s *relay) upstreamLoop() {
 	for {
+		if !s.up.r.buffered() {
+			s.upstreamAt = time.Time{} // the next message comes from a new read
+		}
 		typ, frame, body, err := s.up.r.next()
 		if s.engine.set.QueryTimeout > 0 {
 			s.progress.Add(1)
@@ -242,7 +257,7 @@ func (s *relay) readyForQuery(frame []byte) error {
 			break
 		}
 		if p.kind == pkSync || p.kind == pkQuery {
-			s.results.Done(p.start)
+			s.results.DoneAt(p.start, s.upstreamNow())
 			break
 		}
 	}
@@ -335,7 +350,7 @@ func (s *relay) begin(fields []field, start time.Time) error {
 		r.planCols = s.columns(nil, fields)
 		r.planFields = fields
 	}
-	return s.resultErr(s.results.Begin(r.planCols, start))
+	return s.resultErr(s.results.BeginAt(r.planCols, start, s.upstreamNow()))
 }
 
 // resultErr maps an error of the flow's Results: a recording that failed
@@ -472,7 +487,7 @@ func (s *relay) commandComplete(frame, body []byte) error {
 		}
 		return s.forward(pe.encode(nil))
 	}
-	tag := string(cstring(body))
+	tag := r.tag(cstring(body))
 	rows := s.results.Rows()
 	if !s.results.Active() || rows == 0 || r.copyOut {
 		rows = tagRows(tag)
@@ -486,7 +501,7 @@ func (s *relay) commandComplete(frame, body []byte) error {
 
 // finish records the end of one statement's result.
 func (s *relay) finish(res protocols.Result, start time.Time) error {
-	return s.resultErr(s.results.End(res, start))
+	return s.resultErr(s.results.EndAt(res, start, s.upstreamNow()))
 }
 
 // tagRows reads the row count at the end of a command tag ("UPDATE 3").

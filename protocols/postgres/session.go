@@ -74,10 +74,42 @@ type relay struct {
 	// progress counts upstream messages when a query timeout is set.
 	progress atomic.Uint64
 
+	// clientAt and upstreamAt are when the client reader's and the
+	// upstream reader's current input arrived, zero until a message needs
+	// it: the messages of one read share one clock reading (a pipelined
+	// Bind, Execute, Sync; the CommandComplete and ReadyForQuery after it).
+	clientAt   time.Time // client reader only
+	upstreamAt time.Time // upstream reader only
+
 	ended     chan struct{}
 	endOnce   sync.Once
 	endReason string
 }
+
+// clientNow is when the client's current messages arrived.
+func (s *relay) clientNow() time.Time {
+	if s.clientAt.IsZero() {
+		s.clientAt = monotonicNow()
+	}
+	return s.clientAt
+}
+
+// upstreamNow is when the upstream's current messages arrived.
+func (s *relay) upstreamNow() time.Time {
+	if s.upstreamAt.IsZero() {
+		s.upstreamAt = monotonicNow()
+	}
+	return s.upstreamAt
+}
+
+// clockBase anchors monotonicNow.
+var clockBase = time.Now()
+
+// monotonicNow is the time now for measuring durations: it reads only the
+// monotonic clock, where time.Now reads the wall clock too. Its wall-clock
+// part is clockBase's advanced by the monotonic time since, so it is never
+// to be shown as the time of day.
+func monotonicNow() time.Time { return clockBase.Add(time.Since(clockBase)) }
 
 func newRelay(e *Engine, conn net.Conn, up *upstream, flow *session.Session) *relay {
 	var n [6]byte

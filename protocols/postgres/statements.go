@@ -180,7 +180,7 @@ func (s *relay) recordExecute(sc *stmtCmd) error {
 }
 
 func (s *relay) recordCommand(cmd *protocols.Command, recorded string) error {
-	err := s.flow.Record(cmd, recorded)
+	err := s.flow.RecordAt(cmd, recorded, s.clientNow())
 	switch {
 	case err == nil:
 		return nil

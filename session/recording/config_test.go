@@ -141,3 +141,19 @@ func TestFactoryRefusesAMissingKey(t *testing.T) {
 		t.Errorf("NewFactory = %v, want the config problem", err)
 	}
 }
+
+// TestMonotonicStart: offsets are measured on the monotonic clock from the
+// session's start, which arrives in UTC without a monotonic reading.
+func TestMonotonicStart(t *testing.T) {
+	start := time.Now().Add(-time.Second).UTC()
+	m := monotonic(start)
+	if !strings.Contains(m.String(), " m=") {
+		t.Fatalf("monotonic(%v) = %v: no monotonic reading", start, m)
+	}
+	if d := m.Sub(start); d < -time.Millisecond || d > time.Millisecond {
+		t.Fatalf("monotonic moved the start by %v", d)
+	}
+	if d := time.Since(m); d < time.Second || d > time.Minute {
+		t.Fatalf("time since the start = %v, want about 1s", d)
+	}
+}

@@ -270,7 +270,7 @@ func (f *Factory) Open(info protocols.SessionInfo) (protocols.Recorder, error) {
 		f:         f,
 		log:       log,
 		entry:     Entry{Info: info, Path: path, Node: f.node},
-		start:     info.Start,
+		start:     monotonic(info.Start),
 		mode:      f.cfg.Rows,
 		firstN:    f.cfg.FirstRows,
 		blockSize: int(f.cfg.BlockSize),
@@ -531,4 +531,12 @@ func (f *Factory) putComp(b *[]byte) {
 	if cap(*b) <= 4*int(f.cfg.BlockSize) {
 		f.compPool.Put(b)
 	}
+}
+
+// monotonic is t with a monotonic clock reading: the session's start
+// comes in UTC, which has none, and offsets measured from it would read
+// the wall clock (twice as costly, and it can step back).
+func monotonic(t time.Time) time.Time {
+	now := time.Now()
+	return now.Add(-now.Sub(t))
 }

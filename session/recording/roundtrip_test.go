@@ -346,3 +346,29 @@ func TestLocate(t *testing.T) {
 		}
 	}
 }
+
+// TestClockedFrames: the *At methods date their frames with the caller's
+// time, and a time earlier than the frame before is moved up to it.
+func TestClockedFrames(t *testing.T) {
+	f := newFactory(t, Config{Rows: RowsAll}, Options{})
+	info := testInfo("clocked")
+	rec, err := f.Open(info)
+	must(t, err)
+	cr := rec.(protocols.ClockedRecorder)
+	base := time.Now()
+	at := []time.Time{base.Add(time.Second), base.Add(3 * time.Second), base.Add(4 * time.Second), base.Add(2 * time.Second)}
+	must(t, cr.CommandAt(&protocols.Command{Kind: "execute"}, "SELECT 1", at[0]))
+	must(t, cr.ColumnsAt([]protocols.Column{{Name: "a"}}, at[1]))
+	must(t, cr.ResultAt(protocols.Result{Tag: "SELECT 1", Rows: 1}, at[2]))
+	must(t, cr.ResultAt(protocols.Result{Tag: "SELECT 1", Rows: 1}, at[3]))
+	must(t, rec.Close("client closed"))
+	res := readFile(t, recordingPath(t, f, info.ID), nil)
+	want := []time.Time{at[0], at[1], at[2], at[2]} // the last may not go back
+	for i, w := range want {
+		fr := res.frames[i]
+		// The file keeps microseconds from the session's wall-clock start.
+		if d := fr.Time.Sub(w.Round(0)); d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("frame %d (%s) at %v, want %v", i, fr.Type, fr.Time, w)
+		}
+	}
+}

@@ -21,7 +21,7 @@ type recorder struct {
 	f         *Factory
 	log       *slog.Logger
 	entry     Entry
-	start     time.Time
+	start     time.Time // the session's start, with a monotonic reading
 	mode      RowsMode
 	firstN    int
 	blockSize int
@@ -75,7 +75,7 @@ type recorder struct {
 	result    error
 }
 
-var _ protocols.Recorder = (*recorder)(nil)
+var _ protocols.ClockedRecorder = (*recorder)(nil)
 
 // usable returns why the recorder cannot take a frame, if it cannot.
 func (r *recorder) usable() error {
@@ -101,6 +101,11 @@ func (r *recorder) usable() error {
 // key. No hash of the original is kept either, since a hash of a short
 // secret can be brute-forced.
 func (r *recorder) Command(cmd *protocols.Command, redacted string) error {
+	return r.CommandAt(cmd, redacted, time.Time{})
+}
+
+// CommandAt implements protocols.ClockedRecorder: Command at time at.
+func (r *recorder) CommandAt(cmd *protocols.Command, redacted string, at time.Time) error {
 	var kind string
 	var argc int
 	var payload *protocols.Payload
@@ -113,7 +118,7 @@ func (r *recorder) Command(cmd *protocols.Command, redacted string) error {
 		return err
 	}
 	r.rows.Store(0)
-	s := r.begin(FrameCommand)
+	s := r.beginAt(FrameCommand, r.offset(at))
 	*r.raw = appendCommand(*r.raw, kind, redacted, argc, payload)
 	return r.end(s, FrameCommand)
 }
@@ -124,8 +129,11 @@ func (r *recorder) Decision(d protocols.Decision) error {
 }
 
 // Columns implements protocols.Recorder; it starts a result set.
-func (r *recorder) Columns(cols []protocols.Column) error {
-	return r.fitted(FrameColumns, func(b []byte, limit int) []byte {
+func (r *recorder) Columns(cols []protocols.Column) error { return r.ColumnsAt(cols, time.Time{}) }
+
+// ColumnsAt implements protocols.ClockedRecorder: Columns at time at.
+func (r *recorder) ColumnsAt(cols []protocols.Column, at time.Time) error {
+	return r.fittedAt(FrameColumns, at, func(b []byte, limit int) []byte {
 		r.rows.Store(0)
 		return appendColumns(b, cols, limit)
 	})
@@ -159,14 +167,22 @@ func (r *recorder) Parameters(portal string, params []protocols.Param) error {
 }
 
 // Result implements protocols.Recorder.
-func (r *recorder) Result(res protocols.Result) error {
-	return r.fitted(FrameResult, func(b []byte, limit int) []byte { return appendResult(b, &res, limit) })
+func (r *recorder) Result(res protocols.Result) error { return r.ResultAt(res, time.Time{}) }
+
+// ResultAt implements protocols.ClockedRecorder: Result at time at.
+func (r *recorder) ResultAt(res protocols.Result, at time.Time) error {
+	return r.fittedAt(FrameResult, at, func(b []byte, limit int) []byte { return appendResult(b, &res, limit) })
 }
 
 // fitted records a frame whose strings are cut until it fits the frame
 // limit; only absurd inputs (hundreds of thousands of columns) need a
 // second pass.
 func (r *recorder) fitted(t FrameType, enc func(b []byte, limit int) []byte) error {
+	return r.fittedAt(t, time.Time{}, enc)
+}
+
+// fittedAt is fitted at time at; zero is now.
+func (r *recorder) fittedAt(t FrameType, at time.Time, enc func(b []byte, limit int) []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.usable(); err != nil {
@@ -175,7 +191,7 @@ func (r *recorder) fitted(t FrameType, enc func(b []byte, limit int) []byte) err
 	if (t == FrameReply || t == FrameExchange) && r.version < 3 {
 		return r.fail(reasonFrame, fmt.Errorf("%s frame in a format version %d recording: %w", t, r.version, errFrameUnsupported))
 	}
-	s := r.begin(t)
+	s := r.beginAt(t, r.offset(at))
 	mark := len(*r.raw)
 	for limit := maxText; ; limit /= 8 {
 		*r.raw = enc((*r.raw)[:mark], limit)
@@ -190,7 +206,16 @@ func (r *recorder) fitted(t FrameType, enc func(b []byte, limit int) []byte) err
 // placeholder, the type and the time since the previous frame. Time offsets
 // come from the monotonic clock and never decrease.
 func (r *recorder) begin(t FrameType) int {
-	return r.beginAt(t, r.f.since(r.start))
+	return r.beginAt(t, r.offset(time.Time{}))
+}
+
+// offset is at's time since the session's start; at zero is now. at from
+// time.Now has a monotonic reading, as the start has.
+func (r *recorder) offset(at time.Time) time.Duration {
+	if at.IsZero() {
+		return r.f.since(r.start)
+	}
+	return at.Sub(r.start)
 }
 
 // beginAt is begin at time offset off. Rows take the time of the frame
