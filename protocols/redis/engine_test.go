@@ -320,7 +320,7 @@ func (s *rowSink) ForwardRow(values [][]byte, _ bool) error {
 	return nil
 }
 
-func needRedis(t *testing.T) { testenv.Need(t, "Redis", testenv.RedisAddr) }
+func needRedis(t testing.TB) { testenv.Need(t, "Redis", testenv.RedisAddr) }
 
 func redisAddr() string { return testenv.RedisAddr }
 
@@ -331,7 +331,7 @@ func sessionCaller() session.Caller {
 func uniqueKey(prefix string) string { return testenv.Unique(prefix) }
 
 // cleanupKeys deletes keys from the test database of the local Redis.
-func cleanupKeys(t *testing.T, keys ...string) {
+func cleanupKeys(t testing.TB, keys ...string) {
 	conn, err := net.Dial("tcp", testenv.RedisAddr)
 	if err != nil {
 		t.Errorf("delete test keys: %v", err)
