@@ -348,3 +348,50 @@ func cleanupKeys(t testing.TB, keys ...string) {
 		}
 	}
 }
+
+// TestPipelineOfAThousandAgainstRedis sends a thousand commands in one
+// write, one of them refused by policy in the middle: every reply comes in
+// its place, the refusal too, and the recording keeps each command.
+func TestPipelineOfAThousandAgainstRedis(t *testing.T) {
+	needRedis(t)
+	recs := &memRecorders{}
+	g := testGateway(t, redisAddr(), testMasking, recs)
+	_, addr := serveEngine(t, g, Settings{})
+	c := dial(t, addr)
+	if got := c.do("AUTH", "dev", "dev-token"); got != "+OK\r\n" {
+		t.Fatalf("AUTH: %q", got)
+	}
+	const n, refused = 1000, 500
+	var batch []byte
+	for i := range n {
+		if i == refused {
+			batch = resp.AppendCommand(batch, "MODULE", "LOAD", "/x.so")
+			continue
+		}
+		batch = resp.AppendCommand(batch, "ECHO", "v"+itoa(i))
+	}
+	if _, err := c.conn.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		got := c.read()
+		if i == refused {
+			if !strings.HasPrefix(got, "-NOPERM Airlock refused the command") {
+				t.Fatalf("reply %d: %q", i, got)
+			}
+			continue
+		}
+		v := "v" + itoa(i)
+		if want := "$" + itoa(len(v)) + "\r\n" + v + "\r\n"; got != want {
+			t.Fatalf("reply %d: got %q, want %q", i, got, want)
+		}
+	}
+	if got := c.do("ECHO", "end"); got != "$3\r\nend\r\n" {
+		t.Fatalf("after the pipeline: %q", got)
+	}
+	cmds := recs.last().list("command ")
+	// The login's AUTH is no command of the session.
+	if len(cmds) != n+1 || cmds[refused] != "MODULE LOAD /x.so" || cmds[n-1] != "ECHO v999" {
+		t.Errorf("recorded %d commands, around the refusal %q", len(cmds), cmds[min(refused, len(cmds)-1):min(refused+3, len(cmds))])
+	}
+}
