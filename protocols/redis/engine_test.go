@@ -395,3 +395,30 @@ func TestPipelineOfAThousandAgainstRedis(t *testing.T) {
 		t.Errorf("recorded %d commands, around the refusal %q", len(cmds), cmds[min(refused, len(cmds)-1):min(refused+3, len(cmds))])
 	}
 }
+
+// TestNewCommand checks the session flow's view of a command's arguments,
+// small (views of one string) and large, few and many, empty ones too, and
+// that they do not change when the scratch buffer is reused.
+func TestNewCommand(t *testing.T) {
+	var buf []byte
+	for _, args := range [][]string{
+		{"GET", "k"},
+		{"SET", "k", ""},
+		{"MSET", "a", "1", "b", "2", "c", "3"},
+		{"SET", "big", strings.Repeat("v", smallCommand+1)},
+		{"MSET", "a", strings.Repeat("v", smallCommand), "b", "2", "c"},
+	} {
+		raw := make([][]byte, len(args))
+		for i, a := range args {
+			raw[i] = []byte(a)
+		}
+		cmd := newCommand(raw, &buf)
+		again := newCommand([][]byte{[]byte("ECHO"), []byte(strings.Repeat("z", 40))}, &buf)
+		if !slices.Equal(cmd.Args, args) || cmd.Protocol != protocols.Redis || cmd.Kind != "command" {
+			t.Errorf("newCommand(%.40q) = %+v", args, cmd)
+		}
+		if again.Args[1] != strings.Repeat("z", 40) {
+			t.Errorf("second command: %q", again.Args)
+		}
+	}
+}
