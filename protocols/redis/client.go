@@ -63,8 +63,7 @@ func (s *relay) clientLoop(ctx context.Context) {
 // command handles one client command: check, then forward it or answer
 // for it.
 func (s *relay) command(ctx context.Context, args [][]byte, raw []byte, inline bool) error {
-	var nameBuf [24]byte
-	name := upperName(nameBuf[:0], args[0])
+	name := s.names.upper(args[0])
 	st := &s.state
 	if st.monitor && name != "QUIT" {
 		return s.answerError("ERR Airlock accepts only QUIT on a connection in MONITOR mode")
@@ -347,6 +346,40 @@ func newCommand(args [][]byte, buf *[]byte) *protocols.Command {
 	}
 	box.cmd.Args = strs
 	return &box.cmd
+}
+
+// maxNames bounds the command names a session keeps (nameCache).
+const maxNames = 64
+
+// nameCache keeps the upper-case names of the commands a session sent, so
+// that a name costs no allocation after its first use.
+type nameCache struct {
+	m map[string]string
+}
+
+// upper is upperName with the names kept; "" for a name longer than any
+// Airlock treats apart.
+func (c *nameCache) upper(name []byte) string {
+	var buf [24]byte
+	if len(name) > len(buf) {
+		return ""
+	}
+	up := buf[:0]
+	for _, ch := range name {
+		if 'a' <= ch && ch <= 'z' {
+			ch -= 'a' - 'A'
+		}
+		up = append(up, ch)
+	}
+	if n, ok := c.m[string(up)]; ok {
+		return n
+	}
+	if c.m == nil || len(c.m) >= maxNames {
+		c.m = make(map[string]string, 16)
+	}
+	n := string(up)
+	c.m[n] = n
+	return n
 }
 
 // upperName appends the command name in upper case to dst, up to its

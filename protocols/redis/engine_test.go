@@ -422,3 +422,29 @@ func TestNewCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestNameCache checks that command names come back in upper case, the
+// same string for the same name, and that the cache stays bounded.
+func TestNameCache(t *testing.T) {
+	var c nameCache
+	if got := c.upper([]byte("get")); got != "GET" {
+		t.Fatalf("upper(get) = %q", got)
+	}
+	if got := c.upper([]byte("GeT")); got != "GET" {
+		t.Fatalf("upper(GeT) = %q", got)
+	}
+	if got := c.upper([]byte(strings.Repeat("x", 25))); got != "" {
+		t.Fatalf("a long name: %q", got)
+	}
+	for i := range 3 * maxNames {
+		if got, want := c.upper([]byte("cmd"+itoa(i))), "CMD"+itoa(i); got != want {
+			t.Fatalf("upper = %q, want %q", got, want)
+		}
+	}
+	if len(c.m) > maxNames {
+		t.Errorf("%d names kept, want at most %d", len(c.m), maxNames)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.upper([]byte("set")) }); n != 0 {
+		t.Errorf("a known name costs %v allocations", n)
+	}
+}
