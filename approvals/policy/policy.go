@@ -174,6 +174,26 @@ func (p *Policy) ruleAction(id protocols.Identity, ruleID string, r protocols.Ri
 	return p.riskAction(id, r)
 }
 
+// reason is why a rule or a risk level chose an action: a rule when rule
+// is set, else the risk level.
+type reason struct {
+	rule string
+	risk protocols.Risk
+}
+
+// reasonText joins reasons as "rule (risk), risk level".
+func reasonText(rs []reason) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		if r.rule == "" {
+			parts[i] = "risk " + r.risk.String()
+		} else {
+			parts[i] = fmt.Sprintf("%s (%s)", r.rule, r.risk)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Decide implements protocols.Policy.
 func (p *Policy) Decide(id protocols.Identity, c *protocols.Classification) protocols.Decision {
 	return p.decide(id, c, nil)
@@ -189,11 +209,14 @@ func (p *Policy) decide(id protocols.Identity, c *protocols.Classification, ov *
 			Reason: "denied: the command was not classified"}
 	}
 	action := protocols.Allow
-	var because []string
-	consider := func(a protocols.Action, why string) {
+	// The reasons are formatted only for a decision that gives one: an
+	// allowed command (most of them) costs no allocation here.
+	var reasonBuf [4]reason
+	because := reasonBuf[:0]
+	consider := func(a protocols.Action, why reason) {
 		switch s := severity(a); {
 		case s > severity(action):
-			action, because = a, []string{why}
+			action, because = a, append(because[:0], why)
 		case s == severity(action) && s > 0:
 			because = append(because, why)
 		}
@@ -209,7 +232,7 @@ func (p *Policy) decide(id protocols.Identity, c *protocols.Classification, ov *
 		if ov != nil {
 			a = ov.relax(a, r, rr)
 		}
-		consider(a, fmt.Sprintf("%s (%s)", r, rr))
+		consider(a, reason{rule: r, risk: rr})
 	}
 	if len(c.Rules) == 0 || top < c.Risk {
 		// No rule explains the risk (a read, or an analyzer outside the
@@ -218,14 +241,14 @@ func (p *Policy) decide(id protocols.Identity, c *protocols.Classification, ov *
 		if ov != nil {
 			a = ov.relax(a, "", c.Risk)
 		}
-		consider(a, "risk "+c.Risk.String())
+		consider(a, reason{risk: c.Risk})
 	}
 	d := protocols.Decision{Action: action, Risk: c.Risk, Rules: c.Rules}
 	switch action {
 	case protocols.Deny:
-		d.Reason = "denied by policy: " + strings.Join(because, ", ")
+		d.Reason = "denied by policy: " + reasonText(because)
 	case protocols.Review:
-		d.Reason = "approval required by policy: " + strings.Join(because, ", ")
+		d.Reason = "approval required by policy: " + reasonText(because)
 	}
 	return d
 }

@@ -63,17 +63,14 @@ func (s *relay) clientLoop(ctx context.Context) {
 // command handles one client command: check, then forward it or answer
 // for it.
 func (s *relay) command(ctx context.Context, args [][]byte, raw []byte, inline bool) error {
-	var nameBuf [24]byte
-	name := upperName(nameBuf[:0], args[0])
+	name := s.names.upper(args[0])
 	st := &s.state
 	if st.monitor && name != "QUIT" {
 		return s.answerError("ERR Airlock accepts only QUIT on a connection in MONITOR mode")
 	}
-	strs := make([]string, len(args))
-	for i, a := range args {
-		strs[i] = string(a)
-	}
-	refusal, err := s.check(ctx, &protocols.Command{Protocol: protocols.Redis, Args: strs, Kind: "command"})
+	cmd := newCommand(args, &s.argBuf)
+	strs := cmd.Args
+	refusal, err := s.check(ctx, cmd)
 	if err != nil {
 		return err
 	}
@@ -300,6 +297,89 @@ func (s *relay) exec(raw []byte) error {
 // unsubscribe from all.
 func (s *relay) subscribe(name string, args [][]byte, raw []byte) error {
 	return s.forward(raw, pending{kind: pkPubSub, confirms: strings.ToLower(name), expect: max(len(args)-1, 1)})
+}
+
+// smallCommand is the most argument bytes a command may have for its
+// arguments to be views of one string, and inlineArgs the most arguments
+// held in the command's own allocation: a string shared by a command's
+// arguments lives as long as the longest-lived of them.
+const (
+	smallCommand = 256
+	inlineArgs   = 4
+)
+
+// commandBox holds a command and its first arguments in one allocation.
+type commandBox struct {
+	cmd  protocols.Command
+	args [inlineArgs]string
+}
+
+// newCommand is the session flow's command for args, in two allocations
+// when it is small: the command with its argument vector, and one string
+// its arguments are views of. buf is scratch space kept by the caller.
+func newCommand(args [][]byte, buf *[]byte) *protocols.Command {
+	box := &commandBox{cmd: protocols.Command{Protocol: protocols.Redis, Kind: "command"}}
+	strs := box.args[:0:inlineArgs]
+	if len(args) > inlineArgs {
+		strs = make([]string, 0, len(args))
+	}
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	if n > smallCommand {
+		for _, a := range args {
+			strs = append(strs, string(a))
+		}
+		box.cmd.Args = strs
+		return &box.cmd
+	}
+	b := (*buf)[:0]
+	for _, a := range args {
+		b = append(b, a...)
+	}
+	*buf = b
+	all, off := string(b), 0
+	for _, a := range args {
+		strs = append(strs, all[off:off+len(a)])
+		off += len(a)
+	}
+	box.cmd.Args = strs
+	return &box.cmd
+}
+
+// maxNames bounds the command names a session keeps (nameCache).
+const maxNames = 64
+
+// nameCache keeps the upper-case names of the commands a session sent, so
+// that a name costs no allocation after its first use.
+type nameCache struct {
+	m map[string]string
+}
+
+// upper is upperName with the names kept; "" for a name longer than any
+// Airlock treats apart.
+func (c *nameCache) upper(name []byte) string {
+	var buf [24]byte
+	if len(name) > len(buf) {
+		return ""
+	}
+	up := buf[:0]
+	for _, ch := range name {
+		if 'a' <= ch && ch <= 'z' {
+			ch -= 'a' - 'A'
+		}
+		up = append(up, ch)
+	}
+	if n, ok := c.m[string(up)]; ok {
+		return n
+	}
+	if c.m == nil || len(c.m) >= maxNames {
+		c.m = make(map[string]string, 16)
+	}
+	n := string(up)
+	c.m[n] = n
+	return n
 }
 
 // upperName appends the command name in upper case to dst, up to its

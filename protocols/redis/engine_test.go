@@ -320,7 +320,7 @@ func (s *rowSink) ForwardRow(values [][]byte, _ bool) error {
 	return nil
 }
 
-func needRedis(t *testing.T) { testenv.Need(t, "Redis", testenv.RedisAddr) }
+func needRedis(t testing.TB) { testenv.Need(t, "Redis", testenv.RedisAddr) }
 
 func redisAddr() string { return testenv.RedisAddr }
 
@@ -331,7 +331,7 @@ func sessionCaller() session.Caller {
 func uniqueKey(prefix string) string { return testenv.Unique(prefix) }
 
 // cleanupKeys deletes keys from the test database of the local Redis.
-func cleanupKeys(t *testing.T, keys ...string) {
+func cleanupKeys(t testing.TB, keys ...string) {
 	conn, err := net.Dial("tcp", testenv.RedisAddr)
 	if err != nil {
 		t.Errorf("delete test keys: %v", err)
@@ -346,5 +346,105 @@ func cleanupKeys(t *testing.T, keys ...string) {
 		if _, err := readValue(d, 1<<10); err != nil {
 			t.Errorf("delete test keys: %v", err)
 		}
+	}
+}
+
+// TestPipelineOfAThousandAgainstRedis sends a thousand commands in one
+// write, one of them refused by policy in the middle: every reply comes in
+// its place, the refusal too, and the recording keeps each command.
+func TestPipelineOfAThousandAgainstRedis(t *testing.T) {
+	needRedis(t)
+	recs := &memRecorders{}
+	g := testGateway(t, redisAddr(), testMasking, recs)
+	_, addr := serveEngine(t, g, Settings{})
+	c := dial(t, addr)
+	if got := c.do("AUTH", "dev", "dev-token"); got != "+OK\r\n" {
+		t.Fatalf("AUTH: %q", got)
+	}
+	const n, refused = 1000, 500
+	var batch []byte
+	for i := range n {
+		if i == refused {
+			batch = resp.AppendCommand(batch, "MODULE", "LOAD", "/x.so")
+			continue
+		}
+		batch = resp.AppendCommand(batch, "ECHO", "v"+itoa(i))
+	}
+	if _, err := c.conn.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		got := c.read()
+		if i == refused {
+			if !strings.HasPrefix(got, "-NOPERM Airlock refused the command") {
+				t.Fatalf("reply %d: %q", i, got)
+			}
+			continue
+		}
+		v := "v" + itoa(i)
+		if want := "$" + itoa(len(v)) + "\r\n" + v + "\r\n"; got != want {
+			t.Fatalf("reply %d: got %q, want %q", i, got, want)
+		}
+	}
+	if got := c.do("ECHO", "end"); got != "$3\r\nend\r\n" {
+		t.Fatalf("after the pipeline: %q", got)
+	}
+	cmds := recs.last().list("command ")
+	// The login's AUTH is no command of the session.
+	if len(cmds) != n+1 || cmds[refused] != "MODULE LOAD /x.so" || cmds[n-1] != "ECHO v999" {
+		t.Errorf("recorded %d commands, around the refusal %q", len(cmds), cmds[min(refused, len(cmds)-1):min(refused+3, len(cmds))])
+	}
+}
+
+// TestNewCommand checks the session flow's view of a command's arguments,
+// small (views of one string) and large, few and many, empty ones too, and
+// that they do not change when the scratch buffer is reused.
+func TestNewCommand(t *testing.T) {
+	var buf []byte
+	for _, args := range [][]string{
+		{"GET", "k"},
+		{"SET", "k", ""},
+		{"MSET", "a", "1", "b", "2", "c", "3"},
+		{"SET", "big", strings.Repeat("v", smallCommand+1)},
+		{"MSET", "a", strings.Repeat("v", smallCommand), "b", "2", "c"},
+	} {
+		raw := make([][]byte, len(args))
+		for i, a := range args {
+			raw[i] = []byte(a)
+		}
+		cmd := newCommand(raw, &buf)
+		again := newCommand([][]byte{[]byte("ECHO"), []byte(strings.Repeat("z", 40))}, &buf)
+		if !slices.Equal(cmd.Args, args) || cmd.Protocol != protocols.Redis || cmd.Kind != "command" {
+			t.Errorf("newCommand(%.40q) = %+v", args, cmd)
+		}
+		if again.Args[1] != strings.Repeat("z", 40) {
+			t.Errorf("second command: %q", again.Args)
+		}
+	}
+}
+
+// TestNameCache checks that command names come back in upper case, the
+// same string for the same name, and that the cache stays bounded.
+func TestNameCache(t *testing.T) {
+	var c nameCache
+	if got := c.upper([]byte("get")); got != "GET" {
+		t.Fatalf("upper(get) = %q", got)
+	}
+	if got := c.upper([]byte("GeT")); got != "GET" {
+		t.Fatalf("upper(GeT) = %q", got)
+	}
+	if got := c.upper([]byte(strings.Repeat("x", 25))); got != "" {
+		t.Fatalf("a long name: %q", got)
+	}
+	for i := range 3 * maxNames {
+		if got, want := c.upper([]byte("cmd"+itoa(i))), "CMD"+itoa(i); got != want {
+			t.Fatalf("upper = %q, want %q", got, want)
+		}
+	}
+	if len(c.m) > maxNames {
+		t.Errorf("%d names kept, want at most %d", len(c.m), maxNames)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.upper([]byte("set")) }); n != 0 {
+		t.Errorf("a known name costs %v allocations", n)
 	}
 }

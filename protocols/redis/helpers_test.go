@@ -181,7 +181,7 @@ func (f *fakeUpstream) serve(conn net.Conn) {
 
 // testGateway is a gateway with one Redis connection named cache in front
 // of upstream, for identities dev (token dev-token) and ops (ops-token).
-func testGateway(t *testing.T, upstream string, mask *masking.Config, recs *memRecorders) *session.Gateway {
+func testGateway(t testing.TB, upstream string, mask *masking.Config, recs *memRecorders) *session.Gateway {
 	t.Helper()
 	pol, err := policy.New(policy.Config{Rules: map[string]string{"reach.*": "deny"}}, policy.Config{})
 	if err != nil {
@@ -211,7 +211,7 @@ func testGateway(t *testing.T, upstream string, mask *masking.Config, recs *memR
 
 // serveEngine runs an engine with set on a loopback port and returns its
 // address.
-func serveEngine(t *testing.T, g *session.Gateway, set Settings) (*Engine, string) {
+func serveEngine(t testing.TB, g *session.Gateway, set Settings) (*Engine, string) {
 	t.Helper()
 	e := New()
 	e.set = set.withDefaults()

@@ -117,9 +117,14 @@ type walker struct {
 	// has not sampled yet.
 	streamed bool
 	kind     string
-	values   [][]byte
-	count    int64
-	errText  string
+	// kept holds the values the recording keeps, back to back, and spans
+	// where each is (a null has none): one buffer for the session rather
+	// than a copy per value.
+	kept    []byte
+	spans   []keptSpan
+	values  [][]byte // reply's view of kept, rebuilt per reply
+	count   int64
+	errText string
 	// lastInt is the last integer seen at depth 1, for pub/sub
 	// confirmations.
 	lastInt int64
@@ -134,11 +139,32 @@ func (w *walker) begin(sh shape, p resp.Proto, emit func([]byte)) {
 	w.stack = w.stack[:0]
 	w.withheld, w.streamed = false, false
 	w.kind, w.errText, w.count, w.lastInt = "", "", 0, 0
-	w.values = nil
+	w.forget()
 }
 
-// reply is what the recording keeps of the reply walked.
+// keptSpan is where a kept value lies in walker.kept.
+type keptSpan struct {
+	start, end int
+	null       bool
+}
+
+// forget drops the values kept of the previous reply.
+func (w *walker) forget() {
+	w.kept, w.spans = w.kept[:0], w.spans[:0]
+}
+
+// reply is what the recording keeps of the reply walked; its values are
+// valid until the next reply begins.
 func (w *walker) reply() protocols.Reply {
+	clear(w.values)
+	w.values = w.values[:0]
+	for _, sp := range w.spans {
+		var v []byte
+		if !sp.null {
+			v = w.kept[sp.start:sp.end:sp.end]
+		}
+		w.values = append(w.values, v)
+	}
 	return protocols.Reply{Kind: w.kind, Values: w.values, Count: w.count}
 }
 
@@ -269,12 +295,20 @@ func (w *walker) keep(v []byte) {
 		return
 	}
 	w.count++
-	if len(w.values) < recordValues {
-		if v != nil {
-			v = append([]byte{}, v...)
-		}
-		w.values = append(w.values, v)
+	if len(w.spans) >= recordValues {
+		return
 	}
+	if v == nil {
+		w.spans = append(w.spans, keptSpan{null: true})
+		return
+	}
+	if w.kept == nil {
+		// An empty value is not a null: its view must not be nil.
+		w.kept = make([]byte, 0, 256)
+	}
+	start := len(w.kept)
+	w.kept = append(w.kept, v...)
+	w.spans = append(w.spans, keptSpan{start: start, end: len(w.kept)})
 }
 
 // pairsAt reports whether the aggregate t opens holds field, value pairs.

@@ -302,7 +302,8 @@ func (r *readerState) internal(t resp.Token, lookahead bool, first resp.Token, h
 
 // replaced writes the reply that stands for the upstream's.
 func (w *walker) replaced(b []byte, emit func([]byte)) {
-	w.kind, w.values, w.count = "error", nil, 0
+	w.kind, w.count = "error", 0
+	w.forget()
 	w.errText = string(b[1 : len(b)-2])
 	w.keep([]byte(w.errText))
 	w.out = emit

@@ -29,6 +29,9 @@ type relay struct {
 	in    *transport.Reader
 	req   *resp.RequestDecoder
 	state clientState
+	// argBuf is scratch space for a command's arguments (newCommand).
+	argBuf []byte
+	names  nameCache
 
 	// outMu guards out, the client's output; the upstream reader holds it
 	// for a whole reply. out is nil once the session has ended.
