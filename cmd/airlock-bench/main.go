@@ -74,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.socketDir, "upstream-socket", "", "reach PostgreSQL from Airlock and pgbouncer through its Unix-domain socket in this directory (as a gateway on the database host would) instead of TCP; pgbench reaches every target, and PostgreSQL directly, over TCP either way")
 	fs.StringVar(&o.db, "db", "airlock_bench", "pgbench database, created if absent")
 	fs.IntVar(&o.scale, "scale", 10, "pgbench scale factor")
-	fs.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run (default all)")
+	fs.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run, of every suite's (e.g. connect-c4: pgbench -C, and the mysql suite's connect workload); default all")
 	fs.StringVar(&o.targets, "targets", "", "comma-separated targets besides direct (default all)")
 	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary directory (configs, logs) for inspection")
 	suites := fs.String("suites", "", "comma-separated suites to run, of postgres (pgbench), mysql (sysbench), redis (redis-benchmark), http (Go load generator); default all")
@@ -141,7 +141,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	ws, err := selectWorkloads(opt.workloads)
+	ws, err := selectWorkloads(opt.workloads, protoWorkloadKeys(opt)...)
 	if err == nil {
 		_, err = selectTargets(opt.targets)
 	}
