@@ -188,3 +188,16 @@ func TestSelectProtoWorkloads(t *testing.T) {
 		t.Fatalf("selectProto kept %v of the redis suite for connect-c4", got)
 	}
 }
+
+// TestRecordingRoot: -recordings moves every target's recordings into a
+// subdirectory of the run's own there.
+func TestRecordingRoot(t *testing.T) {
+	b := &bench{tmp: "/tmp/airlock-bench-123"}
+	if got := b.recordingDir("airlock-full"); got != "/tmp/airlock-bench-123/recordings/airlock-full" {
+		t.Errorf("default recording dir %s", got)
+	}
+	b.opt.recordings = "/dev/shm"
+	if got := b.recordingDir("airlock-full"); got != "/dev/shm/airlock-bench-123-recordings/airlock-full" {
+		t.Errorf("recording dir with -recordings %s", got)
+	}
+}
