@@ -95,10 +95,15 @@ func closedLoop(ctx context.Context, clients int, dur time.Duration, op func(ctx
 	defer cancel()
 	lat := make([][]int64, clients)
 	var failed atomic.Int64
-	var firstErr atomic.Value
+	// A pointer, not an atomic.Value: errors of different types would
+	// make its CompareAndSwap panic.
+	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
 	start := time.Now()
-	end := start.Add(dur)
+	// The context's own deadline, not start+dur: a dial given ctx times
+	// out at that deadline, which comes a moment before start+dur, and
+	// may report its timeout before ctx.Err does.
+	end, _ := ctx.Deadline()
 	for i := range clients {
 		wg.Add(1)
 		go func() {
@@ -113,7 +118,7 @@ func closedLoop(ctx context.Context, clients int, dur time.Duration, op func(ctx
 				}
 				if err != nil {
 					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.CompareAndSwap(nil, &err)
 					continue
 				}
 				lat[i] = append(lat[i], time.Since(t0).Microseconds())
@@ -122,8 +127,8 @@ func closedLoop(ctx context.Context, clients int, dur time.Duration, op func(ctx
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if err, _ := firstErr.Load().(error); err != nil {
-		return protoRun{}, fmt.Errorf("%d operations failed, the first: %w", failed.Load(), err)
+	if p := firstErr.Load(); p != nil {
+		return protoRun{}, fmt.Errorf("%d operations failed, the first: %w", failed.Load(), *p)
 	}
 	return latencyRun(slices.Concat(lat...), elapsed)
 }

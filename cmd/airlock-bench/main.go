@@ -32,6 +32,9 @@ type options struct {
 	workloads string
 	targets   string
 	keepTmp   bool
+	// recordings, when set, is where each run keeps its targets'
+	// recordings instead of its temporary directory.
+	recordings string
 	// The protocol suites: which run, and what they reach.
 	suites        []string
 	mysqlAddr     string
@@ -74,9 +77,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.socketDir, "upstream-socket", "", "reach PostgreSQL from Airlock and pgbouncer through its Unix-domain socket in this directory (as a gateway on the database host would) instead of TCP; pgbench reaches every target, and PostgreSQL directly, over TCP either way")
 	fs.StringVar(&o.db, "db", "airlock_bench", "pgbench database, created if absent")
 	fs.IntVar(&o.scale, "scale", 10, "pgbench scale factor")
-	fs.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run (default all)")
+	fs.StringVar(&o.workloads, "workloads", "", "comma-separated workloads to run, of every suite's (e.g. connect-c4: pgbench -C, and the mysql suite's connect workload); default all")
 	fs.StringVar(&o.targets, "targets", "", "comma-separated targets besides direct (default all)")
 	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary directory (configs, logs) for inspection")
+	fs.StringVar(&o.recordings, "recordings", "", "directory in which the run keeps its Airlock targets' recordings, in a subdirectory of its own removed with the temporary directory (default: the temporary directory). On ext4 without a journal, creating a file after many files nearby were deleted costs up to a millisecond of kernel CPU for minutes, which connect-c4's airlock-full then measures: a tmpfs or a journalled volume here keeps that out")
 	suites := fs.String("suites", "", "comma-separated suites to run, of postgres (pgbench), mysql (sysbench), redis (redis-benchmark), http (Go load generator); default all")
 	fs.StringVar(&o.mysqlAddr, "mysql", "127.0.0.1:3306", "MariaDB/MySQL address (user root, empty password) for the mysql suite")
 	fs.StringVar(&o.redisAddr, "redis", "127.0.0.1:6379", "Redis address (no AUTH) for the redis suite")
@@ -141,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	ws, err := selectWorkloads(opt.workloads)
+	ws, err := selectWorkloads(opt.workloads, protoWorkloadKeys(opt)...)
 	if err == nil {
 		_, err = selectTargets(opt.targets)
 	}
@@ -180,6 +184,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return
 		}
 		_ = os.RemoveAll(b.tmp)
+		if opt.recordings != "" {
+			_ = os.RemoveAll(b.recordingRoot())
+		}
 	}()
 
 	rep, protos, err := b.benchmarkSuites(ctx, ws, targets, args)

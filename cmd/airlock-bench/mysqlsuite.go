@@ -279,6 +279,10 @@ func (b *bench) runMySQLSuite(ctx context.Context) *ProtoSuite {
 
 // runSuite starts the targets, runs the rounds and stops the targets.
 func (b *bench) runSuite(ctx context.Context, suite *ProtoSuite, start func() ([]*protoTarget, error), ws []protoWorkload) *ProtoSuite {
+	if ws = selectProto(ws, b.opt.workloads); len(ws) == 0 {
+		suite.Err = "-workloads names none of this suite's workloads"
+		return suite
+	}
 	targets, err := start()
 	defer b.stopTargets(targets)
 	if err != nil {

@@ -315,7 +315,16 @@ func (b *bench) serveAirlock(ctx context.Context, name string, y []byte, adminPo
 // recordingDir is where the Airlock process name records when its
 // configuration names a recording directory.
 func (b *bench) recordingDir(name string) string {
-	return filepath.Join(b.tmp, "recordings", name)
+	return filepath.Join(b.recordingRoot(), name)
+}
+
+// recordingRoot holds the run's recording directories: in its temporary
+// directory, or in a subdirectory named after it under -recordings.
+func (b *bench) recordingRoot() string {
+	if b.opt.recordings != "" {
+		return filepath.Join(b.opt.recordings, filepath.Base(b.tmp)+"-recordings")
+	}
+	return filepath.Join(b.tmp, "recordings")
 }
 
 // waitReady polls ready until it holds, the service exits or the timeout.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -94,14 +95,13 @@ func (w Workload) CommandLine(dur time.Duration) string {
 
 // selectWorkloads keeps the workloads named in keys (comma separated;
 // empty keeps all).
-func selectWorkloads(keys string) ([]Workload, error) {
+func selectWorkloads(keys string, others ...string) ([]Workload, error) {
 	if keys == "" {
 		return workloads, nil
 	}
 	var out []Workload
-	for _, k := range strings.Split(keys, ",") {
-		k = strings.TrimSpace(k)
-		found := false
+	for _, k := range splitKeys(keys) {
+		found := slices.Contains(others, k)
 		for _, w := range workloads {
 			if w.Key == k {
 				out, found = append(out, w), true
@@ -112,10 +112,51 @@ func selectWorkloads(keys string) ([]Workload, error) {
 			for _, w := range workloads {
 				all = append(all, w.Key)
 			}
+			all = append(all, others...)
 			return nil, fmt.Errorf("unknown workload %q (want one of %s)", k, strings.Join(all, ", "))
 		}
 	}
 	return out, nil
+}
+
+// splitKeys splits a comma-separated -workloads value.
+func splitKeys(keys string) []string {
+	var out []string
+	for _, k := range strings.Split(keys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// selectProto keeps the protocol suite's workloads named in keys (all of
+// them when keys is empty), in the suite's order.
+func selectProto(ws []protoWorkload, keys string) []protoWorkload {
+	if keys == "" {
+		return ws
+	}
+	named := splitKeys(keys)
+	var out []protoWorkload
+	for _, w := range ws {
+		if slices.Contains(named, w.Key) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// protoWorkloadKeys are the keys of every protocol suite's workloads, which
+// -workloads may name too.
+func protoWorkloadKeys(opt options) []string {
+	b := &bench{opt: opt}
+	var keys []string
+	for _, ws := range [][]protoWorkload{b.mysqlWorkloads(), b.redisWorkloads(), httpWorkloads()} {
+		for _, w := range ws {
+			keys = append(keys, w.Key)
+		}
+	}
+	return keys
 }
 
 // selectTargets keeps the targets named in names, in run order; direct is

@@ -161,3 +161,43 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectProtoWorkloads: -workloads names the protocol suites'
+// workloads too, and each suite runs only those of its own it names.
+func TestSelectProtoWorkloads(t *testing.T) {
+	keys := protoWorkloadKeys(options{redisRequests: 10})
+	if !slices.Contains(keys, "point-select-c16") || !slices.Contains(keys, "get-c50") || !slices.Contains(keys, "get-item-c16") {
+		t.Fatalf("protocol workload keys = %v", keys)
+	}
+	ws, err := selectWorkloads("connect-c4,point-select-c16", keys...)
+	if err != nil || len(ws) != 1 || ws[0].Key != "connect-c4" {
+		t.Fatalf("selectWorkloads = %v, %v: want pgbench's connect-c4 only", ws, err)
+	}
+	if _, err := selectWorkloads("nope", keys...); err == nil || !strings.Contains(err.Error(), "point-select-c16") {
+		t.Fatalf("unknown workload error should list the protocol suites' too: %v", err)
+	}
+	b := &bench{opt: options{redisRequests: 10}}
+	got := selectProto(b.mysqlWorkloads(), "connect-c4, select-simple-c1")
+	if len(got) != 1 || got[0].Key != "connect-c4" {
+		t.Fatalf("selectProto kept %v: want the mysql suite's connect-c4 only", got)
+	}
+	if got := selectProto(b.mysqlWorkloads(), ""); len(got) != len(b.mysqlWorkloads()) {
+		t.Fatalf("selectProto without -workloads kept %d of %d", len(got), len(b.mysqlWorkloads()))
+	}
+	if got := selectProto(b.redisWorkloads(), "connect-c4"); len(got) != 0 {
+		t.Fatalf("selectProto kept %v of the redis suite for connect-c4", got)
+	}
+}
+
+// TestRecordingRoot: -recordings moves every target's recordings into a
+// subdirectory of the run's own there.
+func TestRecordingRoot(t *testing.T) {
+	b := &bench{tmp: "/tmp/airlock-bench-123"}
+	if got := b.recordingDir("airlock-full"); got != "/tmp/airlock-bench-123/recordings/airlock-full" {
+		t.Errorf("default recording dir %s", got)
+	}
+	b.opt.recordings = "/dev/shm"
+	if got := b.recordingDir("airlock-full"); got != "/dev/shm/airlock-bench-123-recordings/airlock-full" {
+		t.Errorf("recording dir with -recordings %s", got)
+	}
+}

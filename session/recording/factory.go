@@ -2,8 +2,11 @@ package recording
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -69,6 +72,9 @@ type Factory struct {
 
 	rawPool  sync.Pool // *[]byte, uncompressed blocks being filled
 	compPool sync.Pool // *[]byte, compressed blocks being written
+	// macs holds HMAC-SHA256 states of key, reset after each use: a new
+	// one hashes the key's two pads first, at every checkpoint and trailer.
+	macs sync.Pool
 
 	mu     sync.Mutex
 	active map[*recorder]struct{}
@@ -153,6 +159,7 @@ func NewFactory(cfg Config, o Options) (*Factory, error) {
 	size := int(cfg.BlockSize)
 	f.rawPool.New = func() any { b := make([]byte, 0, size+size/4); return &b }
 	f.compPool.New = func() any { b := make([]byte, 0, size/2); return &b }
+	f.macs.New = func() any { return hmac.New(sha256.New, f.key) }
 	go f.run(cfg.FlushInterval)
 	return f, nil
 }
@@ -506,6 +513,15 @@ func (f *Factory) indexEnded(es ...Entry) error {
 		return fmt.Errorf("update session index: %w", err)
 	}
 	return nil
+}
+
+// sealMAC is the package's sealMAC with the factory's key, from the pool.
+func (f *Factory) sealMAC(t FrameType, count int64, head [32]byte) []byte {
+	m := f.macs.Get().(hash.Hash)
+	mac := sumSealMAC(m, t, count, head)
+	m.Reset()
+	f.macs.Put(m)
+	return mac
 }
 
 func (f *Factory) getRaw() *[]byte {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"hash"
 	"hash/crc32"
@@ -173,18 +172,18 @@ func encodeHeader(h *Header) ([]byte, error) {
 		c.Compression = stored
 		h = &c
 	}
-	js, err := json.Marshal(h)
+	const prefix = len(magic) + 6
+	b := make([]byte, prefix, 512)
+	copy(b, magic[:])
+	binary.LittleEndian.PutUint16(b[len(magic):], version)
+	b, err := appendHeaderJSON(b, h)
 	if err != nil {
 		return nil, fmt.Errorf("encode header: %w", err)
 	}
-	if len(js) > maxHeader {
-		return nil, fmt.Errorf("encode header: %d bytes exceeds the %d byte limit", len(js), maxHeader)
+	if n := len(b) - prefix; n > maxHeader {
+		return nil, fmt.Errorf("encode header: %d bytes exceeds the %d byte limit", n, maxHeader)
 	}
-	b := make([]byte, 0, len(magic)+6+len(js)+4)
-	b = append(b, magic[:]...)
-	b = binary.LittleEndian.AppendUint16(b, version)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(js)))
-	b = append(b, js...)
+	binary.LittleEndian.PutUint32(b[len(magic)+2:], uint32(len(b)-prefix))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
@@ -223,7 +222,12 @@ const (
 )
 
 func sealMAC(key []byte, t FrameType, count int64, head [32]byte) []byte {
-	m := hmac.New(sha256.New, key)
+	return sumSealMAC(hmac.New(sha256.New, key), t, count, head)
+}
+
+// sumSealMAC is sealMAC with m, an HMAC-SHA256 of the key in its
+// initial state.
+func sumSealMAC(m hash.Hash, t FrameType, count int64, head [32]byte) []byte {
 	if t == FrameTrailer {
 		m.Write([]byte(sealTrailer))
 	} else {

@@ -25,6 +25,14 @@ import (
 // reservation runs short: one allocation per 64 KiB recorded.
 const reserveChunk = 64 << 10
 
+// firstReserveChunk rounds a file's first reservation, made as it is
+// opened: the tail and room for a dozen KiB of frames, 32 KiB in all.
+// Most sessions of a client that connects per transaction end well within
+// it, and the space a file was given past its end is given back at its
+// close: the smaller first allocation is less to allocate and to punch out
+// again (on tmpfs, pages zeroed and freed).
+const firstReserveChunk = 16 << 10
+
 // reserveTail is kept allocated beyond the frames for the session's end and
 // trailer frames, and the last block's checkpoint, compressed.
 const reserveTail = 16 << 10
@@ -55,8 +63,12 @@ func (r *recorder) ensure(extra int) error {
 	if need <= r.reserved {
 		return nil
 	}
+	chunk := int64(reserveChunk)
+	if r.reserved == 0 {
+		chunk = firstReserveChunk
+	}
 	want := need - r.reserved
-	want += reserveChunk - want%reserveChunk
+	want += chunk - want%chunk
 	err := r.f.reserve(r.out, r.reserved, want)
 	switch {
 	case err == nil:

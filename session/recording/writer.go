@@ -289,7 +289,7 @@ func (r *recorder) appendSeal(t FrameType) error {
 	hd := head(r.h)
 	var mac []byte
 	if len(r.f.key) > 0 {
-		mac = sealMAC(r.f.key, t, r.frames, hd)
+		mac = r.f.sealMAC(t, r.frames, hd)
 	}
 	s := r.begin(t)
 	*r.raw = appendSeal(*r.raw, r.frames, &hd, mac)
