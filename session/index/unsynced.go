@@ -233,14 +233,17 @@ func (s *Store) queueStart(req *startReq) bool {
 	// Only the first start of a batch wakes the writer, and a full batch
 	// or a waiting caller cuts its window short: a wake per start was a
 	// scheduler round trip per session.
+	// The signals are sent under qmu, so that the flush that takes this
+	// request (under qmu too) also takes its hurry token: a token sent
+	// after that flush would cut a later batch's window short.
 	first, urgent := len(s.startQ) == 1, len(s.startQ) >= deferBatch || req.ctx != nil
-	s.qmu.Unlock()
 	if first || urgent {
 		signal(s.wake)
 	}
 	if urgent {
 		signal(s.hurry)
 	}
+	s.qmu.Unlock()
 	return true
 }
 
