@@ -24,15 +24,14 @@ const mysqlBenchDB = "airlock_bench_mysql"
 const (
 	mysqlTables    = 4
 	mysqlTableSize = 10000
-	mysqlThreads   = 16
 )
 
 // mysqlWorkloads are the sysbench runs: each sysbench event is one
 // operation (oltp_point_select: one primary-key SELECT; oltp_read_only: a
 // transaction of 14 SELECTs and ranges).
 func (b *bench) mysqlWorkloads() []protoWorkload {
-	mk := func(key, script string, extra ...string) protoWorkload {
-		args := append([]string{script, fmt.Sprintf("--threads=%d", mysqlThreads)}, extra...)
+	mk := func(key, script string, threads int, extra ...string) protoWorkload {
+		args := append([]string{script, fmt.Sprintf("--threads=%d", threads)}, extra...)
 		return protoWorkload{Key: key,
 			Desc: fmt.Sprintf("`sysbench %s --tables=%d --table-size=%d` for the run's duration; one operation is one sysbench event.",
 				strings.Join(args, " "), mysqlTables, mysqlTableSize),
@@ -41,9 +40,11 @@ func (b *bench) mysqlWorkloads() []protoWorkload {
 			}}
 	}
 	return []protoWorkload{
-		mk("point-select-c16", "oltp_point_select"),
-		mk("read-only-c16", "oltp_read_only"),
-		mk("point-select-c16-noprep", "oltp_point_select", "--db-ps-mode=disable"),
+		mk("point-select-c1", "oltp_point_select", 1),
+		mk("point-select-c16", "oltp_point_select", 16),
+		mk("read-only-c1", "oltp_read_only", 1),
+		mk("read-only-c16", "oltp_read_only", 16),
+		mk("point-select-c16-noprep", "oltp_point_select", 16, "--db-ps-mode=disable"),
 		mysqlConnectWorkload(),
 	}
 }
