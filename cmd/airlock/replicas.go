@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -16,8 +17,18 @@ func (s *server) watchReplicas(ctx context.Context) {
 	every, stale := s.cfg.Store.Heartbeat, s.cfg.Store.StaleAfter
 	t := time.NewTicker(every)
 	defer t.Stop()
+	failed := 0 // beats failed in a row: an unreachable store is logged once, not on every beat
 	for {
-		s.beat(ctx, stale)
+		switch err := s.beat(ctx, stale); {
+		case err != nil && failed == 0:
+			s.log.Warn("replica heartbeat failed; logged again only once it recovers", "err", err)
+			failed++
+		case err != nil:
+			failed++
+		case failed > 0:
+			s.log.Info("replica heartbeat recovered", "failed_beats", failed)
+			failed = 0
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -26,19 +37,18 @@ func (s *server) watchReplicas(ctx context.Context) {
 	}
 }
 
-// beat is one heartbeat and one look for replicas gone stale.
-func (s *server) beat(ctx context.Context, stale time.Duration) {
+// beat is one heartbeat and one look for replicas gone stale; it returns
+// why the store could not be read or written.
+func (s *server) beat(ctx context.Context, stale time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, max(stale/2, time.Second))
 	defer cancel()
 	now := time.Now()
 	if err := s.index.Heartbeat(ctx, now); err != nil {
-		s.log.Warn("replica heartbeat failed", "err", err)
-		return
+		return err
 	}
 	gone, err := s.index.StaleNodes(ctx, now.Add(-stale))
 	if err != nil {
-		s.log.Warn("looking for stopped replicas failed", "err", err)
-		return
+		return fmt.Errorf("looking for stopped replicas: %w", err)
 	}
 	for _, node := range gone {
 		requests, err := s.approver.ExpireReplica(ctx, node)
@@ -54,4 +64,5 @@ func (s *server) beat(ctx context.Context, stale time.Duration) {
 		s.log.Warn("replica stopped heartbeating: its held approvals withdrawn, its sessions closed as abandoned",
 			"replica", node, "approvals", requests, "sessions", sessions)
 	}
+	return nil
 }
