@@ -285,28 +285,10 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 	}
 	base := airlockConfig{Identity: benchIdentity, TokenHash: b.tokenHash, Connection: benchConnection,
 		Upstream: b.upstreamAddr(), Database: b.opt.db}
-	probe := withMode(base, modeInspect)
-	probe.Data = probeData{RecordingDir: b.recordingDir("probe"), KeyEnv: recordingKeyEnv}
-	if err := os.MkdirAll(probe.Data.RecordingDir, 0o700); err != nil {
-		return nil, fmt.Errorf("recordings dir: %w", err)
-	}
-	show := probeData{RecordingDir: "<tmp>/recordings/<target>", KeyEnv: recordingKeyEnv}
-	full, probes, err := b.probeFull(ctx, probe, show)
+	full, active, err := b.fullConfig(ctx, base, rep)
 	if err != nil {
 		return nil, err
 	}
-	full.Mode = modeFull
-	full.PGMode = "" // full inspection: the default inspect mode plus the sections
-	rep.Probes = probes
-	var active []string
-	for _, p := range probes {
-		if p.Accepted {
-			rep.FullActive = append(rep.FullActive, p.Section+" ("+p.Level+")")
-			active = append(active, p.Section)
-		}
-	}
-	b.log.Info("full inspection sections", "active", rep.FullActive)
-
 	targets, skipped, err := b.startTargets(ctx, targetNames, base, full)
 	if err != nil {
 		return nil, err
@@ -332,6 +314,53 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 		return nil, err
 	}
 
+	if err := b.runRounds(ctx, ws, targets, rep); err != nil {
+		return nil, err
+	}
+	b.summarizeTargets(targets, active, rep)
+	if b.opt.idle > 0 && contains(targetNames, targetFull) {
+		rep.Memory = b.measureMemory(ctx, full)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	rep.Results = aggregate(rep.Samples, ws, rep.Targets)
+	rep.Goals = evaluateGoals(rep.Results, rep.Memory, active)
+	rep.Facts.LoadAfter = loadAvg()
+	return rep, nil
+}
+
+// fullConfig probes which full-inspection sections this build accepts and
+// returns the full target's configuration and the sections active in it,
+// noting the probes in rep.
+func (b *bench) fullConfig(ctx context.Context, base airlockConfig, rep *Report) (airlockConfig, []string, error) {
+	probe := withMode(base, modeInspect)
+	probe.Data = probeData{RecordingDir: b.recordingDir("probe"), KeyEnv: recordingKeyEnv}
+	if err := os.MkdirAll(probe.Data.RecordingDir, 0o700); err != nil {
+		return airlockConfig{}, nil, fmt.Errorf("recordings dir: %w", err)
+	}
+	show := probeData{RecordingDir: "<tmp>/recordings/<target>", KeyEnv: recordingKeyEnv}
+	full, probes, err := b.probeFull(ctx, probe, show)
+	if err != nil {
+		return airlockConfig{}, nil, err
+	}
+	full.Mode = modeFull
+	full.PGMode = "" // full inspection: the default inspect mode plus the sections
+	rep.Probes = probes
+	var active []string
+	for _, p := range probes {
+		if p.Accepted {
+			rep.FullActive = append(rep.FullActive, p.Section+" ("+p.Level+")")
+			active = append(active, p.Section)
+		}
+	}
+	b.log.Info("full inspection sections", "active", rep.FullActive)
+	return full, active, nil
+}
+
+// runRounds warms each target up, then runs every workload against every
+// target once per round, in each round's order, appending rep.Samples.
+func (b *bench) runRounds(ctx context.Context, ws []Workload, targets []*target, rep *Report) error {
 	if b.opt.warmup > 0 {
 		warm, _ := workloadByKey("select-prepared-c16")
 		for _, t := range targets {
@@ -348,16 +377,16 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 					continue
 				}
 				if ctx.Err() != nil {
-					return nil, ctx.Err()
+					return ctx.Err()
 				}
 				if w.ReadWrite {
 					if err := b.vacuumForRW(ctx); err != nil {
-						return nil, err
+						return err
 					}
 				}
 				s := b.runPgbench(ctx, w, t, round, b.opt.duration, true)
 				if ctx.Err() != nil {
-					return nil, ctx.Err()
+					return ctx.Err()
 				}
 				attrs := []any{"round", round, "workload", w.Key, "target", t.name, "tps", int(s.TPS), "p50_us", s.P50us, "p99_us", s.P99us}
 				if !isNaN(s.CPUus) {
@@ -372,6 +401,12 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 			}
 		}
 	}
+	return nil
+}
+
+// summarizeTargets notes what each target did besides its figures (its
+// sessions, its recordings) and stops its process.
+func (b *bench) summarizeTargets(targets []*target, active []string, rep *Report) {
 	for _, t := range targets {
 		if t.admin != 0 {
 			rep.Activity = append(rep.Activity, activity(t))
@@ -394,16 +429,6 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 			b.sv.remove(t.svc)
 		}
 	}
-	if b.opt.idle > 0 && contains(targetNames, targetFull) {
-		rep.Memory = b.measureMemory(ctx, full)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-	}
-	rep.Results = aggregate(rep.Samples, ws, rep.Targets)
-	rep.Goals = evaluateGoals(rep.Results, rep.Memory, active)
-	rep.Facts.LoadAfter = loadAvg()
-	return rep, nil
 }
 
 // roundOrder is the order in which round runs the targets: each round
