@@ -73,3 +73,25 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// previewCategories are the rule categories of a command Airlock plans for
+// a preview. A command with any other rule (a function that reaches
+// outside, dynamic code, a role switch) is not planned at all: the
+// database's planner or optimizer may evaluate functions and subqueries
+// while it plans, even where the plan runs nothing.
+var previewCategories = map[string]bool{"write": true, "schema": true, "ddl": true}
+
+// NotPlanned is the skipped preview of a command classified cls that does
+// more than write or change the schema, or nil when it may be planned.
+func NotPlanned(cls *Classification) *Preview {
+	if cls == nil {
+		return nil
+	}
+	for _, r := range cls.Rules {
+		if cat, _, _ := strings.Cut(r, "."); !previewCategories[cat] {
+			return &Preview{Status: PreviewSkipped,
+				Note: "not planned: the command does more than write or change the schema (" + r + ")"}
+		}
+	}
+	return nil
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
@@ -14,12 +13,6 @@ import (
 )
 
 var _ protocols.Previewer = (*Engine)(nil)
-
-// previewCategories are the rule categories of a command Airlock plans for
-// a preview. A command with any other rule (a function that reaches
-// outside, dynamic code, a role switch) is not planned at all: the
-// optimizer may evaluate functions and subqueries while it plans.
-var previewCategories = map[string]bool{"write": true, "schema": true, "ddl": true}
 
 // defaultPreviewTimeout bounds a preview whose context has no deadline.
 const defaultPreviewTimeout = 3 * time.Second
@@ -60,13 +53,8 @@ func (e *Engine) Preview(ctx context.Context, conn *protocols.Connection, cmd *p
 		p.Elapsed = time.Since(start)
 		return p
 	}
-	if cls != nil {
-		for _, r := range cls.Rules {
-			if cat, _, _ := strings.Cut(r, "."); !previewCategories[cat] {
-				return done(&protocols.Preview{Status: protocols.PreviewSkipped,
-					Note: "not planned: the command does more than write or change the schema (" + r + ")"})
-			}
-		}
+	if skip := protocols.NotPlanned(cls); skip != nil {
+		return done(skip)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

@@ -18,13 +18,6 @@ import (
 
 var _ protocols.Previewer = (*Engine)(nil)
 
-// previewCategories are the rule categories of a command Airlock plans for
-// a preview. A command with any other rule (a function that reaches
-// outside, dynamic code, a role switch) is not planned at all: plain
-// EXPLAIN runs nothing, but the planner may evaluate functions while it
-// folds constants.
-var previewCategories = map[string]bool{"write": true, "schema": true, "ddl": true}
-
 // Preview implements protocols.Previewer: a blast-radius preview of a
 // command held for review, made on a connection of its own with the
 // credentials Airlock holds, inside a READ ONLY transaction that is
@@ -57,13 +50,8 @@ func (e *Engine) Preview(ctx context.Context, conn *protocols.Connection, cmd *p
 		p.Elapsed = time.Since(start)
 		return p
 	}
-	if cls != nil {
-		for _, r := range cls.Rules {
-			if cat, _, _ := strings.Cut(r, "."); !previewCategories[cat] {
-				return done(&protocols.Preview{Status: protocols.PreviewSkipped,
-					Note: "not planned: the command does more than write or change the schema (" + r + ")"})
-			}
-		}
+	if skip := protocols.NotPlanned(cls); skip != nil {
+		return done(skip)
 	}
 	pc, err := e.previewConn(ctx, conn)
 	if err != nil {
