@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -153,13 +154,31 @@ type transform struct {
 	err   error
 }
 
+// readers keeps the transforms' 32 KiB read buffers between bodies: one
+// per proxied body was the largest allocation a request made.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
 func newTransform(src io.ReadCloser, next unit, apply func([]byte) []byte) *transform {
-	return &transform{src: src, br: bufio.NewReaderSize(src, 32<<10), next: next, apply: apply}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(src)
+	return &transform{src: src, br: br, next: next, apply: apply}
+}
+
+// release gives the read buffer back once the body has ended and every
+// unit read from it has been handed on (a unit may point into it until
+// then). Close does not: a Read may still be under way.
+func (t *transform) release() {
+	if t.br != nil {
+		t.br.Reset(nil)
+		readers.Put(t.br)
+		t.br = nil
+	}
 }
 
 func (t *transform) Read(p []byte) (int, error) {
 	for len(t.out) == 0 {
 		if t.err != nil {
+			t.release()
 			return 0, t.err
 		}
 		u, err := t.next(t.br)

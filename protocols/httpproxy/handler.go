@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/airlock-gw/airlock/protocols"
@@ -353,8 +354,14 @@ func (p *proxy) reverseProxy(x *exchange, rest string, body func(out *http.Reque
 			p.rewrite(pr, x, rest)
 			body(pr.Out)
 		},
-		Transport:      x.up.dial.transport,
-		FlushInterval:  -1,
+		Transport: x.up.dial.transport,
+		// 0, not -1: a response of known length leaves in one write when
+		// it ends (or whenever the server's buffer fills), where -1 made
+		// a flush, a system call, of every piece. Streams of unknown
+		// length, event streams and gRPC's still flush at once: the
+		// reverse proxy does that for them whatever this says.
+		FlushInterval:  0,
+		BufferPool:     copyBuffers,
 		ModifyResponse: response,
 		ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { p.upstreamFailed(w, r, x, err) },
 		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
@@ -478,3 +485,12 @@ func (p *proxy) refuseAdmission(w http.ResponseWriter, r *http.Request, name str
 			"the caller could not be authenticated just now; try again shortly").write(w)
 	}
 }
+
+// copyBuffers are the reverse proxy's 32 KiB copy buffers, kept between
+// requests: without a pool it allocates one per response.
+var copyBuffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *b.p.Get().(*[]byte) }
+func (b *bufferPool) Put(s []byte) { b.p.Put(&s) }
