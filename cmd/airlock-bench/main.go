@@ -205,12 +205,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("benchmark failed", "err", err)
 		return 1
 	}
-	md, err := renderAll(rep, protos, contains(opt.suites, suitePostgres))
+	pg, proto, err := renderAll(rep, protos, contains(opt.suites, suitePostgres))
 	if err != nil {
 		log.Error("render report", "err", err)
 		return 1
 	}
-	if err := b.writeReport(stdout, md); err != nil {
+	if err := b.writeReport(stdout, pg, proto); err != nil {
 		log.Error("write report", "err", err)
 		return 1
 	}
@@ -228,18 +228,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// writeReport writes md to -out, keeping the sections of the file there
-// that this run did not measure (see assembleReport), or to stdout.
-func (b *bench) writeReport(stdout io.Writer, md []byte) error {
+// writeReport writes the report's parts to -out, keeping the parts of the
+// file there that this run did not measure (assembleReport), or to stdout.
+func (b *bench) writeReport(stdout io.Writer, pg, proto []byte) error {
 	if b.opt.out == "-" {
-		_, err := stdout.Write(md)
+		_, err := stdout.Write(joinParts(reportParts{postgres: pg, proto: proto}))
 		return err
 	}
 	path := b.opt.out
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(b.repo, path)
 	}
-	if err := os.WriteFile(path, withKeptTail(path, md), 0o644); err != nil {
+	if err := os.WriteFile(path, assembleReport(path, pg, proto), 0o644); err != nil {
 		return err
 	}
 	b.log.Info("report written", "path", path)
