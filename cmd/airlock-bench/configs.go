@@ -84,7 +84,7 @@ var targetModes = map[string]string{
 
 // targetDescriptions say what the targets outside targetModes are.
 var targetDescriptions = map[string]string{
-	targetQuickstart:         "the repository's airlock.yaml as it ships, applied to the bench connection: its `policy` (`reach.*: deny`), top-level `masking` (e-mail and card partial, secrets redacted, the `*password*` and `*_token` column rules), `recording` (`rows: first`, `first_rows: 10`, s2, signed), `limits`, and its `store` (SQLite in the run's temporary directory) and `approvals` when check-config accepts them (listed below)",
+	targetQuickstart:         "the repository's airlock.yaml as it ships, applied to the bench connection: its `policy` (`reach.*: deny`), top-level `masking` (e-mail and card partial, secrets redacted, the `*password*` and `*_token` column rules), `recording` (`rows: first`, `first_rows: 10`, s2, signed), `limits`, and its `store` (SQLite in the run's temporary directory) and `approvals` when check-config accepts them (see the checks below)",
 	targetQuickstartNoMask:   "airlock-quickstart minus its `masking` section: 1 − TPS(quickstart)/TPS(this) is what the quickstart's masking costs",
 	targetRelayNoAwake:       "airlock-relay with `runtime: {keep_awake: false}`",
 	targetRelayGMP1:          "airlock-relay with `runtime: {keep_awake: false}` and `GOMAXPROCS=1` in its environment",

@@ -58,17 +58,19 @@ type figure struct {
 }
 
 // newGoal is one goal of the CPU-per-transaction table: its figures and
-// the targets it needs, whose skip reasons explain a goal not measured.
+// the targets and workloads it needs, which explain a goal not measured.
 type newGoal struct {
 	text    string
 	figures []figure
 	needs   []string
 	note    string
+	// workloads are those its figures read.
+	workloads []string
 }
 
 // judge turns g into a result: met when every judged figure passes, not
 // measured when one is missing.
-func (g newGoal) judge(skipped map[string]string) GoalResult {
+func (g newGoal) judge(results []WorkloadResult, skipped map[string]string) GoalResult {
 	r := GoalResult{Goal: g.text, Outcome: goalMet, Note: g.note}
 	var parts []string
 	for _, f := range g.figures {
@@ -87,6 +89,11 @@ func (g newGoal) judge(skipped map[string]string) GoalResult {
 	r.Measured = strings.Join(parts, "; ")
 	if r.Outcome == goalNotMeasured {
 		var why []string
+		for _, w := range g.workloads {
+			if !resultsHave(results, w) {
+				why = append(why, w+" not selected (-workloads)")
+			}
+		}
 		for _, t := range g.needs {
 			if s, ok := skipped[t]; ok {
 				why = append(why, t+" not run: "+s)
@@ -131,35 +138,35 @@ func evaluateGoals(results []WorkloadResult, mem *MemoryResult, fullActive []str
 	goals := []newGoal{
 		{"Full inspection adds ≤ 2 µs CPU per transaction over the relay (airlock-full − airlock-relay CPU/tx, select-prepared-c16)", []figure{
 			{"full − relay", pairedMedian(results, c16, targetFull, targetRelay, cpuDiff), atMost(2), usec1, false},
-		}, []string{targetFull, targetRelay}, fullNote},
+		}, []string{targetFull, targetRelay}, fullNote, []string{c16}},
 		{"airlock-quickstart ≤ 1.5× pgbouncer's CPU per transaction (select-prepared-c16)", []figure{
 			{"quickstart/pgbouncer", pairedMedian(results, c16, targetQuickstart, targetPgbouncer, cpuRatio), atMost(1.5), ratio, false},
-		}, []string{targetQuickstart, targetPgbouncer}, ""},
+		}, []string{targetQuickstart, targetPgbouncer}, "", []string{c16}},
 		{"airlock-relay ≤ 1.0× the best relay floor's CPU per transaction (select-prepared-c16)", []figure{
 			{floorLabel, pairedMedian(results, c16, targetRelay, floor, cpuRatio), atMost(1.0), ratio, false},
-		}, append([]string{targetRelay}, floorNames()...), ""},
+		}, append([]string{targetRelay}, floorNames()...), "", []string{c16}},
 		{"airlock-full ≤ 1.3× pgbouncer's CPU per transaction (select-prepared-c16; whether ≤ 1.0× shown too)", []figure{
 			{"full/pgbouncer", fullVsBouncer, atMost(1.3), ratio, false},
 			{"≤ 1.0×", fullVsBouncer, nil, yesNo, true},
-		}, []string{targetFull, targetPgbouncer}, fullNote},
+		}, []string{targetFull, targetPgbouncer}, fullNote, []string{c16}},
 		{"Added p50 latency at 1 client ≤ +20 µs over direct (airlock-full, select-simple-c1)", []figure{
 			{"airlock-full", cell("select-simple-c1", targetFull, func(c *Cell) float64 { return c.AddedP50us }), atMost(20), usec1, false},
 			{"pgbouncer, for reference", cell("select-simple-c1", targetPgbouncer, func(c *Cell) float64 { return c.AddedP50us }), nil, usec1, true},
-		}, []string{targetFull}, fullNote},
+		}, []string{targetFull}, fullNote, []string{"select-simple-c1"}},
 		{"Recording costs < 5% of throughput (1 − TPS full/full-norec)", []figure{
 			{"ordinary-c4", cell("ordinary-c4", targetNoRec, cost), below(0.05), pct1, false},
 			{"select-prepared-c16", cell(c16, targetNoRec, cost), below(0.05), pct1, false},
-		}, []string{targetFull, targetNoRec}, ablationNote(fullActive, "recording")},
+		}, []string{targetFull, targetNoRec}, ablationNote(fullActive, "recording"), []string{"ordinary-c4", c16}},
 		{"Masking with the quickstart detector set costs < 5% of throughput on ordinary rows (1 − TPS quickstart/quickstart-nomask, ordinary-c4)", []figure{
 			{"ordinary-c4", cell("ordinary-c4", targetQuickstartNoMask, cost), below(0.05), pct1, false},
-		}, []string{targetQuickstart, targetQuickstartNoMask}, ""},
+		}, []string{targetQuickstart, targetQuickstartNoMask}, "", []string{"ordinary-c4"}},
 		{"Connect per transaction at or above pgbouncer's TPS (airlock-full/pgbouncer, connect-c4)", []figure{
 			{"full/pgbouncer", cell("connect-c4", targetFull, func(c *Cell) float64 { return c.VsBouncer }), func(v float64) bool { return v >= 1 }, ratio, false},
-		}, []string{targetFull, targetPgbouncer}, fullNote},
+		}, []string{targetFull, targetPgbouncer}, fullNote, []string{"connect-c4"}},
 	}
 	var out []GoalResult
 	for _, g := range goals {
-		out = append(out, g.judge(skipped))
+		out = append(out, g.judge(results, skipped))
 	}
 	return append(out, memoryGoal(mem))
 }

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -101,13 +101,13 @@ func TestExperimentVerdicts(t *testing.T) {
 		got[e.Variant+" vs "+e.Baseline] = e
 	}
 	want := map[string]string{
-		"airlock-relay-noawake vs airlock-relay":         verdictKeepKeeper,
-		"airlock-full-noawake vs airlock-full":           verdictDropKeeper,
-		"airlock-relay-gmp1 vs airlock-relay-noawake":    verdictAdopt,
-		"airlock-relay-gmp1-awake vs airlock-relay":      verdictNotMeasured,
-		"floor-lockstep vs floor-goroutine":              verdictAdopt,
-		"floor-epoll vs floor-goroutine":                 verdictKeepDesign,
-		"floor-uring vs floor-goroutine":                 verdictNotMeasured,
+		"airlock-relay-noawake vs airlock-relay":      verdictKeepKeeper,
+		"airlock-full-noawake vs airlock-full":        verdictDropKeeper,
+		"airlock-relay-gmp1 vs airlock-relay-noawake": verdictAdopt,
+		"airlock-relay-gmp1-awake vs airlock-relay":   verdictNotMeasured,
+		"floor-lockstep vs floor-goroutine":           verdictAdopt,
+		"floor-epoll vs floor-goroutine":              verdictKeepDesign,
+		"floor-uring vs floor-goroutine":              verdictNotMeasured,
 	}
 	for k, v := range want {
 		if got[k].Verdict != v {

@@ -86,7 +86,7 @@ type CostRow struct {
 var costTargets = []struct{ target, feature string }{
 	{targetNoMask, "masking"},
 	{targetNoRec, "recording"},
-	{targetQuickstartNoMask, "masking, quickstart detectors (vs airlock-quickstart)"},
+	{targetQuickstartNoMask, "masking with the quickstart's detectors, vs airlock-quickstart"},
 }
 
 // Costs lists every ablation cell, workloads in run order and ablations in

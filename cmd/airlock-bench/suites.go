@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -291,14 +292,17 @@ func (b *bench) benchmarkSuites(ctx context.Context, ws []Workload, targets []st
 
 // renderAll renders the report's two parts: PostgreSQL's, when it ran
 // (nil otherwise), and the protocol suites' section, when any ran (nil
-// otherwise). assembleReport puts them together.
+// otherwise; a suite that could not run does not count). assembleReport
+// puts them together.
 func renderAll(rep *Report, protos []*ProtoSuite, postgres bool) (pg, proto []byte, err error) {
 	if postgres {
 		if pg, err = rep.render(); err != nil {
 			return nil, nil, err
 		}
 	}
-	if len(protos) > 0 {
+	// A run in which no protocol suite ran leaves their section as it is
+	// in the file.
+	if slices.ContainsFunc(protos, func(s *ProtoSuite) bool { return s.Err == "" }) {
 		if proto, err = renderProto(protos, rep); err != nil {
 			return nil, nil, err
 		}

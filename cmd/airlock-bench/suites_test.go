@@ -245,6 +245,9 @@ func TestRenderProto(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
 	}
+	if _, proto, err := renderAll(rep, []*ProtoSuite{down}, false); err != nil || proto != nil {
+		t.Errorf("no suite ran: the file's protocol section must be kept, got %q, %v", proto, err)
+	}
 	var sum strings.Builder
 	if n := printProtoSummary(&sum, []*ProtoSuite{s, down}); n != 2 {
 		t.Errorf("failed runs counted %d, want 2 (one run and one suite)", n)
