@@ -483,6 +483,9 @@ func (b *bench) summarizeTargets(targets []*target, active []string, rep *Report
 			if n == 0 && contains(active, "recording") {
 				rep.RecordingSeen = "configured, but no recording file was written"
 			}
+		case targetQuickstart:
+			n, size := countRecordings(b.recordingDirs(t)...)
+			rep.Checks = append(rep.Checks, t.name+" recorded: "+recordingSummary(n, size)+".")
 		case targetNoRec:
 			if n, size := countRecordings(b.recordingDirs(t)...); n > 0 {
 				rep.Checks = append(rep.Checks, fmt.Sprintf("**%s wrote %d recording files (%.1f MiB) during the run although recording was disabled: its figures do not measure recording's cost.**", t.name, n, float64(size)/(1<<20)))
