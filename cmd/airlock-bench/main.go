@@ -605,4 +605,10 @@ func printSummary(w io.Writer, r *Report) {
 	for _, g := range r.Goals {
 		fmt.Fprintf(w, "  [%s] %s: %s\n", g.Outcome, g.Goal, g.Measured)
 	}
+	if len(r.Experiments) > 0 {
+		fmt.Fprintln(w, "\nRuntime experiments (CPU/tx change at 1 and 16 clients):")
+	}
+	for _, e := range r.Experiments {
+		fmt.Fprintf(w, "  [%s] %s: %s, %s\n", e.Verdict, e.Name, dash(e.C1*100, "%+.1f%%"), dash(e.C16*100, "%+.1f%%"))
+	}
 }

@@ -69,13 +69,14 @@ func (c targetConfigs) of(name string) (airlockConfig, string) {
 }
 
 // quickstartConfig builds the quickstart targets' configuration from the
-// inspect one: airlock.yaml's sections, with its store and approvals when
+// base one in the default mode (inspect): airlock.yaml's sections, with its store and approvals when
 // check-config accepts them. It returns why there is none when check-config
 // rejects even the sections without store and approvals, and notes in rep
 // what was left out.
 func (b *bench) quickstartConfig(ctx context.Context, base airlockConfig, rep *Report) (airlockConfig, string, error) {
-	cfg := withMode(base, modeInspect)
+	cfg := base
 	cfg.Mode = targetQuickstart
+	cfg.PGMode = "" // postgres.mode's default, inspect, as airlock.yaml leaves it
 	cfg.Data = probeData{RecordingDir: b.recordingDir("probe"), KeyEnv: recordingKeyEnv, StorePath: b.storePath("probe")}
 	for _, dir := range []string{cfg.Data.RecordingDir, filepath.Dir(cfg.Data.StorePath)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
