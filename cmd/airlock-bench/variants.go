@@ -74,40 +74,47 @@ func (c targetConfigs) of(name string) (airlockConfig, string) {
 // rejects even the sections without store and approvals, and notes in rep
 // what was left out.
 func (b *bench) quickstartConfig(ctx context.Context, base airlockConfig, rep *Report) (airlockConfig, string, error) {
-	cfg := base
-	cfg.Mode = targetQuickstart
-	cfg.PGMode = "" // postgres.mode's default, inspect, as airlock.yaml leaves it
-	cfg.Data = probeData{RecordingDir: b.recordingDir("probe"), KeyEnv: recordingKeyEnv, StorePath: b.storePath("probe")}
-	for _, dir := range []string{cfg.Data.RecordingDir, filepath.Dir(cfg.Data.StorePath)} {
+	data := probeData{RecordingDir: b.recordingDir("probe"), KeyEnv: recordingKeyEnv, StorePath: b.storePath("probe")}
+	for _, dir := range []string{data.RecordingDir, filepath.Dir(data.StorePath)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return cfg, "", fmt.Errorf("quickstart probe dir: %w", err)
+			return base, "", fmt.Errorf("quickstart probe dir: %w", err)
 		}
 	}
-	plain := cfg
-	for _, s := range quickstartSections {
-		plain = plain.with(s)
-	}
-	all := plain
-	for _, s := range quickstartOptional {
-		all = all.with(s)
-	}
+	plain, all := quickstartSet(base, data)
 	err := b.checkConfig(ctx, all)
 	if err == nil {
 		rep.Checks = append(rep.Checks, "airlock-quickstart carries airlock.yaml's `store` (SQLite, in the run's temporary directory) and `approvals` sections: check-config accepts them.")
 		return all, "", nil
 	}
 	if !errors.Is(err, errInvalidConfig) {
-		return cfg, "", err
+		return plain, "", err
 	}
 	why := rejectionReason(err)
 	if err := b.checkConfig(ctx, plain); err != nil {
 		if !errors.Is(err, errInvalidConfig) {
-			return cfg, "", err
+			return plain, "", err
 		}
-		return cfg, "this build rejects airlock.yaml's sections: " + rejectionReason(err), nil
+		return plain, "this build rejects airlock.yaml's sections: " + rejectionReason(err), nil
 	}
 	rep.Checks = append(rep.Checks, "airlock-quickstart runs without airlock.yaml's `store` and `approvals`: this build rejects them ("+why+").")
 	return plain, "", nil
+}
+
+// quickstartSet returns the quickstart configuration built on base without
+// and with its optional sections (store, approvals).
+func quickstartSet(base airlockConfig, data probeData) (plain, all airlockConfig) {
+	plain = base
+	plain.Mode = targetQuickstart
+	plain.PGMode = "" // postgres.mode's default, inspect, as airlock.yaml leaves it
+	plain.Data = data
+	for _, s := range quickstartSections {
+		plain = plain.with(s)
+	}
+	all = plain
+	for _, s := range quickstartOptional {
+		all = all.with(s)
+	}
+	return plain, all
 }
 
 // storePath is the SQLite store of the Airlock process name, when its
