@@ -82,8 +82,26 @@ var targetModes = map[string]string{
 	targetNoRec:   modeNoRec,
 }
 
-// describeTarget says what an Airlock target is, for the report.
+// targetDescriptions say what the targets outside targetModes are.
+var targetDescriptions = map[string]string{
+	targetQuickstart:         "the repository's airlock.yaml as it ships, applied to the bench connection: its `policy` (`reach.*: deny`), top-level `masking` (e-mail and card partial, secrets redacted, the `*password*` and `*_token` column rules), `recording` (`rows: first`, `first_rows: 10`, s2, signed), `limits`, and its `store` (SQLite in the run's temporary directory) and `approvals` when check-config accepts them (see the checks below)",
+	targetQuickstartNoMask:   "airlock-quickstart minus its `masking` section: 1 − TPS(quickstart)/TPS(this) is what the quickstart's masking costs",
+	targetRelayNoAwake:       "airlock-relay with `runtime: {keep_awake: false}`",
+	targetRelayGMP1:          "airlock-relay with `runtime: {keep_awake: false}` and `GOMAXPROCS=1` in its environment",
+	targetRelayGMP1Awake:     "airlock-relay with `GOMAXPROCS=1` in its environment and keep_awake on (the keeper raises GOMAXPROCS by one while sessions are open, so the work has one P)",
+	targetFullNoAwake:        "airlock-full with `runtime: {keep_awake: false}`",
+	targetFloorGoroutine:     "`relay-floor -mode goroutine`: the smallest Go TCP relay, one goroutine per direction of each session, no authentication, straight to PostgreSQL over TCP",
+	targetFloorGoroutineGMP1: "floor-goroutine with `GOMAXPROCS=1` in its environment",
+	targetFloorLockstep:      "`relay-floor -mode lockstep`: one goroutine per session serving both directions in PostgreSQL's request/response turn",
+	targetFloorEpoll:         "`relay-floor -mode epoll`: one locked OS thread serving every session over epoll",
+	targetFloorUring:         "`relay-floor -mode uring`: every session served through io_uring",
+}
+
+// describeTarget says what an Airlock or floor target is, for the report.
 func describeTarget(name string) (string, bool) {
+	if d, ok := targetDescriptions[name]; ok {
+		return d, true
+	}
 	d, ok := modeDescriptions[targetModes[name]]
 	return d, ok
 }
@@ -172,6 +190,8 @@ type sectionProbe struct {
 type probeData struct {
 	RecordingDir string
 	KeyEnv       string
+	// StorePath is the quickstart targets' SQLite store.
+	StorePath string
 }
 
 // recordingKeyEnv names the variable holding the recording HMAC key the
@@ -196,6 +216,49 @@ var fullSections = []sectionProbe{
 	{Name: "policy", Level: connLevel, Shapes: []string{"policy: {}"}},
 }
 
+// quickstartSections are the repository's airlock.yaml sections the
+// quickstart targets carry, as it ships them (the approvals' reviewer is
+// the bench identity, the store and recordings live in the run's
+// temporary directory). quickstartOptional are dropped, and the report
+// says so, when check-config rejects them.
+var quickstartSections = []section{
+	{Name: "policy", Level: topLevel, Shape: "policy: {rules: {reach.*: deny}}"},
+	{Name: "masking", Level: topLevel, Shape: `masking:
+  detect:
+    - {entity: email, strategy: partial}
+    - {entity: payment_card, strategy: partial}
+    - {entity: secrets, strategy: redact}
+  columns:
+    - {name: "*password*", strategy: "null"}
+    - {name: "*_token", strategy: redact}`},
+	{Name: "recording", Level: topLevel, Shape: `recording:
+  dir: {{.RecordingDir}}
+  hmac_key_env: {{.KeyEnv}}
+  rows: first
+  first_rows: 10
+  parameters: false
+  compression: s2
+  retention: {max_age: 720h, max_bytes: 10GiB}`},
+	{Name: "limits", Level: topLevel, Shape: "limits: {sessions: 0, per_identity: 0}"},
+}
+
+var quickstartOptional = []section{
+	{Name: "store", Level: topLevel, Shape: "store: {driver: sqlite, dsn: {{.StorePath}}}"},
+	{Name: "approvals", Level: topLevel, Shape: `approvals:
+  mode: hold
+  timeout: 5m
+  reviewers: [bench]
+  self_approval: true
+  preview: {timeout: 3s, exact_count: false}
+  access:
+    max_duration: 4h
+    roles:
+      writer: {description: "writes and schema changes", rules: {"write.*": allow, "schema.*": allow}}`},
+}
+
+// noAwake turns the scheduler keeper off (runtime.keep_awake).
+var noAwake = section{Name: "runtime", Level: topLevel, Shape: "runtime: {keep_awake: false}"}
+
 // =====================================================================
 // END OF MODE CONFIG TEMPLATES
 // =====================================================================
@@ -214,6 +277,9 @@ type airlockConfig struct {
 	Sections   []section
 	// Data fills the sections' shapes.
 	Data probeData
+	// Env is added to the process's environment (GOMAXPROCS); it is not
+	// part of the YAML.
+	Env []string
 }
 
 // Top renders the top-level sections.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -284,3 +285,63 @@ func TestRejectionReason(t *testing.T) {
 type wrapped struct{ s string }
 
 func (w *wrapped) Error() string { return w.s }
+
+// TestVariantConfigsLoad checks the quickstart and runtime targets'
+// configurations against the real loader: each changes only what its
+// description says.
+func TestVariantConfigsLoad(t *testing.T) {
+	// The quickstart starts from the relay's base, as the harness's does,
+	// and must leave its postgres.mode.
+	_, quick := quickstartSet(withMode(testConfig(), modeRelay), probeData{RecordingDir: "/tmp/x/recordings/q", KeyEnv: recordingKeyEnv, StorePath: "/tmp/x/stores/q.db"})
+	cfgs := targetConfigs{base: testConfig(), full: testFull(), quick: quick}
+	tests := []struct {
+		target string
+		mode   string
+		awake  bool
+		env    []string
+		check  func(t *testing.T, c *loadedConfig)
+	}{
+		{targetQuickstart, "inspect", true, nil, func(t *testing.T, c *loadedConfig) {
+			if m := c.ConnectionMasking(&c.Connections[0]); len(m.Detect) != 3 || len(m.Columns) != 2 {
+				t.Errorf("quickstart masking = %+v, want airlock.yaml's three detectors and two column rules", m)
+			}
+			if c.Recording.Dir != "/tmp/x/recordings/q" || c.Recording.HMACKeyEnv != recordingKeyEnv || c.Approvals.Mode != "hold" {
+				t.Errorf("quickstart recording %+v, approvals %+v", c.Recording, c.Approvals)
+			}
+		}},
+		{targetQuickstartNoMask, "inspect", true, nil, func(t *testing.T, c *loadedConfig) {
+			if m := c.ConnectionMasking(&c.Connections[0]); len(m.Detect) != 0 || len(m.Columns) != 0 {
+				t.Errorf("quickstart-nomask still masks: %+v", m)
+			}
+			if c.Recording.Dir == "" {
+				t.Error("quickstart-nomask must record as the quickstart does")
+			}
+		}},
+		{targetRelayNoAwake, "relay", false, nil, nil},
+		{targetRelayGMP1, "relay", false, []string{gmp1}, nil},
+		{targetRelayGMP1Awake, "relay", true, []string{gmp1}, nil},
+		{targetFullNoAwake, "inspect", false, nil, func(t *testing.T, c *loadedConfig) {
+			if len(c.ConnectionMasking(&c.Connections[0]).Detect) != 2 || c.Recording.Disabled {
+				t.Error("full-noawake must mask and record as airlock-full does")
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.target, func(t *testing.T) {
+			cfg, why := cfgs.of(tc.target)
+			if why != "" {
+				t.Fatal(why)
+			}
+			c, y := loaded(t, cfg)
+			if c.Postgres.Mode != tc.mode || c.Runtime.KeepsAwake() != tc.awake || !slices.Equal(cfg.Env, tc.env) {
+				t.Errorf("mode %q, keep_awake %v, env %v; want %q, %v, %v\n%s", c.Postgres.Mode, c.Runtime.KeepsAwake(), cfg.Env, tc.mode, tc.awake, tc.env, y)
+			}
+			if tc.check != nil {
+				tc.check(t, c)
+			}
+		})
+	}
+	if _, why := (targetConfigs{quickWhy: "rejected"}).of(targetQuickstartNoMask); why != "rejected" {
+		t.Errorf("a quickstart the build rejects: %q", why)
+	}
+}

@@ -10,7 +10,21 @@
 // round, so that each target's throughput can be compared with direct access
 // measured minutes earlier on the same busy machine, and what masking and
 // recording cost end to end is the ratio of airlock-full to its ablation in
-// the same round. Besides pgbench's built-in scripts, it reads two tables it
+// the same round. It also runs, on the few workloads each is compared on
+// (targetWorkloads), airlock-quickstart (the repository's airlock.yaml
+// sections on the bench connection) and its ablation without masking;
+// Airlock's relay and full inspection with runtime.keep_awake off and with
+// GOMAXPROCS=1; and cmd/relay-floor, the smallest Go TCP relays (one
+// goroutine per direction or per session, one locked thread over epoll,
+// io_uring), built into the run's temporary directory. A floor mode
+// relay-floor does not know or this machine cannot run (exit status 3) is
+// skipped, and the report says why. The "Runtime experiments" section
+// compares CPU per transaction at 1 and 16 clients and gives each change
+// of design a verdict: adopt only if it cuts CPU per transaction by 15% at
+// both. Besides CPU, the harness reads each process's voluntary and
+// involuntary context switches, summed over /proc/<pid>/task/*/status at
+// the start and end of each run (a thread that ended in between takes its
+// count with it). Besides pgbench's built-in scripts, it reads two tables it
 // creates: bench_wide (e-mail addresses and card numbers: masking has work)
 // and bench_ordinary (a product catalogue with nothing sensitive: the
 // ordinary OLTP result, verified byte-identical through every target).
@@ -36,6 +50,10 @@
 //     JSON API the harness serves, directly and through Airlock's HTTP
 //     proxy in mode decode, and in mode inspect without and with masking
 //     and recording.
+//
+// BENCHMARKS.md has a PostgreSQL part, a "MySQL, Redis and HTTP" section
+// with its own date and command, and a tail other commands write: a run
+// rewrites the parts it measured and keeps the others verbatim.
 //
 // Usage (from the repository root):
 //

@@ -104,7 +104,7 @@ func TestEvaluateGoals(t *testing.T) {
 			if tc.cells != nil {
 				tc.cells(cells)
 			}
-			got := outcomes(evaluateGoals(resultsWith(cells), tc.mem, tc.active))
+			got := outcomes(earlierWithMemory(resultsWith(cells), tc.mem, tc.active))
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("outcomes = %v, want %v", got, tc.want)
 			}
@@ -113,15 +113,15 @@ func TestEvaluateGoals(t *testing.T) {
 }
 
 func TestEvaluateGoalsNotesInactiveFull(t *testing.T) {
-	gs := evaluateGoals(resultsWith(goodCells()), goodMemory(), nil)
+	gs := earlierWithMemory(resultsWith(goodCells()), goodMemory(), nil)
 	if !strings.Contains(gs[0].Note, "ran inspect mode with nothing else configured") {
 		t.Errorf("with no full section active the full goals must say so, got note %q", gs[0].Note)
 	}
-	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "policy"})
+	gs = earlierWithMemory(resultsWith(goodCells()), goodMemory(), []string{"classifier", "policy"})
 	if want := "airlock-full ran without recording, masking, which this build does not accept yet"; gs[0].Note != want {
 		t.Errorf("note = %q, want %q", gs[0].Note, want)
 	}
-	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "recording", "masking", "policy"})
+	gs = earlierWithMemory(resultsWith(goodCells()), goodMemory(), []string{"classifier", "recording", "masking", "policy"})
 	if gs[0].Note != "" {
 		t.Errorf("with every section active there is nothing to note, got %q", gs[0].Note)
 	}
@@ -131,7 +131,7 @@ func TestEvaluateGoalsNotesInactiveFull(t *testing.T) {
 	if gs[5].Note != "" || gs[6].Note != "" {
 		t.Errorf("with masking and recording active the cost goals note nothing, got %q and %q", gs[5].Note, gs[6].Note)
 	}
-	gs = evaluateGoals(resultsWith(goodCells()), goodMemory(), []string{"classifier", "recording", "policy"})
+	gs = earlierWithMemory(resultsWith(goodCells()), goodMemory(), []string{"classifier", "recording", "policy"})
 	if !strings.Contains(gs[5].Note, "without masking") || gs[6].Note != "" {
 		t.Errorf("without masking active: notes %q and %q", gs[5].Note, gs[6].Note)
 	}
@@ -140,7 +140,7 @@ func TestEvaluateGoalsNotesInactiveFull(t *testing.T) {
 // TestCostGoalsText pins what the cost goals say: the formula, every
 // workload's figure with one decimal, and wide rows marked as information.
 func TestCostGoalsText(t *testing.T) {
-	gs := evaluateGoals(resultsWith(goodCells()), goodMemory(), nil)
+	gs := earlierWithMemory(resultsWith(goodCells()), goodMemory(), nil)
 	mask, rec := gs[5], gs[6]
 	if mask.Goal != "Masking costs < 10% of end-to-end throughput on ordinary OLTP results" ||
 		mask.Measured != "1 − full/full-nomask on ordinary-c4: 9.9%; on wide-c4 (dense PII: every row masked; information, not judged): 60.0%" {
@@ -175,4 +175,10 @@ func TestMemoryGoal(t *testing.T) {
 	if got := memoryGoal(nil).Outcome; got != goalNotMeasured {
 		t.Fatalf("nil result: %q", got)
 	}
+}
+
+// earlierWithMemory is the earlier goals' table as it was judged, memory
+// goal last.
+func earlierWithMemory(results []WorkloadResult, mem *MemoryResult, active []string) []GoalResult {
+	return append(evaluateEarlierGoals(results, active), memoryGoal(mem))
 }

@@ -53,6 +53,7 @@ type bench struct {
 	pgbenchBin   string
 	pgbouncerBin string
 	airlockBin   string
+	floorBin     string // relay-floor, built when a floor target runs
 	token        string // the bench identity's token; never printed
 	tokenHash    string
 	recordingKey string // never printed
@@ -137,6 +138,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, errors.Join(errs...)
 }
 
+// selectRun returns the workloads and targets the flags select.
+func selectRun(opt options) ([]Workload, []string, error) {
+	ws, err := selectWorkloads(opt.workloads, protoWorkloadKeys(opt)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	targets, err := selectTargets(opt.targets)
+	return ws, targets, err
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	opt, err := parseFlags(args, stderr)
 	if err != nil {
@@ -145,15 +156,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	ws, err := selectWorkloads(opt.workloads, protoWorkloadKeys(opt)...)
-	if err == nil {
-		_, err = selectTargets(opt.targets)
-	}
+	ws, targets, err := selectRun(opt)
 	if err != nil {
 		fmt.Fprintln(stderr, "airlock-bench:", err)
 		return 2
 	}
-	targets, _ := selectTargets(opt.targets)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -198,23 +205,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("benchmark failed", "err", err)
 		return 1
 	}
-	md, err := renderAll(rep, protos, contains(opt.suites, suitePostgres))
+	pg, proto, err := renderAll(rep, protos, contains(opt.suites, suitePostgres))
 	if err != nil {
 		log.Error("render report", "err", err)
 		return 1
 	}
-	if opt.out == "-" {
-		_, _ = stdout.Write(md)
-	} else {
-		path := opt.out
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(b.repo, path)
-		}
-		if err := os.WriteFile(path, withKeptTail(path, md), 0o644); err != nil {
-			log.Error("write report", "err", err)
-			return 1
-		}
-		log.Info("report written", "path", path)
+	if err := b.writeReport(stdout, pg, proto); err != nil {
+		log.Error("write report", "err", err)
+		return 1
 	}
 	printSummary(stdout, rep)
 	failed := printProtoSummary(stdout, protos)
@@ -228,6 +226,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeReport writes the report's parts to -out, keeping the parts of the
+// file there that this run did not measure (assembleReport), or to stdout.
+func (b *bench) writeReport(stdout io.Writer, pg, proto []byte) error {
+	if b.opt.out == "-" {
+		_, err := stdout.Write(joinParts(reportParts{postgres: pg, proto: proto}))
+		return err
+	}
+	path := b.opt.out
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(b.repo, path)
+	}
+	if err := os.WriteFile(path, assembleReport(path, pg, proto), 0o644); err != nil {
+		return err
+	}
+	b.log.Info("report written", "path", path)
+	return nil
 }
 
 // repoRoot finds the module root from the working directory.
@@ -289,27 +305,22 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 	if err != nil {
 		return nil, err
 	}
-	targets, skipped, err := b.startTargets(ctx, targetNames, base, full)
+	cfgs := targetConfigs{base: base, full: full}
+	if contains(targetNames, targetQuickstart) || contains(targetNames, targetQuickstartNoMask) {
+		if cfgs.quick, cfgs.quickWhy, err = b.quickstartConfig(ctx, base, rep); err != nil {
+			return nil, err
+		}
+	}
+	if anyFloor(targetNames) {
+		if err := b.buildFloor(ctx); err != nil {
+			return nil, err
+		}
+	}
+	targets, skipped, err := b.startTargets(ctx, targetNames, ws, cfgs)
 	if err != nil {
 		return nil, err
 	}
-	rep.Targets = nil
-	for _, t := range targets {
-		rep.Targets = append(rep.Targets, t.name)
-	}
-	for _, name := range targetNames {
-		if d, ok := describeTarget(name); ok {
-			if why, ok := skipped[name]; ok {
-				d = "not run: " + why
-			}
-			rep.Modes = append(rep.Modes, ModeInfo{Target: name, Description: d})
-		}
-	}
-	for _, w := range ws {
-		if w.Ablations {
-			rep.AblationWorkloads = append(rep.AblationWorkloads, w.Key)
-		}
-	}
+	noteTargets(rep, ws, targetNames, targets, skipped)
 	if err := b.verifyTargets(ctx, targets, rep); err != nil {
 		return nil, err
 	}
@@ -325,9 +336,38 @@ func (b *bench) benchmark(ctx context.Context, ws []Workload, targetNames []stri
 		}
 	}
 	rep.Results = aggregate(rep.Samples, ws, rep.Targets)
-	rep.Goals = evaluateGoals(rep.Results, rep.Memory, active)
+	rep.Goals = evaluateGoals(rep.Results, rep.Memory, active, rep.Skipped)
+	rep.EarlierGoals = evaluateEarlierGoals(rep.Results, active)
+	rep.Runtime = runtimeRows(rep.Results, rep.Skipped)
+	rep.Experiments = evaluateExperiments(rep.Results, rep.Skipped)
 	rep.Facts.LoadAfter = loadAvg()
 	return rep, nil
+}
+
+// noteTargets notes in rep which targets run, on which workloads, and why
+// the others do not.
+func noteTargets(rep *Report, ws []Workload, targetNames []string, targets []*target, skipped map[string]string) {
+	rep.Skipped = skipped
+	rep.Targets = nil
+	for _, t := range targets {
+		rep.Targets = append(rep.Targets, t.name)
+	}
+	for _, name := range targetNames {
+		if d, ok := describeTarget(name); ok {
+			if only, ok := targetWorkloads[name]; ok {
+				d += " (runs on " + strings.Join(only, ", ") + ")"
+			}
+			if why, ok := skipped[name]; ok {
+				d = "not run: " + why
+			}
+			rep.Modes = append(rep.Modes, ModeInfo{Target: name, Description: d})
+		}
+	}
+	for _, w := range ws {
+		if w.Ablations {
+			rep.AblationWorkloads = append(rep.AblationWorkloads, w.Key)
+		}
+	}
 }
 
 // fullConfig probes which full-inspection sections this build accepts and
@@ -361,6 +401,8 @@ func (b *bench) fullConfig(ctx context.Context, base airlockConfig, rep *Report)
 // runRounds warms each target up, then runs every workload against every
 // target once per round, in each round's order, appending rep.Samples.
 func (b *bench) runRounds(ctx context.Context, ws []Workload, targets []*target, rep *Report) error {
+	runs, est := estimateRounds(ws, targets, b.opt)
+	b.log.Info("measuring", "runs", runs, "estimated_duration", est.Round(time.Minute).String())
 	if b.opt.warmup > 0 {
 		warm, _ := workloadByKey("select-prepared-c16")
 		for _, t := range targets {
@@ -404,6 +446,29 @@ func (b *bench) runRounds(ctx context.Context, ws []Workload, targets []*target,
 	return nil
 }
 
+// runOverhead is what a measured run costs besides its duration: pgbench's
+// start and connections, reading its logs, the vacuum of read-write runs.
+const runOverhead = 2 * time.Second
+
+// estimateRounds counts the measured runs of the rounds and estimates how
+// long they and the warm-ups take.
+func estimateRounds(ws []Workload, targets []*target, opt options) (int, time.Duration) {
+	runs := 0
+	for _, w := range ws {
+		for _, t := range targets {
+			if w.runs(t.name) {
+				runs++
+			}
+		}
+	}
+	runs *= opt.rounds
+	warm := time.Duration(len(targets)) * (opt.warmup + runOverhead)
+	if opt.warmup == 0 {
+		warm = 0
+	}
+	return runs, time.Duration(runs)*(opt.duration+runOverhead) + warm
+}
+
 // summarizeTargets notes what each target did besides its figures (its
 // sessions, its recordings) and stops its process.
 func (b *bench) summarizeTargets(targets []*target, active []string, rep *Report) {
@@ -418,6 +483,9 @@ func (b *bench) summarizeTargets(targets []*target, active []string, rep *Report
 			if n == 0 && contains(active, "recording") {
 				rep.RecordingSeen = "configured, but no recording file was written"
 			}
+		case targetQuickstart:
+			n, size := countRecordings(b.recordingDirs(t)...)
+			rep.Checks = append(rep.Checks, t.name+" recorded: "+recordingSummary(n, size)+".")
 		case targetNoRec:
 			if n, size := countRecordings(b.recordingDirs(t)...); n > 0 {
 				rep.Checks = append(rep.Checks, fmt.Sprintf("**%s wrote %d recording files (%.1f MiB) during the run although recording was disabled: its figures do not measure recording's cost.**", t.name, n, float64(size)/(1<<20)))
@@ -466,50 +534,64 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// startTargets starts the services behind the named targets. An ablation
-// whose section airlock-full lacks, or whose derived configuration this
-// build rejects, is skipped: skipped maps its name to the reason.
-func (b *bench) startTargets(ctx context.Context, names []string, base, full airlockConfig) (out []*target, skipped map[string]string, err error) {
+// startTargets starts the services behind the named targets. A target
+// that cannot be run here (an ablation whose section airlock-full lacks, a
+// configuration this build rejects, a floor mode this machine or
+// relay-floor does not support, no selected workload to run on) is
+// skipped: skipped maps its name to the reason.
+func (b *bench) startTargets(ctx context.Context, names []string, ws []Workload, cfgs targetConfigs) (out []*target, skipped map[string]string, err error) {
 	skipped = map[string]string{}
 	for _, name := range names {
-		var t *target
-		var err error
-		switch name {
-		case targetDirect:
-			t = b.directTarget(b.opt.db)
-		case targetPgbouncer:
-			t, err = b.startPgbouncer(ctx, targetPgbouncer, 200)
-		case targetRelay:
-			t, err = b.startAirlock(ctx, name, withMode(base, modeRelay))
-		case targetInspect:
-			t, err = b.startAirlock(ctx, name, withMode(base, modeInspect))
-		case targetFull:
-			t, err = b.startAirlock(ctx, name, full)
-		default:
-			a, ok := ablationFor(name)
-			if !ok {
-				return nil, nil, fmt.Errorf("unknown target %q", name)
-			}
-			cfg, derr := a.derive(full)
-			if derr != nil {
-				skipped[name] = fmt.Sprintf("airlock-full has no `%s` section (this build does not accept it), so there is nothing to take away", a.Section)
-				b.log.Warn("ablation target skipped", "target", name, "reason", skipped[name])
-				continue
-			}
-			t, err = b.startAirlock(ctx, name, cfg)
-			if errors.Is(err, errInvalidConfig) {
-				skipped[name] = "this build rejects its configuration: " + rejectionReason(errors.Unwrap(err))
-				b.log.Warn("ablation target skipped", "target", name, "reason", skipped[name])
-				continue
-			}
+		if !runsOnAny(name, ws) {
+			skipped[name] = "none of its workloads (" + strings.Join(targetWorkloads[name], ", ") + ") was selected"
+			continue
 		}
+		t, why, err := b.startTarget(ctx, name, cfgs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		if why != "" {
+			skipped[name] = why
+			b.log.Warn("target skipped", "target", name, "reason", why)
+			continue
 		}
 		b.log.Info("target ready", "target", name, "port", t.port, "pid", t.pid())
 		out = append(out, t)
 	}
 	return out, skipped, nil
+}
+
+// runsOnAny reports whether target runs on any of ws.
+func runsOnAny(target string, ws []Workload) bool {
+	for _, w := range ws {
+		if w.runs(target) {
+			return true
+		}
+	}
+	return false
+}
+
+// startTarget starts one target, or returns why it is skipped.
+func (b *bench) startTarget(ctx context.Context, name string, cfgs targetConfigs) (*target, string, error) {
+	switch name {
+	case targetDirect:
+		return b.directTarget(b.opt.db), "", nil
+	case targetPgbouncer:
+		t, err := b.startPgbouncer(ctx, targetPgbouncer, 200)
+		return t, "", err
+	}
+	if f, ok := floorTargets[name]; ok {
+		return b.startFloor(ctx, name, f)
+	}
+	cfg, why := cfgs.of(name)
+	if why != "" {
+		return nil, why, nil
+	}
+	t, err := b.startAirlock(ctx, name, cfg)
+	if errors.Is(err, errInvalidConfig) {
+		return nil, "this build rejects its configuration: " + rejectionReason(errors.Unwrap(err)), nil
+	}
+	return t, "", err
 }
 
 func isNaN(f float64) bool { return f != f }
@@ -522,5 +604,11 @@ func printSummary(w io.Writer, r *Report) {
 	fmt.Fprintln(w, "\nGoals:")
 	for _, g := range r.Goals {
 		fmt.Fprintf(w, "  [%s] %s: %s\n", g.Outcome, g.Goal, g.Measured)
+	}
+	if len(r.Experiments) > 0 {
+		fmt.Fprintln(w, "\nRuntime experiments (CPU/tx change at 1 and 16 clients):")
+	}
+	for _, e := range r.Experiments {
+		fmt.Fprintf(w, "  [%s] %s: %s, %s\n", e.Verdict, e.Name, dash(e.C1*100, "%+.1f%%"), dash(e.C16*100, "%+.1f%%"))
 	}
 }

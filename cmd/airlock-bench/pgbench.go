@@ -35,7 +35,11 @@ type Sample struct {
 	// CPUus is the target process's user+system CPU per transaction, in
 	// microseconds; NaN for direct.
 	CPUus float64
-	Err   string
+	// VolCS and InvolCS are the target process's voluntary and involuntary
+	// context switches per transaction, summed over its threads; NaN for
+	// direct.
+	VolCS, InvolCS float64
+	Err            string
 }
 
 // ok reports whether the run produced numbers.
@@ -183,10 +187,37 @@ func readLogs(prefix string) ([]int64, logStats, error) {
 	return lat, total, nil
 }
 
+// usage is a process's CPU time (clock ticks) and its threads' context
+// switches at one moment.
+type usage struct{ ticks, voluntary, involuntary uint64 }
+
+func readUsage(pid int) (usage, error) {
+	var u usage
+	var err error
+	if u.ticks, err = cpuTicks(pid); err != nil {
+		return u, err
+	}
+	u.voluntary, u.involuntary, err = ctxSwitches(pid)
+	return u, err
+}
+
+// perTx returns the CPU microseconds and the context switches from before
+// to u, per transaction of n.
+func (u usage) perTx(before usage, clkTck uint64, n float64) (cpuUs, voluntary, involuntary float64) {
+	diff := func(a, b uint64) float64 {
+		if a < b { // threads that ended in between took their counts along
+			return 0
+		}
+		return float64(a-b) / n
+	}
+	return diff(u.ticks, before.ticks) / float64(clkTck) * 1e6, diff(u.voluntary, before.voluntary), diff(u.involuntary, before.involuntary)
+}
+
 // runPgbench runs w against t once and measures it.
 // The CPU figure is set by a deferred function, so s is a named result.
 func (b *bench) runPgbench(ctx context.Context, w Workload, t *target, round int, dur time.Duration, keepLog bool) (s Sample) {
-	s = Sample{Workload: w.Key, Target: t.name, Round: round, ConnectMs: math.NaN(), CPUus: math.NaN(), P50us: math.NaN(), P99us: math.NaN()}
+	s = Sample{Workload: w.Key, Target: t.name, Round: round, ConnectMs: math.NaN(), CPUus: math.NaN(), P50us: math.NaN(), P99us: math.NaN(),
+		VolCS: math.NaN(), InvolCS: math.NaN()}
 	dir, err := os.MkdirTemp(b.tmp, "run-")
 	if err != nil {
 		s.Err = err.Error()
@@ -210,10 +241,10 @@ func (b *bench) runPgbench(ctx context.Context, w Workload, t *target, round int
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 
-	var before uint64
+	var before usage
 	pid := t.pid()
 	if pid != 0 {
-		if before, err = cpuTicks(pid); err != nil {
+		if before, err = readUsage(pid); err != nil {
 			s.Err = fmt.Sprintf("read CPU of %s: %v", t.name, err)
 			return s
 		}
@@ -222,14 +253,14 @@ func (b *bench) runPgbench(ctx context.Context, w Workload, t *target, round int
 	defer cancel()
 	_, runErr := runCmd(rctx, cmd)
 	if pid != 0 {
-		after, err := cpuTicks(pid)
+		after, err := readUsage(pid)
 		if err != nil {
 			s.Err = fmt.Sprintf("read CPU of %s: %v (did it exit?)", t.name, err)
 			return s
 		}
 		defer func() {
 			if s.Txns > 0 {
-				s.CPUus = float64(after-before) / float64(b.clkTck) * 1e6 / float64(s.Txns)
+				s.CPUus, s.VolCS, s.InvolCS = after.perTx(before, b.clkTck, float64(s.Txns))
 			}
 		}()
 	}

@@ -252,3 +252,53 @@ func clockTicks() uint64 {
 	}
 	return 100
 }
+
+// ctxSwitches sums the voluntary and involuntary context switches of every
+// thread of pid, from /proc/<pid>/task/*/status. A thread that ended is no
+// longer listed, so its switches since the last reading are lost; a thread
+// that ended between two readings makes the difference too small.
+func ctxSwitches(pid int) (voluntary, involuntary uint64, err error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended since the listing
+		}
+		v, n, err := parseStatusSwitches(b)
+		if err != nil {
+			return 0, 0, err
+		}
+		voluntary += v
+		involuntary += n
+	}
+	return voluntary, involuntary, nil
+}
+
+// parseStatusSwitches reads voluntary_ctxt_switches and
+// nonvoluntary_ctxt_switches from a /proc status file.
+func parseStatusSwitches(b []byte) (voluntary, involuntary uint64, err error) {
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "voluntary_ctxt_switches" && k != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parse /proc status %s: %w", k, err)
+		}
+		if k == "voluntary_ctxt_switches" {
+			voluntary = n
+		} else {
+			involuntary = n
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, errors.New("parse /proc status: context switch counts missing")
+	}
+	return voluntary, involuntary, nil
+}

@@ -35,9 +35,17 @@ type Report struct {
 	AblationWorkloads []string
 	Results           []WorkloadResult
 	Goals             []GoalResult
-	Activity          []Activity
-	Memory            *MemoryResult
-	Samples           []Sample
+	// EarlierGoals are the goals judged before the CPU-per-transaction
+	// ones, kept for comparison.
+	EarlierGoals []GoalResult
+	// Skipped says why a selected target did not run.
+	Skipped map[string]string
+	// Runtime and Experiments are the runtime experiments' tables.
+	Runtime     []RuntimeRow
+	Experiments []Experiment
+	Activity    []Activity
+	Memory      *MemoryResult
+	Samples     []Sample
 	// runDuration renders workload command lines.
 	runDuration time.Duration
 }
@@ -73,20 +81,28 @@ type CostRow struct {
 	Cell     Cell
 }
 
+// costTargets are the targets that lack one feature of another, with the
+// feature, in report order.
+var costTargets = []struct{ target, feature string }{
+	{targetNoMask, "masking"},
+	{targetNoRec, "recording"},
+	{targetQuickstartNoMask, "masking with the quickstart's detectors, vs airlock-quickstart"},
+}
+
 // Costs lists every ablation cell, workloads in run order and ablations in
 // target order.
 func (r *Report) Costs() []CostRow {
 	var out []CostRow
 	for i := range r.Results {
 		wr := &r.Results[i]
-		full := wr.cell(targetFull)
-		for _, a := range ablations {
-			c := wr.cell(a.Target)
+		for _, a := range costTargets {
+			c := wr.cell(a.target)
 			if c == nil {
 				continue
 			}
-			row := CostRow{Workload: wr.Workload.Key, Feature: a.Feature, Target: a.Target, FullTPS: math.NaN(), TPS: c.TPS, Cell: *c}
-			if full != nil {
+			row := CostRow{Workload: wr.Workload.Key, Feature: a.feature, Target: a.target, FullTPS: math.NaN(), TPS: c.TPS, Cell: *c}
+			base, _ := baseOf(a.target)
+			if full := wr.cell(base); full != nil {
 				row.FullTPS = full.TPS
 			}
 			out = append(out, row)
@@ -126,9 +142,11 @@ var reportFuncs = template.FuncMap{
 		}
 		return fmt.Sprintf(" (%.1f%% to %.1f%%)", (1-c.FullRatioMax)*100, (1-c.FullRatioMin)*100)
 	},
-	"pct1":  func(v float64) string { return dash(v*100, "%.1f%%") },
-	"isNaN": math.IsNaN,
-	"join":  strings.Join,
+	"pct1": func(v float64) string { return dash(v*100, "%.1f%%") },
+	// change shows a relative change with its sign.
+	"change": func(v float64) string { return dash(v*100, "%+.1f%%") },
+	"isNaN":  math.IsNaN,
+	"join":   strings.Join,
 	// oneLine keeps a table cell on one line and free of pipes.
 	"oneLine": func(s string) string {
 		s = strings.Join(strings.Fields(s), " ")

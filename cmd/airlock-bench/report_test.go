@@ -48,8 +48,18 @@ func goldenReport() *Report {
 	samples[3].TPS, samples[15+3].TPS = 17500, 25000
 	samples = append(samples, Sample{Workload: "connect-c4", Target: targetFull, Round: 1, CPUus: nan, P50us: nan, P99us: nan, ConnectMs: nan,
 		Err: "pgbench: exit status 2: pgbench: error: connection to server failed | FATAL: refused"})
-	targets := []string{targetDirect, targetPgbouncer, targetRelay, targetFull, targetNoMask, targetNoRec}
-	results := aggregate(samples, ws, targets)
+	for round := 1; round <= 2; round++ {
+		for _, w := range runtimeWorkloads {
+			add(w, targetRelayNoAwake, round, 9000, 100, 300, 40+float64(round), nan)
+			add(w, targetFloorGoroutine, round, 9500, 90, 280, 20, nan)
+			add(w, targetFloorEpoll, round, 9600, 90, 280, 16, nan)
+		}
+	}
+	samples[len(samples)-1].VolCS, samples[len(samples)-1].InvolCS = 2.5, 0.25
+	skipped := map[string]string{targetFloorUring: "relay-floor cannot run it here: io_uring: operation not permitted"}
+	targets := []string{targetDirect, targetPgbouncer, targetRelay, targetFull, targetNoMask, targetNoRec,
+		targetRelayNoAwake, targetFloorGoroutine, targetFloorEpoll}
+	results := aggregate(samples, append([]Workload{mustWorkload("select-prepared-c1")}, ws...), targets)
 	mem := &MemoryResult{MaxConnections: 100, Headroom: 77, Margin: 15,
 		Bouncer: &MemPhase{Process: "pgbouncer (transaction pooling)", Path: "client → pgbouncer → PostgreSQL", Requested: 1000, Opened: 1000,
 			BeforeKiB: 8 << 10, AfterKiB: 8<<10 + 2000, GorBefore: nan, GorAfter: nan, OpenSecs: 0.4},
@@ -81,9 +91,20 @@ func goldenReport() *Report {
 			{Target: targetFull, Commands: 1502, Classified: 1502, ByAction: "allow 1500, deny 2"},
 			{Target: targetInspect, Err: "scrape metrics: connection refused"},
 		},
-		Results: results, Goals: evaluateGoals(results, mem, []string{"masking", "recording"}), Memory: mem, Samples: samples,
+		Results: results, Goals: evaluateGoals(results, mem, []string{"masking", "recording"}, skipped),
+		EarlierGoals: evaluateEarlierGoals(results, []string{"masking", "recording"}),
+		Runtime:      runtimeRows(results, skipped), Experiments: evaluateExperiments(results, skipped),
+		Skipped: skipped, Memory: mem, Samples: samples,
 		runDuration: 10 * time.Second,
 	}
+}
+
+func mustWorkload(key string) Workload {
+	w, ok := workloadByKey(key)
+	if !ok {
+		panic("no workload " + key)
+	}
+	return w
 }
 
 func TestReportGolden(t *testing.T) {
@@ -128,7 +149,7 @@ func TestReportContent(t *testing.T) {
 		"| airlock-decode | — | — | scrape metrics: connection refused |",
 		"`pgbench -n -T 10 -c 4 -j 2 -M simple -b select-only -C -h HOST -p PORT -U USER DB`",
 		"`pgbench -n -T 10 -c 4 -j 2 -M prepared -f ordinary.sql -h HOST -p PORT -U USER DB`",
-		"targets alternate within each round in the order direct, pgbouncer, airlock-relay, airlock-full, airlock-full-nomask, airlock-full-norec (the airlock-full-* ablations only on select-prepared-c16, ordinary-c4)",
+		"targets alternate within each round in the order direct, pgbouncer, airlock-relay, airlock-full, airlock-full-nomask, airlock-full-norec, airlock-relay-noawake, floor-goroutine, floor-epoll (the airlock-full-* ablations only on select-prepared-c16, ordinary-c4)",
 		"| airlock-full-nomask | airlock-full minus its `masking` section",
 		// ordinary-c4: full 5700 and 5400 against nomask 6400: 0.890625 and 0.84375.
 		"| ordinary-c4 | masking (airlock-full-nomask) | 5550 | 6400 | 13.3% (10.9% to 15.6%) |",

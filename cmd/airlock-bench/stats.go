@@ -79,7 +79,22 @@ type Cell struct {
 	// end-to-end throughput the feature the target lacks costs. FullRatioMin
 	// and FullRatioMax are the per-round extremes. NaN for other targets.
 	FullRatio, FullRatioMin, FullRatioMax float64
-	Errors                                []string
+	// VolCS and InvolCS are the medians of the target process's voluntary
+	// and involuntary context switches per transaction.
+	VolCS, InvolCS float64
+	Errors         []string
+	// rounds are the target's successful runs by round, for figures
+	// computed per round between two targets.
+	rounds map[int]Sample
+}
+
+// baseOf is the target an ablation target is compared with: airlock-full
+// for its ablations, airlock-quickstart for its own.
+func baseOf(target string) (string, bool) {
+	if target == targetQuickstartNoMask {
+		return targetQuickstart, true
+	}
+	return targetFull, isAblation(target)
 }
 
 // Cost is 1 − FullRatio: what the feature an ablation target lacks costs.
@@ -135,9 +150,9 @@ func aggregate(samples []Sample, ws []Workload, targets []string) []WorkloadResu
 			if !w.runs(t) {
 				continue
 			}
-			c := Cell{Target: t}
-			ablated := isAblation(t)
-			var tps, p50, p99, conn, cpu, vsD, vsB, added, vsFull []float64
+			c := Cell{Target: t, rounds: map[int]Sample{}}
+			base, ablated := baseOf(t)
+			var tps, p50, p99, conn, cpu, vol, invol, vsD, vsB, added, vsFull []float64
 			for _, s := range samples {
 				if s.Workload != w.Key || s.Target != t {
 					continue
@@ -147,6 +162,8 @@ func aggregate(samples []Sample, ws []Workload, targets []string) []WorkloadResu
 					continue
 				}
 				c.Rounds++
+				c.rounds[s.Round] = s
+				vol, invol = append(vol, s.VolCS), append(invol, s.InvolCS)
 				tps = append(tps, s.TPS)
 				p50 = append(p50, s.P50us)
 				p99 = append(p99, s.P99us)
@@ -159,12 +176,13 @@ func aggregate(samples []Sample, ws []Workload, targets []string) []WorkloadResu
 				if p, ok := byKey[key{w.Key, targetPgbouncer, s.Round}]; ok && p.ok() && p.TPS > 0 {
 					vsB = append(vsB, s.TPS/p.TPS)
 				}
-				if f, ok := byKey[key{w.Key, targetFull, s.Round}]; ablated && ok && f.ok() && s.TPS > 0 {
+				if f, ok := byKey[key{w.Key, base, s.Round}]; ablated && ok && f.ok() && s.TPS > 0 {
 					vsFull = append(vsFull, f.TPS/s.TPS)
 				}
 			}
 			c.TPS, c.P50us, c.P99us = median(tps), median(p50), median(p99)
 			c.ConnectMs, c.CPUus = median(conn), median(cpu)
+			c.VolCS, c.InvolCS = median(vol), median(invol)
 			c.VsDirect, c.VsBouncer, c.AddedP50us = median(vsD), median(vsB), median(added)
 			c.VsDirectMin, c.VsDirectMax = extremes(vsD)
 			c.FullRatio = median(vsFull)

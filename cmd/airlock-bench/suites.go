@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -229,18 +230,18 @@ func aggregateProto(samples []ProtoSample, ws []protoWorkload, targets []*protoT
 //go:embed protocols.md.tmpl
 var protoTemplate string
 
-// renderProto renders the protocol suites' sections of the report.
-func renderProto(suites []*ProtoSuite, header bool, r *Report) ([]byte, error) {
+// renderProto renders the protocol suites' section of the report, which
+// starts with protoHeading and carries its own date and command.
+func renderProto(suites []*ProtoSuite, r *Report) ([]byte, error) {
 	t, err := template.New("protocols").Funcs(reportFuncs).Parse(protoTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("parse protocol report template: %w", err)
 	}
 	var b bytes.Buffer
 	data := struct {
-		Header bool
 		Report *Report
 		Suites []*ProtoSuite
-	}{header, r, suites}
+	}{r, suites}
 	if err := t.Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("render protocol report: %w", err)
 	}
@@ -289,25 +290,24 @@ func (b *bench) benchmarkSuites(ctx context.Context, ws []Workload, targets []st
 	return rep, out, nil
 }
 
-// renderAll renders the report: PostgreSQL's, when it ran, followed by the
-// protocol suites' sections; without it, the protocol sections under a
-// header of their own.
-func renderAll(rep *Report, protos []*ProtoSuite, postgres bool) ([]byte, error) {
-	var md []byte
+// renderAll renders the report's two parts: PostgreSQL's, when it ran
+// (nil otherwise), and the protocol suites' section, when any ran (nil
+// otherwise; a suite that could not run does not count). assembleReport
+// puts them together.
+func renderAll(rep *Report, protos []*ProtoSuite, postgres bool) (pg, proto []byte, err error) {
 	if postgres {
-		var err error
-		if md, err = rep.render(); err != nil {
-			return nil, err
+		if pg, err = rep.render(); err != nil {
+			return nil, nil, err
 		}
 	}
-	if len(protos) == 0 {
-		return md, nil
+	// A run in which no protocol suite ran leaves their section as it is
+	// in the file.
+	if slices.ContainsFunc(protos, func(s *ProtoSuite) bool { return s.Err == "" }) {
+		if proto, err = renderProto(protos, rep); err != nil {
+			return nil, nil, err
+		}
 	}
-	p, err := renderProto(protos, !postgres, rep)
-	if err != nil {
-		return nil, err
-	}
-	return append(md, p...), nil
+	return pg, proto, nil
 }
 
 // printProtoSummary prints each protocol suite's throughput ratios to the

@@ -230,19 +230,23 @@ func TestRenderProto(t *testing.T) {
 		}}}}
 	down := &ProtoSuite{Name: suiteMySQL, Title: "MySQL", Err: "sysbench prepare failed"}
 	rep := &Report{Date: "2026-01-01 00:00 UTC", Command: "go run ./cmd/airlock-bench -suites redis", Rounds: 1, Duration: "5s"}
-	md, err := renderAll(rep, []*ProtoSuite{s, down}, false)
+	_, proto, err := renderAll(rep, []*ProtoSuite{s, down}, false)
+	md := joinParts(reportParts{proto: proto})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"# Airlock benchmarks: MySQL, Redis and HTTP", "## Redis with redis-benchmark", "- nutcracker not run: missing",
+		"# Airlock benchmarks\n\n## MySQL, Redis and HTTP\n", "### Redis with redis-benchmark", "#### get-c50", "- nutcracker not run: missing",
 		"| airlock-relay | 800 | 80% | 150 | 1.50× | 1200 | 1.33× | 12.3 | 2 (1) |",
 		"| direct | 1000 | 100% | 100 | 1.00× | 900 | 1.00× | — | 1 (0) |",
-		`- airlock-relay failed: exit \| 1`, "## MySQL", "**Not run: sysbench prepare failed**",
+		`- airlock-relay failed: exit \| 1`, "### MySQL", "**Not run: sysbench prepare failed**",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
+	}
+	if _, proto, err := renderAll(rep, []*ProtoSuite{down}, false); err != nil || proto != nil {
+		t.Errorf("no suite ran: the file's protocol section must be kept, got %q, %v", proto, err)
 	}
 	var sum strings.Builder
 	if n := printProtoSummary(&sum, []*ProtoSuite{s, down}); n != 2 {

@@ -29,12 +29,50 @@ const (
 	targetFull      = "airlock-full"
 	targetNoMask    = "airlock-full-nomask"
 	targetNoRec     = "airlock-full-norec"
+
+	targetQuickstart       = "airlock-quickstart"
+	targetQuickstartNoMask = "airlock-quickstart-nomask"
+	targetRelayNoAwake     = "airlock-relay-noawake"
+	targetRelayGMP1        = "airlock-relay-gmp1"
+	targetRelayGMP1Awake   = "airlock-relay-gmp1-awake"
+	targetFullNoAwake      = "airlock-full-noawake"
+
+	targetFloorGoroutine     = "floor-goroutine"
+	targetFloorGoroutineGMP1 = "floor-goroutine-gmp1"
+	targetFloorLockstep      = "floor-lockstep"
+	targetFloorEpoll         = "floor-epoll"
+	targetFloorUring         = "floor-uring"
 )
 
 // allTargets is the run order: direct first, so every other target in a
 // round is compared with a direct run made moments before, and the
 // ablations right after airlock-full, which they are compared with.
-var allTargets = []string{targetDirect, targetPgbouncer, targetRelay, targetInspect, targetFull, targetNoMask, targetNoRec}
+var allTargets = []string{targetDirect, targetPgbouncer, targetRelay, targetInspect, targetFull, targetNoMask, targetNoRec,
+	targetQuickstart, targetQuickstartNoMask,
+	targetRelayNoAwake, targetRelayGMP1, targetRelayGMP1Awake, targetFullNoAwake,
+	targetFloorGoroutine, targetFloorGoroutineGMP1, targetFloorLockstep, targetFloorEpoll, targetFloorUring}
+
+// runtimeWorkloads are the workloads the runtime experiments read: one
+// client and sixteen, prepared statements.
+var runtimeWorkloads = []string{"select-prepared-c1", "select-prepared-c16"}
+
+// targetWorkloads restricts a target to the workloads it is compared on, so
+// that the experiments do not lengthen a full run by running everywhere.
+// A target not listed runs on every workload (ablations: see
+// Workload.Ablations).
+var targetWorkloads = map[string][]string{
+	targetQuickstart:         {"select-simple-c1", "select-prepared-c16", "ordinary-c4", "connect-c4"},
+	targetQuickstartNoMask:   {"ordinary-c4"},
+	targetRelayNoAwake:       runtimeWorkloads,
+	targetRelayGMP1:          runtimeWorkloads,
+	targetRelayGMP1Awake:     runtimeWorkloads,
+	targetFullNoAwake:        runtimeWorkloads,
+	targetFloorGoroutine:     runtimeWorkloads,
+	targetFloorGoroutineGMP1: runtimeWorkloads,
+	targetFloorLockstep:      runtimeWorkloads,
+	targetFloorEpoll:         runtimeWorkloads,
+	targetFloorUring:         runtimeWorkloads,
+}
 
 // isAblation reports whether target is derived from airlock-full minus one
 // feature; those run only on workloads with Ablations set.
@@ -258,14 +296,17 @@ func (b *bench) startAirlock(ctx context.Context, name string, cfg airlockConfig
 	// Each process records into its own directory, so that what one
 	// target wrote can be told from another's.
 	cfg.Data.RecordingDir = b.recordingDir(name)
-	if err := os.MkdirAll(cfg.Data.RecordingDir, 0o700); err != nil {
-		return nil, fmt.Errorf("%s recordings dir: %w", name, err)
+	cfg.Data.StorePath = b.storePath(name)
+	for _, dir := range []string{cfg.Data.RecordingDir, filepath.Dir(cfg.Data.StorePath)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("%s data dir: %w", name, err)
+		}
 	}
 	y, err := cfg.render()
 	if err != nil {
 		return nil, err
 	}
-	svc, work, err := b.serveAirlock(ctx, name, y, cfg.AdminPort)
+	svc, work, err := b.serveAirlock(ctx, name, y, cfg.AdminPort, cfg.Env...)
 	if err != nil {
 		return nil, err
 	}
@@ -274,8 +315,9 @@ func (b *bench) startAirlock(ctx context.Context, name string, cfg airlockConfig
 }
 
 // serveAirlock checks the configuration y, starts Airlock on it as name and
-// waits until its admin port says it is ready.
-func (b *bench) serveAirlock(ctx context.Context, name string, y []byte, adminPort int) (*service, string, error) {
+// waits until its admin port says it is ready. env is added to its
+// environment.
+func (b *bench) serveAirlock(ctx context.Context, name string, y []byte, adminPort int, env ...string) (*service, string, error) {
 	if err := b.checkConfigYAML(ctx, y); err != nil {
 		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
@@ -291,7 +333,7 @@ func (b *bench) serveAirlock(ctx context.Context, name string, y []byte, adminPo
 		return nil, "", fmt.Errorf("%s working dir: %w", name, err)
 	}
 	cmd := exec.Command(b.airlockBin, "serve", "--config", path)
-	cmd.Env = b.airlockEnv()
+	cmd.Env = append(b.airlockEnv(), env...)
 	cmd.Dir = work
 	svc, err := b.sv.start(name, cmd, filepath.Join(b.tmp, name+".log"))
 	if err != nil {

@@ -30,6 +30,8 @@ type ordinaryResult struct {
 // verifyTargets runs queries through every target before measuring: the
 // pgbench tables are reachable; airlock-full masks the wide table's e-mail
 // addresses, airlock-full-nomask does not and airlock-full-norec does;
+// airlock-quickstart masks them with airlock.yaml's detectors and
+// airlock-quickstart-nomask does not;
 // airlock-full-norec leaves no recording; and the ordinary table's rows
 // come back byte-identical to direct through every target, so that the
 // ordinary workload measures masking with nothing to mask. targets[0] is
@@ -59,6 +61,16 @@ func (b *bench) verifyTargets(ctx context.Context, targets []*target, rep *Repor
 				rep.MaskingSeen = "no (e-mail addresses came back in clear)"
 			}
 		case targetNoMask:
+			if email != clear {
+				return fmt.Errorf("%w: %s returned `%s` as `%s`: it still masks, so it cannot measure what masking costs", errVerify, t.name, clear, email)
+			}
+			rep.Checks = append(rep.Checks, fmt.Sprintf("%s returned `%s` in clear: masking off.", t.name, clear))
+		case targetQuickstart:
+			if email == clear {
+				return fmt.Errorf("%w: %s returned `%s` in clear: airlock.yaml's masking did not apply", errVerify, t.name, clear)
+			}
+			rep.Checks = append(rep.Checks, fmt.Sprintf("%s returned `%s` as `%s`: airlock.yaml's masking on.", t.name, clear, email))
+		case targetQuickstartNoMask:
 			if email != clear {
 				return fmt.Errorf("%w: %s returned `%s` as `%s`: it still masks, so it cannot measure what masking costs", errVerify, t.name, clear, email)
 			}

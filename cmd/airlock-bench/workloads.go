@@ -32,8 +32,13 @@ type Workload struct {
 	Ablations bool
 }
 
-// runs reports whether target runs on w.
+// runs reports whether target runs on w: a target restricted to some
+// workloads (targetWorkloads) only on those, an ablation only on workloads
+// with Ablations set.
 func (w Workload) runs(target string) bool {
+	if only, ok := targetWorkloads[target]; ok {
+		return slices.Contains(only, w.Key)
+	}
 	return w.Ablations || !isAblation(target)
 }
 
