@@ -213,14 +213,18 @@ type messageScanner struct {
 	remaining uint32 // bytes of the current body still to come
 }
 
-// scan consumes data, calling found with each message's type as soon as its
-// header is complete.
+// scan consumes data, calling found with each message's type once the
+// whole message has passed: a Query is owed its answer only when the
+// server has all of it.
 func (s *messageScanner) scan(data []byte, found func(typ byte)) {
 	for len(data) > 0 {
 		if s.remaining > 0 {
 			skip := min(uint32(len(data)), s.remaining)
 			s.remaining -= skip
 			data = data[skip:]
+			if s.remaining == 0 {
+				found(s.header[0])
+			}
 			continue
 		}
 		k := copy(s.header[s.headerLen:], data)
@@ -233,7 +237,9 @@ func (s *messageScanner) scan(data []byte, found func(typ byte)) {
 		// A length below 4 is a broken stream; treating it as 4 keeps the
 		// scanner moving rather than looping.
 		s.remaining = max(binary.BigEndian.Uint32(s.header[1:]), 4) - 4
-		found(s.header[0])
+		if s.remaining == 0 {
+			found(s.header[0])
+		}
 	}
 }
 

@@ -87,6 +87,7 @@ type ring struct {
 	tail                    uint32 // our copy of the SQ tail
 	unsubmitted             uint32 // queued since the last enter
 	sqpoll                  bool
+	mapped                  [][]byte // the mappings, for close
 }
 
 // newRing sets up a ring of entries submissions. Call it on the thread
@@ -154,6 +155,10 @@ func (r *ring) mapRings(p *uringParams) error {
 	if err != nil {
 		return fmt.Errorf("mmap submissions: %w", err)
 	}
+	r.mapped = [][]byte{sq, sqeBytes}
+	if p.features&ioringFeatSingleMmap == 0 {
+		r.mapped = append(r.mapped, cq)
+	}
 	at := func(b []byte, off uint32) unsafe.Pointer { return unsafe.Pointer(&b[off]) }
 	r.sqHead, r.sqTail, r.sqFlags = (*uint32)(at(sq, p.sqOff.head)), (*uint32)(at(sq, p.sqOff.tail)), (*uint32)(at(sq, p.sqOff.flags))
 	r.sqMask, r.sqEntries = *(*uint32)(at(sq, p.sqOff.ringMask)), p.sqEntries
@@ -164,6 +169,14 @@ func (r *ring) mapRings(p *uringParams) error {
 	r.cqes = unsafe.Slice((*completion)(at(cq, p.cqOff.cqes)), p.cqEntries)
 	r.tail = atomic.LoadUint32(r.sqTail)
 	return nil
+}
+
+// close unmaps the rings and closes the ring; nothing may be in flight.
+func (r *ring) close() {
+	for _, m := range r.mapped {
+		_ = unix.Munmap(m)
+	}
+	unix.Close(r.fd)
 }
 
 // queue adds a submission, submitting what is queued first when the ring
