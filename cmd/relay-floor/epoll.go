@@ -25,7 +25,7 @@ func serveEpoll(ln *net.TCPListener, upstream string) error {
 	if err != nil {
 		return fmt.Errorf("epoll_create1: %w", err)
 	}
-	l := &epollLoop{epfd: epfd, handoff: h, raw: *rawSyscalls}
+	l := &epollLoop{epfd: epfd, handoff: h, raw: *rawSyscalls, rawWait: *rawWait}
 	if err := l.ctl(unix.EPOLL_CTL_ADD, h.eventFD, unix.EPOLLIN); err != nil {
 		return err
 	}
@@ -38,7 +38,8 @@ func serveEpoll(ln *net.TCPListener, upstream string) error {
 type epollLoop struct {
 	epfd     int
 	handoff  *handoff
-	raw      bool
+	raw      bool            // nonblocking calls as RawSyscall
+	rawWait  bool            // the blocking wait as RawSyscall too
 	sessions []*epollSession // by descriptor
 }
 
@@ -86,7 +87,8 @@ func (l *epollLoop) run() {
 // set: they cannot block, so telling the runtime we are entering a
 // syscall (entersyscall/exitsyscall, and the P hand-off it allows) buys
 // nothing. The blocking wait goes through the ordinary Syscall so the
-// runtime may run other goroutines on our P while this thread sleeps.
+// runtime may run other goroutines on our P while this thread sleeps,
+// unless l.rawWait asks to keep the P (see ring.syscallEnter).
 func (l *epollLoop) wait(events []unix.EpollEvent) (int, error) {
 	if l.raw {
 		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd),
@@ -96,6 +98,17 @@ func (l *epollLoop) wait(events []unix.EpollEvent) (int, error) {
 		}
 	}
 	for {
+		if l.rawWait {
+			r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd),
+				uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), ^uintptr(0), 0, 0)
+			if e == unix.EINTR {
+				continue
+			}
+			if e != 0 {
+				return 0, e
+			}
+			return int(r), nil
+		}
 		n, err := unix.EpollWait(l.epfd, events, -1)
 		if !errors.Is(err, unix.EINTR) {
 			return n, err

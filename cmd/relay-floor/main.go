@@ -45,6 +45,7 @@ var relays = map[string]func(ln *net.TCPListener, upstream string) error{
 // what the harness runs.
 var (
 	rawSyscalls = flag.Bool("raw", true, "epoll: nonblocking reads, writes and polls as RawSyscall, without the runtime's syscall bookkeeping")
+	rawWait     = flag.Bool("rawwait", false, "epoll, uring: block in epoll_wait or io_uring_enter as a RawSyscall too, keeping the loop's P and sparing the runtime's monitor its polling of a P in a syscall")
 	sqpoll      = flag.Bool("sqpoll", false, "uring: let a kernel thread poll the submission queue (it spins on a CPU while busy)")
 )
 

@@ -87,6 +87,7 @@ type ring struct {
 	tail                    uint32 // our copy of the SQ tail
 	unsubmitted             uint32 // queued since the last enter
 	sqpoll                  bool
+	rawWait                 bool     // see syscallEnter
 	mapped                  [][]byte // the mappings, for close
 }
 
@@ -213,9 +214,7 @@ func (r *ring) enter(minComplete uint32) error {
 		return nil // the kernel thread is awake and takes them
 	}
 	for {
-		// The ordinary Syscall, not RawSyscall: this blocks, and the
-		// runtime must be free to run other goroutines meanwhile.
-		n, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(r.unsubmitted), uintptr(minComplete), flags, 0, 0)
+		n, e := r.syscallEnter(uintptr(minComplete), flags)
 		switch e {
 		case 0:
 			if !r.sqpoll {
@@ -232,6 +231,20 @@ func (r *ring) enter(minComplete uint32) error {
 			return fmt.Errorf("io_uring_enter: %w", e)
 		}
 	}
+}
+
+// syscallEnter is io_uring_enter through the ordinary Syscall, which lets
+// the runtime run other goroutines on this P while it blocks; with
+// rawWait it is a RawSyscall instead, and the loop keeps its P (the
+// runtime's monitor then interrupts a long wait with a preemption signal
+// every 10 ms, which comes back as EINTR).
+func (r *ring) syscallEnter(minComplete, flags uintptr) (uintptr, unix.Errno) {
+	if r.rawWait {
+		n, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(r.unsubmitted), minComplete, flags, 0, 0)
+		return n, e
+	}
+	n, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(r.unsubmitted), minComplete, flags, 0, 0)
+	return n, e
 }
 
 // reap calls done for each completion there is and frees their slots.

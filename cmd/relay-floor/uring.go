@@ -67,6 +67,7 @@ func runURing(h *handoff, sqpoll bool, ready chan<- error) {
 		ready <- err
 		return
 	}
+	r.rawWait = *rawWait
 	l := &uringLoop{ring: r, handoff: h}
 	if err := l.armWake(); err != nil {
 		ready <- err
