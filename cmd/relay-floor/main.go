@@ -9,6 +9,13 @@
 //
 //	goroutine  one goroutine per direction of each session (what Airlock's
 //	           relay does)
+//	lockstep   one goroutine per session serving both directions in
+//	           PostgreSQL's request/response rhythm (pgbench-like clients
+//	           only: see serveLockstep)
+//	epoll      one locked OS thread running an epoll loop over every
+//	           session's nonblocking sockets
+//	uring      one locked OS thread submitting every session's receives
+//	           and sends to io_uring, many in one io_uring_enter
 //
 // It exits with status 3 when this machine cannot run the mode asked for,
 // so that the harness can skip it with the reason.
@@ -29,7 +36,18 @@ var errUnsupported = errors.New("unsupported")
 // relays are the modes, by name.
 var relays = map[string]func(ln *net.TCPListener, upstream string) error{
 	"goroutine": serveGoroutines,
+	"lockstep":  serveLockstep,
+	"epoll":     serveEpoll,
+	"uring":     serveURing,
 }
+
+// Options of the loop modes, for measuring their variants; the defaults are
+// what the harness runs.
+var (
+	rawSyscalls = flag.Bool("raw", true, "epoll: nonblocking reads, writes and polls as RawSyscall, without the runtime's syscall bookkeeping")
+	rawWait     = flag.Bool("rawwait", false, "epoll, uring: block in epoll_wait or io_uring_enter as a RawSyscall too, keeping the loop's P and sparing the runtime's monitor its polling of a P in a syscall")
+	sqpoll      = flag.Bool("sqpoll", false, "uring: let a kernel thread poll the submission queue (it spins on a CPU while busy)")
+)
 
 func main() {
 	mode := flag.String("mode", "goroutine", "how sessions are served")
