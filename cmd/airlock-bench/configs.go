@@ -94,7 +94,8 @@ var targetDescriptions = map[string]string{
 	targetFloorGoroutineGMP1: "floor-goroutine with `GOMAXPROCS=1` in its environment",
 	targetFloorLockstep:      "`relay-floor -mode lockstep`: one goroutine per session serving both directions in PostgreSQL's request/response turn",
 	targetFloorEpoll:         "`relay-floor -mode epoll`: one locked OS thread serving every session over epoll",
-	targetFloorUring:         "`relay-floor -mode uring`: every session served through io_uring",
+	targetFloorUring:         "`relay-floor -mode uring`: every session served through io_uring on one locked OS thread, its blocking wait an ordinary system call",
+	targetFloorUringRawWait:  "floor-uring with `-rawwait`: the blocking io_uring_enter made as a raw system call, so the loop keeps its P and the runtime's monitor leaves it alone",
 }
 
 // describeTarget says what an Airlock or floor target is, for the report.

@@ -52,6 +52,7 @@ var experimentPlan = []Experiment{
 	{Name: "one goroutine per session (lockstep) vs one per direction", Variant: targetFloorLockstep, Baseline: targetFloorGoroutine},
 	{Name: "one locked OS thread over epoll vs goroutines", Variant: targetFloorEpoll, Baseline: targetFloorGoroutine},
 	{Name: "io_uring vs goroutines", Variant: targetFloorUring, Baseline: targetFloorGoroutine},
+	{Name: "io_uring, raw blocking wait, vs goroutines", Variant: targetFloorUringRawWait, Baseline: targetFloorGoroutine},
 }
 
 // evaluateExperiments fills every planned experiment from the results;
@@ -131,7 +132,7 @@ type RuntimeRow struct {
 }
 
 // runtimeTargets are the targets the runtime table shows, in its order.
-var runtimeTargets = []string{targetPgbouncer, targetFloorGoroutine, targetFloorGoroutineGMP1, targetFloorLockstep, targetFloorEpoll, targetFloorUring,
+var runtimeTargets = []string{targetPgbouncer, targetFloorGoroutine, targetFloorGoroutineGMP1, targetFloorLockstep, targetFloorEpoll, targetFloorUring, targetFloorUringRawWait,
 	targetRelay, targetRelayNoAwake, targetRelayGMP1, targetRelayGMP1Awake, targetFull, targetFullNoAwake}
 
 // runtimeRows are the runtime table's rows: every runtime target on each

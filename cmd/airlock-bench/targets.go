@@ -42,6 +42,7 @@ const (
 	targetFloorLockstep      = "floor-lockstep"
 	targetFloorEpoll         = "floor-epoll"
 	targetFloorUring         = "floor-uring"
+	targetFloorUringRawWait  = "floor-uring-rawwait"
 )
 
 // allTargets is the run order: direct first, so every other target in a
@@ -50,7 +51,7 @@ const (
 var allTargets = []string{targetDirect, targetPgbouncer, targetRelay, targetInspect, targetFull, targetNoMask, targetNoRec,
 	targetQuickstart, targetQuickstartNoMask,
 	targetRelayNoAwake, targetRelayGMP1, targetRelayGMP1Awake, targetFullNoAwake,
-	targetFloorGoroutine, targetFloorGoroutineGMP1, targetFloorLockstep, targetFloorEpoll, targetFloorUring}
+	targetFloorGoroutine, targetFloorGoroutineGMP1, targetFloorLockstep, targetFloorEpoll, targetFloorUring, targetFloorUringRawWait}
 
 // runtimeWorkloads are the workloads the runtime experiments read: one
 // client and sixteen, prepared statements.
@@ -72,6 +73,7 @@ var targetWorkloads = map[string][]string{
 	targetFloorLockstep:      runtimeWorkloads,
 	targetFloorEpoll:         runtimeWorkloads,
 	targetFloorUring:         runtimeWorkloads,
+	targetFloorUringRawWait:  runtimeWorkloads,
 }
 
 // isAblation reports whether target is derived from airlock-full minus one

@@ -128,6 +128,7 @@ func (b *bench) storePath(name string) string {
 type floorTarget struct {
 	mode string
 	gmp1 bool
+	args []string // further flags
 }
 
 // floorTargets are the relay-floor targets by name.
@@ -137,6 +138,7 @@ var floorTargets = map[string]floorTarget{
 	targetFloorLockstep:      {mode: "lockstep"},
 	targetFloorEpoll:         {mode: "epoll"},
 	targetFloorUring:         {mode: "uring"},
+	targetFloorUringRawWait:  {mode: "uring", args: []string{"-rawwait"}},
 }
 
 // isFloor reports whether target is a relay-floor target.
@@ -180,7 +182,7 @@ func (b *bench) startFloor(ctx context.Context, name string, f floorTarget) (*ta
 		return nil, "", err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(b.floorBin, "-mode", f.mode, "-listen", addr, "-upstream", b.opt.pgAddr)
+	cmd := exec.Command(b.floorBin, append([]string{"-mode", f.mode, "-listen", addr, "-upstream", b.opt.pgAddr}, f.args...)...)
 	cmd.Env = os.Environ()
 	if f.gmp1 {
 		cmd.Env = append(cmd.Env, gmp1)
