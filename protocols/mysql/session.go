@@ -203,7 +203,12 @@ func (s *relay) endSession(e *mysql.MyError, reason string, keepUpstream bool) b
 	s.endOnce.Do(func() {
 		ended = true
 		s.endReason = reason
-		s.keepUp = keepUpstream
+		if keepUpstream {
+			// Written only by detach's one caller, the client reader on
+			// run's goroutine, which reads it once both loops are done;
+			// terminate, called from any goroutine, leaves it alone.
+			s.keepUp = true
+		}
 		close(s.ended)
 		if e != nil {
 			s.sendFinal(e, s.pending.busy(), 0)
