@@ -226,7 +226,11 @@ func TestMySQLGoDriver(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _, _ = admin.Exec(fmt.Sprintf("SET GLOBAL max_allowed_packet = %d", old)) }()
-		bdb := openDriver(t, m.driverConfig("dev", devToken, "mysql"))
+		// A session kept from an earlier client has the max_allowed_packet
+		// of its login: a program name of its own takes a new one.
+		bcfg := m.driverConfig("dev", devToken, "mysql")
+		bcfg.ConnectionAttributes = "program_name:blob-test"
+		bdb := openDriver(t, bcfg)
 		big := bytes.Repeat([]byte("0123456789abcdef"), 17<<16) // 17 MiB
 		big[0], big[len(big)-1] = 'A', 'Z'
 		if _, err := bdb.ExecContext(ctx, "INSERT INTO items (id, data) VALUES (?, ?)", 9000, big); err != nil {

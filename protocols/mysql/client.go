@@ -207,6 +207,9 @@ func (s *relay) resolveLast(p wire.Packet) (wire.Packet, bool) {
 func (s *relay) onSimple(c *wire.Simple, p wire.Packet) error {
 	switch c.Command {
 	case mysql.COM_QUIT:
+		if s.quitClean() {
+			return errStop
+		}
 		s.quitting.Store(true)
 		_ = s.writeUpstream(p.Raw, true)
 		s.terminate(nil, "client quit")

@@ -41,6 +41,30 @@ type Settings struct {
 	// ServerVersion is the version clients see in the greeting; empty
 	// takes the upstream's own (clients and ORMs pick features by it).
 	ServerVersion string `yaml:"server_version"`
+	// Pool keeps upstream sessions that clients ended cleanly, reset with
+	// COM_RESET_CONNECTION, for the next client of the same connection,
+	// identity and negotiated flags (pool.go).
+	Pool PoolSettings `yaml:"pool"`
+}
+
+// PoolSettings bound upstream session reuse.
+type PoolSettings struct {
+	// MaxIdle is how many idle upstream sessions are kept in all; nil means
+	// the default (DefaultPoolMaxIdle), 0 turns reuse off.
+	MaxIdle *int `yaml:"max_idle"`
+	// IdleTimeout is how long an idle session is kept (default 60s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// DefaultPoolMaxIdle is mysql.pool.max_idle when the file leaves it out.
+const DefaultPoolMaxIdle = 16
+
+// maxIdle is MaxIdle with its default applied.
+func (p PoolSettings) maxIdle() int {
+	if p.MaxIdle == nil {
+		return DefaultPoolMaxIdle
+	}
+	return *p.MaxIdle
 }
 
 func (s Settings) withDefaults() Settings {
@@ -55,6 +79,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.HandshakeTimeout == 0 {
 		s.HandshakeTimeout = 30 * time.Second
+	}
+	if s.Pool.IdleTimeout == 0 {
+		s.Pool.IdleTimeout = 60 * time.Second
 	}
 	return s
 }
@@ -77,6 +104,12 @@ func (s Settings) validate() error {
 	}
 	if s.HandshakeTimeout < 0 {
 		errs = append(errs, errors.New("handshake_timeout: must not be negative"))
+	}
+	if p := s.Pool.MaxIdle; p != nil && *p < 0 {
+		errs = append(errs, errors.New("pool.max_idle: must not be negative (0 turns reuse off)"))
+	}
+	if s.Pool.IdleTimeout < 0 {
+		errs = append(errs, errors.New("pool.idle_timeout: must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -3,7 +3,9 @@ package mysql
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlock-gw/airlock/protocols"
@@ -107,5 +109,62 @@ func TestDialConfigHoldsTheSecret(t *testing.T) {
 	}
 	if s := u.Password.String(); strings.Contains(s, "s3cret") {
 		t.Fatal("the password prints")
+	}
+}
+
+func TestPoolSettings(t *testing.T) {
+	e := New()
+	if err := e.Configure(decodeYAML("")); err != nil {
+		t.Fatal(err)
+	}
+	if e.set.Pool.maxIdle() != DefaultPoolMaxIdle || e.set.Pool.IdleTimeout != 60*time.Second {
+		t.Fatalf("pool defaults %d %v", e.set.Pool.maxIdle(), e.set.Pool.IdleTimeout)
+	}
+	if err := e.Configure(decodeYAML("pool: {max_idle: 0}\n")); err != nil || e.set.Pool.maxIdle() != 0 {
+		t.Fatalf("max_idle 0: %d, %v", e.set.Pool.maxIdle(), err)
+	}
+	err := e.Configure(decodeYAML("pool: {max_idle: -1, idle_timeout: -1s}\n"))
+	for _, want := range []string{"pool.max_idle: must not be negative", "pool.idle_timeout: must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
+// TestPoolKey: sessions are shared only within one connection, reload,
+// identity, program name, collation and set of flags, and not at all for
+// flags the reset undoes.
+func TestPoolKey(t *testing.T) {
+	e := New()
+	e.pool = newUpstreamPool(4, time.Minute, func(int) {})
+	defer e.pool.close()
+	c := &protocols.Connection{Name: "m"}
+	caps := uint32(mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_DEPRECATE_EOF)
+	attrs := map[string]string{"airlock_identity": "dev"}
+	base := e.poolKey(c, caps, 45, attrs)
+	if base == "" || base != e.poolKey(c, caps, 45, map[string]string{"airlock_identity": "dev", "_pid": "9"}) {
+		t.Fatalf("key %q not stable", base)
+	}
+	for name, key := range map[string]string{
+		"connection":   e.poolKey(&protocols.Connection{Name: "n"}, caps, 45, attrs),
+		"flags":        e.poolKey(c, caps|mysql.CLIENT_MULTI_STATEMENTS, 45, attrs),
+		"collation":    e.poolKey(c, caps, 33, attrs),
+		"identity":     e.poolKey(c, caps, 45, map[string]string{"airlock_identity": "ops"}),
+		"program name": e.poolKey(c, caps, 45, map[string]string{"airlock_identity": "dev", "program_name": "x"}),
+	} {
+		if key == base {
+			t.Errorf("%s: same key", name)
+		}
+	}
+	if k := e.poolKey(c, caps|mysql.CLIENT_INTERACTIVE, 45, attrs); k != "" {
+		t.Errorf("an interactive session is kept under %q", k)
+	}
+	e.reloads.Add(1)
+	if e.poolKey(c, caps, 45, attrs) == base {
+		t.Error("a reload keeps the key")
+	}
+	e.noReset.Store("m@1", true)
+	if k := e.poolKey(c, caps, 45, attrs); k != "" {
+		t.Errorf("a connection whose server refused the reset is kept under %q", k)
 	}
 }

@@ -56,6 +56,16 @@ type Engine struct {
 	// learned holds the connections whose session cap was read from
 	// their server (learnSessionCap).
 	learned sync.Map
+
+	// pool keeps upstream sessions for reuse (pool.go); nil when they are
+	// not reused. Set by Serve before the first client.
+	pool *upstreamPool
+	// reloads counts configuration reloads: a reload's sessions do not
+	// serve the clients of the connections that replace them.
+	reloads atomic.Uint64
+	// noReset holds the connections (name@reloads) whose server refused
+	// COM_RESET_CONNECTION: their sessions are not kept.
+	noReset sync.Map
 }
 
 var (
@@ -100,6 +110,13 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 		return err
 	}
 	e.key = key
+	if n := e.set.Pool.maxIdle(); n > 0 {
+		m := e.gateway.Metrics()
+		pool := newUpstreamPool(n, e.set.Pool.IdleTimeout, func(n int) { m.UpstreamIdleSessions(protocols.MySQL, n) })
+		e.mu.Lock() // a reload may look for it from another goroutine
+		e.pool = pool
+		e.mu.Unlock()
+	}
 	srv := &transport.Server{
 		Handler:            e.handle,
 		Log:                e.log,
@@ -122,6 +139,9 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, deps engine.Deps) e
 	stopSessions()
 	srv.Wait()
 	e.wg.Wait()
+	if e.pool != nil {
+		e.pool.close()
+	}
 	return err
 }
 

@@ -69,8 +69,16 @@ func (e *Engine) Probe(ctx context.Context, c *protocols.Connection) error {
 }
 
 // Reloaded implements engine.Reloader: what the old upstreams said of
-// themselves is forgotten.
+// themselves is forgotten, and their idle sessions let go.
 func (e *Engine) Reloaded() {
+	e.reloads.Add(1)
+	e.noReset.Clear()
+	e.mu.Lock()
+	pool := e.pool
+	e.mu.Unlock()
+	if pool != nil {
+		pool.drain()
+	}
 	e.mu.Lock()
 	clear(e.upstreams)
 	e.mu.Unlock()

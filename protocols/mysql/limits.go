@@ -33,8 +33,9 @@ func tooManySessions(err error, user string) (_ *mysql.MyError, ok bool) {
 // server keeps one slot beyond max_connections for SUPER (MariaDB) or
 // CONNECTION_ADMIN (MySQL), which Airlock's clients then never take even
 // when Airlock's upstream user holds that privilege, and one more stays for
-// Airlock's own readiness checks and previews. A failure is logged once
-// and keeps the default cap.
+// Airlock's own readiness checks and previews. The idle sessions the pool
+// may keep hold slots too and are left out of the cap. A failure is
+// logged once and keeps the default cap.
 func (e *Engine) learnSessionCap(c *protocols.Connection) {
 	if c.MaxSessions != 0 {
 		return
@@ -53,7 +54,7 @@ func (e *Engine) learnSessionCap(c *protocols.Connection) {
 				"connection", c.Name, "err", err)
 			return
 		}
-		capped := max(n-1, 1)
+		capped := max(n-1-e.set.Pool.maxIdle(), 1)
 		e.gateway.LearnSessionCap(c.Name, capped)
 		e.log.Info("session cap from the upstream's connection slots", "connection", c.Name,
 			"slots", n, "cap", min(capped, session.DefaultMaxSessions))

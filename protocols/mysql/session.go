@@ -70,6 +70,18 @@ type relay struct {
 	// progress counts upstream packets when a query timeout is set.
 	progress atomic.Uint64
 
+	// poolKey is set when the upstream session may be kept for another
+	// client after a clean COM_QUIT (pool.go); keepUp says the session
+	// ended that way.
+	poolKey string
+	keepUp  bool
+	// killMu guards kills, the KILLs of this session's upstream thread in
+	// flight, and released, set once the upstream session is handed on:
+	// a KILL sent then would reach the next client's command.
+	killMu   sync.Mutex
+	kills    int
+	released bool
+
 	ended     chan struct{}
 	endOnce   sync.Once
 	endReason string
@@ -122,6 +134,13 @@ func newRelay(e *Engine, conn net.Conn, up *wire.Upstream, flow *session.Session
 
 // run relays until either side ends.
 func (s *relay) run(ctx context.Context) {
+	// Deferred first, so it runs after unregister: no KILL finds the
+	// session once its upstream may serve another client.
+	defer func() {
+		if s.keepUp {
+			s.releaseUpstream()
+		}
+	}()
 	defer s.engine.unregister(s)
 	stop := context.AfterFunc(ctx, func() { s.terminate(shutdownError(), "airlock shutdown") })
 	defer stop()
@@ -169,18 +188,41 @@ func (s *relay) guard(loop func()) {
 // ended first: a loop whose read fails on a socket closed here then knows
 // the session is over, and takes the failure for neither a lost upstream
 // nor a client gone.
-func (s *relay) terminate(e *mysql.MyError, reason string) {
+func (s *relay) terminate(e *mysql.MyError, reason string) { s.endSession(e, reason, false) }
+
+// detach ends the session after the client's COM_QUIT without closing the
+// upstream session, which run then resets for reuse: the upstream reader
+// is woken by a past read deadline and returns. It reports false when the
+// session had already ended another way.
+func (s *relay) detach(reason string) bool { return s.endSession(nil, reason, true) }
+
+// endSession ends the session once, as terminate or detach; it reports
+// whether this call was the one that ended it.
+func (s *relay) endSession(e *mysql.MyError, reason string, keepUpstream bool) bool {
+	ended := false
 	s.endOnce.Do(func() {
+		ended = true
 		s.endReason = reason
+		if keepUpstream {
+			// Written only by detach's one caller, the client reader on
+			// run's goroutine, which reads it once both loops are done;
+			// terminate, called from any goroutine, leaves it alone.
+			s.keepUp = true
+		}
 		close(s.ended)
 		if e != nil {
 			s.sendFinal(e, s.pending.busy(), 0)
 		}
 		s.flow.Interrupt()
-		_ = s.up.Conn.Close()
+		if keepUpstream {
+			_ = s.up.Conn.SetReadDeadline(time.Unix(1, 0))
+		} else {
+			_ = s.up.Conn.Close()
+		}
 		_ = s.conn.Close()
 		s.pending.wake()
 	})
+	return ended
 }
 
 // sendFinal writes the error that ends the session. A client waiting for
@@ -296,6 +338,10 @@ func (s *relay) killUpstream(query bool) error {
 	if query {
 		what = "QUERY"
 	}
+	if !s.killing() {
+		return nil // the session has ended and its upstream serves another client
+	}
+	defer s.killed()
 	e := s.engine
 	ctx, cancel := context.WithTimeout(context.Background(), e.set.ConnectTimeout)
 	defer cancel()

@@ -224,27 +224,32 @@ func (l *loginState) open(ctx context.Context, flow *session.Session) (*relay, e
 	if name := resp.Attributes["program_name"]; name != "" && len(name) < 256 {
 		attrs["program_name"] = name
 	}
+	relayed := caps & wire.RelayCapabilities
+	key := e.poolKey(c, relayed, resp.Charset, attrs)
 	dctx, cancel := context.WithTimeout(ctx, e.set.ConnectTimeout)
-	up, err := dialUpstream(dctx, dialConfig(c, caps&wire.RelayCapabilities, resp.Charset, attrs))
+	up, reused, err := e.acquireUpstream(dctx, key, dialConfig(c, relayed, resp.Charset, attrs), l.log)
 	cancel()
 	if err != nil {
 		f := fault(c.Name, err)
 		flow.Abort(f)
 		return nil, l.deny(faultError(f))
 	}
-	e.learn(c.Name, up)
-	e.learnSessionCap(c)
+	if !reused {
+		e.learn(c.Name, up)
+		e.learnSessionCap(c)
+	}
 	if err := wire.CheckRelay(caps, up.Capabilities); err != nil {
 		flow.Abort(err)
 		quit(up.Conn)
 		return nil, l.deny(myError(wire.CodeGateway, "The upstream of connection '%s' cannot serve this client: %v", c.Name, err))
 	}
-	e.gateway.Metrics().UpstreamSession(protocols.MySQL, c.Name, false)
+	e.gateway.Metrics().UpstreamSession(protocols.MySQL, c.Name, reused)
 	if err := flow.Start(); err != nil {
 		quit(up.Conn)
 		return nil, l.deny(myError(wire.CodeGateway, "Session recording is unavailable; Airlock does not run sessions unrecorded"))
 	}
 	s := newRelay(e, l.conn, up, flow, l.id, caps)
+	s.poolKey = key
 	e.register(s)
 	_ = l.conn.SetWriteDeadline(time.Now().Add(e.set.HandshakeTimeout))
 	err = l.write(append(l.ahead, l.auth.Accept(up.Status)...))
@@ -255,7 +260,7 @@ func (l *loginState) open(ctx context.Context, flow *session.Session) (*relay, e
 		flow.Close("client went away during the handshake")
 		return nil, err
 	}
-	s.log.Info("session started", "tls", l.auth.Secure(), "connection_id", l.id, "upstream_id", up.ConnectionID)
+	s.log.Info("session started", "tls", l.auth.Secure(), "connection_id", l.id, "upstream_id", up.ConnectionID, "reused", reused)
 	return s, nil
 }
 
