@@ -30,9 +30,9 @@ const reserveChunk = 64 << 10
 // all. A client that connects per transaction records one command, its
 // decision and its result, and ends well within it; its header's write
 // already gave the file that page, so the reservation costs the file system
-// no allocation (on tmpfs a larger one zeroed pages at the open and freed
-// them again at the close: about a third of a short session's recording
-// CPU), and the close has nothing past the end to give back.
+// no allocation and the close has nothing past the end to give back. Each
+// page more would be allocated (on tmpfs, zeroed) at every open and freed
+// at every close.
 const firstReserveChunk = pageSize
 
 // reserveTail is kept allocated beyond the frames for the session's end and
