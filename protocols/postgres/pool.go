@@ -343,6 +343,7 @@ func (up *upstream) reset(timeout time.Duration) error {
 				return fmt.Errorf("%w: bad ParameterStatus", errNotReusable)
 			}
 			up.params[ps.Name] = ps.Value
+			up.statuses = nil
 		case typ == 'N':
 		case typ == 'C' && !done && string(cstring(body)) == "DISCARD ALL":
 			done = true

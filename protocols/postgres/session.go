@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,15 +139,10 @@ func (s *relay) open(st *startup) error {
 	}
 	s.log = s.flow.Log
 	s.engine.register(s)
-	out, _ := (&pgproto3.AuthenticationOk{}).Encode(nil)
-	keys := make([]string, 0, len(s.up.params))
-	for k := range s.up.params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out, _ = (&pgproto3.ParameterStatus{Name: k, Value: s.up.params[k]}).Encode(out)
-	}
+	statuses := s.up.parameterStatuses()
+	out := make([]byte, 0, 9+len(statuses)+13+6)
+	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
+	out = append(out, statuses...)
 	out, _ = (&pgproto3.BackendKeyData{ProcessID: s.pid, SecretKey: s.secret}).Encode(out)
 	out = appendReadyForQuery(out, s.up.txStatus)
 	if _, err := s.conn.Write(out); err != nil {

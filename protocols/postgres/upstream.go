@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type upstream struct {
 	network  string // "tcp" or "unix", for the cancel connection
 	address  string
 	params   map[string]string
+	// statuses is params as the ParameterStatus messages a client's
+	// startup shows, in name order; nil until a session needs them and
+	// whenever params change (parameterStatuses).
+	statuses []byte
 	txStatus byte
 	// r and w buffer the upstream stream for every client session that
 	// uses it in turn, and for its resets: a kept upstream session does not
@@ -169,4 +174,25 @@ func (u *upstream) cancel(timeout time.Duration) error {
 	var b [1]byte
 	_, _ = c.Read(b[:])
 	return nil
+}
+
+// parameterStatuses returns up.params as ParameterStatus messages in name
+// order, encoded once for every client the upstream session serves until
+// a reset changes a parameter: sorting and encoding them again at every
+// connect cost a client that connects per transaction a few microseconds.
+func (up *upstream) parameterStatuses() []byte {
+	if up.statuses != nil {
+		return up.statuses
+	}
+	keys := make([]string, 0, len(up.params))
+	for k := range up.params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := []byte{}
+	for _, k := range keys {
+		out, _ = (&pgproto3.ParameterStatus{Name: k, Value: up.params[k]}).Encode(out)
+	}
+	up.statuses = out
+	return out
 }

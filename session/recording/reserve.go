@@ -26,16 +26,27 @@ import (
 const reserveChunk = 64 << 10
 
 // firstReserveChunk rounds a file's first reservation, made as it is
-// opened: the tail and room for a dozen KiB of frames, 32 KiB in all.
-// Most sessions of a client that connects per transaction end well within
-// it, and the space a file was given past its end is given back at its
-// close: the smaller first allocation is less to allocate and to punch out
-// again (on tmpfs, pages zeroed and freed).
-const firstReserveChunk = 16 << 10
+// opened: the header, the tail and room for a few commands, one page in
+// all. A client that connects per transaction records one command, its
+// decision and its result, and ends well within it; its header's write
+// already gave the file that page, so the reservation costs the file system
+// no allocation and the close has nothing past the end to give back. Each
+// page more would be allocated (on tmpfs, zeroed) at every open and freed
+// at every close.
+const firstReserveChunk = pageSize
 
 // reserveTail is kept allocated beyond the frames for the session's end and
-// trailer frames, and the last block's checkpoint, compressed.
-const reserveTail = 16 << 10
+// trailer frames, and the last block's checkpoint, compressed: the end
+// frame's reason is cut to maxEndReason so that they fit.
+const reserveTail = 2 << 10
+
+// maxEndReason bounds the reason an end frame records; the engines' reasons
+// are a few words and an error's text.
+const maxEndReason = 1 << 10
+
+// pageSize is the unit in which file systems allocate: space reserved
+// within the page that holds a file's end is not worth giving back.
+const pageSize = 4 << 10
 
 // errReserveUnsupported: the file system cannot allocate ahead.
 var errReserveUnsupported = errors.New("the file system cannot reserve space ahead")
@@ -97,9 +108,16 @@ func (r *recorder) refuse(s int, err error) error {
 }
 
 // release gives back the space reserved past the file's end. Callers hold
-// mu; the file is still open.
+// mu; the file is still open. After a failed write the file may hold more
+// than r.bytes (a part of the block), and is left as it is.
 func (r *recorder) release() {
-	if r.reserveOff || r.out == nil || r.reserved <= r.bytes {
+	if r.reserveOff || r.out == nil || r.err != nil || r.reserved <= r.bytes {
+		return
+	}
+	if (r.bytes+pageSize-1)/pageSize*pageSize >= r.reserved {
+		// Nothing reserved past the page that holds the end: the file
+		// system keeps that page for the file anyway.
+		r.reserved = r.bytes
 		return
 	}
 	if err := r.f.unreserve(r.out, r.bytes, r.reserved-r.bytes); err != nil {

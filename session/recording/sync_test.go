@@ -18,9 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// sysFile is a file with a descriptor, as createFile makes.
+type sysFile interface {
+	file
+	Fd() uintptr
+}
+
 // syncCounter wraps a real file and notes when it is synced and closed.
 type syncCounter struct {
-	*os.File
+	sysFile
 	mu      sync.Mutex
 	synced  bool
 	closed  bool
@@ -34,14 +40,14 @@ func (c *syncCounter) Sync() error {
 	if c.syncErr != nil {
 		return c.syncErr
 	}
-	return c.File.Sync()
+	return c.sysFile.Sync()
 }
 
 func (c *syncCounter) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	return c.File.Close()
+	return c.sysFile.Close()
 }
 
 func (c *syncCounter) state() (synced, closed bool) {
@@ -60,7 +66,7 @@ func countingFactory(t *testing.T, cfg Config, o Options, syncErr error) (*Facto
 		if err != nil {
 			return nil, err
 		}
-		c := &syncCounter{File: fh.(*os.File), syncErr: syncErr}
+		c := &syncCounter{sysFile: fh.(sysFile), syncErr: syncErr}
 		mu.Lock()
 		files = append(files, c)
 		mu.Unlock()

@@ -353,7 +353,7 @@ func (r *recorder) Close(reason string) error {
 	r.closed = true // no frame after the trailer
 	if r.err == nil {
 		s := r.begin(FrameEnd)
-		*r.raw = appendStr(*r.raw, reason, maxText)
+		*r.raw = appendStr(*r.raw, reason, maxEndReason)
 		if r.seal(s, FrameEnd) == nil && r.appendSeal(FrameTrailer) == nil {
 			r.push()
 		}
