@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -410,7 +411,13 @@ func (b *bench) startPgbouncer(ctx context.Context, name string, maxClients int)
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{"pgbouncer.ini": ini, "userlist.txt": []byte(`"postgres" ""` + "\n")}
+	// Clients authenticate with a password (md5), as they authenticate to
+	// Airlock with a token: one round trip each, so connect-c4 compares
+	// like with like. PostgreSQL itself still trusts pgbouncer.
+	password := rand.Text()
+	sum := md5.Sum([]byte(password + "postgres"))
+	userlist := fmt.Sprintf("%q %q\n", "postgres", "md5"+hex.EncodeToString(sum[:]))
+	files := map[string][]byte{"pgbouncer.ini": ini, "userlist.txt": []byte(userlist)}
 	for f, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), data, 0o600); err != nil {
 			return nil, fmt.Errorf("write pgbouncer %s: %w", f, err)
@@ -435,7 +442,7 @@ func (b *bench) startPgbouncer(ctx context.Context, name string, maxClients int)
 	if err != nil {
 		return nil, err
 	}
-	t := &target{name: name, host: "127.0.0.1", port: port, user: "postgres", db: b.opt.db, svc: svc}
+	t := &target{name: name, host: "127.0.0.1", port: port, user: "postgres", db: b.opt.db, svc: svc, password: password}
 	if err := waitReady(ctx, svc, 15*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err != nil {
