@@ -19,13 +19,13 @@ import (
 
 // upstream is an authenticated upstream session, hijacked from pgconn.
 type upstream struct {
-	conn     net.Conn
-	pid      uint32
-	secret   []byte
-	tls      *tls.Config
-	network  string // "tcp" or "unix", for the cancel connection
-	address  string
-	params   map[string]string
+	conn    net.Conn
+	pid     uint32
+	secret  []byte
+	tls     *tls.Config
+	network string // "tcp" or "unix", for the cancel connection
+	address string
+	params  map[string]string
 	// statuses is params as the ParameterStatus messages a client's
 	// startup shows, in name order; nil until a session needs them and
 	// whenever params change (parameterStatuses).
