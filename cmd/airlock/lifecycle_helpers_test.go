@@ -324,16 +324,26 @@ func fakeServer(t *testing.T, serve func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
-// closedPort is a loopback address nothing listens on.
+// closedPort is a loopback address nothing listens on. The port stays
+// bound, without listening, until the test ends: a port merely closed
+// could be taken by another test's listener, or by a dial to it from an
+// ephemeral port equal to its own, which TCP connects to itself (the
+// client then reads its own request back as the server's answer).
 func closedPort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 // recordingIDs are the session ids of the instance's recordings.

@@ -20,7 +20,7 @@ import (
 )
 
 // Tolerances after a soak, against the baseline taken before it: every
-// session's goroutines and sockets are gone (pooled PostgreSQL upstreams
+// session's goroutines and sockets are gone (pooled PostgreSQL and MySQL upstreams
 // included: the soak's pool idles out in 3s), the live heap after a
 // collection is back within a few MiB, and RSS within a margin, since
 // the Go runtime returns freed memory to the system gradually (not

@@ -96,6 +96,8 @@ debug:
   pprof: true
 postgres:
   pool: {idle_timeout: 3s}
+mysql:
+  pool: {idle_timeout: 3s}
 readiness:
   upstreams: false
 identities:
