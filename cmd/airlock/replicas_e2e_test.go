@@ -83,7 +83,8 @@ func startHAProxy(t *testing.T, replicas ...*instance) *haproxy {
 		}
 		t.Skip("haproxy is not installed")
 	}
-	h := &haproxy{pg: closedPort(t), http: closedPort(t), admin: closedPort(t)}
+	free := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
+	h := &haproxy{pg: free(), http: free(), admin: free()}
 	var cfg strings.Builder
 	cfg.WriteString(`global
   maxconn 1000
@@ -122,6 +123,8 @@ defaults
 		}
 		return err == nil
 	}) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // its output is complete, and no longer written
 		t.Fatalf("haproxy did not start:\n%s", logs.String())
 	}
 	time.Sleep(time.Second) // the first health checks pass
