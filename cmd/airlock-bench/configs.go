@@ -44,6 +44,7 @@ connections:
       address: {{.Upstream}}
       database: {{.Database}}
       user: postgres
+      password: ${AIRLOCK_BENCH_UPSTREAM_PASSWORD:-}
       tls:
         mode: disable
     allow: [{{.Identity}}]

@@ -99,6 +99,10 @@ func (b *bench) pgHeadroom(ctx context.Context, margin int) (maxConns, headroom 
 	return maxConns, max(0, maxConns-reserved-open-margin), nil
 }
 
+// upstreamPasswordEnv carries the password of Airlock's upstream, when it
+// needs one (pgbouncer), into the process: never into its configuration file.
+const upstreamPasswordEnv = "AIRLOCK_BENCH_UPSTREAM_PASSWORD"
+
 // measureMemory opens idle sessions through fresh processes: pgbouncer alone,
 // Airlock straight to PostgreSQL (as many sessions as the server allows) and
 // Airlock through pgbouncer in transaction mode (the full count, since idle
@@ -140,6 +144,8 @@ func (b *bench) measureMemory(ctx context.Context, full airlockConfig) *MemoryRe
 	cfg.Mode = "full (memory, pooled upstream)"
 	cfg.Upstream = fmt.Sprintf("127.0.0.1:%d", pgb.port)
 	cfg.Database = pooledDB
+	// pgbouncer asks its clients for a password (md5), Airlock included.
+	cfg.Env = append(append([]string(nil), cfg.Env...), upstreamPasswordEnv+"="+pgb.password)
 	if at, err := b.startAirlock(ctx, "airlock-mem-pooled", cfg); err != nil {
 		res.Err = err.Error()
 	} else {
