@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/airlock-gw/airlock/protocols"
 	"github.com/airlock-gw/airlock/protocols/mysql/wire"
+	"github.com/airlock-gw/airlock/protocols/transport"
 )
 
 // Upstream session reuse.
@@ -191,7 +190,7 @@ func (p *upstreamPool) get(key string) *wire.Upstream {
 		p.count--
 		p.gauge(p.count)
 		p.mu.Unlock()
-		if now.Sub(e.since) < p.ttl && idleAndOpen(e.up.Conn) {
+		if now.Sub(e.since) < p.ttl && transport.IdleAndOpen(e.up.Conn) {
 			return e.up
 		}
 		_ = e.up.Conn.Close()
@@ -323,31 +322,6 @@ func (p *upstreamPool) close() {
 	close(p.stop)
 	p.wg.Wait()
 	p.drain()
-}
-
-// idleAndOpen reports whether an idle upstream connection is still open
-// with nothing unread. It peeks without blocking; Go's deadlines cannot
-// express "poll once". The PostgreSQL engine has the same check.
-func idleAndOpen(c net.Conn) bool {
-	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		c = nc.NetConn() // TLS: the question is about the socket
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	open := false
-	err = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = n < 0 && errors.Is(err, syscall.EAGAIN)
-		return true
-	})
-	return err == nil && open
 }
 
 // killing registers a KILL of the session's upstream thread about to be

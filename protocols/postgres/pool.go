@@ -5,18 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/airlock-gw/airlock/protocols"
+	"github.com/airlock-gw/airlock/protocols/transport"
 )
 
 // Upstream session reuse.
@@ -142,7 +141,7 @@ func (p *upstreamPool) get(key string) *upstream {
 		}
 		p.gauge(p.countLocked())
 		p.mu.Unlock()
-		if now.Sub(e.since) < p.ttl && idleAndOpen(e.up.conn) {
+		if now.Sub(e.since) < p.ttl && transport.IdleAndOpen(e.up.conn) {
 			return e.up
 		}
 		_ = e.up.conn.Close()
@@ -271,32 +270,6 @@ func (p *upstreamPool) close() {
 	p.mu.Unlock()
 	close(p.stop)
 	p.drain()
-}
-
-// idleAndOpen reports whether an idle upstream connection is still open
-// with nothing unread: a server that ended the session (idle timeout,
-// restart, pg_terminate_backend) has sent an error or closed the socket.
-// It peeks without blocking; Go's deadlines cannot express "poll once".
-func idleAndOpen(c net.Conn) bool {
-	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		c = nc.NetConn() // TLS: the question is about the socket
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	open := false
-	err = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = n < 0 && errors.Is(err, syscall.EAGAIN)
-		return true
-	})
-	return err == nil && open
 }
 
 // errNotReusable marks an upstream session whose reset did not answer as

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-gw/airlock/protocols/transport"
 	"github.com/airlock-gw/airlock/session"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -214,7 +215,7 @@ func TestIdleAndOpen(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if idleAndOpen(a) {
+	if transport.IdleAndOpen(a) {
 		t.Fatal("a pipe without a socket reported open")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -231,19 +232,19 @@ func TestIdleAndOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !idleAndOpen(c) {
+	if !transport.IdleAndOpen(c) {
 		t.Fatal("an idle open socket reported closed")
 	}
 	_, _ = s.Write([]byte("E"))
 	time.Sleep(50 * time.Millisecond)
-	if idleAndOpen(c) {
+	if transport.IdleAndOpen(c) {
 		t.Fatal("a socket with unread data reported idle")
 	}
 	var buf [1]byte
 	_, _ = c.Read(buf[:])
 	_ = s.Close()
 	time.Sleep(50 * time.Millisecond)
-	if idleAndOpen(c) {
+	if transport.IdleAndOpen(c) {
 		t.Fatal("a socket the peer closed reported open")
 	}
 }
